@@ -1,0 +1,56 @@
+"""Errors a user can cause and fix.
+
+Every error raised for bad input derives from :class:`SpectralProbeError` (itself a
+``ValueError``). Its message is one line that says what was expected and what was found;
+the CLI prints exactly that line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SpectralProbeError",
+    "ModelSpecError",
+    "CheckpointError",
+    "UnsafeCheckpointError",
+    "NoSharedLayersError",
+    "DataError",
+    "ConfigError",
+    "OutputError",
+    "TrainingDivergedError",
+]
+
+
+class SpectralProbeError(ValueError):
+    """Base class of the toolkit's user-facing errors (one-line message)."""
+
+
+class ModelSpecError(SpectralProbeError):
+    """A model spec string that cannot be parsed or resolved."""
+
+
+class CheckpointError(SpectralProbeError):
+    """A checkpoint file that is missing, truncated, corrupt or of an unknown layout."""
+
+
+class UnsafeCheckpointError(CheckpointError):
+    """A checkpoint that could only be read by unpickling arbitrary Python objects."""
+
+
+class NoSharedLayersError(SpectralProbeError):
+    """Two models with no layer of the same name and shape."""
+
+
+class DataError(SpectralProbeError):
+    """A dataset spec, root, split or sampling request that cannot be satisfied."""
+
+
+class ConfigError(SpectralProbeError):
+    """A configuration value outside its allowed range or an unknown option."""
+
+
+class OutputError(SpectralProbeError):
+    """An output location that cannot be written."""
+
+
+class TrainingDivergedError(SpectralProbeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
