@@ -1,0 +1,213 @@
+"""Data spec strings and the dataset registry.
+
+One string names a dataset everywhere (CLI ``--data``, configs, reports)::
+
+    NAME[:ROOT]        e.g.  cub200:/data/CUB_200_2011   fashion-mnist   glue-sst2:/data/glue/SST-2
+
+``NAME`` is a registered dataset (see :func:`list_datasets`), ``ROOT`` a local directory.
+A dataset is added with one file that defines a loader decorated with
+:func:`register_dataset`, plus one import line in ``spectral_probe/data/__init__.py``::
+
+    @register_dataset("cub200", kind="image", usage="cub200:/path/to/CUB_200_2011")
+    def load_cub200(root: Path | None, split: str, transform) -> LabeledDataset: ...
+
+Example:
+    >>> from spectral_probe.data import parse_data_spec
+    >>> parse_data_spec("cub200:/data/CUB_200_2011")
+    DataSpec(name='cub200', root=PosixPath('/data/CUB_200_2011'))
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from ..errors import DataError
+from ._base import LabeledDataset, Transform
+
+__all__ = [
+    "DataSpec",
+    "DatasetInfo",
+    "register_dataset",
+    "list_datasets",
+    "get_dataset_info",
+    "parse_data_spec",
+    "load_dataset",
+]
+
+RootPolicy = Literal["required", "optional", "none"]
+Loader = Callable[[Path | None, str, Transform | None], LabeledDataset]
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """A parsed data spec: a registered ``name`` and an optional local ``root``."""
+
+    name: str
+    root: Path | None = None
+
+    def __str__(self) -> str:
+        return self.name if self.root is None else f"{self.name}:{self.root}"
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the registry knows about one dataset.
+
+    Attributes:
+        name: the spec name.
+        kind: ``"image"`` or ``"text"``.
+        splits: the split names the loader accepts.
+        split_aliases: extra accepted names mapped onto ``splits``.
+        root: whether a ``:ROOT`` is ``"required"``, ``"optional"`` or not taken (``"none"``).
+        usage: an example spec, shown in errors and ``--help``.
+        summary: one line describing the dataset and its on-disk layout.
+        loader: ``loader(root, split, transform) -> LabeledDataset``.
+    """
+
+    name: str
+    kind: Literal["image", "text"]
+    splits: tuple[str, ...]
+    split_aliases: Mapping[str, str] = field(default_factory=dict)
+    root: RootPolicy = "required"
+    usage: str = ""
+    summary: str = ""
+    loader: Loader | None = field(default=None, repr=False, compare=False)
+
+    def resolve_split(self, split: str) -> str:
+        """The canonical split for ``split`` (aliases resolved), or a :class:`DataError`."""
+        key = str(split).strip().lower().replace("_", "-")
+        key = self.split_aliases.get(key, key)
+        if key not in self.splits:
+            accepted = list(self.splits) + sorted(self.split_aliases)
+            raise DataError(
+                f"expected a split of {self.name} in {accepted}, found {split!r}"
+            )
+        return key
+
+
+_REGISTRY: dict[str, DatasetInfo] = {}
+
+
+def _normalise_name(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+def register_dataset(
+    name: str,
+    *,
+    kind: Literal["image", "text"],
+    splits: tuple[str, ...] = ("train", "test"),
+    split_aliases: Mapping[str, str] | None = None,
+    root: RootPolicy = "required",
+    usage: str = "",
+    summary: str = "",
+) -> Callable[[Loader], Loader]:
+    """Register ``loader(root, split, transform)`` under ``name`` (decorator).
+
+    Raises:
+        ValueError: if ``name`` is already registered (a programming error).
+    """
+    key = _normalise_name(name)
+
+    def decorator(loader: Loader) -> Loader:
+        if key in _REGISTRY:
+            raise ValueError(f"dataset {key!r} is registered twice")
+        _REGISTRY[key] = DatasetInfo(
+            name=key,
+            kind=kind,
+            splits=tuple(splits),
+            split_aliases=dict(split_aliases or {}),
+            root=root,
+            usage=usage or (key if root == "none" else f"{key}:/path/to/{key}"),
+            summary=summary,
+            loader=loader,
+        )
+        return loader
+
+    return decorator
+
+
+def list_datasets(pattern: str | None = None, *, kind: str | None = None) -> list[str]:
+    """Registered dataset names, sorted; optionally filtered by a glob and by ``kind``.
+
+    Example:
+        >>> from spectral_probe.data import list_datasets
+        >>> list_datasets("glue-*")
+        ['glue-mnli', 'glue-mrpc', 'glue-qnli', 'glue-sst2']
+    """
+    names = sorted(_REGISTRY)
+    if pattern:
+        names = [n for n in names if fnmatch.fnmatch(n, pattern.lower())]
+    if kind:
+        names = [n for n in names if _REGISTRY[n].kind == kind]
+    return names
+
+
+def get_dataset_info(name: str) -> DatasetInfo:
+    """The :class:`DatasetInfo` of a registered dataset, or a :class:`DataError`."""
+    key = _normalise_name(name)
+    try:
+        return _REGISTRY[key]
+    except KeyError:
+        raise DataError(
+            f"expected a dataset name in {list_datasets()}, found {name!r}"
+        ) from None
+
+
+def parse_data_spec(spec: str | DataSpec) -> DataSpec:
+    """Parse ``NAME[:ROOT]``; checks the name and whether a root is required or allowed.
+
+    The root is split off at the first ``:`` and ``~`` is expanded; whether it exists is
+    checked when the dataset is loaded.
+    """
+    if isinstance(spec, DataSpec):
+        return spec
+    if not isinstance(spec, str) or not spec.strip():
+        raise DataError(f"expected a data spec NAME[:ROOT], found {spec!r}")
+    name, sep, root_text = spec.strip().partition(":")
+    info = get_dataset_info(name)
+    root_text = root_text.strip()
+    if info.root == "none" and root_text:
+        raise DataError(f"expected no root for {info.name} (spec {info.usage!r}), found {root_text!r}")
+    if info.root == "required" and not root_text:
+        raise DataError(
+            f"expected a root directory for {info.name} (e.g. {info.usage!r}), found {spec!r}"
+        )
+    root = Path(root_text).expanduser() if root_text else None
+    return DataSpec(info.name, root)
+
+
+def load_dataset(
+    spec: str | DataSpec, split: str = "train", transform: Transform | None = None
+) -> LabeledDataset:
+    """Load ``split`` of the dataset named by ``spec``.
+
+    Args:
+        spec: ``NAME[:ROOT]``, see :func:`list_datasets` for the names.
+        split: ``"train"`` or ``"test"`` (GLUE: ``"train"`` or ``"dev"``; ``"test"`` is an
+            alias of the evaluation split, because GLUE's own test files have no labels).
+        transform: applied to each sample (to each batch for in-memory image datasets).
+
+    Returns:
+        A :class:`~spectral_probe.data.LabeledDataset` with ``targets``, ``classes``,
+        ``kind`` and ``(sample, label)`` items. Image files are not opened until indexed.
+
+    Raises:
+        DataError: unknown name, missing/extra root, unknown split, or a layout problem
+            (missing list file, empty class, label outside the label set).
+    """
+    parsed = parse_data_spec(spec)
+    info = get_dataset_info(parsed.name)
+    canonical = info.resolve_split(split)
+    if parsed.root is not None and not parsed.root.exists():
+        raise DataError(f"expected the {info.name} root directory at {parsed.root}, found nothing")
+    if parsed.root is not None and not parsed.root.is_dir():
+        raise DataError(f"expected the {info.name} root to be a directory, found a file: {parsed.root}")
+    if info.loader is None:  # only a hand-built DatasetInfo lacks one
+        raise DataError(f"expected a loader registered for {info.name}, found none")
+    return info.loader(parsed.root, canonical, transform)
+
