@@ -1,1 +1,21 @@
-"""extract."""
+"""Pull weight matrices (and, in ``features``, feature matrices) out of models."""
+
+from .weights import (
+    KINDS,
+    SkippedLayer,
+    WeightMatrix,
+    WeightPairs,
+    iter_weight_matrices,
+    layer_table,
+    pair_weight_matrices,
+)
+
+__all__ = [
+    "KINDS",
+    "WeightMatrix",
+    "SkippedLayer",
+    "WeightPairs",
+    "iter_weight_matrices",
+    "pair_weight_matrices",
+    "layer_table",
+]

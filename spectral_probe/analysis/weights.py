@@ -1,0 +1,317 @@
+"""``compare_weights``: layer-by-layer weight spectra and corresponding angles of two models."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from ..extract.weights import KINDS, WeightMatrix, pair_weight_matrices
+from ..models import LoadedModel, load_model
+from ..spectral import (
+    MatrixComparison,
+    compare_matrices,
+    effective_rank,
+    first_below,
+    leading_mean,
+    relative_change,
+    stable_rank,
+)
+from ._results import records, write_result_json, write_tables_csv
+
+__all__ = ["WeightComparison", "compare_weights", "SUMMARY_COLUMNS"]
+
+ModelLike = nn.Module | LoadedModel | str
+Progress = Callable[[int, int, str], None]
+
+SUMMARY_COLUMNS = {
+    "layer": "layer name (module, plus :q/:k/:v or :gN for splits)",
+    "kind": "conv, linear or attention",
+    "type": "module class",
+    "rows": "rows m of the unfolded matrix (output units)",
+    "cols": "columns n of the unfolded matrix",
+    "rank": "number of singular values, min(m, n)",
+    "status": "ok, or nonfinite-a / nonfinite-b when a weight holds NaN/Inf",
+    "cos_top": "mean |cos| over the leading 10% of indices",
+    "cos_mean": "mean |cos| over all indices",
+    "first_below": "first index whose |cos| falls below the threshold (empty: none)",
+    "first_below_frac": "first_below / rank",
+    "cos_cluster_mean": "mean cluster-aware alignment over all indices",
+    "resolvable_frac": "share of indices whose Wedin bound is below 1",
+    "principal_top": "mean cosine of the principal angles between the top-k subspaces",
+    "sv_rel_change": "||s_b - s_a|| / ||s_a||",
+    "w_rel_change": "||W_b - W_a||_F / ||W_a||_F",
+    "e_norm": "||W_b - W_a||_2",
+    "sigma1_a": "largest singular value of A",
+    "sigma1_b": "largest singular value of B",
+    "stable_rank_a": "sum s^2 / s_1^2 of A",
+    "stable_rank_b": "sum s^2 / s_1^2 of B",
+    "effective_rank_a": "entropy effective rank of A",
+    "effective_rank_b": "entropy effective rank of B",
+    "n_clusters": "number of clusters of near-equal singular values",
+}
+
+
+@dataclass(frozen=True)
+class WeightComparison:
+    """Result of :func:`compare_weights`.
+
+    Attributes:
+        layers: one row per compared layer, columns :data:`SUMMARY_COLUMNS`.
+        angles: tidy, one row per (layer, index): ``sigma_a``, ``sigma_b``, ``cos``,
+            ``sin_bound``, ``resolvable``, ``cluster``, ``cluster_size``, ``cos_cluster``.
+        principal: tidy (layer, index, cos) for the principal angles of the top-k subspaces.
+        skipped: layers that could not be paired, with the reason.
+        meta: specs, options, timing and versions.
+    """
+
+    layers: pd.DataFrame
+    angles: pd.DataFrame
+    principal: pd.DataFrame
+    skipped: pd.DataFrame
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def layer(self, name: str) -> pd.DataFrame:
+        """The angle rows of one layer."""
+        out = self.angles[self.angles["layer"] == name]
+        if out.empty:
+            raise KeyError(f"no compared layer named {name!r}")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: per-layer summaries with their per-index arrays."""
+        by_layer = {name: g for name, g in self.angles.groupby("layer", sort=False)}
+        by_principal = {name: g for name, g in self.principal.groupby("layer", sort=False)}
+        layers = []
+        for row in records(self.layers):
+            g = by_layer.get(row["layer"])
+            p = by_principal.get(row["layer"])
+            if g is not None:
+                for col in ("sigma_a", "sigma_b", "cos", "sin_bound", "cluster", "cos_cluster"):
+                    row[col] = g[col].tolist()
+            row["principal_cos"] = p["cos"].tolist() if p is not None else []
+            layers.append(row)
+        return {"meta": self.meta, "layers": layers, "skipped": records(self.skipped)}
+
+    def to_json(self, path: str | Path) -> Path:
+        """Write :meth:`to_dict` as JSON (atomically)."""
+        return write_result_json(path, self.to_dict())
+
+    def to_csv(self, directory: str | Path) -> list[Path]:
+        """Write ``summary.csv``, ``angles.csv``, ``principal.csv``, ``skipped.csv``."""
+        return write_tables_csv(
+            directory,
+            {"summary": self.layers, "angles": self.angles, "principal": self.principal, "skipped": self.skipped},
+        )
+
+
+def _resolve(model: ModelLike, arch: str | None) -> tuple[nn.Module, str]:
+    if isinstance(model, str):
+        loaded = load_model(model, arch=arch)
+        return loaded.model, loaded.spec
+    if isinstance(model, LoadedModel):
+        return model.model, model.spec
+    if isinstance(model, nn.Module):
+        return model, type(model).__name__
+    raise TypeError(f"expected a model spec, LoadedModel or nn.Module, found {type(model).__name__}")
+
+
+def _summary(wa: WeightMatrix, cmp: MatrixComparison | None, status: str, threshold: float) -> dict[str, Any]:
+    m, n = wa.matrix.shape
+    row: dict[str, Any] = {
+        "layer": wa.name,
+        "kind": wa.kind,
+        "type": wa.module_type,
+        "rows": m,
+        "cols": n,
+        "rank": min(m, n),
+        "status": status,
+    }
+    if cmp is None:
+        return row
+    r = cmp.cos.numel()
+    fb = first_below(cmp.cos, threshold)
+    row.update(
+        cos_top=leading_mean(cmp.cos, 0.1),
+        cos_mean=leading_mean(cmp.cos, 1.0),
+        first_below=fb,
+        first_below_frac=fb / r if fb is not None else math.nan,
+        cos_cluster_mean=leading_mean(cmp.cos_cluster, 1.0),
+        resolvable_frac=float((cmp.sin_bound < 1).double().mean()),
+        principal_top=float(cmp.principal.mean()) if cmp.principal.numel() else math.nan,
+        sv_rel_change=relative_change(cmp.s_a, cmp.s_b),
+        w_rel_change=cmp.e_fro / cmp.a_fro if cmp.a_fro else math.nan,
+        e_norm=cmp.e_norm,
+        sigma1_a=float(cmp.s_a[0]),
+        sigma1_b=float(cmp.s_b[0]),
+        stable_rank_a=stable_rank(cmp.s_a),
+        stable_rank_b=stable_rank(cmp.s_b),
+        effective_rank_a=effective_rank(cmp.s_a),
+        effective_rank_b=effective_rank(cmp.s_b),
+        n_clusters=int(cmp.clusters.max()) + 1 if r else 0,
+    )
+    return row
+
+
+def _angle_frame(name: str, cmp: MatrixComparison) -> pd.DataFrame:
+    labels = cmp.clusters.cpu()
+    sizes = torch.bincount(labels)[labels]
+    return pd.DataFrame(
+        {
+            "layer": name,
+            "index": range(1, cmp.cos.numel() + 1),
+            "sigma_a": cmp.s_a.cpu().numpy(),
+            "sigma_b": cmp.s_b.cpu().numpy(),
+            "cos": cmp.cos.cpu().numpy(),
+            "sin_bound": cmp.sin_bound.cpu().numpy(),
+            "resolvable": (cmp.sin_bound < 1).cpu().numpy(),
+            "cluster": labels.numpy(),
+            "cluster_size": sizes.numpy(),
+            "cos_cluster": cmp.cos_cluster.cpu().numpy(),
+        }
+    )
+
+
+def _device(device: str | torch.device | None) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("expected a CUDA device for --device cuda, found none on this machine")
+    return dev
+
+
+def compare_weights(
+    model_a: ModelLike,
+    model_b: ModelLike,
+    *,
+    arch_a: str | None = None,
+    arch_b: str | None = None,
+    include: str | None = None,
+    exclude: str | None = None,
+    kinds: Sequence[str] = KINDS,
+    split_groups: bool = False,
+    vectors: Literal["left", "right"] = "left",
+    top_k: int = 10,
+    threshold: float = 0.5,
+    cluster_tol: float | None = None,
+    method: Literal["gram", "svd"] = "gram",
+    device: str | torch.device | None = "auto",
+    progress: Progress | None = None,
+) -> WeightComparison:
+    """Compare two models layer by layer: spectra, corresponding angles, summaries.
+
+    Layers are paired by name (see :func:`spectral_probe.extract.pair_weight_matrices`);
+    every pair goes through :func:`spectral_probe.spectral.compare_matrices` in float64.
+    A layer whose weights hold NaN/Inf is flagged (``status``) and the rest are analysed.
+
+    Args:
+        model_a: the reference (pre-trained) model: a spec string, LoadedModel or module.
+        model_b: the compared (fine-tuned) model.
+        arch_a: architecture spec for ``model_a`` if it is a bare state-dict file.
+        arch_b: likewise for ``model_b``.
+        include: regular expression; keep only matching layer names.
+        exclude: regular expression; drop matching layer names.
+        kinds: layer kinds to compare (``conv``, ``linear``, ``attention``).
+        split_groups: compare grouped convolutions group by group.
+        vectors: corresponding angles of ``left`` (default) or ``right`` singular vectors.
+        top_k: size of the leading subspaces for principal angles.
+        threshold: ``first_below`` reports the first index with ``|cos| < threshold``.
+        cluster_tol: tolerance for near-equal singular values (default: ``||W_b - W_a||_2``).
+        method: ``gram`` (default, fast) or ``svd`` (LAPACK SVD).
+        device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+        progress: called as ``progress(done, total, layer)`` after each layer.
+
+    Example:
+        >>> import torchvision
+        >>> res = compare_weights(torchvision.models.resnet18(), torchvision.models.resnet18())
+        >>> len(res.layers)
+        21
+    """
+    if not 0.0 < threshold <= 1.0:
+        raise ConfigError(f"expected a threshold in (0, 1], found {threshold}")
+    if top_k < 1:
+        raise ConfigError(f"expected top_k >= 1, found {top_k}")
+    dev = _device(device)
+    ma, spec_a = _resolve(model_a, arch_a)
+    mb, spec_b = _resolve(model_b, arch_b)
+    paired = pair_weight_matrices(
+        ma, mb, include=include, exclude=exclude, kinds=kinds, split_groups=split_groups
+    )
+    started = time.perf_counter()
+    rows, angle_frames, principal_frames = [], [], []
+    total = len(paired.pairs)
+    for i, (wa, wb) in enumerate(paired.pairs):
+        a = wa.matrix.to(dev, torch.float64)
+        b = wb.matrix.to(dev, torch.float64)
+        status = "ok"
+        if not bool(torch.isfinite(a.sum())):  # float64 sums of float32 weights cannot overflow
+            status = "nonfinite-a"
+        elif not bool(torch.isfinite(b.sum())):
+            status = "nonfinite-b"
+        cmp = None
+        if status == "ok":
+            cmp = compare_matrices(a, b, vectors=vectors, top_k=top_k, cluster_tol=cluster_tol, method=method)
+            angle_frames.append(_angle_frame(wa.name, cmp))
+            principal_frames.append(
+                pd.DataFrame({"layer": wa.name, "index": range(1, cmp.principal.numel() + 1), "cos": cmp.principal.cpu().numpy()})
+            )
+        rows.append(_summary(wa, cmp, status, threshold))
+        if progress is not None:
+            progress(i + 1, total, wa.name)
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    elapsed = time.perf_counter() - started
+    layers = pd.DataFrame(rows).reindex(columns=list(SUMMARY_COLUMNS))
+    angles = pd.concat(angle_frames, ignore_index=True) if angle_frames else _empty_angles()
+    principal = (
+        pd.concat(principal_frames, ignore_index=True)
+        if principal_frames
+        else pd.DataFrame(columns=["layer", "index", "cos"])
+    )
+    skipped = pd.DataFrame(
+        [
+            {
+                "layer": s.name,
+                "reason": s.reason,
+                "shape_a": "x".join(map(str, s.shape_a)) if s.shape_a else None,
+                "shape_b": "x".join(map(str, s.shape_b)) if s.shape_b else None,
+            }
+            for s in paired.skipped
+        ],
+        columns=["layer", "reason", "shape_a", "shape_b"],
+    )
+    from .. import __version__
+
+    meta = {
+        "model_a": spec_a,
+        "model_b": spec_b,
+        "options": {
+            "include": include,
+            "exclude": exclude,
+            "kinds": list(kinds),
+            "split_groups": split_groups,
+            "vectors": vectors,
+            "top_k": top_k,
+            "threshold": threshold,
+            "cluster_tol": cluster_tol,
+            "method": method,
+        },
+        "device": str(dev),
+        "seconds": elapsed,
+        "versions": {"spectral_probe": __version__, "torch": torch.__version__},
+    }
+    return WeightComparison(layers, angles, principal, skipped, meta)
+
+
+def _empty_angles() -> pd.DataFrame:
+    cols = ["layer", "index", "sigma_a", "sigma_b", "cos", "sin_bound", "resolvable", "cluster", "cluster_size", "cos_cluster"]
+    return pd.DataFrame(columns=cols)

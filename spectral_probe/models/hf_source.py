@@ -1,0 +1,74 @@
+"""``hf:PATH_OR_ID``: transformers encoders (BERT family and friends).
+
+A directory (or hub id) with a ``config.json``. Sequence-classification checkpoints load with
+their classifier (head ``classifier``); anything else loads as a bare encoder
+(``AutoModel``, head ``None``), whose pooled/[CLS] output is the feature vector.
+Needs the ``nlp`` extra (``pip install spectral-probe[nlp]``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ModelSpecError
+from ._registry import register_source
+from .heads import find_head
+from .loaded import LoadedModel
+
+__all__ = ["load_hf"]
+
+
+def _transformers():  # type: ignore[no-untyped-def]
+    try:
+        import transformers
+    except ImportError:
+        raise ModelSpecError(
+            "hf: models need the transformers package: pip install 'spectral-probe[nlp]'"
+        ) from None
+    return transformers
+
+
+def load_hf_from(path: str, spec: str, arch: str, pretrained: bool = True) -> LoadedModel:
+    """Load a transformers model from ``path``; ``spec``/``arch`` are recorded as given."""
+    tr = _transformers()
+    tr.utils.logging.disable_progress_bar()
+    local = Path(path)
+    if local.suffix == "" and not local.exists() and path.startswith(("/", ".", "~")):
+        raise ModelSpecError(f"expected a transformers model directory, found no such path: {path}")
+    if local.exists() and not (local / "config.json").is_file():
+        raise ModelSpecError(f"expected a transformers model directory with config.json, found none in {path}")
+    try:
+        config = tr.AutoConfig.from_pretrained(path)
+        is_cls = any("ForSequenceClassification" in a for a in (config.architectures or []))
+        cls = tr.AutoModelForSequenceClassification if is_cls else tr.AutoModel
+        model = cls.from_pretrained(path) if pretrained else cls.from_config(config)
+    except OSError as exc:
+        raise ModelSpecError(f"cannot load transformers model {path!r}: {str(exc).splitlines()[0]}") from None
+    model.eval()
+    tokenizer = None
+    meta: dict[str, object] = {"model_type": config.model_type}
+    try:
+        tokenizer = tr.AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as exc:
+        meta["tokenizer_error"] = str(exc).splitlines()[0]
+    head = find_head(model) if is_cls else None
+    return LoadedModel(
+        model=model,
+        spec=spec,
+        arch=arch,
+        head=head,
+        modality="text",
+        tokenizer=tokenizer,
+        num_classes=model.get_submodule(head).out_features if head else None,
+        metadata=meta,
+    )
+
+
+@register_source(
+    "hf",
+    help="transformers encoders: a local directory or hub id (needs the nlp extra)",
+    example="hf:/models/bert-base-uncased",
+)
+def load_hf(rest: str, pretrained: bool = True) -> LoadedModel:
+    """Load ``hf:PATH_OR_ID``."""
+    return load_hf_from(rest, f"hf:{rest}", f"hf:{rest}", pretrained)
