@@ -197,7 +197,9 @@ class TensorImageDataset(LabeledDataset):
     def supports_batch_index(self) -> bool:
         return True
 
-    def get_batch(self, indices: Sequence[int] | torch.Tensor) -> tuple[Any, torch.Tensor]:
+    def get_batch(
+        self, indices: Sequence[int] | np.ndarray | torch.Tensor
+    ) -> tuple[Any, torch.Tensor]:
         """``(transform(images[indices]), labels[indices])`` for a batch of indices."""
         idx = torch.as_tensor(indices, dtype=torch.int64)
         batch = self.images.index_select(0, idx)
@@ -266,7 +268,8 @@ class LabeledSubset(LabeledDataset):
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, (list, tuple, np.ndarray, torch.Tensor)):
-            return self.base[self.indices[np.asarray(index, dtype=np.int64)]]
+            base: Any = self.base  # a batch-indexable dataset (supports_batch_index)
+            return base[self.indices[np.asarray(index, dtype=np.int64)]]
         return self.base[int(self.indices[index])]
 
     @property

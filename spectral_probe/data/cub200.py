@@ -34,9 +34,12 @@ def _by_id(path: Path, what: str) -> dict[str, str]:
     "cub200",
     kind="image",
     usage="cub200:/path/to/CUB_200_2011",
-    summary="CUB-200-2011: images.txt, image_class_labels.txt, train_test_split.txt, classes.txt, images/",
+    summary="CUB-200-2011: images.txt, image_class_labels.txt, train_test_split.txt, "
+    "classes.txt, images/",
 )
-def load_cub200(root: Path | None, split: str, transform: Transform | None = None) -> ImageFileDataset:
+def load_cub200(
+    root: Path | None, split: str, transform: Transform | None = None
+) -> ImageFileDataset:
     """Load ``split`` (``train``/``test``) of CUB-200-2011 from its official list files."""
     base = locate_root(root, "cub200", "images.txt", ["CUB_200_2011"])
     images = read_columns(base / "images.txt", "the CUB-200-2011 image list", 2, maxsplit=1)
@@ -47,25 +50,33 @@ def load_cub200(root: Path | None, split: str, transform: Transform | None = Non
 
     want = "1" if split == "train" else "0"
     paths: list[str] = []
-    targets: list[int] = []
+    all_labels: list[int] = []
+    chosen: list[bool] = []
     for image_id, rel in images:
-        for table, fname in ((labels, "image_class_labels.txt"), (is_train, "train_test_split.txt")):
+        for table, fname in (
+            (labels, "image_class_labels.txt"),
+            (is_train, "train_test_split.txt"),
+        ):
             if image_id not in table:
                 raise DataError(
-                    f"expected image id {image_id} (from images.txt) in {base / fname}, found no entry"
+                    f"expected image id {image_id} (from images.txt) in {base / fname}, "
+                    "found no entry"
                 )
-        if is_train[image_id].strip() == want:
+        if not labels[image_id].strip().isdigit():
+            raise DataError(
+                f"expected an integer class id for image {image_id} in "
+                f"{base / 'image_class_labels.txt'}, found {labels[image_id]!r}"
+            )
+        all_labels.append(int(labels[image_id]))
+        chosen.append(is_train[image_id].strip() == want)
+        if chosen[-1]:
             paths.append(str(base / "images" / rel))
-            try:
-                targets.append(int(labels[image_id]))
-            except ValueError:
-                raise DataError(
-                    f"expected an integer class id for image {image_id} in "
-                    f"{base / 'image_class_labels.txt'}, found {labels[image_id]!r}"
-                ) from None
-    check_labels(targets, len(classes), str(base / "image_class_labels.txt"), offset=1)
-    targets = [t - 1 for t in targets]
+    # Every label is checked, whichever split is asked for.
+    check_labels(all_labels, len(classes), str(base / "image_class_labels.txt"), offset=1)
+    targets = [t - 1 for t, keep in zip(all_labels, chosen, strict=True) if keep]
     if split == "train":
         check_nonempty_classes(targets, classes, f"cub200 train ({base / 'train_test_split.txt'})")
     check_first_image(paths, "cub200", base / "images.txt")
-    return ImageFileDataset(paths, targets, classes, name="cub200", split=split, transform=transform)
+    return ImageFileDataset(
+        paths, targets, classes, name="cub200", split=split, transform=transform
+    )

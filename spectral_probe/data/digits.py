@@ -39,7 +39,9 @@ def _arrays() -> tuple[np.ndarray, np.ndarray]:
     usage="digits",
     summary="scikit-learn load_digits, 8x8 grayscale, 10 classes; fixed stratified 75/25 split",
 )
-def load_digits(root: Path | None, split: str, transform: Transform | None = None) -> TensorImageDataset:
+def load_digits(
+    root: Path | None, split: str, transform: Transform | None = None
+) -> TensorImageDataset:
     """The digits ``split`` as a :class:`TensorImageDataset` of ``(1, 8, 8)`` uint8 images."""
     del root  # takes none; the spec parser refuses one
     images, labels = _arrays()

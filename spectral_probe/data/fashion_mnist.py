@@ -153,7 +153,8 @@ def load_arrays(root: Path | None, split: str) -> tuple[np.ndarray, np.ndarray]:
     kind="image",
     root="optional",
     usage="fashion-mnist  or  fashion-mnist:/path/with/idx/files",
-    summary="Fashion-MNIST, 28x28 grayscale, 10 classes; Debian package, IDX folder or torchvision root",
+    summary="Fashion-MNIST, 28x28 grayscale, 10 classes; Debian package, IDX folder "
+    "or torchvision root",
 )
 def load_fashion_mnist(
     root: Path | None, split: str, transform: Transform | None = None

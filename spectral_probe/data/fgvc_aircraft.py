@@ -36,15 +36,13 @@ def load_fgvc_aircraft(
     root: Path | None, split: str, transform: Transform | None = None
 ) -> ImageFileDataset:
     """Load ``split`` (``train`` = trainval, ``test``) of FGVC Aircraft by variant."""
-    base = locate_root(
-        root, "fgvc-aircraft", "variants.txt", ["data", "fgvc-aircraft-2013b/data"]
-    )
+    base = locate_root(root, "fgvc-aircraft", "variants.txt", ["data", "fgvc-aircraft-2013b/data"])
     classes = read_lines(base / "variants.txt", "the FGVC Aircraft variant list")
     index = {name: i for i, name in enumerate(classes)}
     list_path = base / _LIST[split]
     rows = read_columns(list_path, "the FGVC Aircraft image list", 2, maxsplit=1)
     targets = []
-    for i, (image_id, variant) in enumerate(rows, start=1):
+    for i, (_, variant) in enumerate(rows, start=1):
         if variant not in index:
             raise DataError(
                 f"expected a variant from variants.txt in {list_path} (line {i}), found {variant!r}"

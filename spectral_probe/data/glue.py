@@ -4,14 +4,16 @@
 above it). Files are read as GLUE's own processors read them: tab-separated, a header
 row, no quoting (sentences may hold unbalanced ``"``), UTF-8 with an optional BOM.
 
-=========  ==============  =================================  ==============  =============================
-spec       folder          text columns                       label column    classes (label values)
-=========  ==============  =================================  ==============  =============================
-glue-sst2  ``SST-2/``      ``sentence``                       ``label``       negative (0), positive (1)
-glue-mrpc  ``MRPC/``       ``#1 String``, ``#2 String``       ``Quality``     not_equivalent (0), equivalent (1)
-glue-qnli  ``QNLI/``       ``question``, ``sentence``         ``label``       entailment, not_entailment
-glue-mnli  ``MNLI/``       ``sentence1``, ``sentence2``       ``gold_label``  contradiction, entailment, neutral
-=========  ==============  =================================  ==============  =============================
+=========  ==========  ============================  ==============  ==============================
+spec       folder      text columns                  label column    classes (label values)
+=========  ==========  ============================  ==============  ==============================
+glue-sst2  ``SST-2``   ``sentence``                  ``label``       negative (0), positive (1)
+glue-mrpc  ``MRPC``    ``#1 String``, ``#2 String``  ``Quality``     not_equivalent (0),
+                                                                     equivalent (1)
+glue-qnli  ``QNLI``    ``question``, ``sentence``    ``label``       entailment, not_entailment
+glue-mnli  ``MNLI``    ``sentence1``, ``sentence2``  ``gold_label``  contradiction, entailment,
+                                                                     neutral
+=========  ==========  ============================  ==============  ==============================
 
 Splits: ``train`` (``train.tsv``) and ``dev`` (``dev.tsv``; MNLI: ``dev_matched.tsv``, the
 paper's MNLI-m). GLUE's ``test.tsv`` files carry no labels, so ``test`` is accepted as an
@@ -128,7 +130,9 @@ def read_glue_tsv(path: Path, task: GlueTask) -> tuple[list[tuple[str, ...]], li
     return texts, targets
 
 
-def load_glue(task: str, root: Path | None, split: str, transform: Transform | None = None) -> TextDataset:
+def load_glue(
+    task: str, root: Path | None, split: str, transform: Transform | None = None
+) -> TextDataset:
     """Load ``split`` (``train``/``dev``) of GLUE ``task`` from the TSV files under ``root``."""
     spec = GLUE_TASKS[task]
     name = f"glue-{task}"

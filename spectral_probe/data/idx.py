@@ -66,9 +66,7 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     dtype, ndim = IDX_DTYPES[raw[2]], raw[3]
     header_len = 4 + 4 * ndim
     if len(raw) < header_len:
-        raise DataError(
-            f"expected {header_len} header bytes in {path}, found {len(raw)}"
-        )
+        raise DataError(f"expected {header_len} header bytes in {path}, found {len(raw)}")
     shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     found = len(raw) - header_len

@@ -80,7 +80,9 @@ def list_image_folder(folder: Path, classes: list[str]) -> tuple[list[str], list
     usage="imagefolder:/path/with/train_and_test",
     summary="ROOT/{train,test}/<class>/*.jpg (two splits) or ROOT/<class>/*.jpg (train only)",
 )
-def load_imagefolder(root: Path | None, split: str, transform: Transform | None = None) -> ImageFileDataset:
+def load_imagefolder(
+    root: Path | None, split: str, transform: Transform | None = None
+) -> ImageFileDataset:
     """Load ``split`` of an image folder; see the module docstring for the layouts."""
     if root is None:  # the spec parser requires a root; this guards direct calls
         raise DataError("expected a root directory for imagefolder, found none")

@@ -50,7 +50,9 @@ def make_loader(
     if num_workers > 0:
         common["persistent_workers"] = True
     if getattr(dataset, "supports_batch_index", False) and collate_fn is None:
-        sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+        sampler = (
+            RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+        )
         batches = BatchSampler(sampler, batch_size, drop_last)
         return DataLoader(dataset, sampler=batches, batch_size=None, **common)
     return DataLoader(

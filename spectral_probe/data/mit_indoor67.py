@@ -35,7 +35,9 @@ def load_mit_indoor67(
     if root is None:  # the spec parser requires a root; this guards direct calls
         raise DataError("expected a root directory for mit-indoor67, found none")
     images_dir = require_dir(root / "Images", "the MIT Indoor 67 Images/")
-    classes = sorted(p.name for p in images_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    classes = sorted(
+        p.name for p in images_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
+    )
     index = {name: i for i, name in enumerate(classes)}
     list_path = root / _LIST[split]
     entries = [line.replace("\\", "/") for line in read_lines(list_path, "the MIT Indoor 67 list")]

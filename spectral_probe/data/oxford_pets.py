@@ -42,7 +42,9 @@ def _parse(rows: list[list[str]], path: Path) -> list[tuple[str, int]]:
     usage="oxford-pets:/path/to/oxford-iiit-pet",
     summary="Oxford-IIIT Pet: images/*.jpg, annotations/trainval.txt (train), annotations/test.txt",
 )
-def load_oxford_pets(root: Path | None, split: str, transform: Transform | None = None) -> ImageFileDataset:
+def load_oxford_pets(
+    root: Path | None, split: str, transform: Transform | None = None
+) -> ImageFileDataset:
     """Load ``split`` (``train`` = trainval, ``test``) of Oxford-IIIT Pet."""
     base = locate_root(root, "oxford-pets", "annotations", ["oxford-iiit-pet"])
     paths_by_split = {s: base / "annotations" / f for s, f in _LIST.items()}

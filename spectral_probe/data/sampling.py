@@ -60,7 +60,8 @@ class SamplingRate:
     def __post_init__(self) -> None:
         if (self.fraction is None) == (self.count is None):
             raise DataError(
-                f"expected exactly one of fraction or count, found {self.fraction!r}, {self.count!r}"
+                "expected exactly one of fraction or count, "
+                f"found {self.fraction!r} and {self.count!r}"
             )
         if self.fraction is not None and not 0 < self.fraction <= 1:
             raise DataError(_RATE_ERROR.format(float(self.fraction)))
@@ -177,7 +178,7 @@ def per_class_counts(
     arr = _as_targets(targets)
     present, sizes = np.unique(arr, return_counts=True)
     out: dict[int, int] = {}
-    for c, n in zip(present.tolist(), sizes.tolist()):
+    for c, n in zip(present.tolist(), sizes.tolist(), strict=True):
         k = parsed.per_class(n)
         if k > n:
             smallest = int(present[np.argmin(sizes)])
@@ -332,7 +333,5 @@ def make_splits(
     """
     rest, val_idx = split_train_val(targets, val, seed, classes=classes)
     arr = _as_targets(targets)
-    picked = sample_per_class(
-        arr[rest], rate, seed, min_per_class=min_per_class, classes=classes
-    )
+    picked = sample_per_class(arr[rest], rate, seed, min_per_class=min_per_class, classes=classes)
     return Splits(train=rest[picked], val=val_idx)

@@ -83,9 +83,7 @@ class DatasetInfo:
         key = self.split_aliases.get(key, key)
         if key not in self.splits:
             accepted = list(self.splits) + sorted(self.split_aliases)
-            raise DataError(
-                f"expected a split of {self.name} in {accepted}, found {split!r}"
-            )
+            raise DataError(f"expected a split of {self.name} in {accepted}, found {split!r}")
         return key
 
 
@@ -153,9 +151,7 @@ def get_dataset_info(name: str) -> DatasetInfo:
     try:
         return _REGISTRY[key]
     except KeyError:
-        raise DataError(
-            f"expected a dataset name in {list_datasets()}, found {name!r}"
-        ) from None
+        raise DataError(f"expected a dataset name in {list_datasets()}, found {name!r}") from None
 
 
 def parse_data_spec(spec: str | DataSpec) -> DataSpec:
@@ -168,11 +164,13 @@ def parse_data_spec(spec: str | DataSpec) -> DataSpec:
         return spec
     if not isinstance(spec, str) or not spec.strip():
         raise DataError(f"expected a data spec NAME[:ROOT], found {spec!r}")
-    name, sep, root_text = spec.strip().partition(":")
+    name, _, root_text = spec.strip().partition(":")
     info = get_dataset_info(name)
     root_text = root_text.strip()
     if info.root == "none" and root_text:
-        raise DataError(f"expected no root for {info.name} (spec {info.usage!r}), found {root_text!r}")
+        raise DataError(
+            f"expected no root for {info.name} (spec {info.usage!r}), found {root_text!r}"
+        )
     if info.root == "required" and not root_text:
         raise DataError(
             f"expected a root directory for {info.name} (e.g. {info.usage!r}), found {spec!r}"
@@ -206,8 +204,9 @@ def load_dataset(
     if parsed.root is not None and not parsed.root.exists():
         raise DataError(f"expected the {info.name} root directory at {parsed.root}, found nothing")
     if parsed.root is not None and not parsed.root.is_dir():
-        raise DataError(f"expected the {info.name} root to be a directory, found a file: {parsed.root}")
+        raise DataError(
+            f"expected the {info.name} root to be a directory, found a file: {parsed.root}"
+        )
     if info.loader is None:  # only a hand-built DatasetInfo lacks one
         raise DataError(f"expected a loader registered for {info.name}, found none")
     return info.loader(parsed.root, canonical, transform)
-

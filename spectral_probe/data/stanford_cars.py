@@ -33,7 +33,9 @@ __all__ = ["load_stanford_cars"]
 
 
 def _annotations(path: Path) -> tuple[list[str], np.ndarray]:
-    annos = np.atleast_1d(load_mat(path, "the Stanford Cars annotations", ["annotations"])["annotations"])
+    annos = np.atleast_1d(
+        load_mat(path, "the Stanford Cars annotations", ["annotations"])["annotations"]
+    )
     names = annos.dtype.names or ()
     if "fname" not in names or "class" not in names:
         raise DataError(
@@ -48,14 +50,17 @@ def _annotations(path: Path) -> tuple[list[str], np.ndarray]:
     "stanford-cars",
     kind="image",
     usage="stanford-cars:/path/to/stanford_cars",
-    summary="Stanford Cars devkit: cars_train/, cars_test/, devkit/*.mat, cars_test_annos_withlabels.mat",
+    summary="Stanford Cars devkit: cars_train/, cars_test/, devkit/*.mat, "
+    "cars_test_annos_withlabels.mat",
 )
 def load_stanford_cars(
     root: Path | None, split: str, transform: Transform | None = None
 ) -> ImageFileDataset:
     """Load ``split`` (``train``/``test``) of Stanford Cars from the devkit annotations."""
     base = locate_root(root, "stanford-cars", "devkit", ["stanford_cars"])
-    meta = load_mat(base / "devkit" / "cars_meta.mat", "the Stanford Cars class list", ["class_names"])
+    meta = load_mat(
+        base / "devkit" / "cars_meta.mat", "the Stanford Cars class list", ["class_names"]
+    )
     classes = [str(c) for c in np.atleast_1d(meta["class_names"]).tolist()]
     if split == "train":
         annos_path = base / "devkit" / "cars_train_annos.mat"

@@ -46,17 +46,20 @@ def load_stanford_dogs(
         raise DataError("expected a root directory for stanford-dogs, found none")
     images_dir = require_dir(root / "Images", "the Stanford Dogs Images/")
     fname = f"{split}_list.mat"
-    list_path = find_first([root / fname, root / "lists" / fname], f"the Stanford Dogs list {fname}")
+    list_path = find_first(
+        [root / fname, root / "lists" / fname], f"the Stanford Dogs list {fname}"
+    )
     mat = load_mat(list_path, "the Stanford Dogs list", ["file_list", "labels"])
     files = [str(f) for f in np.atleast_1d(mat["file_list"]).tolist()]
     labels = np.atleast_1d(mat["labels"]).astype(np.int64)
     if len(files) != labels.size:
         raise DataError(
-            f"expected one label per file in {list_path}, found {len(files)} files and {labels.size} labels"
+            f"expected one label per file in {list_path}, "
+            f"found {len(files)} files and {labels.size} labels"
         )
     folders = sorted(p.name for p in images_dir.iterdir() if p.is_dir())
     check_labels(labels, len(folders), str(list_path), offset=1)
-    for i, (rel, label) in enumerate(zip(files, labels.tolist())):
+    for i, (rel, label) in enumerate(zip(files, labels.tolist(), strict=True)):
         folder = rel.replace("\\", "/").split("/", 1)[0]
         if folder != folders[label - 1]:
             raise DataError(
