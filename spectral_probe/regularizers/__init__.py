@@ -1,1 +1,34 @@
-"""regularizers."""
+"""Fine-tuning regularizers: L2, L2-SP, DELTA, BSS, TSVD and EWC, by name.
+
+``build_regularizer("l2-sp+bss", **hparams)`` returns a :class:`RegularizerSet`; the engine
+calls ``prepare`` once, captures the head's input with :class:`FeatureCapture` (feeding it
+through ``transform_features``), and adds ``penalty``/``forward`` to each step's loss. See
+``docs/regularizers.md`` for the formulas, defaults and the engine protocol.
+
+Adding a regularizer: one file with a :class:`Regularizer` subclass decorated with
+``@register_regularizer``, plus its import line below.
+"""
+
+from __future__ import annotations
+
+from ._base import Regularizer, StepContext
+from ._capture import FeatureCapture
+from ._registry import (
+    RegularizerInfo,
+    RegularizerSet,
+    build_regularizer,
+    list_regularizers,
+    register_regularizer,
+)
+
+
+__all__ = [
+    "FeatureCapture",
+    "Regularizer",
+    "RegularizerInfo",
+    "RegularizerSet",
+    "StepContext",
+    "build_regularizer",
+    "list_regularizers",
+    "register_regularizer",
+]
