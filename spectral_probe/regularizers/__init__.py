@@ -21,14 +21,19 @@ from ._registry import (
     register_regularizer,
 )
 
+# one import line per regularizer (registration happens on import)
+from .bss import BSS, bss_penalty, gather_features
 
 __all__ = [
+    "BSS",
     "FeatureCapture",
     "Regularizer",
     "RegularizerInfo",
     "RegularizerSet",
     "StepContext",
+    "bss_penalty",
     "build_regularizer",
+    "gather_features",
     "list_regularizers",
     "register_regularizer",
 ]
