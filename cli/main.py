@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Optional
+
 import typer
+
+from . import weights
 
 app = typer.Typer(
     name="spectral-probe",
@@ -10,7 +14,24 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode="rich",
 )
+app.add_typer(weights.app)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from spectral_probe import __version__
+
+        typer.echo(f"spectral-probe {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")] = None,
+) -> None:
+    """Spectral analysis of what transfers when you fine-tune a pre-trained network."""
 
 
 def run() -> None:

@@ -89,6 +89,8 @@ def check_writable_dir(path: str | os.PathLike[str]) -> Path:
     if path.exists() and not path.is_dir():
         raise OutputError(f"expected --out to be a directory, found a file: {path}")
     probe = path if path.exists() else next((p for p in path.parents if p.exists()), Path("."))
+    if not probe.is_dir():
+        raise OutputError(f"cannot create directory {path}: {probe} is a file")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write to {path}: {probe} is not writable")
     return path

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import pandas as pd
 import torch
@@ -31,6 +32,7 @@ __all__ = ["WeightComparison", "compare_weights", "SUMMARY_COLUMNS"]
 
 ModelLike = nn.Module | LoadedModel | str
 Progress = Callable[[int, int, str], None]
+_T = TypeVar("_T")
 
 SUMMARY_COLUMNS = {
     "layer": "layer name (module, plus :q/:k/:v or :gN for splits)",
@@ -189,6 +191,46 @@ def _device(device: str | torch.device | None) -> torch.device:
     return dev
 
 
+def _run(
+    pairs: list[tuple[WeightMatrix, WeightMatrix]],
+    fn: Callable[[tuple[WeightMatrix, WeightMatrix]], _T],
+    dev: torch.device,
+    workers: int | None,
+    progress: Progress | None,
+) -> list[_T]:
+    """Apply ``fn`` to every pair; on CPU in ``workers`` threads of one BLAS thread each.
+
+    LAPACK's eigensolvers scale poorly across threads on small matrices and collapse when the
+    machine is oversubscribed, so many single-threaded layers in parallel beat one
+    multi-threaded layer at a time. Largest layers go first for load balance.
+    """
+    total = len(pairs)
+    workers = torch.get_num_threads() if workers is None else workers
+    if workers < 1:
+        raise ConfigError(f"expected workers >= 1, found {workers}")
+    results: list[_T | None] = [None] * total
+    if dev.type != "cpu" or workers == 1 or total < 2:
+        for i, pair in enumerate(pairs):
+            results[i] = fn(pair)
+            if progress is not None:
+                progress(i + 1, total, pair[0].name)
+        return results  # type: ignore[return-value]
+    order = sorted(range(total), key=lambda i: -pairs[i][0].matrix.numel())
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(max_workers=min(workers, total)) as pool:
+            futures = {pool.submit(fn, pairs[i]): i for i in order}
+            for done, future in enumerate(as_completed(futures), start=1):
+                i = futures[future]
+                results[i] = future.result()
+                if progress is not None:
+                    progress(done, total, pairs[i][0].name)
+    finally:
+        torch.set_num_threads(previous)
+    return results  # type: ignore[return-value]
+
+
 def compare_weights(
     model_a: ModelLike,
     model_b: ModelLike,
@@ -205,6 +247,7 @@ def compare_weights(
     cluster_tol: float | None = None,
     method: Literal["gram", "svd"] = "gram",
     device: str | torch.device | None = "auto",
+    workers: int | None = None,
     progress: Progress | None = None,
 ) -> WeightComparison:
     """Compare two models layer by layer: spectra, corresponding angles, summaries.
@@ -228,6 +271,8 @@ def compare_weights(
         cluster_tol: tolerance for near-equal singular values (default: ``||W_b - W_a||_2``).
         method: ``gram`` (default, fast) or ``svd`` (LAPACK SVD).
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+        workers: CPU threads, each analysing one layer with one BLAS thread
+            (default: ``torch.get_num_threads()``).
         progress: called as ``progress(done, total, layer)`` after each layer.
 
     Example:
@@ -247,26 +292,26 @@ def compare_weights(
         ma, mb, include=include, exclude=exclude, kinds=kinds, split_groups=split_groups
     )
     started = time.perf_counter()
-    rows, angle_frames, principal_frames = [], [], []
-    total = len(paired.pairs)
-    for i, (wa, wb) in enumerate(paired.pairs):
-        a = wa.matrix.to(dev, torch.float64)
-        b = wb.matrix.to(dev, torch.float64)
-        status = "ok"
+
+    def one(pair: tuple[WeightMatrix, WeightMatrix]) -> tuple[str, MatrixComparison | None]:
+        a = pair[0].matrix.to(dev, torch.float64)
+        b = pair[1].matrix.to(dev, torch.float64)
         if not bool(torch.isfinite(a.sum())):  # float64 sums of float32 weights cannot overflow
-            status = "nonfinite-a"
-        elif not bool(torch.isfinite(b.sum())):
-            status = "nonfinite-b"
-        cmp = None
-        if status == "ok":
-            cmp = compare_matrices(a, b, vectors=vectors, top_k=top_k, cluster_tol=cluster_tol, method=method)
+            return "nonfinite-a", None
+        if not bool(torch.isfinite(b.sum())):
+            return "nonfinite-b", None
+        cmp = compare_matrices(a, b, vectors=vectors, top_k=top_k, cluster_tol=cluster_tol, method=method)
+        return "ok", cmp
+
+    outcomes = _run(paired.pairs, one, dev, workers, progress)
+    rows, angle_frames, principal_frames = [], [], []
+    for (wa, _), (status, cmp) in zip(paired.pairs, outcomes):
+        if cmp is not None:
             angle_frames.append(_angle_frame(wa.name, cmp))
             principal_frames.append(
                 pd.DataFrame({"layer": wa.name, "index": range(1, cmp.principal.numel() + 1), "cos": cmp.principal.cpu().numpy()})
             )
         rows.append(_summary(wa, cmp, status, threshold))
-        if progress is not None:
-            progress(i + 1, total, wa.name)
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     elapsed = time.perf_counter() - started
@@ -304,6 +349,7 @@ def compare_weights(
             "threshold": threshold,
             "cluster_tol": cluster_tol,
             "method": method,
+            "workers": workers,
         },
         "device": str(dev),
         "seconds": elapsed,

@@ -1,5 +1,6 @@
 """Pull weight matrices (and, in ``features``, feature matrices) out of models."""
 
+from .modules import module_table, resolve_module
 from .weights import (
     KINDS,
     SkippedLayer,
@@ -18,4 +19,6 @@ __all__ = [
     "iter_weight_matrices",
     "pair_weight_matrices",
     "layer_table",
+    "module_table",
+    "resolve_module",
 ]

@@ -1,1 +1,21 @@
-"""plotting."""
+"""Figures of analysis results. Plot functions take results, return a Figure, never show it."""
+
+from ._base import new_axes, new_figure, save_figure
+from .weights import (
+    block_of,
+    default_plot_layers,
+    plot_angle_heatmap,
+    plot_corresponding_angles,
+    plot_weight_spectra,
+)
+
+__all__ = [
+    "new_axes",
+    "new_figure",
+    "save_figure",
+    "block_of",
+    "default_plot_layers",
+    "plot_corresponding_angles",
+    "plot_angle_heatmap",
+    "plot_weight_spectra",
+]

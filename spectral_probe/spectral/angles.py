@@ -19,8 +19,8 @@ bounds the rotation of the i-th pair by
 (with :math:`\\sigma^b_i` itself joining the minimum when the matrix is not square), see
 :func:`wedin_bounds`. :func:`spectral_clusters` groups indices whose singular values are closer
 than a tolerance and :func:`cluster_cosines` measures the angle between the cluster subspaces
-instead, :math:`\\|U^{a\\top}_C U^b_C\\|_F / \\sqrt{|C|}` (the root mean square of the cosines of
-their principal angles), which equals :math:`|\\cos\\theta_i|` for a singleton cluster.
+instead: the root mean square of the cosines of their principal angles, corrected for the
+level two random subspaces of that size would reach (so unrelated weights read 0, not 1).
 """
 
 from __future__ import annotations
@@ -132,19 +132,33 @@ def spectral_clusters(s_a: Tensor, s_b: Tensor, tol: Tensor | float) -> Tensor:
 
 
 def cluster_cosines(a: Tensor, b: Tensor, labels: Tensor) -> Tensor:
-    """Per-index alignment of the cluster subspaces each index belongs to.
+    """Per-index alignment, beyond chance, of the cluster subspaces each index belongs to.
 
-    For a cluster :math:`C` the value is :math:`\\|a_C^\\top b_C\\|_F / \\sqrt{|C|}` (columns are
-    assumed orthonormal, as singular vectors are), assigned to every index in :math:`C`.
+    For a cluster :math:`C` of :math:`c` indices in an ambient space of dimension :math:`m`
+    (the rows of ``a``), let :math:`\\rho = \\|a_C^\\top b_C\\|_F^2 / c`, the mean squared cosine
+    of the principal angles between the two cluster subspaces (columns are assumed
+    orthonormal, as singular vectors are). Two random :math:`c`-dimensional subspaces have
+    :math:`E[\\rho] = c / m`, so the value reported for every index in :math:`C` is
+
+    .. math:: \\sqrt{\\max\\left(0, \\frac{\\rho - c/m}{1 - c/m}\\right)}
+
+    which is 1 for identical subspaces and about 0 for unrelated ones. A cluster that spans
+    the whole space (:math:`c = m`) is trivially aligned and gets NaN. For a singleton this is
+    :math:`|\\cos\\theta_i|` corrected for the chance level :math:`1/m`.
     """
     _check_pair(a, b)
     r = labels.shape[0]
+    m = a.shape[0]
     a, b = a[:, :r], b[:, :r]
-    out = (a * b).sum(dim=0).abs()  # singleton clusters: the corresponding cosine
+    rho = (a * b).sum(dim=0) ** 2  # singleton clusters: the squared corresponding cosine
+    size = torch.ones_like(rho)
     sizes = torch.bincount(labels)
     for label in torch.nonzero(sizes > 1).flatten().tolist():
         idx = torch.nonzero(labels == label).flatten()
         lo, hi = int(idx[0]), int(idx[-1]) + 1
         cross = a[:, lo:hi].mT @ b[:, lo:hi]
-        out[lo:hi] = torch.linalg.matrix_norm(cross) / (hi - lo) ** 0.5
-    return out.clamp(max=1.0)
+        rho[lo:hi] = torch.linalg.matrix_norm(cross) ** 2 / (hi - lo)
+        size[lo:hi] = hi - lo
+    chance = size / m
+    out = ((rho.clamp(max=1.0) - chance) / (1 - chance)).clamp(min=0.0).sqrt()
+    return torch.where(size >= m, torch.full_like(out, float("nan")), out)

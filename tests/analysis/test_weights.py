@@ -88,13 +88,25 @@ def test_progress_and_options():
     calls = []
     res = compare_weights(a, _perturbed(a, 0.1, 4), device="cpu", kinds=["conv"], vectors="right",
                           progress=lambda d, t, n: calls.append((d, t, n)))
-    assert calls == [(1, 2, "0"), (2, 2, "2")]
+    assert [c[:2] for c in calls] == [(1, 2), (2, 2)] and sorted(c[2] for c in calls) == ["0", "2"]
     assert res.layers["kind"].eq("conv").all()
     with pytest.raises(ConfigError, match="threshold"):
         compare_weights(a, a, threshold=0.0)
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="CUDA"):
             compare_weights(a, a, device="cuda")
+
+
+def test_threaded_and_serial_runs_agree():
+    a = _net(0)
+    b = _perturbed(a, 0.1, 6)
+    serial = compare_weights(a, b, device="cpu", workers=1)
+    threaded = compare_weights(a, b, device="cpu", workers=2)
+    pd.testing.assert_frame_equal(serial.angles, threaded.angles)
+    pd.testing.assert_frame_equal(serial.layers, threaded.layers)
+    assert torch.get_num_threads() >= 1
+    with pytest.raises(ConfigError, match="workers"):
+        compare_weights(a, b, device="cpu", workers=0)
 
 
 def test_accepts_spec_strings():

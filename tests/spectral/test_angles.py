@@ -126,7 +126,19 @@ def test_cluster_cosines_recover_rotation_within_degenerate_pair():
     cc = cluster_cosines(u, v, labels)
     np.testing.assert_allclose(cc.numpy(), 1.0, atol=1e-12)
     singles = cluster_cosines(u, v, torch.arange(6))
-    np.testing.assert_allclose(singles.numpy(), cos.numpy())
+    chance_corrected = np.sqrt(np.clip((cos.numpy() ** 2 - 1 / 6) / (1 - 1 / 6), 0, None))
+    np.testing.assert_allclose(singles.numpy(), chance_corrected, atol=1e-12)
+
+
+def test_cluster_cosines_read_zero_for_unrelated_subspaces_and_nan_for_the_whole_space():
+    m = 200
+    u, v = _orthogonal(m, 1), _orthogonal(m, 2)
+    labels = torch.tensor([0] * 50 + [1] * 150)
+    got = cluster_cosines(u, v, labels)
+    assert got[:50].max() < 0.3 and got[50:].max() < 0.3
+    whole = cluster_cosines(u, v, torch.zeros(m, dtype=torch.long))
+    assert torch.isnan(whole).all()
+    np.testing.assert_allclose(cluster_cosines(u, u, labels).numpy(), 1.0, atol=1e-12)
 
 
 def test_shape_mismatch_is_rejected():

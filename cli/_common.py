@@ -1,0 +1,129 @@
+"""Shared CLI plumbing: one-line errors, progress bars, tables, output folders."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, NoReturn, TypeVar
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from spectral_probe.errors import SpectralProbeError
+
+__all__ = [
+    "console",
+    "stdout",
+    "fail",
+    "handles_errors",
+    "progress_bar",
+    "print_frame",
+    "print_json",
+    "parse_kinds",
+    "invocation",
+]
+
+console = Console(stderr=True)
+stdout = Console(soft_wrap=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print ``error: message`` on one line (stderr) and exit with ``code``."""
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def handles_errors(fn: F) -> F:
+    """Turn the toolkit's user errors into one line and exit status 2 (never a traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except SpectralProbeError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            fail("interrupted", code=130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def progress_bar(description: str, *, quiet: bool = False) -> Iterator[Callable[[int, int, str], None]]:
+    """A rich progress bar on stderr; yields ``update(done, total, item)``."""
+    if quiet:
+        yield lambda done, total, item: None
+        return
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[item]}", style="dim"),
+    )
+    with Progress(*columns, console=console, transient=True) as prog:
+        task = prog.add_task(description, total=None, item="")
+
+        def update(done: int, total: int, item: str) -> None:
+            prog.update(task, completed=done, total=total, item=item)
+
+        yield update
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return "–"
+        if value == 0:
+            return "0"
+        return f"{value:.2e}" if abs(value) < 1e-2 or abs(value) >= 1e4 else f"{value:.3f}"
+    return str(value)
+
+
+def print_frame(df: Any, columns: Sequence[str], *, title: str | None = None, headers: Sequence[str] | None = None) -> None:
+    """Print selected DataFrame columns as a rich table on stdout."""
+    table = Table(title=title, header_style="bold", show_lines=False, pad_edge=False)
+    for i, (col, head) in enumerate(zip(columns, headers or columns)):
+        left = not pd.api.types.is_numeric_dtype(df[col])
+        table.add_column(head, justify="left" if left else "right", no_wrap=True, overflow="ellipsis" if i == 0 else "fold", min_width=8 if i == 0 else None)
+    for row in df[list(columns)].itertuples(index=False):
+        table.add_row(*(_fmt(v) for v in row))
+    stdout.print(table)
+
+
+def print_json(payload: Any) -> None:
+    """Strict JSON (NaN -> null) on stdout."""
+    from spectral_probe._io import to_jsonable
+
+    sys.stdout.write(json.dumps(to_jsonable(payload), indent=2, allow_nan=False) + "\n")
+
+
+def parse_kinds(kinds: str) -> list[str]:
+    """``conv,linear`` -> ``["conv", "linear"]`` (validated by the library)."""
+    return [k.strip() for k in kinds.split(",") if k.strip()]
+
+
+def invocation(command: str, options: dict[str, Any]) -> dict[str, Any]:
+    """What to save as ``config.json`` beside results: the command, options, argv, versions."""
+    import platform
+
+    import torch
+
+    from spectral_probe import __version__
+
+    return {
+        "command": command,
+        "options": options,
+        "argv": sys.argv,
+        "versions": {"spectral_probe": __version__, "torch": torch.__version__, "python": platform.python_version()},
+    }

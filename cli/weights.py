@@ -1,0 +1,181 @@
+"""``spectral-probe compare-weights`` and ``spectral-probe layers``."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ._common import console, handles_errors, invocation, parse_kinds, print_frame, print_json, progress_bar, stdout
+
+app = typer.Typer()
+
+
+class Vectors(str, Enum):
+    left = "left"
+    right = "right"
+
+
+class Method(str, Enum):
+    gram = "gram"
+    svd = "svd"
+
+
+KindsOpt = Annotated[str, typer.Option("--kinds", help="Comma-separated layer kinds: conv, linear, attention.")]
+IncludeOpt = Annotated[Optional[str], typer.Option("--include", help="Keep only layers whose name matches this regex.")]
+ExcludeOpt = Annotated[Optional[str], typer.Option("--exclude", help="Drop layers whose name matches this regex.")]
+
+
+@app.command("compare-weights")
+@handles_errors
+def compare_weights_cmd(
+    model_a: Annotated[str, typer.Argument(help="Reference (pre-trained) model spec or checkpoint path.")],
+    model_b: Annotated[str, typer.Argument(help="Compared (fine-tuned) model spec or checkpoint path.")],
+    arch: Annotated[Optional[str], typer.Option(help="Architecture spec for state-dict files without a sidecar (both models).")] = None,
+    arch_a: Annotated[Optional[str], typer.Option(help="Architecture spec for MODEL_A only.")] = None,
+    arch_b: Annotated[Optional[str], typer.Option(help="Architecture spec for MODEL_B only.")] = None,
+    include: IncludeOpt = None,
+    exclude: ExcludeOpt = None,
+    kinds: KindsOpt = "conv,linear,attention",
+    split_groups: Annotated[bool, typer.Option(help="Compare grouped convolutions group by group.")] = False,
+    vectors: Annotated[Vectors, typer.Option(help="Corresponding angles of left or right singular vectors.")] = Vectors.left,
+    top_k: Annotated[int, typer.Option(help="Size of the leading subspaces compared by principal angles.")] = 10,
+    threshold: Annotated[float, typer.Option(help="first_below: first index whose |cos| is below this.")] = 0.5,
+    cluster_tol: Annotated[Optional[float], typer.Option(help="Singular values closer than this form a cluster [default: ||W_b - W_a||_2].")] = None,
+    method: Annotated[Method, typer.Option(help="gram (fast, float64) or svd (LAPACK).")] = Method.gram,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write CSVs, results.json, config.json and figures here.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the full results as JSON on stdout.")] = False,
+    csv_out: Annotated[bool, typer.Option("--csv", help="Print the per-layer summary as CSV on stdout.")] = False,
+    plot_layer: Annotated[Optional[list[str]], typer.Option("--plot-layer", help="Layer for the angle/spectrum figures (repeatable) [default: first conv, first block, last block].")] = None,
+    figures: Annotated[bool, typer.Option(help="Write figures into --out.")] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Compare two models layer by layer: singular values and corresponding angles.
+
+    Every layer both models share (same name and shape) is unfolded to a matrix and
+    decomposed; the i-th singular vectors of the two are compared (|cos theta_i|, paper
+    Definition 1), with Wedin bounds and a cluster-aware variant where singular values
+    nearly coincide.
+    """
+    from spectral_probe._io import check_writable_dir, staged_dir, write_json
+    from spectral_probe.analysis import compare_weights
+    from spectral_probe.models import load_model
+
+    if out is not None:
+        check_writable_dir(out)
+    with console.status("loading models...", spinner="dots") if not quiet else _null():
+        a = load_model(model_a, arch=arch_a or arch)
+        b = load_model(model_b, arch=arch_b or arch)
+    with progress_bar("comparing layers", quiet=quiet) as update:
+        result = compare_weights(
+            a, b, include=include, exclude=exclude, kinds=parse_kinds(kinds), split_groups=split_groups,
+            vectors=vectors.value, top_k=top_k, threshold=threshold, cluster_tol=cluster_tol,
+            method=method.value, device=device, progress=update,
+        )
+    if out is not None:
+        options = {
+            "model_a": model_a, "model_b": model_b, "arch_a": arch_a or arch, "arch_b": arch_b or arch,
+            "include": include, "exclude": exclude, "kinds": kinds, "split_groups": split_groups,
+            "vectors": vectors.value, "top_k": top_k, "threshold": threshold, "cluster_tol": cluster_tol,
+            "method": method.value, "device": device, "plot_layer": plot_layer,
+        }
+        with staged_dir(out) as tmp:
+            result.to_csv(tmp)
+            result.to_json(tmp / "results.json")
+            write_json(tmp / "config.json", invocation("compare-weights", options))
+            if figures:
+                _write_figures(result, tmp / "figures", plot_layer)
+    if json_out:
+        print_json(result.to_dict())
+    elif csv_out:
+        stdout.file.write(result.layers.to_csv(index=False))
+    else:
+        _print_summary(result)
+    if out is not None and not json_out and not csv_out:
+        console.print(f"wrote results to [bold]{out}[/]")
+
+
+def _write_figures(result, directory: Path, layers: Optional[list[str]]) -> None:  # type: ignore[no-untyped-def]
+    from spectral_probe.plotting import plot_angle_heatmap, plot_corresponding_angles, plot_weight_spectra, save_figure
+
+    if result.angles.empty:
+        return
+    if layers:
+        known = set(result.angles["layer"])
+        missing = [name for name in layers if name not in known]
+        if missing:
+            from spectral_probe.errors import ConfigError
+
+            raise ConfigError(f"expected --plot-layer among the compared layers, found {', '.join(missing)}")
+    save_figure(plot_corresponding_angles(result, layers), directory / "corresponding_angles.png")
+    save_figure(plot_corresponding_angles(result, layers, cluster=True), directory / "corresponding_angles_cluster.png")
+    save_figure(plot_angle_heatmap(result), directory / "angle_heatmap.png")
+    save_figure(plot_angle_heatmap(result, value="cos_cluster"), directory / "angle_heatmap_cluster.png")
+    save_figure(plot_weight_spectra(result, layers), directory / "weight_spectra.png")
+
+
+def _print_summary(result) -> None:  # type: ignore[no-untyped-def]
+    df = result.layers.copy()
+    df["shape"] = df["rows"].astype(str) + "x" + df["cols"].astype(str)
+    df["resolvable"] = df["resolvable_frac"]
+    cols = ["layer", "shape", "cos_top", "cos_mean", "first_below", "cos_cluster_mean", "resolvable", "w_rel_change"]
+    heads = ["layer", "matrix", "|cos| top", "|cos| all", "first<thr", "cluster", "resolv.", "ΔW/W"]
+    df["first_below"] = df["first_below"].map(lambda v: "" if v != v or v is None else str(int(v)))
+    print_frame(df, cols, headers=heads, title=f"{result.meta['model_a']}  vs  {result.meta['model_b']}")
+    console.print(
+        "|cos| top: mean over the leading 10% of indices; cluster: alignment of near-degenerate "
+        "clusters beyond chance; resolv.: share of indices with Wedin bound < 1 (--json for all columns)",
+        style="dim",
+    )
+    if not result.skipped.empty:
+        names = ", ".join(result.skipped["layer"].head(5))
+        more = f" (+{len(result.skipped) - 5} more)" if len(result.skipped) > 5 else ""
+        console.print(f"skipped {len(result.skipped)} layer(s) not shared by both models: {names}{more}")
+    bad = result.layers[result.layers["status"] != "ok"]
+    if not bad.empty:
+        console.print(f"[yellow]{len(bad)} layer(s) hold NaN/Inf weights and were not analysed: {', '.join(bad['layer'])}[/]")
+    console.print(f"compared {len(result.layers)} layers in {result.meta['seconds']:.2f} s on {result.meta['device']}")
+
+
+@app.command("layers")
+@handles_errors
+def layers_cmd(
+    model: Annotated[str, typer.Argument(help="Model spec or checkpoint path.")],
+    arch: Annotated[Optional[str], typer.Option(help="Architecture spec for a state-dict file without a sidecar.")] = None,
+    include: IncludeOpt = None,
+    exclude: ExcludeOpt = None,
+    kinds: KindsOpt = "conv,linear,attention",
+    split_groups: Annotated[bool, typer.Option(help="One row per group of grouped convolutions.")] = False,
+    modules: Annotated[bool, typer.Option("--modules", help="List every named module (the names --layer accepts for features).")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    csv_out: Annotated[bool, typer.Option("--csv", help="Print as CSV.")] = False,
+) -> None:
+    """List a model's weight matrices (or, with --modules, every named module)."""
+    from spectral_probe.extract import layer_table, module_table
+    from spectral_probe.models import load_model
+
+    loaded = load_model(model, arch=arch)
+    if modules:
+        df = module_table(loaded.model, include=include, exclude=exclude)
+    else:
+        df = layer_table(loaded.model, include=include, exclude=exclude, kinds=parse_kinds(kinds), split_groups=split_groups)
+    if json_out:
+        print_json(df.to_dict(orient="records"))
+    elif csv_out:
+        stdout.file.write(df.to_csv(index=False))
+    else:
+        title = f"{loaded.spec}: {len(df)} {'modules' if modules else 'weight matrices'}"
+        if loaded.head and not modules:
+            title += f" (head: {loaded.head})"
+        print_frame(df, list(df.columns), title=title)
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
