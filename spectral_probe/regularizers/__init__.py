@@ -23,6 +23,7 @@ from ._registry import (
 
 # one import line per regularizer (registration happens on import)
 from .bss import BSS, bss_penalty, gather_features
+from .tsvd import TSVD, truncate_spectrum
 
 __all__ = [
     "BSS",
@@ -31,9 +32,11 @@ __all__ = [
     "RegularizerInfo",
     "RegularizerSet",
     "StepContext",
+    "TSVD",
     "bss_penalty",
     "build_regularizer",
     "gather_features",
     "list_regularizers",
     "register_regularizer",
+    "truncate_spectrum",
 ]
