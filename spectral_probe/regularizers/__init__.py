@@ -23,11 +23,15 @@ from ._registry import (
 
 # one import line per regularizer (registration happens on import)
 from .bss import BSS, bss_penalty, gather_features
+from .l2 import L2
+from .l2_sp import L2SP
 from .tsvd import TSVD, truncate_spectrum
 
 __all__ = [
     "BSS",
     "FeatureCapture",
+    "L2",
+    "L2SP",
     "Regularizer",
     "RegularizerInfo",
     "RegularizerSet",
