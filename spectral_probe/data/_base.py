@@ -158,10 +158,9 @@ class TensorImageDataset(LabeledDataset):
 
     ``dataset[i]`` gives a ``uint8`` tensor ``(C, H, W)``; ``dataset[list_of_indices]``
     gives a batch ``(images, labels)`` in one indexing operation, with ``transform``
-    applied once to the whole ``(B, C, H, W)`` batch. The batch path is what
-    :func:`~spectral_probe.data.make_loader` uses: it avoids PIL and per-sample collation.
-    The transform must then accept batches (the tensor transforms in
-    :mod:`spectral_probe.data.transforms` do).
+    applied once to the whole ``(B, C, H, W)`` batch. :func:`~spectral_probe.data.make_loader`
+    takes that path (no PIL, no per-sample collation) when the transform declares
+    ``batched = True``, as :class:`~spectral_probe.data.TensorImageTransform` does.
     """
 
     kind: Kind = "image"
@@ -195,7 +194,12 @@ class TensorImageDataset(LabeledDataset):
 
     @property
     def supports_batch_index(self) -> bool:
-        return True
+        """True when ``transform`` is None or takes whole batches (``transform.batched``).
+
+        A per-image transform (e.g. the paper's PIL-style pipeline, whose random crop
+        would be shared by the whole batch) makes loaders fall back to one sample at a time.
+        """
+        return self.transform is None or bool(getattr(self.transform, "batched", False))
 
     def get_batch(
         self, indices: Sequence[int] | np.ndarray | torch.Tensor

@@ -152,7 +152,7 @@ def load_arrays(root: Path | None, split: str) -> tuple[np.ndarray, np.ndarray]:
     "fashion-mnist",
     kind="image",
     root="optional",
-    usage="fashion-mnist  or  fashion-mnist:/path/with/idx/files",
+    usage="fashion-mnist[:/path/with/idx/files]",
     summary="Fashion-MNIST, 28x28 grayscale, 10 classes; Debian package, IDX folder "
     "or torchvision root",
 )

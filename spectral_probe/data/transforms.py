@@ -154,6 +154,7 @@ class TensorImageTransform(torch.nn.Module):
         ratio: range of the crop's aspect ratio (training only).
     """
 
+    batched = True  # takes (B, C, H, W) batches: datasets may transform whole batches
     scale: torch.Tensor
     shift: torch.Tensor
 
@@ -233,7 +234,8 @@ class TensorImageTransform(torch.nn.Module):
             x = F.interpolate(
                 x, size=(self.size, self.size), mode="bilinear", align_corners=False, antialias=True
             )
-        out = x * self.scale + self.shift  # float result; broadcasts one channel to three
+        # shift + x * scale in one pass; broadcasts one channel to three
+        out = torch.addcmul(self.shift, x.to(torch.float32), self.scale)
         return out[0] if single else out
 
     def extra_repr(self) -> str:

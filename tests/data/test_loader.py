@@ -67,3 +67,21 @@ def test_text_dataset_with_collate() -> None:
 def test_bad_batch_size() -> None:
     with pytest.raises(DataError, match="expected a positive integer batch size, found 0"):
         make_loader(_dataset(), 0)
+
+
+def test_per_image_transform_falls_back_to_per_sample_loading() -> None:
+    from spectral_probe.data import paper_train_transform
+
+    ds = _dataset().with_transform(paper_train_transform(16, 18))
+    assert not ds.supports_batch_index and not ds.subset([0, 1]).supports_batch_index
+    torch.manual_seed(0)
+    x, y = next(iter(make_loader(ds, 8)))
+    assert x.shape == (8, 3, 16, 16) and y.tolist() == ds.targets[:8]
+    assert _dataset().supports_batch_index
+    assert _dataset().with_transform(TensorImageTransform(8)).supports_batch_index
+
+
+def test_worker_processes() -> None:
+    ds = _dataset().with_transform(TensorImageTransform(12))
+    batches = list(make_loader(ds, 10, num_workers=1))
+    assert [x.shape[0] for x, _ in batches] == [10, 10, 3]
