@@ -157,6 +157,18 @@ def _class_order(members: np.ndarray, seed: int, stream: int, c: int) -> np.ndar
     return members[rng.permutation(members.size)]
 
 
+def _is_zero(value: object) -> bool:
+    """True for 0, 0.0, "0", "0.0", "0%": no validation set."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float, np.integer, np.floating, Fraction)):
+        return bool(value == 0)
+    if isinstance(value, str):
+        text = value.strip().removesuffix("%").strip()
+        return bool(_NUMBER.match(text)) and float(text) == 0
+    return False
+
+
 def _check_seed(seed: int) -> int:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise DataError(f"expected a non-negative integer seed, found {seed!r}")
@@ -286,7 +298,7 @@ def split_train_val(
     """
     seed = _check_seed(seed)
     arr = _as_targets(targets)
-    if isinstance(val, (int, float)) and not isinstance(val, bool) and val == 0:
+    if _is_zero(val):
         return np.arange(arr.size, dtype=np.int64), np.empty(0, dtype=np.int64)
     parsed = parse_rate(val)
     if parsed.is_full:

@@ -183,8 +183,9 @@ def test_split_train_val_stratified_disjoint_deterministic() -> None:
     assert all(np.array_equal(a, b) for a, b in zip((train, val), split_train_val(y, 0.1, seed=2)))
     _, val_count = split_train_val(y, 4, seed=2)
     assert np.bincount(y[val_count]).tolist() == [4, 4, 4]
-    train0, val0 = split_train_val(y, 0, seed=2)
-    assert train0.size == y.size and val0.size == 0
+    for none in (0, 0.0, "0", "0%"):
+        train0, val0 = split_train_val(y, none, seed=2)
+        assert train0.size == y.size and val0.size == 0
 
 
 def test_split_train_val_errors() -> None:
