@@ -161,8 +161,11 @@ def build_regularizer(spec: str, **hparams: Any) -> RegularizerSet:
     for key, value in hparams.items():
         method, _, hp = key.rpartition(".")
         targets = [method] if method else [n for n in names if hp in signatures[n]]
-        if method and method not in names or not targets or any(
-            hp not in signatures[t] for t in targets
+        if (
+            method
+            and method not in names
+            or not targets
+            or any(hp not in signatures[t] for t in targets)
         ):
             valid = [f"{n}.{h}" for n in names for h in signatures[n]]
             plain = sorted({h for n in names for h in signatures[n]})
@@ -185,7 +188,8 @@ class RegularizerSet(nn.Module):
     Example:
         >>> import torch
         >>> from spectral_probe.regularizers import StepContext, build_regularizer
-        >>> model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+        >>> nn = torch.nn
+        >>> model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
         >>> reg = build_regularizer("l2-sp+bss")
         >>> reg.prepare(model, head="2")
         >>> x = torch.randn(5, 4); f = model[:2](x)

@@ -43,7 +43,9 @@ class TinyNet(nn.Module):
         return self.fc(torch.flatten(self.pool(x), 1))
 
 
-def make_batches(n: int = 2, b: int = 6, classes: int = 3, seed: int = 0) -> list[tuple[Tensor, Tensor]]:
+def make_batches(
+    n: int = 2, b: int = 6, classes: int = 3, seed: int = 0
+) -> list[tuple[Tensor, Tensor]]:
     g = torch.Generator().manual_seed(seed)
     return [
         (torch.randn(b, 3, 8, 8, generator=g), torch.randint(0, classes, (b,), generator=g))

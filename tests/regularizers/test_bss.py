@@ -80,7 +80,9 @@ def test_eigh_backend_matches_plain_autograd() -> None:
     torch.testing.assert_close(ours, f.grad)
 
 
-@pytest.mark.parametrize("case", ["duplicated-rows", "zero-rows", "rank-1", "all-zero", "tall-repeated"])
+@pytest.mark.parametrize(
+    "case", ["duplicated-rows", "zero-rows", "rank-1", "all-zero", "tall-repeated"]
+)
 def test_finite_gradients_with_repeated_or_vanishing_singular_values(case: str) -> None:
     g = torch.Generator().manual_seed(0)
     f = torch.randn(8, 16, generator=g)

@@ -20,7 +20,9 @@ def _global_features() -> torch.Tensor:
 
 def _worker(rank: int, tmp: str) -> None:
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{tmp}/rendezvous", rank=rank, world_size=WORLD)
+    dist.init_process_group(
+        "gloo", init_method=f"file://{tmp}/rendezvous", rank=rank, world_size=WORLD
+    )
     try:
         f = _global_features().chunk(WORLD)[rank].clone().requires_grad_(True)
         model = torch.nn.Linear(7, 2).double()

@@ -27,9 +27,9 @@ def test_hand_computed() -> None:
     model = _two_layer()
     reg = L2SP(alpha=0.2, beta=0.4)
     reg.prepare(model, head="1")
-    assert reg.penalty(_ctx(model)).item() == pytest.approx(0.1 * sum(
-        float((p.detach() ** 2).sum()) for p in model[1].parameters()
-    ))  # at the start point only the head counts
+    assert reg.penalty(_ctx(model)).item() == pytest.approx(
+        0.1 * sum(float((p.detach() ** 2).sum()) for p in model[1].parameters())
+    )  # at the start point only the head counts
     with torch.no_grad():
         model[0].weight += 1.0  # 6 entries moved by 1
         model[0].bias -= 2.0  # 3 entries moved by 2
@@ -56,7 +56,7 @@ class _Params(nn.Module):
 
     def __init__(self, model: nn.Module, tensors: tuple[torch.Tensor, ...]) -> None:
         super().__init__()
-        self._named = list(zip([n for n, _ in model.named_parameters()], tensors))
+        self._named = list(zip([n for n, _ in model.named_parameters()], tensors, strict=True))
 
     def named_parameters(self, *args, **kwargs):  # type: ignore[override]
         yield from self._named
@@ -81,7 +81,11 @@ def test_reference_module_or_state_dict_and_new_parameters() -> None:
             for n, p in model.named_parameters()
             if not n.startswith(("fc.", "extra."))
         )
-        new = sum(float((p.detach() ** 2).sum()) for n, p in model.named_parameters() if n.startswith(("fc.", "extra.")))
+        new = sum(
+            float((p.detach() ** 2).sum())
+            for n, p in model.named_parameters()
+            if n.startswith(("fc.", "extra."))
+        )
         assert reg.penalty(_ctx(model, "fc")).item() == pytest.approx(0.5 * (sp + new), rel=1e-5)
 
 
@@ -101,7 +105,9 @@ def test_buffers_follow_to_and_state_dict() -> None:
     torch.testing.assert_close(fresh.start["conv1.weight"], reg.start["conv1.weight"])
     with torch.no_grad():
         model.conv1.weight += 0.1
-    assert fresh.penalty(_ctx(model, "fc")).item() == pytest.approx(reg.penalty(_ctx(model, "fc")).item())
+    assert fresh.penalty(_ctx(model, "fc")).item() == pytest.approx(
+        reg.penalty(_ctx(model, "fc")).item()
+    )
 
 
 def test_unprepared_and_bad_inputs() -> None:

@@ -54,7 +54,11 @@ def test_property_matches_numpy(b: int, d: int, r: int, seed: int) -> None:
     full = np.concatenate([s, np.zeros(max(0, b - d))])
     if b - r - 1 < len(full) and b - r < len(full) and full[b - r - 1] - full[b - r] < 1e-6:
         return  # a tie at the cut: the truncation is not unique
-    np.testing.assert_allclose(truncate_spectrum(f, r).numpy(), numpy_truncation(f, r) if b - r <= d else f.numpy(), atol=1e-9)
+    np.testing.assert_allclose(
+        truncate_spectrum(f, r).numpy(),
+        numpy_truncation(f, r) if b - r <= d else f.numpy(),
+        atol=1e-9,
+    )
 
 
 @pytest.mark.parametrize("shape,r", [((5, 8), 1), ((5, 8), 3), ((6, 4), 2)])
