@@ -23,12 +23,14 @@ from ._registry import (
 
 # one import line per regularizer (registration happens on import)
 from .bss import BSS, bss_penalty, gather_features
+from .delta import DELTA, channel_attention
 from .l2 import L2
 from .l2_sp import L2SP
 from .tsvd import TSVD, truncate_spectrum
 
 __all__ = [
     "BSS",
+    "DELTA",
     "FeatureCapture",
     "L2",
     "L2SP",
@@ -39,6 +41,7 @@ __all__ = [
     "TSVD",
     "bss_penalty",
     "build_regularizer",
+    "channel_attention",
     "gather_features",
     "list_regularizers",
     "register_regularizer",
