@@ -24,6 +24,7 @@ from ._registry import (
 # one import line per regularizer (registration happens on import)
 from .bss import BSS, bss_penalty, gather_features
 from .delta import DELTA, channel_attention
+from .ewc import EWC, diagonal_fisher
 from .l2 import L2
 from .l2_sp import L2SP
 from .tsvd import TSVD, truncate_spectrum
@@ -31,6 +32,7 @@ from .tsvd import TSVD, truncate_spectrum
 __all__ = [
     "BSS",
     "DELTA",
+    "EWC",
     "FeatureCapture",
     "L2",
     "L2SP",
@@ -42,6 +44,7 @@ __all__ = [
     "bss_penalty",
     "build_regularizer",
     "channel_attention",
+    "diagonal_fisher",
     "gather_features",
     "list_regularizers",
     "register_regularizer",
