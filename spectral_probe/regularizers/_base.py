@@ -164,6 +164,9 @@ class TensorStore(nn.Module):
         """Drop every stored tensor."""
         self._buffers.clear()
 
+    def extra_repr(self) -> str:
+        return f"{len(self)} tensors"
+
     def _load_from_state_dict(  # type: ignore[override]
         self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
     ) -> None:
