@@ -1,5 +1,18 @@
 """Pull weight matrices (and, in ``features``, feature matrices) out of models."""
 
+from .features import (
+    PENULTIMATE,
+    POOLS,
+    FeatureExtractor,
+    FeatureLoader,
+    FeatureSite,
+    extract_features,
+    feature_sites,
+    iter_features,
+    make_feature_loader,
+    pool_features,
+    resolve_device,
+)
 from .modules import module_table, resolve_module
 from .weights import (
     KINDS,
@@ -21,4 +34,15 @@ __all__ = [
     "layer_table",
     "module_table",
     "resolve_module",
+    "PENULTIMATE",
+    "POOLS",
+    "FeatureSite",
+    "feature_sites",
+    "pool_features",
+    "resolve_device",
+    "FeatureExtractor",
+    "FeatureLoader",
+    "make_feature_loader",
+    "iter_features",
+    "extract_features",
 ]
