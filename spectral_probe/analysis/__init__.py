@@ -1,5 +1,33 @@
 """Analyses that turn models (and data) into result objects of tidy tables."""
 
+from ._spectra import (
+    BatchSpectra,
+    NonFiniteFeaturesError,
+    StreamingGram,
+    aggregate_per_index,
+    normalised_spectra,
+)
+from .features import (
+    FEATURE_SUMMARY_COLUMNS,
+    QUANTITIES,
+    FeatureSpectra,
+    feature_spectrum,
+    spectra_from_features,
+)
 from .weights import SUMMARY_COLUMNS, WeightComparison, compare_weights
 
-__all__ = ["WeightComparison", "compare_weights", "SUMMARY_COLUMNS"]
+__all__ = [
+    "WeightComparison",
+    "compare_weights",
+    "SUMMARY_COLUMNS",
+    "FeatureSpectra",
+    "feature_spectrum",
+    "spectra_from_features",
+    "FEATURE_SUMMARY_COLUMNS",
+    "QUANTITIES",
+    "BatchSpectra",
+    "StreamingGram",
+    "NonFiniteFeaturesError",
+    "aggregate_per_index",
+    "normalised_spectra",
+]
