@@ -1,6 +1,7 @@
 """Figures of analysis results. Plot functions take results, return a Figure, never show it."""
 
 from ._base import new_axes, new_figure, save_figure
+from .features import plot_batch_spectra, plot_dataset_spectrum, plot_feature_overview, small_half_start
 from .weights import (
     block_of,
     default_plot_layers,
@@ -18,4 +19,8 @@ __all__ = [
     "plot_corresponding_angles",
     "plot_angle_heatmap",
     "plot_weight_spectra",
+    "plot_batch_spectra",
+    "plot_dataset_spectrum",
+    "plot_feature_overview",
+    "small_half_start",
 ]
