@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import weights
+from . import features, weights
 
 app = typer.Typer(
     name="spectral-probe",
@@ -17,6 +17,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.add_typer(weights.app)
+app.add_typer(features.app)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,136 @@
+"""``spectral-probe feature-spectrum``."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ._common import console, handles_errors, invocation, print_frame, print_json, progress_bar, stdout
+
+app = typer.Typer()
+
+
+class PoolChoice(str, Enum):
+    auto = "auto"
+    avg = "avg"
+    flatten = "flatten"
+    cls = "cls"
+
+
+@app.command("feature-spectrum")
+@handles_errors
+def feature_spectrum_cmd(
+    models: Annotated[list[str], typer.Argument(help="Model specs or checkpoint paths: one curve each.", show_default=False)],
+    data: Annotated[str, typer.Option("--data", help="Data spec NAME[:ROOT], e.g. fashion-mnist, cub200:/data/CUB_200_2011.", show_default=False)],
+    split: Annotated[str, typer.Option(help="Split of the data.")] = "test",
+    layer: Annotated[Optional[list[str]], typer.Option("--layer", help="Module whose output to analyse (repeatable; 'penultimate' = pooled features) [default: penultimate]. List names with `spectral-probe layers MODEL --modules`.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Rows b of each feature matrix (the paper: 48).")] = 48,
+    rate: Annotated[Optional[str], typer.Option(help="Sample this share (0.15, 15%) or count (30) per class first.")] = None,
+    max_batches: Annotated[Optional[int], typer.Option(help="Analyse at most this many batches per model.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the per-class sample and the batch order.")] = 0,
+    image_size: Annotated[Optional[int], typer.Option(help="Input side in pixels [default: each model's own].")] = None,
+    pool: Annotated[PoolChoice, typer.Option(help="Maps: auto/avg = spatial mean, flatten = C*H*W; sequences: auto/cls = [CLS], avg = token mean.")] = PoolChoice.auto,
+    center: Annotated[bool, typer.Option(help="Dataset-level spectrum of the centred features (PCA).")] = False,
+    dataset_spectrum: Annotated[bool, typer.Option(help="Accumulate the dataset-level spectrum (a d x d float64 Gram).")] = True,
+    ci: Annotated[float, typer.Option(help="Confidence level of the bands over batches.")] = 0.95,
+    label: Annotated[Optional[list[str]], typer.Option("--label", help="Name of each model in tables and figures (repeat once per model).")] = None,
+    arch: Annotated[Optional[str], typer.Option(help="Architecture spec for state-dict files without a sidecar.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    amp: Annotated[Optional[bool], typer.Option("--amp/--no-amp", help="Autocast (float16) the forward [default: on CUDA only].", show_default=False)] = None,
+    workers: Annotated[int, typer.Option(help="Loader processes for image files.")] = 0,
+    max_length: Annotated[int, typer.Option(help="Text: truncate token sequences to this length.")] = 128,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write CSVs, results.json, config.json and figures here.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the full results as JSON on stdout.")] = False,
+    csv_out: Annotated[bool, typer.Option("--csv", help="Print the aggregated spectrum as CSV on stdout.")] = False,
+    figures: Annotated[bool, typer.Option(help="Write figures into --out.")] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Singular values of batch feature matrices, per model (paper Figures 1c/d and 3b/c).
+
+    Each batch of b samples gives a b x d feature matrix F; its b singular values are
+    aggregated per index over batches (mean and confidence band), also normalised
+    (sigma_i / sigma_1, energy fractions) so models compare. The dataset-level spectrum of all
+    N x d features comes from a streaming Gram accumulation whose memory does not grow with N.
+    Every model sees the same samples in the same batches.
+    """
+    from spectral_probe._io import check_writable_dir, staged_dir, write_json
+    from spectral_probe.analysis import feature_spectrum
+
+    if out is not None:
+        check_writable_dir(out)
+    with progress_bar("extracting features", quiet=quiet) as update:
+        result = feature_spectrum(
+            models, data, split=split, layers=layer, batch_size=batch_size, rate=rate, seed=seed,
+            max_batches=max_batches, image_size=image_size, pool=pool.value, center=center,
+            dataset_spectrum=dataset_spectrum, ci=ci, labels=label, arch=arch, device=device, amp=amp,
+            num_workers=workers, max_length=max_length, progress=update,
+        )
+    if out is not None:
+        options = {
+            "models": models, "data": data, "split": split, "layer": layer, "batch_size": batch_size,
+            "rate": rate, "max_batches": max_batches, "seed": seed, "image_size": image_size,
+            "pool": pool.value, "center": center, "dataset_spectrum": dataset_spectrum, "ci": ci,
+            "label": label, "arch": arch, "device": device, "amp": amp, "workers": workers,
+            "max_length": max_length,
+        }
+        with staged_dir(out) as tmp:
+            result.to_csv(tmp)
+            result.to_json(tmp / "results.json")
+            write_json(tmp / "config.json", invocation("feature-spectrum", options))
+            if figures:
+                _write_figures(result, tmp / "figures")
+    if json_out:
+        print_json(result.to_dict())
+    elif csv_out:
+        stdout.file.write(result.spectrum.to_csv(index=False))
+    else:
+        _print_summary(result)
+    if out is not None and not json_out and not csv_out:
+        console.print(f"wrote results to [bold]{out}[/]")
+
+
+def _write_figures(result: Any, directory: Path) -> None:
+    from spectral_probe.plotting import plot_batch_spectra, plot_dataset_spectrum, save_figure
+
+    save_figure(plot_batch_spectra(result), directory / "batch_spectra.png")
+    save_figure(plot_batch_spectra(result, half=True), directory / "batch_spectra_small_half.png")
+    save_figure(plot_batch_spectra(result, normalise=True), directory / "batch_spectra_normalised.png")
+    if not result.dataset.empty:
+        save_figure(plot_dataset_spectrum(result), directory / "dataset_spectrum.png")
+
+
+def _print_summary(result: Any) -> None:
+    df = result.summary.copy()
+    cols = ["model", "layer", "d", "n_batches", "sigma1", "sigma_min", "small_half_energy", "stable_rank", "effective_rank"]
+    heads = ["model", "layer", "d", "batches", "σ1", "σ_min", "small-half energy", "stable rank", "eff. rank"]
+    if "dataset_effective_rank" in df and df["dataset_effective_rank"].notna().any():
+        cols.append("dataset_effective_rank")
+        heads.append("dataset eff. rank")
+    meta = result.meta
+    title = f"feature spectra: {meta['data']} ({meta['split']}, {meta['n_samples']} samples), batches of {meta['batch_size']}"
+    print_frame(df, cols, headers=heads, title=title)
+    # the spectrum itself at a few indices: mean ± half-width of the CI
+    rows = []
+    for row in result.summary.itertuples(index=False):
+        curve = result.curve(row.model, row.layer, "sigma")
+        k = len(curve)
+        picks = sorted({1, max(1, k // 4), max(1, k // 2), max(1, 3 * k // 4), k})
+        entry: dict[str, Any] = {"model": row.model, "layer": row.layer}
+        for i in picks:
+            r = curve.iloc[i - 1]
+            half = (r["ci_high"] - r["ci_low"]) / 2
+            entry[f"σ_{i}"] = f"{r['mean']:.3g}" + (f" ± {half:.2g}" if half == half else "")
+        rows.append(entry)
+    import pandas as pd
+
+    table = pd.DataFrame(rows).fillna("")
+    print_frame(table, list(table.columns), title=f"mean singular values at selected indices (± half-width of the {meta['ci']:.0%} CI)")
+    console.print(
+        "small-half energy: share of sum(σ²) in the smaller half of each batch's values (paper Fig. 1d); "
+        "--json or --out for every index",
+        style="dim",
+    )
+    console.print(f"analysed {len(result.models)} model(s) in {meta['seconds']:.1f} s on {meta['device']}")
