@@ -43,7 +43,7 @@ def compare_weights_cmd(
     vectors: Annotated[Vectors, typer.Option(help="Corresponding angles of left or right singular vectors.")] = Vectors.left,
     top_k: Annotated[int, typer.Option(help="Size of the leading subspaces compared by principal angles.")] = 10,
     threshold: Annotated[float, typer.Option(help="first_below: first index whose |cos| is below this.")] = 0.5,
-    cluster_tol: Annotated[Optional[float], typer.Option(help="Singular values closer than this form a cluster [default: ||W_b - W_a||_2].")] = None,
+    window: Annotated[float, typer.Option(help="Spectral window for cos_window: singular values within this fraction of sigma_i count as near-equal.")] = 0.05,
     method: Annotated[Method, typer.Option(help="gram (fast, float64) or svd (LAPACK).")] = Method.gram,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write CSVs, results.json, config.json and figures here.")] = None,
@@ -57,8 +57,8 @@ def compare_weights_cmd(
 
     Every layer both models share (same name and shape) is unfolded to a matrix and
     decomposed; the i-th singular vectors of the two are compared (|cos theta_i|, paper
-    Definition 1), with Wedin bounds and a cluster-aware variant where singular values
-    nearly coincide.
+    Definition 1), with Wedin bounds per index and a spectral-window variant that tolerates
+    reordering among near-equal singular values.
     """
     from spectral_probe._io import check_writable_dir, staged_dir, write_json
     from spectral_probe.analysis import compare_weights
@@ -72,14 +72,14 @@ def compare_weights_cmd(
     with progress_bar("comparing layers", quiet=quiet) as update:
         result = compare_weights(
             a, b, include=include, exclude=exclude, kinds=parse_kinds(kinds), split_groups=split_groups,
-            vectors=vectors.value, top_k=top_k, threshold=threshold, cluster_tol=cluster_tol,
+            vectors=vectors.value, top_k=top_k, threshold=threshold, window=window,
             method=method.value, device=device, progress=update,
         )
     if out is not None:
         options = {
             "model_a": model_a, "model_b": model_b, "arch_a": arch_a or arch, "arch_b": arch_b or arch,
             "include": include, "exclude": exclude, "kinds": kinds, "split_groups": split_groups,
-            "vectors": vectors.value, "top_k": top_k, "threshold": threshold, "cluster_tol": cluster_tol,
+            "vectors": vectors.value, "top_k": top_k, "threshold": threshold, "window": window,
             "method": method.value, "device": device, "plot_layer": plot_layer,
         }
         with staged_dir(out) as tmp:
@@ -111,9 +111,9 @@ def _write_figures(result, directory: Path, layers: Optional[list[str]]) -> None
 
             raise ConfigError(f"expected --plot-layer among the compared layers, found {', '.join(missing)}")
     save_figure(plot_corresponding_angles(result, layers), directory / "corresponding_angles.png")
-    save_figure(plot_corresponding_angles(result, layers, cluster=True), directory / "corresponding_angles_cluster.png")
+    save_figure(plot_corresponding_angles(result, layers, window=True), directory / "corresponding_angles_window.png")
     save_figure(plot_angle_heatmap(result), directory / "angle_heatmap.png")
-    save_figure(plot_angle_heatmap(result, value="cos_cluster"), directory / "angle_heatmap_cluster.png")
+    save_figure(plot_angle_heatmap(result, value="cos_window"), directory / "angle_heatmap_window.png")
     save_figure(plot_weight_spectra(result, layers), directory / "weight_spectra.png")
 
 
@@ -121,13 +121,14 @@ def _print_summary(result) -> None:  # type: ignore[no-untyped-def]
     df = result.layers.copy()
     df["shape"] = df["rows"].astype(str) + "x" + df["cols"].astype(str)
     df["resolvable"] = df["resolvable_frac"]
-    cols = ["layer", "shape", "cos_top", "cos_mean", "first_below", "cos_cluster_mean", "resolvable", "w_rel_change"]
-    heads = ["layer", "matrix", "|cos| top", "|cos| all", "first<thr", "cluster", "resolv.", "ΔW/W"]
+    cols = ["layer", "shape", "cos_top", "cos_mean", "first_below", "cos_window_mean", "resolvable", "w_rel_change"]
+    heads = ["layer", "matrix", "|cos| top", "|cos| all", "first<thr", "window", "resolv.", "ΔW/W"]
     df["first_below"] = df["first_below"].map(lambda v: "" if v != v or v is None else str(int(v)))
     print_frame(df, cols, headers=heads, title=f"{result.meta['model_a']}  vs  {result.meta['model_b']}")
     console.print(
-        "|cos| top: mean over the leading 10% of indices; cluster: alignment of near-degenerate "
-        "clusters beyond chance; resolv.: share of indices with Wedin bound < 1 (--json for all columns)",
+        "|cos| top: mean over the leading 10% of indices; window: alignment with the vectors of "
+        "near-equal singular value, beyond chance; resolv.: share of indices with Wedin bound < 1 "
+        "(--json for all columns)",
         style="dim",
     )
     if not result.skipped.empty:

@@ -46,7 +46,7 @@ SUMMARY_COLUMNS = {
     "cos_mean": "mean |cos| over all indices",
     "first_below": "first index whose |cos| falls below the threshold (empty: none)",
     "first_below_frac": "first_below / rank",
-    "cos_cluster_mean": "mean cluster-aware alignment over all indices",
+    "cos_window_mean": "mean spectral-window alignment (beyond chance) over all indices",
     "resolvable_frac": "share of indices whose Wedin bound is below 1",
     "principal_top": "mean cosine of the principal angles between the top-k subspaces",
     "sv_rel_change": "||s_b - s_a|| / ||s_a||",
@@ -58,7 +58,7 @@ SUMMARY_COLUMNS = {
     "stable_rank_b": "sum s^2 / s_1^2 of B",
     "effective_rank_a": "entropy effective rank of A",
     "effective_rank_b": "entropy effective rank of B",
-    "n_clusters": "number of clusters of near-equal singular values",
+    "window_mean": "mean number of compared vectors in a spectral window",
 }
 
 
@@ -69,7 +69,7 @@ class WeightComparison:
     Attributes:
         layers: one row per compared layer, columns :data:`SUMMARY_COLUMNS`.
         angles: tidy, one row per (layer, index): ``sigma_a``, ``sigma_b``, ``cos``,
-            ``sin_bound``, ``resolvable``, ``cluster``, ``cluster_size``, ``cos_cluster``.
+            ``sin_bound``, ``resolvable``, ``cos_window``, ``window``.
         principal: tidy (layer, index, cos) for the principal angles of the top-k subspaces.
         skipped: layers that could not be paired, with the reason.
         meta: specs, options, timing and versions.
@@ -97,7 +97,7 @@ class WeightComparison:
             g = by_layer.get(row["layer"])
             p = by_principal.get(row["layer"])
             if g is not None:
-                for col in ("sigma_a", "sigma_b", "cos", "sin_bound", "cluster", "cos_cluster"):
+                for col in ("sigma_a", "sigma_b", "cos", "sin_bound", "cos_window", "window"):
                     row[col] = g[col].tolist()
             row["principal_cos"] = p["cos"].tolist() if p is not None else []
             layers.append(row)
@@ -146,7 +146,7 @@ def _summary(wa: WeightMatrix, cmp: MatrixComparison | None, status: str, thresh
         cos_mean=leading_mean(cmp.cos, 1.0),
         first_below=fb,
         first_below_frac=fb / r if fb is not None else math.nan,
-        cos_cluster_mean=leading_mean(cmp.cos_cluster, 1.0),
+        cos_window_mean=leading_mean(cmp.cos_window, 1.0),
         resolvable_frac=float((cmp.sin_bound < 1).double().mean()),
         principal_top=float(cmp.principal.mean()) if cmp.principal.numel() else math.nan,
         sv_rel_change=relative_change(cmp.s_a, cmp.s_b),
@@ -158,14 +158,12 @@ def _summary(wa: WeightMatrix, cmp: MatrixComparison | None, status: str, thresh
         stable_rank_b=stable_rank(cmp.s_b),
         effective_rank_a=effective_rank(cmp.s_a),
         effective_rank_b=effective_rank(cmp.s_b),
-        n_clusters=int(cmp.clusters.max()) + 1 if r else 0,
+        window_mean=float(cmp.window.double().mean()) if r else math.nan,
     )
     return row
 
 
 def _angle_frame(name: str, cmp: MatrixComparison) -> pd.DataFrame:
-    labels = cmp.clusters.cpu()
-    sizes = torch.bincount(labels)[labels]
     return pd.DataFrame(
         {
             "layer": name,
@@ -175,9 +173,8 @@ def _angle_frame(name: str, cmp: MatrixComparison) -> pd.DataFrame:
             "cos": cmp.cos.cpu().numpy(),
             "sin_bound": cmp.sin_bound.cpu().numpy(),
             "resolvable": (cmp.sin_bound < 1).cpu().numpy(),
-            "cluster": labels.numpy(),
-            "cluster_size": sizes.numpy(),
-            "cos_cluster": cmp.cos_cluster.cpu().numpy(),
+            "cos_window": cmp.cos_window.cpu().numpy(),
+            "window": cmp.window.cpu().numpy(),
         }
     )
 
@@ -244,7 +241,7 @@ def compare_weights(
     vectors: Literal["left", "right"] = "left",
     top_k: int = 10,
     threshold: float = 0.5,
-    cluster_tol: float | None = None,
+    window: float = 0.05,
     method: Literal["gram", "svd"] = "gram",
     device: str | torch.device | None = "auto",
     workers: int | None = None,
@@ -268,7 +265,8 @@ def compare_weights(
         vectors: corresponding angles of ``left`` (default) or ``right`` singular vectors.
         top_k: size of the leading subspaces for principal angles.
         threshold: ``first_below`` reports the first index with ``|cos| < threshold``.
-        cluster_tol: tolerance for near-equal singular values (default: ``||W_b - W_a||_2``).
+        window: relative spectral window: singular values within ``window * sigma_i`` count
+            as near-equal for ``cos_window``.
         method: ``gram`` (default, fast) or ``svd`` (LAPACK SVD).
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
         workers: CPU threads, each analysing one layer with one BLAS thread
@@ -285,6 +283,8 @@ def compare_weights(
         raise ConfigError(f"expected a threshold in (0, 1], found {threshold}")
     if top_k < 1:
         raise ConfigError(f"expected top_k >= 1, found {top_k}")
+    if not 0.0 <= window < 1.0:
+        raise ConfigError(f"expected a spectral window in [0, 1), found {window}")
     dev = _device(device)
     ma, spec_a = _resolve(model_a, arch_a)
     mb, spec_b = _resolve(model_b, arch_b)
@@ -300,7 +300,7 @@ def compare_weights(
             return "nonfinite-a", None
         if not bool(torch.isfinite(b.sum())):
             return "nonfinite-b", None
-        cmp = compare_matrices(a, b, vectors=vectors, top_k=top_k, cluster_tol=cluster_tol, method=method)
+        cmp = compare_matrices(a, b, vectors=vectors, top_k=top_k, window=window, method=method)
         return "ok", cmp
 
     outcomes = _run(paired.pairs, one, dev, workers, progress)
@@ -347,7 +347,7 @@ def compare_weights(
             "vectors": vectors,
             "top_k": top_k,
             "threshold": threshold,
-            "cluster_tol": cluster_tol,
+            "window": window,
             "method": method,
             "workers": workers,
         },
@@ -359,5 +359,5 @@ def compare_weights(
 
 
 def _empty_angles() -> pd.DataFrame:
-    cols = ["layer", "index", "sigma_a", "sigma_b", "cos", "sin_bound", "resolvable", "cluster", "cluster_size", "cos_cluster"]
+    cols = ["layer", "index", "sigma_a", "sigma_b", "cos", "sin_bound", "resolvable", "cos_window", "window"]
     return pd.DataFrame(columns=cols)

@@ -77,14 +77,14 @@ def plot_corresponding_angles(
     result: WeightComparison,
     layers: Sequence[str] | None = None,
     *,
-    cluster: bool = False,
+    window: bool = False,
     ax: Axes | None = None,
 ) -> Figure:
     """:math:`|\\cos\\theta_i|` against index ``i`` for chosen layers (paper Figure 1b).
 
     Lower layers are drawn in blues, higher ones in reds. Indices whose Wedin bound is 1
-    (not resolvable index by index) are drawn as faint markers; with ``cluster=True`` the
-    cluster-aware alignment is overlaid as dashed lines.
+    (not resolvable index by index) are drawn as faint markers; with ``window=True`` the
+    spectral-window alignment is overlaid as dashed lines.
     """
     layers = list(layers) if layers is not None else default_plot_layers(result.layers["layer"], result.layers["kind"])
     fig, ax = new_axes(ax, (7.0, 4.4))
@@ -100,8 +100,8 @@ def plot_corresponding_angles(
         weak = ~rows["resolvable"].to_numpy(dtype=bool)
         if weak.any():
             ax.plot(idx[weak], rows["cos"].to_numpy()[weak], ".", color=color, alpha=0.25, ms=3)
-        if cluster:
-            ax.plot(idx, rows["cos_cluster"], "--", color=color, lw=1.0, alpha=0.8)
+        if window:
+            ax.plot(idx, rows["cos_window"], "--", color=color, lw=1.0, alpha=0.8)
     ax.set_xlabel("index i (singular values in descending order)")
     ax.set_ylabel(r"$|\cos\theta_i|$ of corresponding angles")
     ax.set_ylim(-0.02, 1.02)
@@ -109,8 +109,8 @@ def plot_corresponding_angles(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2 if n > 6 else 1, loc="lower left")
     title = "Corresponding angles"
-    if cluster:
-        title += " (dashed: cluster-aware)"
+    if window:
+        title += " (dashed: spectral-window alignment)"
     ax.set_title(title)
     return fig
 
@@ -124,11 +124,11 @@ def plot_angle_heatmap(
 ) -> Figure:
     """Network-wide heatmap: layers (rows, in network order) by normalised index ``i / r``.
 
-    Each cell is the mean of ``value`` (``cos`` or ``cos_cluster``) over the indices that fall
+    Each cell is the mean of ``value`` (``cos`` or ``cos_window``) over the indices that fall
     in that bin of the layer's own rank, so layers of different widths line up.
     """
-    if value not in ("cos", "cos_cluster"):
-        raise ValueError(f"expected value 'cos' or 'cos_cluster', found {value!r}")
+    if value not in ("cos", "cos_window"):
+        raise ValueError(f"expected value 'cos' or 'cos_window', found {value!r}")
     names = [n for n in result.layers["layer"] if n in set(result.angles["layer"])]
     grid = np.full((len(names), bins), np.nan)
     for row, (name, rows) in enumerate(result.angles.groupby("layer", sort=False)):
@@ -146,7 +146,7 @@ def plot_angle_heatmap(
     step = max(1, math.ceil(len(names) / 40))
     ax.set_yticks(np.arange(0, len(names), step) + 0.5, names[::step], fontsize=6)
     ax.set_xlabel("normalised index i / rank")
-    ax.set_title("|cos| of corresponding angles across the network" if value == "cos" else "cluster-aware alignment across the network")
+    ax.set_title("|cos| of corresponding angles across the network" if value == "cos" else "spectral-window alignment across the network")
     fig.colorbar(im, ax=ax, label=value)
     return fig
 

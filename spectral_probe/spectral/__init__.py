@@ -1,12 +1,6 @@
 """Pure spectral maths on tensors: unfolding, SVD, angles, summaries. No I/O, no models."""
 
-from .angles import (
-    cluster_cosines,
-    corresponding_cosines,
-    principal_cosines,
-    spectral_clusters,
-    wedin_bounds,
-)
+from .angles import corresponding_cosines, principal_cosines, wedin_bounds, window_cosines
 from .compare import MatrixComparison, compare_matrices
 from .summary import (
     effective_rank,
@@ -31,8 +25,7 @@ __all__ = [
     "corresponding_cosines",
     "principal_cosines",
     "wedin_bounds",
-    "spectral_clusters",
-    "cluster_cosines",
+    "window_cosines",
     "MatrixComparison",
     "compare_matrices",
     "stable_rank",

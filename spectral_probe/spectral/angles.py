@@ -17,10 +17,10 @@ bounds the rotation of the i-th pair by
    \\delta_i = \\min_{j \\ne i} |\\sigma^b_i - \\sigma^a_j|
 
 (with :math:`\\sigma^b_i` itself joining the minimum when the matrix is not square), see
-:func:`wedin_bounds`. :func:`spectral_clusters` groups indices whose singular values are closer
-than a tolerance and :func:`cluster_cosines` measures the angle between the cluster subspaces
-instead: the root mean square of the cosines of their principal angles, corrected for the
-level two random subspaces of that size would reach (so unrelated weights read 0, not 1).
+:func:`wedin_bounds`. Where the bound says nothing, :func:`window_cosines` gives the
+near-degeneracy-aware view: how much of the i-th vector of one matrix lies in the span of the
+other's vectors whose singular values are within a relative window of :math:`\\sigma_i`,
+corrected for the level a random direction would reach (so unrelated weights read 0, not 1).
 """
 
 from __future__ import annotations
@@ -32,8 +32,7 @@ __all__ = [
     "corresponding_cosines",
     "principal_cosines",
     "wedin_bounds",
-    "spectral_clusters",
-    "cluster_cosines",
+    "window_cosines",
 ]
 
 
@@ -112,53 +111,48 @@ def wedin_bounds(s_a: Tensor, s_b: Tensor, e_norm: Tensor | float, *, square: bo
     return bound.clamp(max=1.0)
 
 
-def spectral_clusters(s_a: Tensor, s_b: Tensor, tol: Tensor | float) -> Tensor:
-    """Group consecutive indices whose singular values nearly coincide.
+def window_cosines(a: Tensor, b: Tensor, s_a: Tensor, s_b: Tensor, rtol: float = 0.05) -> tuple[Tensor, Tensor]:
+    """Alignment, beyond chance, of each vector of ``a`` with ``b``'s vectors of similar strength.
 
-    Indices ``i`` and ``i + 1`` share a cluster when :math:`\\sigma_i - \\sigma_{i+1} \\le`
-    ``tol`` in either spectrum. Returns integer labels ``0, 1, ...`` of shape ``(r,)``,
-    non-decreasing along the index.
-    """
-    if s_a.shape != s_b.shape or s_a.ndim != 1:
-        raise ValueError(
-            f"expected two 1-D spectra of equal length, found {tuple(s_a.shape)} and {tuple(s_b.shape)}"
-        )
-    if s_a.numel() == 0:
-        return torch.zeros(0, dtype=torch.long, device=s_a.device)
-    gap = torch.minimum(s_a[:-1] - s_a[1:], s_b[:-1] - s_b[1:])
-    new_cluster = gap > torch.as_tensor(tol, dtype=gap.dtype, device=gap.device)
-    starts = torch.cat([new_cluster.new_zeros(1), new_cluster]).long()
-    return torch.cumsum(starts, dim=0)
+    For index :math:`i` the window :math:`W_i` is the contiguous index range that covers
+    :math:`i` and every :math:`j` with :math:`|\\sigma^b_j - \\sigma^a_i| \\le` ``rtol``
+    :math:`\\sigma^a_i`. The captured energy :math:`\\rho_i = \\sum_{j \\in W_i} \\langle a_i, b_j\\rangle^2`
+    (the squared cosine between :math:`a_i` and the span of :math:`\\{b_j\\}_{j \\in W_i}`; columns
+    are assumed orthonormal, as singular vectors are) reaches :math:`k/m` on average for a random
+    direction, with :math:`k = |W_i|` and :math:`m` the ambient dimension, so the value returned is
 
+    .. math:: \\sqrt{\\max\\left(0, \\frac{\\rho_i - k/m}{1 - k/m}\\right)}
 
-def cluster_cosines(a: Tensor, b: Tensor, labels: Tensor) -> Tensor:
-    """Per-index alignment, beyond chance, of the cluster subspaces each index belongs to.
+    1 when :math:`a_i` lies in that span, about 0 for unrelated bases, NaN when the window
+    spans the whole space (:math:`k = m`). With ``rtol = 0`` it is the chance-corrected
+    :math:`|\\cos\\theta_i|`; it never falls below that since :math:`i \\in W_i`.
 
-    For a cluster :math:`C` of :math:`c` indices in an ambient space of dimension :math:`m`
-    (the rows of ``a``), let :math:`\\rho = \\|a_C^\\top b_C\\|_F^2 / c`, the mean squared cosine
-    of the principal angles between the two cluster subspaces (columns are assumed
-    orthonormal, as singular vectors are). Two random :math:`c`-dimensional subspaces have
-    :math:`E[\\rho] = c / m`, so the value reported for every index in :math:`C` is
-
-    .. math:: \\sqrt{\\max\\left(0, \\frac{\\rho - c/m}{1 - c/m}\\right)}
-
-    which is 1 for identical subspaces and about 0 for unrelated ones. A cluster that spans
-    the whole space (:math:`c = m`) is trivially aligned and gets NaN. For a singleton this is
-    :math:`|\\cos\\theta_i|` corrected for the chance level :math:`1/m`.
+    Returns:
+        ``(values, sizes)``, both of shape ``(r,)``: the alignment and :math:`k` per index.
     """
     _check_pair(a, b)
-    r = labels.shape[0]
+    r = min(a.shape[1], b.shape[1], s_a.shape[0], s_b.shape[0])
+    if rtol < 0:
+        raise ValueError(f"expected rtol >= 0, found {rtol}")
     m = a.shape[0]
-    a, b = a[:, :r], b[:, :r]
-    rho = (a * b).sum(dim=0) ** 2  # singleton clusters: the squared corresponding cosine
-    size = torch.ones_like(rho)
-    sizes = torch.bincount(labels)
-    for label in torch.nonzero(sizes > 1).flatten().tolist():
-        idx = torch.nonzero(labels == label).flatten()
-        lo, hi = int(idx[0]), int(idx[-1]) + 1
-        cross = a[:, lo:hi].mT @ b[:, lo:hi]
-        rho[lo:hi] = torch.linalg.matrix_norm(cross) ** 2 / (hi - lo)
-        size[lo:hi] = hi - lo
+    a, b, s_a, s_b = a[:, :r], b[:, :r], s_a[:r], s_b[:r]
+    ascending = s_b.flip(0).contiguous()
+    hi = torch.searchsorted(ascending, s_a * (1 + rtol), right=True)
+    lo = torch.searchsorted(ascending, s_a * (1 - rtol), right=False)
+    idx = torch.arange(r, device=a.device)
+    empty = hi <= lo  # no compared singular value inside the window: just the index itself
+    start = torch.where(empty, idx, torch.minimum(r - hi, idx))
+    stop = torch.where(empty, idx + 1, torch.maximum(r - lo, idx + 1))
+    rho = torch.empty(r, dtype=a.dtype, device=a.device)
+    block = 128
+    for first in range(0, r, block):
+        last = min(first + block, r)
+        lo_band, hi_band = int(start[first:last].min()), int(stop[first:last].max())
+        cross = a[:, first:last].mT @ b[:, lo_band:hi_band]
+        cols = torch.arange(lo_band, hi_band, device=a.device)
+        inside = (cols >= start[first:last, None]) & (cols < stop[first:last, None])
+        rho[first:last] = (cross.square() * inside).sum(dim=1)
+    size = (stop - start).to(a.dtype)
     chance = size / m
     out = ((rho.clamp(max=1.0) - chance) / (1 - chance)).clamp(min=0.0).sqrt()
-    return torch.where(size >= m, torch.full_like(out, float("nan")), out)
+    return torch.where(size >= m, torch.full_like(out, float("nan")), out), stop - start

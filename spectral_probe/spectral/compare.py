@@ -2,8 +2,9 @@
 
 Given a reference matrix :math:`W_a` (pre-trained) and :math:`W_b` (fine-tuned) of the same
 shape, :func:`compare_matrices` computes both spectra, the corresponding angles, their Wedin
-bounds (with :math:`\\|E\\|_2 = \\|W_b - W_a\\|_2`), the near-degenerate clusters and the
-cluster-aware alignment, and the principal angles between the top-k subspaces.
+bounds (with :math:`\\|E\\|_2 = \\|W_b - W_a\\|_2`), the spectral-window alignment that
+tolerates reordering among near-equal singular values, and the principal angles between the
+top-k subspaces.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Literal, cast
 import torch
 from torch import Tensor
 
-from .angles import cluster_cosines, corresponding_cosines, principal_cosines, spectral_clusters, wedin_bounds
+from .angles import corresponding_cosines, principal_cosines, wedin_bounds, window_cosines
 from .svd import spectral_norm, svd
 
 __all__ = ["MatrixComparison", "compare_matrices"]
@@ -29,8 +30,9 @@ class MatrixComparison:
         s_b: singular values of the compared matrix, descending.
         cos: :math:`|\\cos\\theta_i|` of the index-matched singular vectors.
         sin_bound: Wedin's bound on :math:`\\sin\\theta_i` (1 = no guarantee).
-        clusters: cluster label of each index (near-equal singular values share one).
-        cos_cluster: alignment of each index's cluster subspaces (``cos`` for singletons).
+        cos_window: alignment of each reference vector with the compared matrix's vectors of
+            similar singular value, beyond chance (:func:`~spectral_probe.spectral.window_cosines`).
+        window: number of compared vectors in each index's window.
         principal: cosines of the principal angles between the top-``k`` subspaces.
         e_norm: :math:`\\|W_b - W_a\\|_2`.
         e_fro: :math:`\\|W_b - W_a\\|_F`.
@@ -41,8 +43,8 @@ class MatrixComparison:
     s_b: Tensor
     cos: Tensor
     sin_bound: Tensor
-    clusters: Tensor
-    cos_cluster: Tensor
+    cos_window: Tensor
+    window: Tensor
     principal: Tensor
     e_norm: float
     e_fro: float
@@ -55,7 +57,7 @@ def compare_matrices(
     *,
     vectors: Literal["left", "right"] = "left",
     top_k: int = 10,
-    cluster_tol: float | None = None,
+    window: float = 0.05,
     method: Literal["gram", "svd"] = "gram",
     dtype: torch.dtype = torch.float64,
 ) -> MatrixComparison:
@@ -66,9 +68,8 @@ def compare_matrices(
         b: compared matrix ``(m, n)`` (e.g. the fine-tuned layer).
         vectors: compare left (default; one per output unit) or right singular vectors.
         top_k: size of the leading subspaces compared by principal angles.
-        cluster_tol: singular values closer than this (in either spectrum) form a cluster;
-            default :math:`\\|W_b - W_a\\|_2`, the scale below which Wedin's theorem cannot
-            tell index-matched vectors apart.
+        window: relative width of the spectral window: vectors of ``b`` whose singular value is
+            within ``window * sigma_i`` of the reference's count as interchangeable with ``i``.
         method: ``"gram"`` (fast, default) or ``"svd"``; see :func:`spectral_probe.spectral.svd`.
         dtype: working precision.
     """
@@ -86,10 +87,8 @@ def compare_matrices(
     e_norm = spectral_norm(diff)
     cos = corresponding_cosines(basis_a, basis_b)
     bound = wedin_bounds(sa.S, sb.S, e_norm, square=a.shape[0] == a.shape[1])
-    tol = e_norm if cluster_tol is None else torch.as_tensor(cluster_tol, dtype=dtype)
-    labels = spectral_clusters(sa.S, sb.S, tol)
-    # Rank-deficient matrices have undefined (NaN) vectors: they poison only their cluster.
-    cos_cluster = cluster_cosines(basis_a, basis_b, labels)
+    # Rank-deficient matrices have undefined (NaN) vectors: they poison only their windows.
+    cos_window, sizes = window_cosines(basis_a, basis_b, sa.S, sb.S, window)
     k = min(top_k, basis_a.shape[1])
     lead_a, lead_b = basis_a[:, :k], basis_b[:, :k]
     if k > 0 and bool(torch.isfinite(lead_a).all() and torch.isfinite(lead_b).all()):
@@ -101,8 +100,8 @@ def compare_matrices(
         s_b=sb.S,
         cos=cos,
         sin_bound=bound,
-        clusters=labels,
-        cos_cluster=cos_cluster,
+        cos_window=cos_window,
+        window=sizes,
         principal=principal,
         e_norm=float(e_norm),
         e_fro=float(torch.linalg.vector_norm(diff)),

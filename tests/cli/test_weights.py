@@ -30,8 +30,8 @@ def test_end_to_end_bundled_vs_perturbed(runner, perturbed_lite0, tmp_path):
     assert config["command"] == "compare-weights" and config["options"]["vectors"] == "left"
     figures = sorted(p.name for p in (out / "figures").iterdir())
     assert figures == [
-        "angle_heatmap.png", "angle_heatmap_cluster.png", "corresponding_angles.png",
-        "corresponding_angles_cluster.png", "weight_spectra.png",
+        "angle_heatmap.png", "angle_heatmap_window.png", "corresponding_angles.png",
+        "corresponding_angles_window.png", "weight_spectra.png",
     ]
     assert all((out / "figures" / f).stat().st_size > 10_000 for f in figures)
     assert not list(tmp_path.glob(".*partial"))

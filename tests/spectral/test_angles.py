@@ -11,12 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spectral_probe.spectral import (
-    cluster_cosines,
     corresponding_cosines,
     principal_cosines,
-    spectral_clusters,
     svd,
     wedin_bounds,
+    window_cosines,
 )
 
 
@@ -105,16 +104,33 @@ def test_wedin_bound_holds(m, extra, scale, seed):
     assert np.all(sin <= bound + 1e-7)
 
 
-def test_spectral_clusters_merge_near_equal_values():
-    s_a = torch.tensor([5.0, 3.0, 2.99, 2.98, 1.0], dtype=torch.float64)
-    s_b = torch.tensor([5.0, 3.0, 2.5, 2.0, 0.5], dtype=torch.float64)
-    labels = spectral_clusters(s_a, s_b, 0.05)
-    assert labels.tolist() == [0, 1, 1, 1, 2]  # a's near-tie is enough
-    assert spectral_clusters(s_a, s_b, 0.0).tolist() == [0, 1, 2, 3, 4]
-    assert spectral_clusters(s_a[:0], s_b[:0], 1.0).numel() == 0
+def _window_reference(a, b, s_a, s_b, rtol):
+    """Straightforward loop over indices (the definition, written out)."""
+    m, r = a.shape
+    out, sizes = [], []
+    for i in range(r):
+        near = [j for j in range(r) if abs(s_b[j] - s_a[i]) <= rtol * s_a[i]] + [i]
+        lo, hi = min(near), max(near) + 1
+        rho = sum(float(a[:, i] @ b[:, j]) ** 2 for j in range(lo, hi))
+        k = hi - lo
+        out.append(np.nan if k >= m else np.sqrt(max(0.0, (min(rho, 1.0) - k / m) / (1 - k / m))))
+        sizes.append(k)
+    return np.array(out), np.array(sizes)
 
 
-def test_cluster_cosines_recover_rotation_within_degenerate_pair():
+@settings(max_examples=25, deadline=None)
+@given(st.integers(3, 40), st.integers(0, 10), st.floats(0.0, 0.5), st.floats(0.0, 0.3), st.integers(0, 2**16))
+def test_window_cosines_match_their_definition(m, extra, scale, rtol, seed):
+    a = _rand(m, m + extra, seed)
+    b = a + scale * _rand(m, m + extra, seed + 1)
+    ra, rb = svd(a), svd(b)
+    got, sizes = window_cosines(ra.U, rb.U, ra.S, rb.S, rtol)
+    ref, ref_sizes = _window_reference(ra.U.numpy(), rb.U.numpy(), ra.S.numpy(), rb.S.numpy(), rtol)
+    np.testing.assert_array_equal(sizes.numpy(), ref_sizes)
+    np.testing.assert_allclose(got.numpy(), ref, atol=1e-10)
+
+
+def test_window_recovers_rotation_among_near_equal_values():
     u = svd(_rand(6, 6, 5)).U
     c, s = np.cos(0.7), np.sin(0.7)
     rot = torch.eye(6, dtype=torch.float64)
@@ -122,23 +138,27 @@ def test_cluster_cosines_recover_rotation_within_degenerate_pair():
     v = u @ rot  # vectors 1 and 2 rotated inside their plane
     cos = corresponding_cosines(u, v)
     assert cos[1] < 0.8 and cos[2] < 0.8
-    labels = torch.tensor([0, 1, 1, 2, 3, 4])
-    cc = cluster_cosines(u, v, labels)
-    np.testing.assert_allclose(cc.numpy(), 1.0, atol=1e-12)
-    singles = cluster_cosines(u, v, torch.arange(6))
-    chance_corrected = np.sqrt(np.clip((cos.numpy() ** 2 - 1 / 6) / (1 - 1 / 6), 0, None))
-    np.testing.assert_allclose(singles.numpy(), chance_corrected, atol=1e-12)
+    s_a = torch.tensor([6.0, 3.0, 2.9, 2.0, 1.0, 0.5], dtype=torch.float64)
+    got, sizes = window_cosines(u, v, s_a, s_a, 0.05)
+    assert sizes.tolist() == [1, 2, 2, 1, 1, 1]
+    np.testing.assert_allclose(got.numpy(), 1.0, atol=1e-12)
+    narrow, _ = window_cosines(u, v, s_a, s_a, 0.0)  # index-matched, corrected for chance 1/6
+    expected = np.sqrt(np.clip((cos.numpy() ** 2 - 1 / 6) / (1 - 1 / 6), 0, None))
+    np.testing.assert_allclose(narrow.numpy(), expected, atol=1e-12)
 
 
-def test_cluster_cosines_read_zero_for_unrelated_subspaces_and_nan_for_the_whole_space():
+def test_window_reads_zero_for_unrelated_bases_and_nan_for_the_whole_space():
     m = 200
     u, v = _orthogonal(m, 1), _orthogonal(m, 2)
-    labels = torch.tensor([0] * 50 + [1] * 150)
-    got = cluster_cosines(u, v, labels)
-    assert got[:50].max() < 0.3 and got[50:].max() < 0.3
-    whole = cluster_cosines(u, v, torch.zeros(m, dtype=torch.long))
+    s = torch.linspace(2.0, 1.0, m, dtype=torch.float64)
+    got, sizes = window_cosines(u, v, s, s, 0.05)
+    assert got.mean() < 0.15 and got.max() < 0.5 and sizes.max() < m
+    same, _ = window_cosines(u, u, s, s, 0.05)
+    np.testing.assert_allclose(same.numpy(), 1.0, atol=1e-12)
+    whole, _ = window_cosines(u, v, torch.ones(m, dtype=torch.float64), torch.ones(m, dtype=torch.float64), 0.05)
     assert torch.isnan(whole).all()
-    np.testing.assert_allclose(cluster_cosines(u, u, labels).numpy(), 1.0, atol=1e-12)
+    with pytest.raises(ValueError, match="rtol"):
+        window_cosines(u, v, s, s, -0.1)
 
 
 def test_shape_mismatch_is_rejected():

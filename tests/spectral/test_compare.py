@@ -36,14 +36,13 @@ def test_identical_matrices():
     a = _rand(10, 20, 2)
     res = compare_matrices(a, a.clone())
     np.testing.assert_allclose(res.cos.numpy(), 1.0, atol=1e-12)
-    np.testing.assert_allclose(res.cos_cluster.numpy(), 1.0, atol=1e-12)
+    np.testing.assert_allclose(res.cos_window.numpy(), 1.0, atol=1e-12)
     assert res.e_norm == 0.0
     assert torch.all(res.sin_bound == 0)
-    assert res.clusters.tolist() == list(range(10))
 
 
-def test_degenerate_spectrum_cluster_view():
-    """Equal singular values: index matching is arbitrary, the cluster view is not."""
+def test_degenerate_spectrum_window_view():
+    """Equal singular values: index matching is arbitrary, the spectral-window view is not."""
     rng = np.random.default_rng(3)
     q1, _ = np.linalg.qr(rng.standard_normal((8, 8)))
     q2, _ = np.linalg.qr(rng.standard_normal((8, 8)))
@@ -52,8 +51,8 @@ def test_degenerate_spectrum_cluster_view():
     # a tiny perturbation picks an arbitrary basis inside the 4-dimensional sigma = 3 space
     b = a + 1e-6 * torch.from_numpy(rng.standard_normal((8, 8)))
     res = compare_matrices(a, b)
-    assert res.clusters.tolist() == [0, 1, 2, 2, 2, 2, 3, 4]
-    np.testing.assert_allclose(res.cos_cluster.numpy(), 1.0, atol=1e-4)
+    assert res.window.tolist() == [1, 1, 4, 4, 4, 4, 1, 1]
+    np.testing.assert_allclose(res.cos_window.numpy(), 1.0, atol=1e-4)
     assert torch.all(res.sin_bound[2:6] == 1.0)  # no guarantee index by index
     assert torch.all(res.sin_bound[[0, 1, 6, 7]] < 1e-4)
 
