@@ -35,7 +35,7 @@ bench: setup
 	$(BIN)/python bench/run_all.py
 
 docs: setup
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) site build *.egg-info .pytest_cache .hypothesis

@@ -5,7 +5,7 @@ of each tensor's standard deviation. Noise of that size does not change what a l
 computes, yet the index-matched |cos| of the top layers drops wherever singular values are
 nearly equal; Wedin's bound flags those indices and the spectral-window alignment stays near 1.
 
-Run: ``python docs/scripts/stability_figure.py`` (about 10 s on 2 CPU cores).
+Run: ``python scripts/stability_figure.py`` (about 10 s on 2 CPU cores).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from spectral_probe.analysis import compare_weights
 from spectral_probe.models import load_model
 from spectral_probe.plotting import new_figure, save_figure
 
-OUT = Path(__file__).resolve().parents[1] / "img" / "stability.png"
+OUT = Path(__file__).resolve().parents[1] / "docs" / "img" / "stability.png"
 LAYER = "conv_head"
 
 
