@@ -1,1 +1,68 @@
-"""training."""
+"""Fine-tuning: the paper's protocol as presets, one training loop, run directories, sweeps.
+
+Example:
+    >>> from spectral_probe.training import FinetuneConfig, get_preset
+    >>> get_preset("paper").momentum, get_preset("released").momentum
+    (0.95, 0.9)
+    >>> FinetuneConfig(data="digits", method="l2-sp+bss", rate="15%").resolve().hp["l2-sp.beta"]
+    0.01
+
+Run one: ``finetune(config, out_dir) -> RunResult``; read one back: ``load_run(dir)``;
+many: ``load_sweep(path).configs()`` and ``run_sweep(...)``; tabulate: ``sweep_table(root)``.
+Scenarios plug in as a :class:`Task` (``register_task``), optimisation defaults as a
+:class:`Preset` (``register_preset``), extra behaviour as a :class:`TrainingHook`.
+"""
+
+from __future__ import annotations
+
+from .aggregate import PAPER_DATASETS, PAPER_METHODS, SweepTable, collect_runs, paper_table2, sweep_table
+from .batches import BatchPlan, TensorTenCrop
+from .config import OPERATIONAL_KEYS, FinetuneConfig, config_diff, parse_hp
+from .distributed import DistContext, init_distributed
+from .engine import Trainer, finetune
+from .hooks import StopAfter, TrainingHook
+from .image import ImageClassificationTask
+from .presets import Preset, get_preset, list_presets, register_preset
+from .rundir import RunDir, RunResult, load_run
+from .schedule import lr_factor
+from .sweep import SweepReport, SweepSpec, load_sweep, run_sweep
+from .tasks import Task, TaskSetup, get_task, list_tasks, register_task
+
+__all__ = [
+    "FinetuneConfig",
+    "OPERATIONAL_KEYS",
+    "config_diff",
+    "parse_hp",
+    "Preset",
+    "get_preset",
+    "list_presets",
+    "register_preset",
+    "finetune",
+    "Trainer",
+    "TrainingHook",
+    "StopAfter",
+    "RunDir",
+    "RunResult",
+    "load_run",
+    "Task",
+    "TaskSetup",
+    "register_task",
+    "get_task",
+    "list_tasks",
+    "ImageClassificationTask",
+    "BatchPlan",
+    "TensorTenCrop",
+    "DistContext",
+    "init_distributed",
+    "lr_factor",
+    "SweepSpec",
+    "SweepReport",
+    "load_sweep",
+    "run_sweep",
+    "SweepTable",
+    "collect_runs",
+    "sweep_table",
+    "paper_table2",
+    "PAPER_DATASETS",
+    "PAPER_METHODS",
+]

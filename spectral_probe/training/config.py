@@ -1,0 +1,448 @@
+"""``FinetuneConfig``: one fine-tuning run, validated, with the paper's defaults.
+
+A config names the model, the data, the method (regularizers joined by ``+``), the sampling
+rate and the seed; every optimisation field left at ``None`` comes from the preset
+(:mod:`~spectral_probe.training.presets`). :meth:`FinetuneConfig.resolve` fills them in and
+checks every value, raising :class:`~spectral_probe.errors.ConfigError` with one line; the
+resolved config is what a run directory's ``config.json`` stores and what its run id hashes.
+
+Example:
+    >>> from spectral_probe.training import FinetuneConfig
+    >>> cfg = FinetuneConfig(data="digits", method="l2+bss", rate="15%").resolve()
+    >>> cfg.momentum, cfg.batch_size, cfg.hp["bss.eta"], cfg.hp["bss.k"]
+    (0.95, 48, 0.001, 1)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .._io import to_jsonable
+from ..errors import ConfigError, DataError
+from .presets import PRESET_FIELDS, get_preset
+
+__all__ = [
+    "FinetuneConfig",
+    "OPERATIONAL_KEYS",
+    "parse_hp",
+    "parse_value",
+    "config_diff",
+]
+
+#: Fields that change how a run is executed or logged, not what it computes: they are left
+#: out of the run id and may differ when a run is resumed.
+OPERATIONAL_KEYS = frozenset(
+    {"device", "num_workers", "log_every", "checkpoint_every", "keep_train_state",
+     "eval_batch_size", "spectrum"}
+)
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "optimizer": ("sgd", "adamw"),
+    "schedule": ("step", "constant", "cosine", "linear"),
+    "augment": ("paper", "none"),
+    "head_init": ("normal", "default"),
+    "select": ("last", "best"),
+    "amp": ("auto", "off", "fp16", "bf16"),
+    "channels_last": ("auto", "on", "off"),
+}
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """One fine-tuning run. ``None`` fields take the preset's value (see :meth:`resolve`).
+
+    Attributes:
+        model: pre-trained model spec (``torchvision:resnet50:IMAGENET1K_V1``, ``bundled:...``).
+        data: data spec (``cub200:/data/CUB_200_2011``, ``fashion-mnist``, ``digits``).
+        method: regularizers joined by ``+`` (``l2``, ``l2-sp+bss``, ``delta+bss``, ``none``).
+        rate: per-class sampling rate of the training set (``"15%"``, ``0.3``, ``30`` per class).
+        seed: seed of the initialisation, the sampling, the data order and augmentation.
+        preset: name of the preset filling the ``None`` fields (``paper``, ``released``, ``demo``).
+        task: the task that builds model and data (``image-classification``).
+        hp: regularizer hyperparameters, ``{"bss.eta": 0.001}`` (unqualified names go to
+            every term that has them).
+        optimizer, lr, head_lr_ratio, momentum, nesterov, weight_decay, batch_size, iterations,
+        schedule, lr_step, lr_gamma, warmup, image_size, resize, augment, ten_crop, head_init,
+        eval_batch_size: see :class:`~spectral_probe.training.Preset`.
+        epochs: train for this many passes over the (sampled) training set instead of
+            ``iterations``.
+        val: validation share carved from the training split before sampling (fraction, or a
+            count per class; 0 = none). Model selection only ever uses it.
+        select: ``"last"`` (final weights, the paper's protocol) or ``"best"`` (best validation
+            accuracy among the ``eval_every`` evaluations; needs ``val``).
+        eval_every: evaluate on the validation split every this many iterations.
+        eval_max: evaluate on at most this many validation/test images (a fixed subset).
+        data_seed: seed of the sampling and validation split (default: ``seed``).
+        log_every: iterations between ``metrics.jsonl`` lines.
+        spectrum: log the singular values of the batch feature matrix at each log line.
+        checkpoint_every: iterations between training-state checkpoints.
+        keep_train_state: keep the training-state checkpoint after a finished run.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        amp: mixed precision on CUDA: ``auto`` (bf16 where supported, else fp16), ``fp16``,
+            ``bf16`` or ``off``. Never on CPU.
+        channels_last: ``auto`` (on for CUDA image models), ``on`` or ``off``.
+        num_workers: data-loading worker processes.
+        task_options: options of the task (free-form; see the task's documentation).
+    """
+
+    model: str = "torchvision:resnet50:IMAGENET1K_V1"
+    data: str = ""
+    method: str = "l2"
+    rate: str | float | int = "100%"
+    seed: int = 0
+    preset: str = "paper"
+    task: str = "image-classification"
+    hp: Mapping[str, Any] = field(default_factory=dict)
+    # -- from the preset when None
+    optimizer: str | None = None
+    lr: float | None = None
+    head_lr_ratio: float | None = None
+    momentum: float | None = None
+    nesterov: bool | None = None
+    weight_decay: float | None = None
+    batch_size: int | None = None
+    iterations: int | None = None
+    schedule: str | None = None
+    lr_step: int | None = None
+    lr_gamma: float | None = None
+    warmup: int | None = None
+    image_size: int | None = None
+    resize: int | None = None
+    augment: str | None = None
+    ten_crop: bool | None = None
+    head_init: str | None = None
+    eval_batch_size: int | None = None
+    # -- protocol
+    epochs: float | None = None
+    val: str | float | int = 0
+    select: str = "last"
+    eval_every: int | None = None
+    eval_max: int | None = None
+    data_seed: int | None = None
+    # -- logging and execution
+    log_every: int = 50
+    spectrum: bool = True
+    checkpoint_every: int = 1000
+    keep_train_state: bool = False
+    device: str = "auto"
+    amp: str = "auto"
+    channels_last: str = "auto"
+    num_workers: int = 0
+    task_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("hp", "task_options"):
+            value = getattr(self, name)
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"expected {name} to be a table of key = value, found {value!r}")
+            object.__setattr__(self, name, dict(value))
+
+    # ------------------------------------------------------------------ resolution
+
+    @property
+    def is_resolved(self) -> bool:
+        """Whether every preset field holds a value (as after :meth:`resolve`)."""
+        filled = all(getattr(self, k) is not None for k in PRESET_FIELDS if k != "iterations")
+        return filled and (self.iterations is not None or self.epochs is not None)
+
+    def resolve(self) -> FinetuneConfig:
+        """A copy with the preset's values filled in, hyperparameters complete, all checked.
+
+        Raises:
+            ConfigError: an unknown preset, method or hyperparameter, or a value out of range
+                (one line naming the field, what was expected and what was found).
+            DataError: a malformed sampling rate.
+        """
+        preset = get_preset(self.preset)
+        values = preset.values()
+        changes: dict[str, Any] = {}
+        for key in PRESET_FIELDS:
+            if key == "hp":
+                continue
+            if getattr(self, key) is None:
+                if key == "iterations" and self.epochs is not None:
+                    continue
+                changes[key] = values[key]
+        changes["hp"] = _resolve_hp(self.method, values["hp"], self.hp)
+        changes["method"] = _canonical_method(self.method)
+        changes["rate"] = _canonical_rate(self.rate, "rate")
+        changes["val"] = 0 if _is_zero(self.val) else _canonical_rate(self.val, "val")
+        out = dataclasses.replace(self, **changes)
+        out._check()
+        return out
+
+    def _check(self) -> None:
+        _string("model", self.model)
+        _string("data", self.data)
+        _integer("seed", self.seed, 0)
+        if self.data_seed is not None:
+            _integer("data_seed", self.data_seed, 0)
+        for key, choices in _CHOICES.items():
+            if getattr(self, key) not in choices:
+                raise ConfigError(f"expected {key} in {list(choices)}, found {getattr(self, key)!r}")
+        _number("lr", self.lr, 0, strict=True)
+        _number("head_lr_ratio", self.head_lr_ratio, 0, strict=True)
+        _number("momentum", self.momentum, 0)
+        if self.momentum >= 1:  # type: ignore[operator]
+            raise ConfigError(f"expected momentum in [0, 1), found {self.momentum!r}")
+        _number("weight_decay", self.weight_decay, 0)
+        _bool("nesterov", self.nesterov)
+        _bool("ten_crop", self.ten_crop)
+        _bool("spectrum", self.spectrum)
+        _bool("keep_train_state", self.keep_train_state)
+        _integer("batch_size", self.batch_size, 1)
+        if self.epochs is not None:
+            _number("epochs", self.epochs, 0, strict=True)
+        else:
+            _integer("iterations", self.iterations, 1)
+        _integer("lr_step", self.lr_step, 1)
+        _number("lr_gamma", self.lr_gamma, 0, strict=True)
+        _integer("warmup", self.warmup, 0)
+        if self.iterations is not None and self.warmup >= self.iterations:  # type: ignore[operator]
+            raise ConfigError(
+                f"expected warmup < iterations ({self.iterations}), found {self.warmup}"
+            )
+        _integer("image_size", self.image_size, 1)
+        _integer("resize", self.resize, 1)
+        if self.resize < self.image_size:  # type: ignore[operator]
+            raise ConfigError(
+                f"expected resize >= image_size ({self.image_size}), found {self.resize}"
+            )
+        _integer("eval_batch_size", self.eval_batch_size, 1)
+        for key in ("eval_every", "eval_max"):
+            if getattr(self, key) is not None:
+                _integer(key, getattr(self, key), 1)
+        _integer("log_every", self.log_every, 1)
+        _integer("checkpoint_every", self.checkpoint_every, 1)
+        _integer("num_workers", self.num_workers, 0)
+        _string("device", self.device)
+        if self.select == "best" and _is_zero(self.val):
+            raise ConfigError(
+                "expected a validation split (val > 0) to select the best iteration, found val = 0"
+            )
+        if self.select == "best" and self.eval_every is None:
+            raise ConfigError("expected eval_every with select = 'best', found none")
+        _check_batch_vs_spectrum(self.hp, self.batch_size)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ identity
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as plain JSON values."""
+        return {f.name: to_jsonable(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FinetuneConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are a :class:`ConfigError`."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"expected a table of config keys, found {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(
+                f"expected config keys from {sorted(known)}, found unknown {', '.join(map(repr, unknown))}"
+            )
+        return cls(**dict(data))
+
+    def to_json(self) -> str:
+        """The config as indented JSON text."""
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
+
+    def to_toml(self) -> str:
+        """The config as TOML text (``None`` fields are left out; ``hp`` is a table)."""
+        lines, tables = [], []
+        for key, value in self.to_dict().items():
+            if value is None:
+                continue
+            if isinstance(value, dict):
+                if value:
+                    tables.append((key, value))
+                continue
+            lines.append(f"{key} = {_toml_value(value)}")
+        for name, table in tables:
+            lines.append(f"\n[{name}]")
+            lines.extend(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in table.items())
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> FinetuneConfig:
+        """Read a config from ``.toml`` or ``.json`` (a run's ``config.json`` works too)."""
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"expected a config file at {path}, found nothing")
+        text = path.read_text(encoding="utf-8")
+        try:
+            if path.suffix == ".toml":
+                data: Any = tomllib.loads(text)
+            else:
+                data = json.loads(text)
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"cannot parse {path}: {exc}") from None
+        if isinstance(data, dict) and "config" in data and isinstance(data["config"], dict):
+            data = data["config"]  # a run directory's config.json
+        return cls.from_dict(data)
+
+    def identity(self) -> dict[str, Any]:
+        """The resolved fields that decide the result (all but :data:`OPERATIONAL_KEYS`)."""
+        d = self.resolve().to_dict()
+        return {k: v for k, v in d.items() if k not in OPERATIONAL_KEYS}
+
+    @property
+    def config_hash(self) -> str:
+        """First 10 hex digits of the SHA-256 of :meth:`identity` (canonical JSON)."""
+        text = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+    @property
+    def run_id(self) -> str:
+        """A stable, readable directory name: ``DATA-METHOD-RATE-sSEED-HASH``."""
+        data = self.data.partition(":")[0] or "data"
+        rate = str(self.rate).replace("%", "pct").replace("/class", "pc")
+        slug = f"{data}-{self.method}-{rate}-s{self.seed}"
+        slug = re.sub(r"[^A-Za-z0-9._+-]+", "_", slug)
+        return f"{slug}-{self.config_hash}"
+
+    def with_overrides(self, **changes: Any) -> FinetuneConfig:
+        """A copy with ``changes`` applied (``hp`` entries are merged, not replaced)."""
+        if "hp" in changes:
+            changes["hp"] = {**self.hp, **dict(changes["hp"])}
+        unknown = sorted(set(changes) - {f.name for f in fields(self)})
+        if unknown:
+            raise ConfigError(f"expected config keys, found unknown {', '.join(map(repr, unknown))}")
+        return dataclasses.replace(self, **changes)
+
+
+def config_diff(a: FinetuneConfig, b: FinetuneConfig, *, operational: bool = False) -> list[str]:
+    """Keys whose resolved values differ, as ``"key: A != B"`` (hp entries as ``hp.NAME``)."""
+    da, db = a.resolve().to_dict(), b.resolve().to_dict()
+    out = []
+    for key in da:
+        if not operational and key in OPERATIONAL_KEYS:
+            continue
+        va, vb = da[key], db[key]
+        if isinstance(va, dict) and isinstance(vb, dict):
+            for k in sorted(set(va) | set(vb)):
+                if va.get(k) != vb.get(k):
+                    out.append(f"{key}.{k}: {va.get(k)!r} != {vb.get(k)!r}")
+        elif va != vb:
+            out.append(f"{key}: {va!r} != {vb!r}")
+    return out
+
+
+# ---------------------------------------------------------------------- hyperparameters
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value: ``true``/``false``, an int, a float, else the string."""
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text.strip()
+
+
+def parse_hp(items: Sequence[str]) -> dict[str, Any]:
+    """``["bss.eta=0.001", "k=2"]`` -> ``{"bss.eta": 0.001, "k": 2}``."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"expected a hyperparameter as NAME=VALUE (e.g. bss.eta=0.001), found {item!r}")
+        out[key.strip()] = parse_value(value)
+    return out
+
+
+def _canonical_method(method: str) -> str:
+    from ..regularizers import build_regularizer
+
+    if not isinstance(method, str):
+        raise ConfigError(f"expected a method such as 'l2-sp+bss', found {method!r}")
+    regs = build_regularizer(method)
+    return "+".join(regs.names) or "none"
+
+
+def _resolve_hp(method: str, preset_hp: Mapping[str, Any], user_hp: Mapping[str, Any]) -> dict[str, Any]:
+    """Every hyperparameter of the method's terms, qualified, with its effective value."""
+    from ..regularizers import build_regularizer
+    from ..regularizers._registry import hyperparameters_of
+
+    names = build_regularizer(method).names if isinstance(method, str) else []
+    chosen = {k: v for k, v in preset_hp.items() if k.partition(".")[0] in names}
+    merged = {**chosen, **dict(user_hp)}
+    regs = build_regularizer(method, **merged)  # validates names and values
+    out: dict[str, Any] = {}
+    for term in regs:
+        for hp in hyperparameters_of(type(term)):
+            out[f"{term.name}.{hp}"] = to_jsonable(getattr(term, hp))
+    return out
+
+
+def _check_batch_vs_spectrum(hp: Mapping[str, Any], batch: int) -> None:
+    for key, what in (("bss.k", "bss.k"), ("tsvd.r", "tsvd.r")):
+        k = hp.get(key)
+        if isinstance(k, int) and batch <= k:
+            raise ConfigError(
+                f"expected a batch size > {what} (a b x d feature matrix has b singular values), "
+                f"found batch size {batch} and {what} = {k}"
+            )
+
+
+def _canonical_rate(value: Any, name: str) -> str:
+    from ..data import parse_rate
+
+    try:
+        return str(parse_rate(value))
+    except DataError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
+def _is_zero(value: Any) -> bool:
+    return (not isinstance(value, bool) and isinstance(value, (int, float)) and value == 0) or value in ("0", "0%")
+
+
+def _string(name: str, value: Any) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"expected {name} to be a non-empty string, found {value!r}")
+
+
+def _bool(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"expected {name} to be true or false, found {value!r}")
+
+
+def _integer(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"expected {name} to be an integer >= {minimum}, found {value!r}")
+
+
+def _number(name: str, value: Any, minimum: float, *, strict: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"expected {name} to be a finite number, found {value!r}")
+    if value < minimum or (strict and value == minimum):
+        raise ConfigError(f"expected {name} {'>' if strict else '>='} {minimum:g}, found {value!r}")
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    raise ConfigError(f"cannot write {value!r} as TOML")

@@ -1,0 +1,383 @@
+r"""The one training loop: every method, every scenario, CPU or GPU, one process or DDP.
+
+Each step minimises
+
+.. math::
+
+    \frac{1}{b} \sum_{i=1}^{b} L\big(G(F(x_i)), y_i\big) + \Omega(W) + L_{bss}(F)
+
+with the terms of ``config.method`` built by
+:func:`~spectral_probe.regularizers.build_regularizer`; ``F`` (the head's input) is captured
+by a forward pre-hook, which is also where TSVD replaces it during training steps. The task
+(:mod:`~spectral_probe.training.tasks`) supplies the model, the data and the loss.
+
+See ``docs/training.md`` for the run directory, resuming, DDP and the failure modes.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from .._seed import seed_everything
+from ..errors import ConfigError, TrainingDivergedError
+from ..models import read_state_dict, save_checkpoint
+from ..regularizers import FeatureCapture, RegularizerSet, StepContext, build_regularizer
+from . import image as _image  # noqa: F401  (registers the image-classification task)
+from .batches import BatchPlan, train_loader
+from .config import FinetuneConfig
+from .distributed import DistContext, init_distributed
+from .evaluate import autocast, evaluate
+from .hooks import TrainingHook
+from .optim import amp_dtype, build_optimizer, use_channels_last
+from .rundir import RunDir, RunResult, load_run
+from .schedule import lr_factor
+from .state import capture_rng, load_train_state, restore_rng, save_train_state
+from .tasks import TaskSetup, get_task
+
+__all__ = ["Trainer", "finetune"]
+
+Resume = bool | Literal["auto"]
+
+
+def finetune(
+    config: FinetuneConfig,
+    out_dir: str | Path,
+    *,
+    resume: Resume = "auto",
+    hooks: Sequence[TrainingHook] = (),
+) -> RunResult:
+    """Fine-tune as ``config`` says and write the run directory ``out_dir``.
+
+    Args:
+        config: the run (resolved here with its preset).
+        out_dir: the run directory itself (e.g. ``runs/`` + ``config.run_id``).
+        resume: ``"auto"`` continues an interrupted run of the same config and returns a
+            finished one as it is; ``True`` requires something to resume; ``False`` requires
+            a new or empty directory.
+        hooks: :class:`~spectral_probe.training.TrainingHook` objects called at each phase.
+
+    Returns:
+        The :class:`~spectral_probe.training.RunResult`; its ``status`` is ``"finished"``,
+        or ``"interrupted"`` after SIGTERM or :meth:`Trainer.request_stop` (the training
+        state is saved: call again to continue).
+
+    Raises:
+        ConfigError: a bad value, or an existing run directory with another config (the
+            message names the differing keys).
+        DataError: a data spec or sampling rate that cannot be satisfied (e.g. fewer than 2
+            images in a class).
+        TrainingDivergedError: the loss became NaN/Inf; ``final.json`` says so and the last
+            good training state is kept.
+
+    Example:
+        >>> from spectral_probe.training import FinetuneConfig, finetune
+        >>> cfg = FinetuneConfig(model="bundled:efficientnet_lite0", data="fashion-mnist",
+        ...                      method="l2+bss", rate="1%", preset="demo")
+        >>> result = finetune(cfg, "runs/" + cfg.run_id)  # doctest: +SKIP
+        >>> result.test_accuracy  # doctest: +SKIP
+        0.74
+    """
+    return Trainer(config, out_dir, resume=resume, hooks=hooks).run()
+
+
+class _Batches:
+    """A re-iterable of device batches over the first epoch (for regularizers' ``prepare``)."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+
+    def __iter__(self) -> Iterator[tuple[Any, Tensor]]:
+        t = self.trainer
+        for batch in train_loader(t.setup.train, t.plan, 0, t.plan.per_epoch, collate=t.setup.collate):
+            yield t.task.to_device(batch, t.dist.device)
+
+
+class Trainer:
+    """One run of the loop. Use :func:`finetune`; hooks receive this object.
+
+    Attributes (available to hooks): ``config`` (resolved), ``run_dir``, ``dist``, ``task``,
+    ``setup``, ``plan``, ``model`` (bare), ``regularizer``, ``optimizer``, ``iteration``
+    (steps done), ``total`` (steps planned), ``records`` (metrics so far).
+    """
+
+    def __init__(self, config: FinetuneConfig, out_dir: str | Path, *, resume: Resume = "auto",
+                 hooks: Sequence[TrainingHook] = ()) -> None:
+        self.config = config.resolve()
+        self.run_dir = RunDir(out_dir)
+        self.resume = resume
+        self.hooks = list(hooks)
+        self.iteration = 0
+        self.total = 0
+        self.records: list[dict[str, Any]] = []
+        self._stop_reason: str | None = None
+        self._in_step = False
+
+    # ---------------------------------------------------------------- control
+
+    def request_stop(self, reason: str = "requested") -> None:
+        """Stop after the current step: save the training state, return ``interrupted``."""
+        self._stop_reason = reason
+
+    # ---------------------------------------------------------------- entry
+
+    def run(self) -> RunResult:
+        mode = self._check_run_dir()
+        if mode == "done":
+            return load_run(self.run_dir.path)
+        self.dist = init_distributed(self.config.device)
+        capture: FeatureCapture | None = None
+        old_handler: Any = None
+        try:
+            self._build()
+            capture = FeatureCapture(self.model, self.setup.head, transform=self._transform)
+            self._prepare_regularizer()
+            state = self._start(mode)
+            old_handler = self._install_signal()
+            for hook in self.hooks:
+                hook.on_start(self)
+            result = self._loop(capture, state)
+            for hook in self.hooks:
+                hook.on_end(self, result)
+            return result
+        finally:
+            if capture is not None:
+                capture.remove()
+            if old_handler is not None:
+                signal.signal(signal.SIGTERM, old_handler)
+            self.dist.close()
+
+    def _check_run_dir(self) -> str:
+        rd, resume = self.run_dir, self.resume
+        rd.check_writable()
+        if not rd.exists:
+            if resume is True:
+                raise ConfigError(f"expected a run to resume in {rd.path}, found none")
+            return "fresh"
+        rd.check_compatible(self.config)
+        if rd.finished:
+            if resume is False:
+                raise ConfigError(f"expected a new run directory, found a finished run in {rd.path}")
+            return "done"
+        if resume is False:
+            raise ConfigError(
+                f"expected a new run directory, found an unfinished run in {rd.path}: pass --resume"
+            )
+        return "resume" if rd.has_state else "fresh"
+
+    # ---------------------------------------------------------------- set-up
+
+    def _build(self) -> None:
+        cfg = self.config
+        seed_everything(cfg.seed)
+        self.task = get_task(cfg.task)
+        self.setup: TaskSetup = self.task.setup(cfg)
+        self.plan = BatchPlan(len(self.setup.train), int(cfg.batch_size), cfg.seed,  # type: ignore[arg-type]
+                              rank=self.dist.rank, world=self.dist.world)
+        self.total = int(cfg.iterations) if cfg.epochs is None else max(  # type: ignore[arg-type]
+            1, math.ceil(cfg.epochs * self.plan.per_epoch))
+        self.regularizer: RegularizerSet = build_regularizer(cfg.method, **cfg.hp)
+        self._check_spectrum_batch()
+        device = self.dist.device
+        self.amp = amp_dtype(cfg.amp, device)
+        self.channels_last = use_channels_last(cfg.channels_last, device, self.setup.modality)
+        model = self.setup.model.to(device)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model: nn.Module = model
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+
+    def _check_spectrum_batch(self) -> None:
+        for term, key in (("bss", "k"), ("tsvd", "r")):
+            if term in self.regularizer.names:
+                reg = self.regularizer[term]
+                b = self.plan.batch_size if getattr(reg, "gather", False) else self.plan.local_batch
+                if b <= getattr(reg, key):
+                    raise ConfigError(
+                        f"expected a per-process batch size > {term}.{key}, found {b} "
+                        f"(batch size {self.plan.batch_size} over {self.dist.world} processes) and "
+                        f"{term}.{key} = {getattr(reg, key)}"
+                    )
+
+    def _transform(self, features: Tensor) -> Tensor:
+        return self.regularizer.transform_features(features) if self._in_step else features
+
+    def _prepare_regularizer(self) -> None:
+        loader: Iterable[Any] | None = None
+        if self.regularizer.needs_loader:
+            loader = self.task.prepare_loader(self.setup, lambda: _Batches(self))
+        self.regularizer.prepare(self.model, head=self.setup.head, reference=self.setup.reference,
+                                 loader=loader)
+        self.regularizer.to(self.dist.device)
+        groups = self.regularizer.param_groups(self.model, head=self.setup.head)
+        self.optimizer = build_optimizer(self.config, groups)
+        fp16 = self.amp == torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=fp16) if fp16 else None
+        self.net: nn.Module = self.model
+        if self.dist.active:
+            ids = [self.dist.device.index] if self.dist.device.type == "cuda" else None
+            self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+
+    def _start(self, mode: str) -> dict[str, Any]:
+        """Write ``config.json`` (fresh) or load the training state (resume)."""
+        rd, cfg = self.run_dir, self.config
+        state: dict[str, Any] = {"best": None, "elapsed": 0.0, "units": 0, "meters": None, "sessions": 1}
+        if mode == "fresh":
+            if self.dist.is_main:
+                rd.path.mkdir(parents=True, exist_ok=True)
+                for name in (rd.METRICS, rd.FINAL, rd.STATE):
+                    (rd / name).unlink(missing_ok=True)
+                rd.write_meta(self._meta())
+            self.dist.barrier()
+            return state
+        saved = load_train_state(rd / rd.STATE)
+        if saved.get("config_hash") != cfg.config_hash:
+            raise ConfigError(
+                f"expected the training state in {rd.path} to belong to its config.json, found "
+                "another run's; remove train_state.pt to start over"
+            )
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        if self.scaler is not None and saved.get("scaler"):
+            self.scaler.load_state_dict(saved["scaler"])
+        self.regularizer.load_state_dict(saved["regularizer"])
+        rngs = saved["rng"]
+        restore_rng(rngs[self.dist.rank % len(rngs)], self.dist.device)
+        self.iteration = int(saved["iteration"])
+        self.records = [r for r in rd.read_metrics() if int(r.get("iteration", 0)) <= self.iteration]
+        state.update(best=saved.get("best"), elapsed=float(saved.get("elapsed", 0.0)),
+                     units=int(saved.get("units", 0)),
+                     meters=saved.get("meters"), sessions=int(saved.get("sessions", 1)) + 1)
+        return state
+
+    def _meta(self) -> dict[str, Any]:
+        import platform
+
+        from .. import __version__
+
+        return {
+            "run_id": self.run_dir.path.name,
+            "config_hash": self.config.config_hash,
+            "config": self.config.to_dict(),
+            "task": self.task.name,
+            "data": {**self.setup.info, "classes": self.setup.classes},
+            "iterations": self.total,
+            "batches_per_epoch": self.plan.per_epoch,
+            "world_size": self.dist.world,
+            "device": str(self.dist.device),
+            "amp": str(self.amp).replace("torch.", "") if self.amp else "off",
+            "versions": {"spectral_probe": __version__, "torch": torch.__version__,
+                         "python": platform.python_version()},
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+
+    def _install_signal(self) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            return None
+
+        def handler(signum: int, frame: Any) -> None:
+            self.request_stop("SIGTERM")
+
+        return signal.signal(signal.SIGTERM, handler)
+
+    # ---------------------------------------------------------------- loop
+
+    def _loop(self, capture: FeatureCapture, state: dict[str, Any]) -> RunResult:
+        from ._loop import run_loop
+
+        return run_loop(self, capture, state)
+
+    # ---------------------------------------------------------------- helpers used by _loop
+
+    def save_state(self, state: dict[str, Any]) -> None:
+        """Save the training state (every rank's RNG; rank 0 writes)."""
+        rngs = self.dist.gather_objects(capture_rng(self.dist.device))
+        if self.dist.is_main:
+            save_train_state(self.run_dir / RunDir.STATE, {
+                "iteration": self.iteration,
+                "config_hash": self.config.config_hash,
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler is not None else {},
+                "regularizer": self.regularizer.state_dict(),
+                "rng": rngs,
+                "best": state.get("best"),
+                "elapsed": state["elapsed"],
+                "units": state.get("units", 0),
+                "meters": state.get("meters"),
+                "sessions": state.get("sessions", 1),
+            })
+            self.run_dir.write_metrics(self.records)
+        self.dist.barrier()
+        for hook in self.hooks:
+            hook.on_checkpoint(self)
+
+    def save_model(self, name: str) -> Path:
+        """Write the current weights as a toolkit checkpoint ``NAME.safetensors`` (rank 0)."""
+        path = self.run_dir / name
+        if self.dist.is_main:
+            s = self.setup
+            save_checkpoint(path, self.model, base=s.base, head=s.head, num_classes=len(s.classes),
+                            classes=s.classes, modality=s.modality, preprocessing=s.preprocessing,
+                            config=self.config.to_dict())
+        return path
+
+    def load_weights(self, name: str) -> None:
+        """Load ``NAME.safetensors`` from the run directory into the model (every rank)."""
+        self.dist.barrier()
+        state = read_state_dict(self.run_dir / name)
+        self.model.load_state_dict(state)
+
+    def evaluate(self, split: str, dataset: Any, *, cap: int | None) -> dict[str, Any]:
+        """Evaluate the bare model on ``dataset``; hooks see the result."""
+        cfg = self.config
+        result = evaluate(self.task, self.model, dataset, dist=self.dist,
+                          batch_size=int(cfg.eval_batch_size), cap=cap, amp=self.amp,  # type: ignore[arg-type]
+                          channels_last=self.channels_last, num_workers=cfg.num_workers,
+                          collate=self.setup.collate)
+        for hook in self.hooks:
+            hook.on_eval(self, split, result)
+        return result
+
+    def lr_factor(self, iteration: int) -> float:
+        """The schedule's multiplier at ``iteration`` (0-based)."""
+        c = self.config
+        return lr_factor(str(c.schedule), iteration, self.total, step=int(c.lr_step),  # type: ignore[arg-type]
+                         gamma=float(c.lr_gamma), warmup=int(c.warmup))  # type: ignore[arg-type]
+
+    def step_context(self, inputs: Any, targets: Tensor, logits: Tensor, features: Tensor | None) -> StepContext:
+        """What the regularizers see this step."""
+        return StepContext(self.model, self.setup.head, inputs, targets, logits, features)
+
+    def diverged(self, iteration: int, last_good: int | None) -> TrainingDivergedError:
+        """Write ``final.json`` for a divergence and build the error to raise."""
+        where = (f"kept the last good checkpoint (iteration {last_good}) in {self.run_dir / RunDir.STATE}"
+                 if last_good is not None else "no checkpoint had been saved yet")
+        if self.dist.is_main:
+            self.run_dir.write_metrics(self.records)
+            self.run_dir.write_final({
+                "status": "diverged",
+                "iteration": iteration,
+                "last_checkpoint": last_good,
+                "message": f"loss became NaN or infinite at iteration {iteration}",
+                "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            })
+        return TrainingDivergedError(
+            f"loss became NaN or infinite at iteration {iteration}; stopped and {where} "
+            f"(lower --lr or check the data)"
+        )
+
+    @staticmethod
+    def now() -> float:
+        """Monotonic seconds."""
+        return time.perf_counter()

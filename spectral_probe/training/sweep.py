@@ -1,0 +1,330 @@
+"""Sweeps: a TOML grid of fine-tuning runs, run through submitit, restartable.
+
+A sweep file::
+
+    [sweep]
+    name = "table2"
+    out = "runs/table2"                 # default output folder (the CLI's --out wins)
+
+    [base]                              # FinetuneConfig fields shared by every cell
+    model = "torchvision:resnet50:IMAGENET1K_V1"
+    preset = "paper"
+
+    [grid]                              # one axis per field; the cells are the product
+    data = ["cub200:/data/CUB_200_2011", { data = "stanford-dogs:/data/dogs", lr = 0.001 }]
+    method = ["l2", "l2+bss", "l2-sp", "l2-sp+bss"]
+    rate = ["15%", "30%", "50%", "100%"]
+    seed = [0, 1, 2, 3, 4]
+
+    [grid.hp]                           # hyperparameter axes, applied only to cells whose
+    "bss.k" = [1, 2, 4, 8]              # method has that term (so "l2" is not repeated)
+
+    [executor]
+    kind = "local"                      # "local" (processes), "slurm", or "inline"
+    max_parallel = 1
+    imports = ["my_models"]             # modules imported in each job (custom registries)
+    [executor.slurm]                    # passed to submitit as slurm_<key> / plain keys
+    partition = "gpu"
+    gpus_per_node = 1
+    timeout_min = 720
+
+An axis value that is a table sets several fields at once (a dataset with its own learning
+rate). Every cell is a resolved :class:`~spectral_probe.training.FinetuneConfig` whose run
+directory is ``OUT/<run_id>``; the run id hashes the config, so a restarted sweep finds the
+finished cells (``final.json``) and skips them, and continues interrupted ones from their
+training state.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import time
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .._io import write_json
+from ..errors import ConfigError, SpectralProbeError, TrainingDivergedError
+from .config import FinetuneConfig
+
+__all__ = ["SweepSpec", "SweepReport", "load_sweep", "run_sweep", "run_cell", "EXECUTORS"]
+
+EXECUTORS = ("local", "slurm", "inline")
+_SECTIONS = {"sweep", "base", "grid", "executor"}
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A parsed sweep file (see the module docstring).
+
+    Attributes:
+        name: the sweep's name.
+        base: config fields shared by every cell.
+        grid: one list of values per config field (a value may be a table of fields).
+        hp_grid: one list of values per qualified hyperparameter.
+        out: the default output folder, if the file names one.
+        executor: the ``[executor]`` table.
+        source: the file it was read from.
+    """
+
+    name: str
+    base: Mapping[str, Any]
+    grid: Mapping[str, Sequence[Any]]
+    hp_grid: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    out: str | None = None
+    executor: Mapping[str, Any] = field(default_factory=dict)
+    source: Path | None = None
+
+    def configs(self) -> list[FinetuneConfig]:
+        """Every cell's resolved config, in grid order, without duplicates (by run id)."""
+        from ..regularizers import build_regularizer, list_regularizers
+
+        registry = {r.name: dict(r.hyperparameters) for r in list_regularizers()}
+        axes = [[(key, v) for v in values] for key, values in self.grid.items()]
+        hp_axes = [[(key, v) for v in values] for key, values in self.hp_grid.items()]
+        seen: dict[str, FinetuneConfig] = {}
+        for i, combo in enumerate(itertools.product(*axes) if axes else [()]):
+            fields_: dict[str, Any] = {k: v for k, v in self.base.items() if k != "hp"}
+            hp = dict(self.base.get("hp", {}))
+            for key, value in combo:
+                if isinstance(value, Mapping):
+                    fields_.update({k: v for k, v in value.items() if k != "hp"})
+                    hp.update(value.get("hp", {}))
+                else:
+                    fields_[key] = value
+            try:
+                terms = build_regularizer(str(fields_.get("method", "l2"))).names
+                known = {t: registry[t] for t in terms}
+                for hp_combo in itertools.product(*hp_axes) if hp_axes else [()]:
+                    cell_hp = dict(hp)
+                    for key, value in hp_combo:
+                        term, _, name = key.rpartition(".")
+                        if (term in known and name in known[term]) or (
+                            not term and any(name in h for h in known.values())
+                        ):
+                            cell_hp[key] = value
+                    cfg = FinetuneConfig.from_dict({**fields_, "hp": cell_hp}).resolve()
+                    seen.setdefault(cfg.run_id, cfg)
+            except SpectralProbeError as exc:
+                where = ", ".join(f"{k}={v!r}" for k, v in combo) or "base"
+                raise ConfigError(f"sweep cell {i + 1} ({where}): {exc}") from None
+        return list(seen.values())
+
+
+def load_sweep(path: str | Path) -> SweepSpec:
+    """Read a sweep TOML file (see the module docstring)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"expected a sweep file at {path}, found nothing")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"cannot parse {path}: {exc}") from None
+    unknown = sorted(set(data) - _SECTIONS)
+    if unknown:
+        raise ConfigError(f"expected sections {sorted(_SECTIONS)} in {path}, found {unknown}")
+    grid = dict(data.get("grid", {}))
+    hp_grid = dict(grid.pop("hp", {}))
+    for key, values in [*grid.items(), *hp_grid.items()]:
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"expected a non-empty list for grid axis {key!r} in {path}, found {values!r}")
+    meta = data.get("sweep", {})
+    executor = dict(data.get("executor", {}))
+    kind = executor.get("kind", "local")
+    if kind not in EXECUTORS:
+        raise ConfigError(f"expected executor kind in {list(EXECUTORS)}, found {kind!r}")
+    return SweepSpec(
+        name=str(meta.get("name", path.stem)),
+        base=dict(data.get("base", {})),
+        grid=grid,
+        hp_grid=hp_grid,
+        out=meta.get("out"),
+        executor=executor,
+        source=path,
+    )
+
+
+def run_cell(config: Mapping[str, Any], run_dir: str, imports: Sequence[str] = ()) -> dict[str, Any]:
+    """Run one cell (in a job process): resume or start it, return a short summary.
+
+    A diverged run is a result, not a failure: ``{"status": "diverged", ...}``.
+    """
+    for module in imports:
+        importlib.import_module(module)
+    from .engine import finetune
+
+    cfg = FinetuneConfig.from_dict(config)
+    try:
+        result = finetune(cfg, run_dir, resume="auto")
+    except TrainingDivergedError as exc:
+        return {"run_id": Path(run_dir).name, "status": "diverged", "error": str(exc)}
+    return {"run_id": result.run_id, "status": result.status, "test_accuracy": result.test_accuracy}
+
+
+class _CellJob:
+    """Callable submitted to SLURM; on preemption/timeout submitit requeues it and the run
+    resumes from its training state (``resume="auto"``)."""
+
+    def __call__(self, config: Mapping[str, Any], run_dir: str, imports: Sequence[str]) -> dict[str, Any]:
+        return run_cell(config, run_dir, imports)
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
+        import submitit
+
+        return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """What a sweep did: one row per cell (``run_id``, ``status``, ``test_accuracy``, ``error``).
+
+    ``status`` is ``skipped`` (already finished), ``finished``, ``interrupted``, ``diverged``,
+    ``failed`` (an error; see ``error``), ``submitted`` (not waited for) or ``planned``
+    (dry run).
+    """
+
+    out: Path
+    cells: pd.DataFrame
+
+    def counts(self) -> dict[str, int]:
+        """Number of cells per status."""
+        return {str(k): int(v) for k, v in self.cells["status"].value_counts().items()}
+
+
+Progress = Callable[[int, int, str], None]
+
+
+def run_sweep(
+    spec: SweepSpec,
+    out: str | Path | None = None,
+    *,
+    executor: str | None = None,
+    max_parallel: int | None = None,
+    slurm: Mapping[str, Any] | None = None,
+    dry_run: bool = False,
+    wait: bool = True,
+    progress: Progress | None = None,
+) -> SweepReport:
+    """Run every cell of ``spec`` not yet finished under ``out`` (default: the spec's ``out``).
+
+    Args:
+        spec: the parsed sweep.
+        out: folder holding one run directory per cell.
+        executor: ``local`` (submitit's LocalExecutor: one process per cell), ``slurm``
+            (submitit's SLURM executor, a job array) or ``inline`` (in this process, in order).
+        max_parallel: cells running at once (local) or the array's parallelism (slurm).
+        slurm: SLURM parameters (``partition``, ``gpus_per_node``, ``timeout_min``...).
+        dry_run: only list the cells and their status.
+        wait: wait for SLURM jobs to end (local and inline always wait).
+        progress: ``progress(done, total, run_id)`` after each cell.
+    """
+    out_dir = Path(out or spec.out or "runs")
+    opts = dict(spec.executor)
+    kind = executor or opts.get("kind", "local")
+    if kind not in EXECUTORS:
+        raise ConfigError(f"expected executor in {list(EXECUTORS)}, found {kind!r}")
+    parallel = int(max_parallel or opts.get("max_parallel", 1))
+    imports = list(opts.get("imports", []))
+    for module in imports:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ConfigError(f"expected an importable module in executor.imports, found {module!r} ({exc})") from None
+    configs = spec.configs()
+    rows = []
+    pending = []
+    for cfg in configs:
+        run_dir = out_dir / cfg.run_id
+        done = (run_dir / "final.json").is_file()
+        rows.append({"run_id": cfg.run_id, "status": "skipped" if done else "planned"})
+        if not done:
+            pending.append((cfg, run_dir))
+    if dry_run:
+        return SweepReport(out_dir, pd.DataFrame(rows))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(out_dir / "sweep.json", {"name": spec.name, "source": spec.source,
+                                        "runs": [c.run_id for c in configs]})
+    status = {r["run_id"]: r for r in rows}
+    jobs = [(c.to_dict(), str(d), imports) for c, d in pending]
+    runner = {"inline": _run_inline, "local": _run_local, "slurm": _run_slurm}[kind]
+    done_count = len(configs) - len(pending)
+
+    def record(run_id: str, outcome: dict[str, Any]) -> None:
+        nonlocal done_count
+        status[run_id].update(outcome)
+        done_count += 1
+        if progress is not None:
+            progress(done_count, len(configs), run_id)
+
+    runner(jobs, record, out_dir=out_dir, parallel=parallel, slurm=dict(opts.get("slurm", {}), **(slurm or {})),
+           wait=wait)
+    return SweepReport(out_dir, pd.DataFrame(list(status.values())))
+
+
+def _failure(exc: BaseException) -> dict[str, Any]:
+    text = str(exc).strip().splitlines()
+    return {"status": "failed", "error": (text[-1] if text else type(exc).__name__)[:300]}
+
+
+def _run_inline(jobs: list[tuple[dict[str, Any], str, list[str]]], record: Callable[[str, dict[str, Any]], None],
+                **_: Any) -> None:
+    for cfg, run_dir, imports in jobs:
+        try:
+            outcome = run_cell(cfg, run_dir, imports)
+        except SpectralProbeError as exc:
+            outcome = _failure(exc)
+        record(Path(run_dir).name, outcome)
+
+
+def _run_local(jobs: list[tuple[dict[str, Any], str, list[str]]], record: Callable[[str, dict[str, Any]], None],
+               *, out_dir: Path, parallel: int, slurm: Mapping[str, Any], **_: Any) -> None:
+    import submitit
+
+    ex = submitit.LocalExecutor(folder=out_dir / ".submitit" / "%j")
+    ex.update_parameters(timeout_min=int(slurm.get("timeout_min", 60 * 24 * 7)),
+                         gpus_per_node=int(slurm.get("gpus_per_node", 0)))
+    queue = list(jobs)
+    running: list[tuple[Any, str]] = []
+    while queue or running:
+        while queue and len(running) < max(parallel, 1):
+            cfg, run_dir, imports = queue.pop(0)
+            running.append((ex.submit(run_cell, cfg, run_dir, imports), run_dir))
+        time.sleep(0.2)
+        for job, run_dir in list(running):
+            if job.done():
+                running.remove((job, run_dir))
+                try:
+                    outcome = job.result()
+                except Exception as exc:  # submitit re-raises the job's error
+                    outcome = _failure(exc)
+                record(Path(run_dir).name, outcome)
+
+
+def _run_slurm(jobs: list[tuple[dict[str, Any], str, list[str]]], record: Callable[[str, dict[str, Any]], None],
+               *, out_dir: Path, parallel: int, slurm: Mapping[str, Any], wait: bool, **_: Any) -> None:
+    import submitit
+
+    ex = submitit.AutoExecutor(folder=out_dir / ".submitit" / "%j", cluster="slurm")
+    plain = {"timeout_min", "gpus_per_node", "cpus_per_task", "mem_gb", "nodes", "tasks_per_node",
+             "name", "stderr_to_stdout"}
+    params = {k if k in plain or k.startswith("slurm_") else f"slurm_{k}": v for k, v in slurm.items()}
+    params.setdefault("slurm_array_parallelism", parallel)
+    ex.update_parameters(**params)
+    if not jobs:
+        return
+    cfgs, dirs, imps = zip(*jobs)
+    submitted = ex.map_array(_CellJob(), list(cfgs), list(dirs), list(imps))
+    for job, run_dir in zip(submitted, dirs):
+        if not wait:
+            record(Path(run_dir).name, {"status": "submitted", "error": f"job {job.job_id}"})
+            continue
+        try:
+            outcome = job.result()
+        except Exception as exc:
+            outcome = _failure(exc)
+        record(Path(run_dir).name, outcome)
