@@ -444,6 +444,8 @@ def feature_spectrum(
         "data": str(data) if isinstance(data, str) else getattr(data, "name", type(data).__name__),
         "split": getattr(dataset, "split", split),
         "n_samples": len(dataset),
+        "class_counts": np.bincount(np.asarray(dataset.targets, dtype=np.int64),
+                                    minlength=len(getattr(dataset, "classes", []))).tolist(),
         "rate": None if rate is None else str(rate),
         "seed": seed,
         "batch_size": batch_size,

@@ -210,8 +210,9 @@ class FeatureExtractor:
 
     ``extractor(inputs)`` runs the model once (stopping early once every site has fired)
     and returns ``{site name: (b, d) float32 tensor on the device}``. The model is put in
-    eval mode and moved to ``device`` (and to channels_last on CUDA). Use it as a context
-    manager, or call :meth:`close`, to remove the hooks.
+    eval mode and moved to ``device`` (and to channels_last on CUDA). The hooks act only
+    during such a call, so the model can still be used as usual; use the extractor as a
+    context manager, or call :meth:`close`, to remove them.
 
     Args:
         model: a :class:`~spectral_probe.models.LoadedModel` (or a bare module: the head is
@@ -260,6 +261,7 @@ class FeatureExtractor:
             self.model = self.model.to(memory_format=torch.channels_last)
         self._captured: dict[str, Tensor] = {}
         self._mask: Tensor | None = None
+        self._active = False  # hooks act only inside __call__: the model stays usable as is
         self._handles = []
         for site in self.sites:
             module = self.model if not site.module else self.model.get_submodule(site.module)
@@ -278,7 +280,7 @@ class FeatureExtractor:
         modality = self.loaded.modality
 
         def hook(module: nn.Module, args: tuple[Any, ...], output: Any = None) -> None:
-            if name in self._captured:
+            if not self._active or name in self._captured:
                 return
             value = _first_tensor(args if use_input else output)
             if value is None:
@@ -301,6 +303,7 @@ class FeatureExtractor:
     def __call__(self, inputs: Tensor | Mapping[str, Tensor]) -> dict[str, Tensor]:
         self._captured = {}
         self._mask = inputs.get("attention_mask") if isinstance(inputs, Mapping) else None
+        self._active = True
         try:
             with torch.inference_mode(), self.autocast():
                 if isinstance(inputs, Mapping):
@@ -311,6 +314,7 @@ class FeatureExtractor:
             pass
         finally:
             self._mask = None
+            self._active = False
         missing = [s.name for s in self.sites if s.name not in self._captured]
         if missing:
             raise ConfigError(

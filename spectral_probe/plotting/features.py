@@ -58,8 +58,8 @@ def _panels(result: FeatureSpectra, layer: str | Sequence[str] | None, ax: Axes 
     ncols = min(3, len(layers))
     nrows = math.ceil(len(layers) / ncols)
     fig = new_figure((size[0] * 0.75 * ncols, size[1] * 0.8 * nrows))
-    axes = fig.subplots(nrows, ncols, squeeze=False).flat
-    for extra in list(axes)[len(layers):]:
+    axes = list(fig.subplots(nrows, ncols, squeeze=False).flat)
+    for extra in axes[len(layers):]:
         extra.set_visible(False)
     return fig, zip(axes, layers)
 
