@@ -78,7 +78,7 @@ def list_regularizers() -> list[RegularizerInfo]:
         >>> [r.name for r in list_regularizers()]
         ['bss', 'delta', 'ewc', 'l2', 'l2-sp', 'tsvd']
         >>> dict(next(r for r in list_regularizers() if r.name == "bss").hyperparameters)
-        {'eta': 0.001, 'k': 1, 'precision': 'float64', 'gather': False}
+        {'eta': 0.001, 'k': 1, 'precision': 'auto', 'gather': False}
     """
     out = []
     for name in sorted(_REGISTRY):

@@ -10,7 +10,7 @@ from torch.autograd.function import once_differentiable
 
 from ..errors import ConfigError
 from ._base import Regularizer, check_int
-from ._gram import as_matrix, eigh, gram, no_autocast
+from ._gram import as_matrix, gram, no_autocast
 from ._registry import register_regularizer
 
 __all__ = ["TSVD", "truncate_spectrum"]
@@ -37,7 +37,7 @@ class _BottomProjector(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, g: Tensor, r: int) -> Tensor:
-        lam, vec = eigh(g)
+        lam, vec = torch.linalg.eigh(g)
         ctx.r = r
         ctx.save_for_backward(lam, vec)
         vr = vec[:, :r]
