@@ -102,32 +102,42 @@ def _write_figures(result: Any, directory: Path) -> None:
         save_figure(plot_dataset_spectrum(result), directory / "dataset_spectrum.png")
 
 
+def _short(label: str, width: int = 28) -> str:
+    """A label that fits a table cell: long paths keep their last two components."""
+    if len(label) <= width or "/" not in label:
+        return label
+    return ".../" + "/".join(label.rstrip("/").split("/")[-2:])
+
+
 def _print_summary(result: Any) -> None:
+    import pandas as pd
+
+    meta = result.meta
     df = result.summary.copy()
-    cols = ["model", "layer", "d", "n_batches", "sigma1", "sigma_min", "small_half_energy", "stable_rank", "effective_rank"]
-    heads = ["model", "layer", "d", "batches", "σ1", "σ_min", "small-half energy", "stable rank", "eff. rank"]
+    df["model"] = df["model"].map(_short)
+    cols = ["model", "layer", "d", "n_batches", "sigma1", "sigma_min", "small_half_energy", "effective_rank"]
+    heads = ["model", "layer", "d", "batches", "σ1", "σ_min", "small-half energy", "eff. rank"]
     if "dataset_effective_rank" in df and df["dataset_effective_rank"].notna().any():
         cols.append("dataset_effective_rank")
         heads.append("dataset eff. rank")
-    meta = result.meta
     title = f"feature spectra: {meta['data']} ({meta['split']}, {meta['n_samples']} samples), batches of {meta['batch_size']}"
     print_frame(df, cols, headers=heads, title=title)
-    # the spectrum itself at a few indices: mean ± half-width of the CI
-    rows = []
+    # the spectrum itself at a few indices: one row per index, one column per model (and layer)
+    several = len(result.layers) > 1
+    table: dict[str, list[str]] = {}
     for row in result.summary.itertuples(index=False):
         curve = result.curve(row.model, row.layer, "sigma")
         k = len(curve)
         picks = sorted({1, max(1, k // 4), max(1, k // 2), max(1, 3 * k // 4), k})
-        entry: dict[str, Any] = {"model": row.model, "layer": row.layer}
+        table.setdefault("index", [str(i) for i in picks])
+        cells = []
         for i in picks:
             r = curve.iloc[i - 1]
             half = (r["ci_high"] - r["ci_low"]) / 2
-            entry[f"σ_{i}"] = f"{r['mean']:.3g}" + (f" ± {half:.2g}" if half == half else "")
-        rows.append(entry)
-    import pandas as pd
-
-    table = pd.DataFrame(rows).fillna("")
-    print_frame(table, list(table.columns), title=f"mean singular values at selected indices (± half-width of the {meta['ci']:.0%} CI)")
+            cells.append(f"{r['mean']:.3g}" + (f" ± {half:.2g}" if half == half else ""))
+        table[_short(row.model) + (f" · {row.layer}" if several else "")] = cells
+    frame = pd.DataFrame(table)
+    print_frame(frame, list(frame.columns), title=f"mean σ_i over batches (± half-width of the {meta['ci']:.0%} CI)")
     console.print(
         "small-half energy: share of sum(σ²) in the smaller half of each batch's values (paper Fig. 1d); "
         "--json or --out for every index",

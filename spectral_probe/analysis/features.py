@@ -385,11 +385,6 @@ def feature_spectrum(
     pairs = _labelled(models, labels)
     dataset = _dataset(data, split, rate, seed)
     n_full = len(dataset) // batch_size
-    if n_full == 0:
-        raise DataError(
-            f"expected at least one full batch of {batch_size} samples, found {len(dataset)} in "
-            f"{getattr(dataset, 'name', 'the data')}/{getattr(dataset, 'split', split)}"
-        )
     per_model = n_full if max_batches is None else min(n_full, max_batches)
     total = per_model * len(pairs)
     dev = resolve_device(device)
@@ -406,6 +401,11 @@ def feature_spectrum(
                 max_batches=max_batches, num_workers=num_workers, max_length=max_length,
                 channels_last=fx.channels_last,
             )
+            if len(loader) == 0:  # checked after the loader, which checks the modality first
+                raise DataError(
+                    f"expected at least one full batch of {batch_size} samples, found {len(dataset)} in "
+                    f"{getattr(dataset, 'name', 'the data')}/{getattr(dataset, 'split', split)}"
+                )
             mine = [
                 _Entry(label, s.name, s.description, BatchSpectra(what=f"{label} at {s.name}"),
                        StreamingGram(what=f"{label} at {s.name}") if dataset_spectrum else None)
