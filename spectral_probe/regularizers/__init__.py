@@ -17,6 +17,7 @@ from ._registry import (
     RegularizerInfo,
     RegularizerSet,
     build_regularizer,
+    hyperparameters_of,
     list_regularizers,
     register_regularizer,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "channel_attention",
     "diagonal_fisher",
     "gather_features",
+    "hyperparameters_of",
     "list_regularizers",
     "register_regularizer",
     "truncate_spectrum",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
@@ -30,14 +31,24 @@ class _SmallestEigenvalueSum(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, f: Tensor, k: int, precision: str, scale: float) -> Tensor:
-        total, vec, left = smallest_eigenpairs(f, k, precision)
+        lam, vec, left = smallest_eigenpairs(f, k, precision)
         out_dtype = torch.promote_types(f.dtype, torch.float32)
         ctx.left = left
-        # 2 * scale folded into the saved eigenvectors: the backward is two skinny products
-        ctx.save_for_backward(f, vec.to(out_dtype), (2 * scale) * vec.to(out_dtype))
-        if isinstance(total, float):
-            return torch.tensor(scale * total, dtype=out_dtype)
-        return (total * scale).to(out_dtype)
+        if isinstance(lam, np.ndarray):  # solved on the host: one copy back, no small kernels
+            assert isinstance(vec, np.ndarray)
+            np_dtype = np.float64 if out_dtype == torch.float64 else np.float32
+            n = vec.shape[0] * k
+            packed = np.empty(2 * n + 1, dtype=np_dtype)
+            packed[:n] = vec.ravel()
+            packed[n : 2 * n] = (2 * scale) * packed[:n]  # 2 * scale folded into the backward
+            packed[-1] = scale * np.clip(lam, 0, None).sum()
+            buf = torch.from_numpy(packed).to(f.device)
+            vk, vk2 = buf[:n].view(vec.shape), buf[n : 2 * n].view(vec.shape)
+            ctx.save_for_backward(f, vk, vk2)
+            return buf[-1].clone()  # not a view of the saved tensors' storage
+        vk = vec.to(out_dtype)
+        ctx.save_for_backward(f, vk, (2 * scale) * vk)
+        return (lam.clamp_min(0).sum() * scale).to(out_dtype)
 
     @staticmethod
     @once_differentiable

@@ -24,9 +24,17 @@ def test_capture_and_transform() -> None:
     torch.testing.assert_close(model(x), model[1](model[0](x)))
 
 
-def test_unwraps_ddp_like_wrappers() -> None:
+class _Compiled(nn.Module):
+    """Stands in for torch.compile's wrapper, which keeps the module as ``_orig_mod``."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self._orig_mod = module
+
+
+def test_unwraps_wrappers() -> None:
     model = nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2))
-    wrapped = nn.DataParallel(model)
+    wrapped = _Compiled(model)
     with FeatureCapture(wrapped, "1") as cap:
         model(torch.randn(2, 4))
     assert cap.features is not None and cap.features.shape == (2, 3)
