@@ -11,6 +11,7 @@ from .features import (
     FEATURE_SUMMARY_COLUMNS,
     QUANTITIES,
     FeatureSpectra,
+    combine_spectra,
     feature_spectrum,
     spectra_from_features,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "FeatureSpectra",
     "feature_spectrum",
     "spectra_from_features",
+    "combine_spectra",
     "FEATURE_SUMMARY_COLUMNS",
     "QUANTITIES",
     "BatchSpectra",

@@ -35,6 +35,7 @@ __all__ = [
     "FeatureSpectra",
     "feature_spectrum",
     "spectra_from_features",
+    "combine_spectra",
     "FEATURE_SUMMARY_COLUMNS",
     "QUANTITIES",
 ]
@@ -232,6 +233,37 @@ def _result(entries: list[_Entry], meta: dict[str, Any], *, center: bool, ci: fl
         dataset=dataset,
         meta=meta,
     )
+
+
+def combine_spectra(results: Mapping[str, FeatureSpectra]) -> FeatureSpectra:
+    """Stack results computed separately (other data, rates, seeds) into one, e.g. for one figure.
+
+    Each key names its result: a result with one model takes the key as its model label,
+    one with several gets ``"KEY: MODEL"``. The combined ``meta`` keeps each part's under
+    ``parts`` (and the first part's ``ci`` and ``center``, which the plots read).
+
+    Example:
+        >>> a = spectra_from_features([torch.eye(3)[:2]])
+        >>> combine_spectra({"x": a, "y": a}).models
+        ['x', 'y']
+    """
+    if not results:
+        raise ConfigError("expected at least one result to combine, found none")
+    tables: dict[str, list[pd.DataFrame]] = {"summary": [], "spectrum": [], "batches": [], "dataset": []}
+    for key, res in results.items():
+        single = len(res.models) == 1
+        rename = {m: str(key) if single else f"{key}: {m}" for m in res.models}
+        for name, parts in tables.items():
+            df = getattr(res, name).copy()
+            if not df.empty:
+                df["model"] = df["model"].map(rename)
+            parts.append(df)
+    first = next(iter(results.values()))
+    meta = {"ci": first.meta.get("ci", 0.95), "center": first.meta.get("center", False),
+            "parts": {str(k): r.meta for k, r in results.items()}}
+    frames = {name: pd.concat([d for d in parts if not d.empty] or parts[:1], ignore_index=True)
+              for name, parts in tables.items()}
+    return FeatureSpectra(meta=meta, **frames)
 
 
 def _check_common(batch_size: int | None, ci: float) -> None:

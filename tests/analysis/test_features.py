@@ -256,3 +256,17 @@ def test_bundled_lite0_on_a_few_batches(digits):
     assert (row["d"], row["k"], row["n_batches"]) == (1280, 12, 2) and res.dataset.empty
     assert row["site"] == "input of the classifier 'classifier'" and res.meta["models"]["bundled:efficientnet_lite0"]["image_size"] == 32
     assert (res.curve("bundled:efficientnet_lite0")["mean"].diff().dropna() <= 1e-9).all()
+
+
+def test_combine_spectra_relabels_and_keeps_parts():
+    from spectral_probe.analysis import combine_spectra
+
+    one = spectra_from_features([torch.randn(4, 6) for _ in range(2)])
+    two = spectra_from_features({"p": [torch.randn(4, 6)], "q": [torch.randn(4, 6)]})
+    both = combine_spectra({"15%": one, "run": two})
+    assert both.models == ["15%", "run: p", "run: q"]
+    assert set(both.meta["parts"]) == {"15%", "run"} and both.meta["ci"] == 0.95
+    np.testing.assert_array_equal(both.curve("15%")["mean"], one.curve("features")["mean"])
+    assert len(both.dataset) == 6 + 4 + 4
+    with pytest.raises(ConfigError, match="at least one result"):
+        combine_spectra({})
