@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import features, weights
+from . import training
 
 app = typer.Typer(
     name="spectral-probe",
@@ -18,6 +19,7 @@ app = typer.Typer(
 )
 app.add_typer(weights.app)
 app.add_typer(features.app)
+app.add_typer(training.app)
 
 
 def _version(value: bool) -> None:

@@ -2,6 +2,13 @@
 
 from ._base import new_axes, new_figure, save_figure
 from .features import plot_batch_spectra, plot_dataset_spectrum, plot_feature_overview, small_half_start
+from .runs import (
+    plot_bss_k_sweep,
+    plot_error_vs_rate,
+    plot_spectra_with_without_bss,
+    plot_spectrum_over_time,
+    plot_tsvd_sweep,
+)
 from .weights import (
     block_of,
     default_plot_layers,
@@ -23,4 +30,9 @@ __all__ = [
     "plot_dataset_spectrum",
     "plot_feature_overview",
     "small_half_start",
+    "plot_error_vs_rate",
+    "plot_tsvd_sweep",
+    "plot_bss_k_sweep",
+    "plot_spectra_with_without_bss",
+    "plot_spectrum_over_time",
 ]

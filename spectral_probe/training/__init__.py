@@ -25,6 +25,7 @@ from .image import ImageClassificationTask
 from .presets import Preset, get_preset, list_presets, register_preset
 from .rundir import RunDir, RunResult, load_run
 from .schedule import lr_factor
+from .spectra import bss_pairs, runs_feature_spectra
 from .sweep import SweepReport, SweepSpec, load_sweep, run_sweep
 from .tasks import Task, TaskSetup, get_task, list_tasks, register_task
 
@@ -65,4 +66,6 @@ __all__ = [
     "paper_table2",
     "PAPER_DATASETS",
     "PAPER_METHODS",
+    "runs_feature_spectra",
+    "bss_pairs",
 ]

@@ -304,11 +304,12 @@ class FinetuneConfig:
     @property
     def run_id(self) -> str:
         """A stable, readable directory name: ``DATA-METHOD-RATE-sSEED-HASH``."""
-        data = self.data.partition(":")[0] or "data"
-        rate = str(self.rate).replace("%", "pct").replace("/class", "pc")
-        slug = f"{data}-{self.method}-{rate}-s{self.seed}"
+        cfg = self.resolve()
+        data = cfg.data.partition(":")[0] or "data"
+        rate = f"{cfg.rate}pc" if isinstance(cfg.rate, int) else str(cfg.rate).replace("%", "pct")
+        slug = f"{data}-{cfg.method}-{rate}-s{cfg.seed}"
         slug = re.sub(r"[^A-Za-z0-9._+-]+", "_", slug)
-        return f"{slug}-{self.config_hash}"
+        return f"{slug}-{cfg.config_hash}"
 
     def with_overrides(self, **changes: Any) -> FinetuneConfig:
         """A copy with ``changes`` applied (``hp`` entries are merged, not replaced)."""
@@ -399,11 +400,13 @@ def _check_batch_vs_spectrum(hp: Mapping[str, Any], batch: int) -> None:
             )
 
 
-def _canonical_rate(value: Any, name: str) -> str:
+def _canonical_rate(value: Any, name: str) -> str | int:
+    """``"15%"`` for fractions, the integer for a count per class (both re-parse)."""
     from ..data import parse_rate
 
     try:
-        return str(parse_rate(value))
+        parsed = parse_rate(value)
+        return parsed.count if parsed.count is not None else str(parsed)
     except DataError as exc:
         raise ConfigError(f"{name}: {exc}") from None
 

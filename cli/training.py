@@ -1,0 +1,264 @@
+"""``spectral-probe finetune``, ``sweep``, ``sweep-table`` and ``plot-runs``."""
+
+from __future__ import annotations
+
+import os
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ._common import console, fail, handles_errors, print_frame, print_json, progress_bar, stdout
+
+app = typer.Typer()
+
+_SIGTERM_EXIT = 143
+
+
+class Executor(str, Enum):
+    local = "local"
+    slurm = "slurm"
+    inline = "inline"
+
+
+def _progress_hook(update: Any) -> Any:
+    from spectral_probe.training import TrainingHook
+
+    class Progress(TrainingHook):
+        def __init__(self) -> None:
+            self.text = ""
+
+        def on_start(self, trainer: Any) -> None:
+            update(trainer.iteration, trainer.total, "")
+
+        def on_step(self, trainer: Any) -> None:
+            update(trainer.iteration, trainer.total, self.text)
+
+        def on_log(self, trainer: Any, record: dict[str, Any]) -> None:
+            speed = record.get(f"{trainer.task.unit}_per_s")
+            parts = [f"loss {record['loss']:.4f}", f"acc {record['train_acc']:.1%}"]
+            if "loss_bss" in record:
+                parts.append(f"bss {record['loss_bss']:.2e}")
+            if speed:
+                parts.append(f"{speed:,.0f} {trainer.task.unit}/s")
+            self.text = "  ".join(parts)
+
+    return Progress()
+
+
+@app.command("finetune")
+@handles_errors
+def finetune_cmd(
+    model: Annotated[Optional[str], typer.Option(help="Pre-trained model spec [default: torchvision:resnet50:IMAGENET1K_V1].", show_default=False)] = None,
+    data: Annotated[Optional[str], typer.Option(help="Data spec NAME[:ROOT], e.g. cub200:/data/CUB_200_2011, fashion-mnist.", show_default=False)] = None,
+    method: Annotated[Optional[str], typer.Option(help="Regularizers joined by '+': l2, l2-sp, delta, bss, tsvd, ewc (e.g. l2-sp+bss) [default: l2].", show_default=False)] = None,
+    rate: Annotated[Optional[str], typer.Option(help="Per-class sampling rate: 0.15, 15%, or a count per class [default: 100%].", show_default=False)] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of initialisation, sampling, data order and augmentation [default: 0].", show_default=False)] = None,
+    preset: Annotated[Optional[str], typer.Option(help="paper, released or demo (see docs/training.md) [default: paper].", show_default=False)] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder of run directories; this run goes to OUT/<run id>.")] = Path("runs"),
+    run_dir: Annotated[Optional[Path], typer.Option(help="Write the run exactly here instead of OUT/<run id>.")] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="Continue the run in this directory (options given must match its config).")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="Read the config from a TOML/JSON file (options given override it).")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda or cuda:N [default: auto].", show_default=False)] = None,
+    iterations: Annotated[Optional[int], typer.Option(help="Optimisation steps [preset].", show_default=False)] = None,
+    epochs: Annotated[Optional[float], typer.Option(help="Train for this many epochs instead of --iterations.", show_default=False)] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Global batch size, split over DDP processes [preset].", show_default=False)] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate of the new head; the backbone gets lr / head-lr-ratio [preset].", show_default=False)] = None,
+    head_lr_ratio: Annotated[Optional[float], typer.Option(help="Head lr / backbone lr [preset: 10].", show_default=False)] = None,
+    momentum: Annotated[Optional[float], typer.Option(help="SGD momentum [preset].", show_default=False)] = None,
+    lr_step: Annotated[Optional[int], typer.Option(help="Multiply the lr by lr-gamma every this many iterations [preset].", show_default=False)] = None,
+    hp: Annotated[Optional[list[str]], typer.Option("--hp", help="Regularizer hyperparameter NAME=VALUE, repeatable: --hp bss.eta=0.001 --hp bss.k=2.", show_default=False)] = None,
+    val: Annotated[Optional[str], typer.Option(help="Validation share carved from the training split (0.1, 10%, or a count per class) [default: 0].", show_default=False)] = None,
+    select: Annotated[Optional[str], typer.Option(help="last (final weights) or best (best validation accuracy; needs --val and --eval-every).", show_default=False)] = None,
+    eval_every: Annotated[Optional[int], typer.Option(help="Evaluate on the validation split every N iterations.", show_default=False)] = None,
+    eval_max: Annotated[Optional[int], typer.Option(help="Evaluate on at most N validation/test images (a fixed subset).", show_default=False)] = None,
+    image_size: Annotated[Optional[int], typer.Option(help="Crop side in pixels [preset].", show_default=False)] = None,
+    ten_crop: Annotated[Optional[bool], typer.Option("--ten-crop/--single-crop", help="Final test on ten crops with summed logits [preset].", show_default=False)] = None,
+    amp: Annotated[Optional[str], typer.Option(help="Mixed precision on CUDA: auto, bf16, fp16, off [default: auto].", show_default=False)] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Data-loading worker processes [default: 0].", show_default=False)] = None,
+    log_every: Annotated[Optional[int], typer.Option(help="Iterations between metrics.jsonl lines [default: 50].", show_default=False)] = None,
+    checkpoint_every: Annotated[Optional[int], typer.Option(help="Iterations between training-state checkpoints [default: 1000].", show_default=False)] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print final.json on stdout.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Fine-tune a pre-trained model with a regularizer (the paper's protocol by default).
+
+    Writes OUT/<run id>/ with config.json, metrics.jsonl (losses per term, lr, accuracy,
+    speed, feature singular values), final.json (validation and test accuracy, timings) and
+    model.safetensors (readable by compare-weights and feature-spectrum). SIGTERM saves the
+    training state and exits with status 143; --resume DIR continues to the same result.
+    Under torchrun (--nproc_per_node N) the run is data-parallel.
+    """
+    from spectral_probe.training import FinetuneConfig, RunDir, finetune, parse_hp
+
+    given: dict[str, Any] = {
+        "model": model, "data": data, "method": method, "rate": rate, "seed": seed, "preset": preset,
+        "device": device, "iterations": iterations, "epochs": epochs, "batch_size": batch_size, "lr": lr,
+        "head_lr_ratio": head_lr_ratio, "momentum": momentum, "lr_step": lr_step, "val": val,
+        "select": select, "eval_every": eval_every, "eval_max": eval_max, "image_size": image_size,
+        "ten_crop": ten_crop, "amp": amp, "num_workers": workers, "log_every": log_every,
+        "checkpoint_every": checkpoint_every,
+    }
+    given = {k: v for k, v in given.items() if v is not None}
+    if image_size is not None:
+        given.setdefault("resize", round(image_size * 256 / 224))
+    if hp:
+        given["hp"] = parse_hp(hp)
+    if resume is not None:
+        base = RunDir(resume).read_config()
+        target = resume
+    else:
+        base = FinetuneConfig.from_file(config) if config is not None else FinetuneConfig()
+    cfg = base.with_overrides(**given).resolve() if given else base.resolve()
+    if resume is None:
+        if not cfg.data.strip():
+            fail("expected --data (e.g. --data cub200:/data/CUB_200_2011), found none")
+        target = run_dir if run_dir is not None else out / cfg.run_id
+    main = os.environ.get("RANK", "0") == "0"
+    with progress_bar("fine-tuning", quiet=quiet or not main) as update:
+        result = finetune(cfg, target, resume=resume is not None, hooks=[_progress_hook(update)])
+    if not main:
+        return
+    if result.status == "interrupted":
+        done = int(result.metrics["iteration"].max()) if not result.metrics.empty else 0
+        console.print(f"stopped after iteration {done}: training state saved; continue with "
+                      f"`spectral-probe finetune --resume {result.run_dir}`")
+        raise typer.Exit(_SIGTERM_EXIT)
+    if json_out:
+        print_json(result.final)
+        return
+    _print_result(result)
+
+
+def _print_result(result: Any) -> None:
+    final = result.final
+    lines = [f"run: {result.run_dir}"]
+    if result.val_accuracy is not None:
+        lines.append(f"validation top-1: {result.val_accuracy:.2%}")
+    for name, ev in (final.get("evals") or {}).items():
+        lines.append(f"{name} top-1: {ev['accuracy']:.2%} on {ev['n']} images")
+    if final.get("best_iteration") is not None:
+        lines.append(f"selected iteration {final['best_iteration']} on the validation split")
+    t = final.get("timings", {})
+    speed = next((v for k, v in t.items() if k.endswith("_per_s") and v), None)
+    lines.append(f"trained {final.get('iterations')} iterations in {t.get('train_seconds', 0):.1f} s"
+                 + (f" ({speed:,.0f}/s)" if speed else ""))
+    stdout.print("\n".join(lines))
+
+
+@app.command("sweep")
+@handles_errors
+def sweep_cmd(
+    spec: Annotated[Path, typer.Argument(help="Sweep TOML file (see sweeps/table2.toml).", show_default=False)],
+    executor: Annotated[Optional[Executor], typer.Option(help="local (processes), slurm, or inline (this process) [default: the file's, else local].", show_default=False)] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder of run directories [default: the file's sweep.out, else runs].", show_default=False)] = None,
+    max_parallel: Annotated[Optional[int], typer.Option(help="Runs at once (local) or the SLURM array's parallelism [default: the file's, else 1].", show_default=False)] = None,
+    slurm: Annotated[Optional[list[str]], typer.Option("--slurm", help="SLURM parameter KEY=VALUE, repeatable: --slurm partition=gpu --slurm timeout_min=720.", show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List the cells and whether they are done; run nothing.")] = False,
+    wait: Annotated[bool, typer.Option(help="Wait for SLURM jobs to end.")] = True,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the cells' status as JSON.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run a grid of fine-tuning runs (models x datasets x methods x rates x seeds x hyperparameters).
+
+    Finished runs (final.json present) are skipped, interrupted ones continue from their
+    training state, so a sweep can be restarted at any time until every cell is done.
+    """
+    from spectral_probe.training import load_sweep, parse_hp, run_sweep
+
+    parsed = load_sweep(spec)
+    options = parse_hp(slurm or [])
+    with progress_bar("sweep", quiet=quiet or dry_run) as update:
+        report = run_sweep(parsed, out, executor=executor.value if executor else None,
+                           max_parallel=max_parallel, slurm=options, dry_run=dry_run, wait=wait,
+                           progress=update)
+    cells = report.cells.copy()
+    if json_out:
+        print_json(cells.to_dict(orient="records"))
+    else:
+        for col in ("test_accuracy", "error"):
+            if col not in cells:
+                cells[col] = None
+        print_frame(cells, ["run_id", "status", "test_accuracy", "error"], title=f"{parsed.name}: {report.out}")
+        counts = ", ".join(f"{n} {s}" for s, n in report.counts().items())
+        console.print(f"{len(cells)} cells: {counts}")
+    if (cells["status"] == "failed").any():
+        raise typer.Exit(1)
+
+
+@app.command("sweep-table")
+@handles_errors
+def sweep_table_cmd(
+    runs: Annotated[Path, typer.Argument(help="Folder holding run directories (any depth).", show_default=False)],
+    paper: Annotated[bool, typer.Option("--paper", help="Put the paper's Table 2 numbers beside each cell.")] = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Markdown table, rates as columns (the default output).")] = False,
+    csv_out: Annotated[bool, typer.Option("--csv", help="CSV of the cells (mean, std, n per cell) on stdout.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="The cells as JSON on stdout.")] = False,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write runs.csv, cells.csv and table.md here.")] = None,
+) -> None:
+    """Aggregate finished runs to mean ± std of test top-1 (%) per cell, Table-2 style.
+
+    A cell is everything but the seed: dataset, method, rate and any field or
+    hyperparameter that varies across the runs. --paper adds the paper's numbers.
+    """
+    from spectral_probe._io import atomic_write_text, staged_dir
+    from spectral_probe.training import sweep_table
+
+    table = sweep_table(runs, paper=paper)
+    if out is not None:
+        with staged_dir(out) as tmp:
+            table.to_csv(tmp)
+            atomic_write_text(tmp / "table.md", table.to_markdown())
+    if csv_out:
+        stdout.file.write(table.cells.to_csv(index=False))
+    elif json_out:
+        print_json({"keys": list(table.keys), "cells": table.cells.to_dict(orient="records")})
+    else:
+        stdout.file.write(table.to_markdown())
+    if table.cells.empty:
+        console.print(f"no finished runs under {runs}")
+
+
+@app.command("plot-runs")
+@handles_errors
+def plot_runs_cmd(
+    runs: Annotated[Path, typer.Argument(help="Folder holding run directories (any depth).", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Write the figures here.")] = Path("figures"),
+    spectra: Annotated[bool, typer.Option(help="Figure 3(b,c): feature spectra of each method with and without BSS, from the runs' checkpoints on the test split.")] = True,
+    max_batches: Annotated[int, typer.Option(help="Batches of the test split per model for the spectra.")] = 10,
+    over_time: Annotated[bool, typer.Option(help="Also one figure per run of its logged singular values over the iterations.")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda (for the spectra).")] = "auto",
+) -> None:
+    """Paper figures from runs: error vs rate (1a), TSVD r (3a), BSS k (3d), spectra with/without BSS (3b,c)."""
+    from spectral_probe._io import staged_dir
+    from spectral_probe.plotting import runs as plots
+    from spectral_probe.plotting import save_figure
+    from spectral_probe.training import load_run, runs_feature_spectra, sweep_table
+
+    table = sweep_table(runs)
+    if table.cells.empty:
+        fail(f"expected finished runs under {runs}, found none")
+    written: list[str] = []
+    with staged_dir(out) as tmp:
+        for dataset in table.cells["dataset"].unique():
+            save_figure(plots.plot_error_vs_rate(table, dataset=dataset), tmp / f"error_vs_rate_{dataset}.png")
+            written.append(f"error_vs_rate_{dataset}.png")
+            if "hp.tsvd.r" in table.cells:
+                save_figure(plots.plot_tsvd_sweep(table, dataset=dataset), tmp / f"tsvd_r_{dataset}.png")
+                written.append(f"tsvd_r_{dataset}.png")
+            if "hp.bss.k" in table.cells:
+                save_figure(plots.plot_bss_k_sweep(table, dataset=dataset), tmp / f"bss_k_{dataset}.png")
+                written.append(f"bss_k_{dataset}.png")
+        if spectra:
+            res = runs_feature_spectra(table.runs, max_batches=max_batches, device=device)
+            if res is not None:
+                save_figure(plots.plot_spectra_with_without_bss(res), tmp / "spectra_bss.png")
+                written.append("spectra_bss.png")
+        if over_time:
+            for path in table.runs["path"]:
+                run = load_run(path)
+                if not run.spectra.empty:
+                    save_figure(plots.plot_spectrum_over_time(run), tmp / f"spectrum_time_{run.run_id}.png")
+                    written.append(f"spectrum_time_{run.run_id}.png")
+    console.print(f"wrote {len(written)} figure(s) to [bold]{out}[/]: {', '.join(written)}")

@@ -1,0 +1,176 @@
+"""Figures of fine-tuning runs: the paper's Figures 1(a), 3(a), 3(b,c) and 3(d), and more.
+
+* :func:`plot_error_vs_rate`: error rate against sampling rate, one line per method (1a);
+* :func:`plot_tsvd_sweep`: the same for TSVD with r = 1, 2, 4, 8 (3a);
+* :func:`plot_bss_k_sweep`: the same for BSS with k = 1, 2, 4, 8 (3d);
+* :func:`plot_spectra_with_without_bss`: feature singular values of runs with (dotted) and
+  without (solid) BSS, all and the smaller half (3b, 3c);
+* :func:`plot_spectrum_over_time`: the smallest singular values logged during one run.
+
+They take results (:class:`~spectral_probe.training.SweepTable`,
+:class:`~spectral_probe.analysis.FeatureSpectra`, :class:`~spectral_probe.training.RunResult`)
+and never recompute them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ._base import new_axes, new_figure
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from ..analysis import FeatureSpectra
+    from ..training import RunResult, SweepTable
+
+__all__ = [
+    "plot_error_vs_rate",
+    "plot_tsvd_sweep",
+    "plot_bss_k_sweep",
+    "plot_spectra_with_without_bss",
+    "plot_spectrum_over_time",
+]
+
+
+def _cells(table: SweepTable, dataset: str | None) -> Any:
+    cells = table.cells
+    if cells.empty:
+        raise ValueError("expected finished runs in the table, found none")
+    dataset = dataset or str(cells["dataset"].iloc[0])
+    out = cells[cells["dataset"] == dataset]
+    if out.empty:
+        raise ValueError(f"expected runs of dataset {dataset!r}, found {sorted(cells['dataset'].unique())}")
+    return out, dataset
+
+
+def _rate_axis(ax: Axes, cells: Any) -> None:
+    rates = sorted({r for r in cells["rate_percent"] if r == r})
+    ax.set_xticks(rates, [f"{r:g}%" for r in rates])
+    ax.set_xlabel("sampling rate")
+    ax.set_ylabel("error rate")
+    ax.grid(alpha=0.3)
+
+
+def _lines(ax: Axes, cells: Any, hue: str, label: Any) -> None:
+    for value, group in cells.groupby(hue, sort=True):
+        g = group.dropna(subset=["rate_percent"]).sort_values("rate_percent")
+        if g.empty:
+            continue
+        err = 1 - g["mean"].to_numpy() / 100
+        std = np.nan_to_num(g["std"].to_numpy() / 100)
+        ax.errorbar(g["rate_percent"], err, yerr=std, marker="o", ms=4, capsize=3, lw=1.5,
+                    label=label(value))
+
+
+def plot_error_vs_rate(table: SweepTable, *, dataset: str | None = None, hue: str = "method",
+                       ax: Axes | None = None) -> Figure:
+    """Error rate (1 - top-1) against the sampling rate, one line per ``hue`` (Figure 1a).
+
+    Error bars are the standard deviation over seeds.
+
+    Args:
+        table: from :func:`~spectral_probe.training.sweep_table`.
+        dataset: the dataset to draw (default: the first).
+        hue: the cell column that makes the lines (``method``, ``hp.bss.k``...).
+        ax: axes to draw on.
+    """
+    cells, dataset = _cells(table, dataset)
+    fig, ax = new_axes(ax)
+    _lines(ax, cells, hue, lambda v: str(v).upper() if hue == "method" else f"{hue} = {v}")
+    _rate_axis(ax, cells)
+    ax.set_title(f"{dataset}: error rate vs sampling rate", fontsize=9)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def _sweep(table: SweepTable, term: str, key: str, dataset: str | None, ax: Axes | None,
+           figure: str) -> Figure:
+    cells, dataset = _cells(table, dataset)
+    column = f"hp.{term}.{key}"
+    has = cells["method"].str.split("+").map(lambda parts: term in parts)
+    swept = cells[has & cells[column].notna()] if column in cells else cells.iloc[0:0]
+    if swept.empty:
+        raise ValueError(f"expected runs with {term} and a varying {term}.{key}, found none")
+    base = swept["method"].iloc[0].replace(f"+{term}", "").replace(f"{term}+", "")
+    baseline = cells[cells["method"] == base]
+    fig, ax = new_axes(ax)
+    if not baseline.empty:
+        _lines(ax, baseline.assign(_b=0), "_b", lambda v: f"{base.upper()} ({key} = 0)")
+    _lines(ax, swept, column, lambda v: f"{key} = {int(v) if float(v).is_integer() else v}")
+    _rate_axis(ax, cells)
+    ax.set_title(f"{dataset}: {figure}", fontsize=9)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_tsvd_sweep(table: SweepTable, *, dataset: str | None = None, ax: Axes | None = None) -> Figure:
+    """Error rate against sampling rate for TSVD with each r (Figure 3a); the method without
+    TSVD, when present, is drawn as r = 0."""
+    return _sweep(table, "tsvd", "r", dataset, ax, "TSVD, removing the r smallest components")
+
+
+def plot_bss_k_sweep(table: SweepTable, *, dataset: str | None = None, ax: Axes | None = None) -> Figure:
+    """Error rate against sampling rate for BSS with each k (Figure 3d); the method without
+    BSS, when present, is drawn as k = 0."""
+    return _sweep(table, "bss", "k", dataset, ax, "BSS, penalising the k smallest singular values")
+
+
+def plot_spectra_with_without_bss(result: FeatureSpectra, *, half_only: bool = False) -> Figure:
+    """Feature singular values of fine-tuned models, without BSS (solid) and with (dotted).
+
+    Models are labelled ``"METHOD @ RATE"`` (as
+    :func:`~spectral_probe.training.runs_feature_spectra` does); one colour per rate. The
+    left panel holds all ``b`` values (Figure 3b), the right one the smaller half (3c).
+    """
+    from ..training.spectra import LABEL_SEP
+    from .features import _colors, small_half_start
+
+    entries = []
+    for model in result.models:
+        method, _, rate = model.partition(LABEL_SEP)
+        entries.append((model, method, rate, method.split("+")[-1] == "bss"))
+    rates = sorted({e[2] for e in entries}, key=lambda r: (float(r.rstrip("%")) if r.endswith("%") else 1e9, r))
+    colors = dict(zip(rates, _colors(len(rates))))
+    panels = [True] if half_only else [False, True]
+    fig = new_figure((5.2 * len(panels), 4.0))
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, half in zip(axes, panels):
+        for model, method, rate, bss in entries:
+            rows = result.curve(model, quantity="sigma")
+            if half:
+                rows = rows[rows["index"] >= small_half_start(len(rows))]
+            ax.plot(rows["index"], rows["mean"], color=colors[rate], ls=":" if bss else "-", lw=1.6,
+                    label=f"{method.upper()} {rate}")
+        ax.set_xlabel("index i")
+        ax.set_ylabel(r"singular value $\sigma_i$")
+        ax.set_title("smaller half of the singular values" if half else "singular values", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, ncol=2)
+    return fig
+
+
+def plot_spectrum_over_time(run: RunResult, *, smallest: int = 8, ax: Axes | None = None) -> Figure:
+    """The ``smallest`` singular values of the batch feature matrix logged during training,
+    against the iteration (log scale): how BSS shrinks the tail as training goes on."""
+    spectra = run.spectra
+    if spectra.empty:
+        raise ValueError(f"expected singular values in {run.run_dir}/metrics.jsonl, found none")
+    fig, ax = new_axes(ax)
+    b = int(spectra["index"].max()) + 1
+    from .features import _colors
+
+    keep = list(range(max(b - smallest, 0), b))
+    for i, color in zip(keep, _colors(len(keep))):
+        rows = spectra[spectra["index"] == i]
+        ax.plot(rows["iteration"], rows["sigma"], color=color, lw=1.2, label=f"σ_{i + 1}")
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("singular value")
+    ax.set_title(f"{run.config.method} {run.config.rate}: smallest singular values during training", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    return fig

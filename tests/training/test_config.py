@@ -1,0 +1,118 @@
+"""FinetuneConfig: preset values (paper and released code), validation, round trips, run ids."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from spectral_probe.errors import ConfigError, SpectralProbeError
+from spectral_probe.training import FinetuneConfig, config_diff, get_preset, list_presets, parse_hp
+from spectral_probe.training.config import OPERATIONAL_KEYS
+
+
+def test_paper_preset_is_section_5_1():
+    cfg = FinetuneConfig(data="digits", method="l2+bss").resolve()
+    # DIGEST.md: SGD momentum 0.95 (paper text), batch 48, new head at 10x, head lr 0.01,
+    # lr x0.1 every 6000 iterations over 9000, 224 crops of 256x256, 10-crop test, eta 0.001, k 1
+    assert (cfg.optimizer, cfg.momentum, cfg.batch_size) == ("sgd", 0.95, 48)
+    assert (cfg.lr, cfg.head_lr_ratio, cfg.lr / cfg.head_lr_ratio) == (0.01, 10.0, 0.001)
+    assert (cfg.schedule, cfg.lr_step, cfg.lr_gamma, cfg.iterations) == ("step", 6000, 0.1, 9000)
+    assert (cfg.image_size, cfg.resize, cfg.ten_crop, cfg.augment) == (224, 256, True, "paper")
+    assert (cfg.hp["bss.eta"], cfg.hp["bss.k"]) == (0.001, 1)
+    assert cfg.weight_decay == 0.0 and cfg.select == "last" and cfg.val == 0
+
+
+def test_released_preset_is_the_authors_code():
+    cfg = FinetuneConfig(data="digits", method="l2+bss", preset="released").resolve()
+    # BSS.py: SGD(momentum=0.9, weight_decay=0.0005), param lr 0.1/1 of init_lr 0.01
+    assert cfg.momentum == 0.9
+    assert cfg.hp["l2.alpha"] == 5e-4
+    assert (cfg.lr, cfg.lr / cfg.head_lr_ratio, cfg.batch_size, cfg.iterations) == (0.01, 0.001, 48, 9000)
+    assert cfg.head_init == "normal"
+
+
+def test_preset_hp_only_for_terms_in_the_method():
+    cfg = FinetuneConfig(data="digits", method="l2-sp", preset="released").resolve()
+    assert "l2.alpha" not in cfg.hp and set(cfg.hp) == {"l2-sp.alpha", "l2-sp.beta"}
+
+
+def test_user_values_beat_the_preset_and_hp_are_qualified():
+    cfg = FinetuneConfig(data="digits", method="l2+bss", preset="released", momentum=0.5,
+                         hp={"eta": "0.01", "l2.alpha": 0.1}).resolve()
+    assert cfg.momentum == 0.5 and cfg.hp["bss.eta"] == 0.01 and cfg.hp["l2.alpha"] == 0.1
+
+
+def test_every_preset_resolves():
+    names = [p.name for p in list_presets()]
+    assert {"paper", "released", "demo"} <= set(names)
+    for name in names:
+        FinetuneConfig(data="digits", preset=name).resolve()
+
+
+def test_json_and_toml_round_trips(tmp_path):
+    cfg = FinetuneConfig(data="digits", method="l2-sp+bss", rate=0.15, seed=3, hp={"bss.k": 2}).resolve()
+    assert FinetuneConfig.from_dict(json.loads(cfg.to_json())) == cfg
+    (tmp_path / "c.toml").write_text(cfg.to_toml())
+    assert FinetuneConfig.from_file(tmp_path / "c.toml") == cfg
+    partial = FinetuneConfig(data="digits", lr=0.1)
+    (tmp_path / "p.toml").write_text(partial.to_toml())
+    assert FinetuneConfig.from_file(tmp_path / "p.toml").resolve() == partial.resolve()
+
+
+def test_run_id_is_stable_and_ignores_operational_keys():
+    a = FinetuneConfig(data="digits", method="l2+bss", rate="15%")
+    assert a.run_id == FinetuneConfig(data="digits", method="l2+bss", rate=0.15).run_id
+    assert a.run_id == a.with_overrides(device="cpu", num_workers=4, log_every=7).run_id
+    assert a.run_id != a.with_overrides(seed=1).run_id
+    assert a.run_id != a.with_overrides(hp={"bss.k": 2}).run_id
+    assert a.run_id.startswith("digits-l2+bss-15pct-s0-")
+    assert {"device", "num_workers"} <= OPERATIONAL_KEYS
+
+
+def test_config_diff_names_keys():
+    a = FinetuneConfig(data="digits", method="l2+bss")
+    diff = config_diff(a, a.with_overrides(lr=0.5, hp={"bss.eta": 0.1}))
+    assert sorted(diff) == ["hp.bss.eta: 0.001 != 0.1", "lr: 0.01 != 0.5"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "fragment"),
+    [
+        ({"method": "l3"}, "found 'l3'"),
+        ({"method": "bss", "hp": {"alpha": 1.0}}, "found 'alpha'"),
+        ({"method": "l2+bss", "batch_size": 1}, "batch size > bss.k"),
+        ({"method": "bss", "batch_size": 4, "hp": {"bss.k": 4}}, "found batch size 4 and bss.k = 4"),
+        ({"rate": 1.5}, "sampling rate"),
+        ({"preset": "nope"}, "expected a preset"),
+        ({"select": "best"}, "val > 0"),
+        ({"momentum": 1.0}, "momentum in [0, 1)"),
+        ({"lr": -1.0}, "lr > 0"),
+        ({"iterations": 0}, "iterations to be an integer >= 1"),
+        ({"image_size": 224, "resize": 200}, "resize >= image_size"),
+        ({"amp": "fp8"}, "expected amp in"),
+        ({"data": ""}, "data to be a non-empty string"),
+    ],
+)
+def test_bad_values_are_one_line_errors(changes, fragment):
+    base = {"data": "digits", **changes}
+    with pytest.raises(SpectralProbeError) as info:
+        FinetuneConfig(**base).resolve()
+    assert fragment in str(info.value) and "\n" not in str(info.value)
+
+
+def test_unknown_keys_are_refused():
+    with pytest.raises(ConfigError, match="found unknown 'learning_rate'"):
+        FinetuneConfig.from_dict({"data": "digits", "learning_rate": 0.1})
+
+
+def test_parse_hp():
+    assert parse_hp(["bss.eta=0.001", "k=2", "gather=true", "precision=float32"]) == {
+        "bss.eta": 0.001, "k": 2, "gather": True, "precision": "float32"}
+    with pytest.raises(ConfigError, match="NAME=VALUE"):
+        parse_hp(["bss.eta"])
+
+
+def test_get_preset_unknown():
+    with pytest.raises(ConfigError, match="expected a preset in"):
+        get_preset("fast")
