@@ -30,7 +30,7 @@ def feature_spectrum_cmd(
     batch_size: Annotated[int, typer.Option(help="Rows b of each feature matrix (the paper: 48).")] = 48,
     rate: Annotated[Optional[str], typer.Option(help="Sample this share (0.15, 15%) or count (30) per class first.")] = None,
     max_batches: Annotated[Optional[int], typer.Option(help="Analyse at most this many batches per model.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the per-class sample and the batch order.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the per-class sample, the batch order and random initialisations.")] = 0,
     image_size: Annotated[Optional[int], typer.Option(help="Input side in pixels [default: each model's own].")] = None,
     pool: Annotated[PoolChoice, typer.Option(help="Maps: auto/avg = spatial mean, flatten = C*H*W; sequences: auto/cls = [CLS], avg = token mean.")] = PoolChoice.auto,
     center: Annotated[bool, typer.Option(help="Dataset-level spectrum of the centred features (PCA).")] = False,
@@ -57,10 +57,12 @@ def feature_spectrum_cmd(
     Every model sees the same samples in the same batches.
     """
     from spectral_probe._io import check_writable_dir, staged_dir, write_json
+    from spectral_probe._seed import seed_everything
     from spectral_probe.analysis import feature_spectrum
 
     if out is not None:
         check_writable_dir(out)
+    seed_everything(seed)  # randomly initialised models (e.g. timm:NAME) are then reproducible
     with progress_bar("extracting features", quiet=quiet) as update:
         result = feature_spectrum(
             models, data, split=split, layers=layer, batch_size=batch_size, rate=rate, seed=seed,
@@ -115,12 +117,19 @@ def _print_summary(result: Any) -> None:
     meta = result.meta
     df = result.summary.copy()
     df["model"] = df["model"].map(_short)
-    cols = ["model", "layer", "d", "n_batches", "sigma1", "sigma_min", "small_half_energy", "effective_rank"]
-    heads = ["model", "layer", "d", "batches", "σ1", "σ_min", "small-half energy", "eff. rank"]
+    cols = ["model", "layer", "d", "sigma1", "sigma_min", "small_half_energy", "effective_rank"]
+    heads = ["model", "layer", "d", "σ1", "σ_min", "small-half", "eff. rank"]
     if "dataset_effective_rank" in df and df["dataset_effective_rank"].notna().any():
         cols.append("dataset_effective_rank")
-        heads.append("dataset eff. rank")
-    title = f"feature spectra: {meta['data']} ({meta['split']}, {meta['n_samples']} samples), batches of {meta['batch_size']}"
+        heads.append("eff. rank (all N)")
+    title = f"feature spectra: {meta['data']} ({meta['split']}, {meta['n_samples']} samples)"
+    batches = sorted(set(df["n_batches"]))
+    title += f", {'/'.join(map(str, batches))} batches of {meta['batch_size']}"
+    for col, what in (("layer", "at"), ("d", "d =")):  # constant columns go to the title
+        if df[col].nunique() == 1:
+            title += f", {what} {df[col].iloc[0]}"
+            i = cols.index(col)
+            del cols[i], heads[i]
     print_frame(df, cols, headers=heads, title=title)
     # the spectrum itself at a few indices: one row per index, one column per model (and layer)
     several = len(result.layers) > 1
@@ -139,8 +148,8 @@ def _print_summary(result: Any) -> None:
     frame = pd.DataFrame(table)
     print_frame(frame, list(frame.columns), title=f"mean σ_i over batches (± half-width of the {meta['ci']:.0%} CI)")
     console.print(
-        "small-half energy: share of sum(σ²) in the smaller half of each batch's values (paper Fig. 1d); "
-        "--json or --out for every index",
+        "means over batches; small-half: share of sum(σ²) in the smaller half of the values (paper Fig. 1d); "
+        "eff. rank: exp(entropy of σ/sum σ); --json or --out for every index",
         style="dim",
     )
     console.print(f"analysed {len(result.models)} model(s) in {meta['seconds']:.1f} s on {meta['device']}")
