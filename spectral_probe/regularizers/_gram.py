@@ -33,10 +33,13 @@ except ImportError:  # pragma: no cover - scipy is a dependency
 __all__ = [
     "PRECISIONS",
     "AUTO_FALLBACK",
+    "CUDA_EIGH_ON_CPU_MAX_N",
     "as_matrix",
     "no_autocast",
     "gram",
-    "smallest_eigenpairs",
+    "solved_on_host",
+    "host_smallest",
+    "device_smallest",
 ]
 
 #: Precisions of the Gram matrix.
@@ -71,60 +74,66 @@ def gram(x: Tensor, *, left: bool) -> Tensor:
     return x @ x.mT if left else x.mT @ x
 
 
-def _lapack_smallest(g: Tensor, k: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """LAPACK ``dsyevr`` for the k smallest eigenpairs of ``g`` (any device), or None.
+def _dsyevr(a: np.ndarray, k: int) -> tuple[float, np.ndarray] | None:
+    """``(sum of the k smallest eigenvalues clipped at 0, their eigenvectors)`` by LAPACK.
 
-    Only the first ``k`` eigenpairs are computed: for 48 x 48 about 2x faster than
-    ``torch.linalg.eigh``, which computes every eigenvector. A float32 Gram is solved in
-    float64 (its small eigenvalues are then limited by the Gram, not by the solver).
-    Returns NumPy arrays: eigenvalues ``(k,)`` ascending and eigenvectors ``(n, k)``.
+    ``dsyevr`` computes only the first ``k`` eigenpairs: for 48 x 48 about 2x faster than
+    ``torch.linalg.eigh``, which computes every eigenvector.
     """
-    if _lapack is None:  # pragma: no cover - scipy is a dependency
-        return None
-    a = g.detach().to("cpu", torch.float64).numpy()
     w, v, m, _, info = _lapack.dsyevr(a, compute_v=1, range="I", il=1, iu=k)
     if info != 0 or m != k:
         return None
-    return w[:k], v[:, :k]
+    return float(np.maximum(w[:k], 0.0).sum()), v[:, :k]
 
 
-def _on_host(f: Tensor) -> bool:
-    """Whether the small eigenproblem of ``f``'s Gram is solved by LAPACK on the CPU."""
+def solved_on_host(f: Tensor) -> bool:
+    """Whether the small eigenproblem of ``f``'s Gram is solved by LAPACK on the CPU.
+
+    CPU tensors, and CUDA ones whose Gram is at most :data:`CUDA_EIGH_ON_CPU_MAX_N` square.
+    """
     if _lapack is None:  # pragma: no cover - scipy is a dependency
         return False
     if f.device.type == "cpu":
-        return True
+        return f.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64)
     return f.device.type == "cuda" and min(f.shape) <= CUDA_EIGH_ON_CPU_MAX_N
 
 
-def smallest_eigenpairs(
-    f: Tensor, k: int, precision: str
-) -> tuple[np.ndarray | Tensor, np.ndarray | Tensor, bool]:
-    """The k smallest eigenvalues of the smaller Gram of ``f`` and their eigenvectors.
+def host_smallest(f: Tensor, k: int, precision: str) -> tuple[float, np.ndarray, bool] | None:
+    """The k smallest eigenpairs of the smaller Gram of ``f``, solved by LAPACK on the host.
 
-    No autograd. Solved by LAPACK on the CPU (NumPy results) for CPU tensors and for small
-    CUDA Grams (see :data:`CUDA_EIGH_ON_CPU_MAX_N`), else by ``torch.linalg.eigh`` (tensor
-    results on ``f``'s device).
+    The Gram is formed on ``f``'s device (float32 for ``"float32"`` and, on CPU, for
+    ``"auto"``; float64 otherwise), copied to the host and solved in float64. ``"auto"`` on
+    CPU redoes it from a float64 Gram when the result is below ``AUTO_FALLBACK * trace``.
 
     Returns:
-        ``(lam, vec, left)``: eigenvalues ``(k,)`` ascending, eigenvectors ``(n, k)`` of
-        ``G = f f^T`` if ``left`` else of ``f^T f``.
+        ``(total, vec, left)``: the sum of the k smallest eigenvalues (clipped at 0), their
+        eigenvectors as a float64 array ``(n, k)``, and whether ``G = f f^T`` (else
+        ``f^T f``); None if LAPACK failed.
     """
     left = f.shape[0] <= f.shape[1]
-    host = _on_host(f)
-    if host and f.device.type == "cpu" and precision != "float64" and f.dtype != torch.float64:
-        g = gram(f if f.dtype == torch.float32 else f.float(), left=left)
-        out = _lapack_smallest(g, k)
-        if out is not None and (
-            precision == "float32"
-            or np.clip(out[0], 0, None).sum() >= AUTO_FALLBACK * float(np.trace(g.numpy()))
-        ):
+    cpu = f.device.type == "cpu"
+    if precision == "float32" or (precision == "auto" and cpu and f.dtype != torch.float64):
+        x = f if f.dtype == torch.float32 else f.float()
+        a = (torch.mm(x, x.t()) if left else torch.mm(x.t(), x)).cpu().numpy().astype(np.float64)
+        out = _dsyevr(a, k)
+        if out is None:
+            return None
+        if precision == "float32" or out[0] >= AUTO_FALLBACK * float(np.trace(a)):
             return out[0], out[1], left
+    x = f if f.dtype == torch.float64 else f.double()
+    a = (torch.mm(x, x.t()) if left else torch.mm(x.t(), x)).cpu().numpy()
+    out = _dsyevr(a, k)
+    return None if out is None else (out[0], out[1], left)
+
+
+def device_smallest(f: Tensor, k: int, precision: str) -> tuple[Tensor, Tensor, bool]:
+    """The k smallest eigenpairs of the smaller Gram of ``f`` with ``torch.linalg.eigh``.
+
+    Returns:
+        ``(total, vec, left)``: the sum of the k smallest eigenvalues (clipped at 0, a 0-d
+        tensor), their eigenvectors ``(n, k)`` and whether ``G = f f^T``.
+    """
+    left = f.shape[0] <= f.shape[1]
     dtype = torch.float32 if precision == "float32" else torch.float64
-    g = gram(f if f.dtype == dtype else f.to(dtype), left=left)
-    if host:
-        out = _lapack_smallest(g, k)
-        if out is not None:
-            return out[0], out[1], left
-    lam, vec = torch.linalg.eigh(g)
-    return lam[:k], vec[:, :k], left
+    lam, vec = torch.linalg.eigh(gram(f if f.dtype == dtype else f.to(dtype), left=left))
+    return lam[:k].clamp_min(0).sum(), vec[:, :k], left

@@ -11,7 +11,14 @@ from torch.autograd.function import once_differentiable
 
 from ..errors import ConfigError
 from ._base import Regularizer, StepContext, check_choice, check_float, check_int
-from ._gram import PRECISIONS, as_matrix, no_autocast, smallest_eigenpairs
+from ._gram import (
+    PRECISIONS,
+    as_matrix,
+    device_smallest,
+    host_smallest,
+    no_autocast,
+    solved_on_host,
+)
 from ._registry import register_regularizer
 
 __all__ = ["BSS", "bss_penalty", "gather_features"]
@@ -20,8 +27,9 @@ __all__ = ["BSS", "bss_penalty", "gather_features"]
 class _SmallestEigenvalueSum(torch.autograd.Function):
     """``scale * sum of the k smallest eigenvalues of the Gram of F`` with a rank-k backward.
 
-    Forward: ``G = F F^T`` (or ``F^T F`` when d < b), its k smallest eigenpairs
-    (:func:`~._gram.smallest_eigenpairs`). Backward: with ``V_k`` the matching eigenvectors,
+    Forward: ``G = F F^T`` (or ``F^T F`` when d < b), its k smallest eigenpairs by LAPACK
+    on the host (:func:`~._gram.host_smallest`) or ``torch.linalg.eigh`` on the device.
+    Backward: with ``V_k`` the matching eigenvectors,
     ``d(sum lambda_i)/dF = 2 V_k V_k^T F`` (or ``2 F V_k V_k^T``): the derivative of
     ``||V_k^T F||^2`` with ``V_k`` held fixed. Eigenvalue derivatives never involve the
     eigenvector derivatives, so no ``1/(lambda_i - lambda_j)`` appears and the gradient stays
@@ -31,24 +39,29 @@ class _SmallestEigenvalueSum(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, f: Tensor, k: int, precision: str, scale: float) -> Tensor:
-        lam, vec, left = smallest_eigenpairs(f, k, precision)
         out_dtype = torch.promote_types(f.dtype, torch.float32)
-        ctx.left = left
-        if isinstance(lam, np.ndarray):  # solved on the host: one copy back, no small kernels
-            assert isinstance(vec, np.ndarray)
-            np_dtype = np.float64 if out_dtype == torch.float64 else np.float32
-            n = vec.shape[0] * k
-            packed = np.empty(2 * n + 1, dtype=np_dtype)
-            packed[:n] = vec.ravel()
-            packed[n : 2 * n] = (2 * scale) * packed[:n]  # 2 * scale folded into the backward
-            packed[-1] = scale * np.clip(lam, 0, None).sum()
-            buf = torch.from_numpy(packed).to(f.device)
-            vk, vk2 = buf[:n].view(vec.shape), buf[n : 2 * n].view(vec.shape)
-            ctx.save_for_backward(f, vk, vk2)
-            return buf[-1].clone()  # not a view of the saved tensors' storage
-        vk = vec.to(out_dtype)
-        ctx.save_for_backward(f, vk, (2 * scale) * vk)
-        return (lam.clamp_min(0).sum() * scale).to(out_dtype)
+        host = host_smallest(f, k, precision) if solved_on_host(f) else None
+        if host is None:
+            total, vec, ctx.left = device_smallest(f, k, precision)
+            vk = vec.to(out_dtype)
+            ctx.save_for_backward(f, vk, (2 * scale) * vk)
+            return (total * scale).to(out_dtype)
+        total, v, ctx.left = host
+        np_dtype = np.float64 if out_dtype == torch.float64 else np.float32
+        if f.device.type == "cpu":  # no copies: three small arrays become tensors as they are
+            vk = v.astype(np_dtype)
+            ctx.save_for_backward(f, torch.from_numpy(vk), torch.from_numpy((2 * scale) * vk))
+            return torch.tensor(scale * total, dtype=out_dtype)
+        # on the GPU, one pinned buffer copied once: V_k, 2 * scale * V_k and the value
+        n = v.size
+        packed = torch.empty(2 * n + 1, dtype=out_dtype, pin_memory=True)
+        host_view = packed.numpy()
+        host_view[:n] = v.ravel()
+        host_view[n : 2 * n] = (2 * scale) * host_view[:n]
+        host_view[-1] = scale * total
+        buf = packed.to(f.device, non_blocking=True)
+        ctx.save_for_backward(f, buf[:n].view(v.shape), buf[n : 2 * n].view(v.shape))
+        return buf[-1].clone()  # not a view of the saved tensors' storage
 
     @staticmethod
     @once_differentiable
@@ -56,7 +69,11 @@ class _SmallestEigenvalueSum(torch.autograd.Function):
         f, vk, vk2 = ctx.saved_tensors
         fw = f if f.dtype == vk.dtype else f.to(vk.dtype)
         scaled = vk2 * grad_out
-        grad = scaled @ (vk.mT @ fw) if ctx.left else (fw @ vk) @ scaled.mT
+        grad = (
+            torch.mm(scaled, torch.mm(vk.t(), fw))
+            if ctx.left
+            else torch.mm(torch.mm(fw, vk), scaled.t())
+        )
         return (grad if grad.dtype == f.dtype else grad.to(f.dtype)), None, None, None
 
 
