@@ -110,10 +110,10 @@ def finetune_cmd(
         target = resume
     else:
         base = FinetuneConfig.from_file(config) if config is not None else FinetuneConfig()
+    if resume is None and not (given.get("data") or base.data).strip():
+        fail("expected --data (e.g. --data cub200:/data/CUB_200_2011), found none")
     cfg = base.with_overrides(**given).resolve() if given else base.resolve()
     if resume is None:
-        if not cfg.data.strip():
-            fail("expected --data (e.g. --data cub200:/data/CUB_200_2011), found none")
         target = run_dir if run_dir is not None else out / cfg.run_id
     main = os.environ.get("RANK", "0") == "0"
     with progress_bar("fine-tuning", quiet=quiet or not main) as update:

@@ -165,7 +165,8 @@ def sweep_table(root: str | Path, *, paper: bool = False) -> SweepTable:
     fixed = ["model", "dataset", "method", "rate"]
     config_cols = [c for c in runs.columns if c not in {"run_id", "path", "status", "test_accuracy",
                    "val_accuracy", "best_iteration", "train_seconds", "rate_percent", *_IGNORED}]
-    varying = [c for c in config_cols if c not in fixed and runs[c].astype(str).nunique(dropna=False) > 1]
+    # a hyperparameter is empty for methods without its term: only values that differ count
+    varying = [c for c in config_cols if c not in fixed and runs[c].dropna().astype(str).nunique() > 1]
     keys = [k for k in fixed if k != "model" or runs["model"].nunique() > 1] + varying
     grouped = runs.groupby(keys, sort=False, dropna=False)
     cells = grouped.agg(n=("test_accuracy", "size"), mean=("test_accuracy", "mean"),

@@ -136,13 +136,12 @@ class Trainer:
             return load_run(self.run_dir.path)
         self.dist = init_distributed(self.config.device)
         capture: FeatureCapture | None = None
-        old_handler: Any = None
+        old_handler = self._install_signal()  # a SIGTERM during set-up stops after step 1
         try:
             self._build()
             capture = FeatureCapture(self.model, self.setup.head, transform=self._transform)
             self._prepare_regularizer()
             state = self._start(mode)
-            old_handler = self._install_signal()
             for hook in self.hooks:
                 hook.on_start(self)
             result = self._loop(capture, state)

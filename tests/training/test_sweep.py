@@ -13,6 +13,8 @@ from spectral_probe.errors import ConfigError
 from spectral_probe.training import StopAfter, finetune, load_sweep, paper_table2, run_sweep, sweep_table
 from spectral_probe.training import sweep as sweep_mod
 
+from ._runs import fake_run as _fake_run
+
 TINY = """
 [sweep]
 name = "tiny"
@@ -116,17 +118,6 @@ def test_local_executor_runs_cells_in_processes(tmp_path, monkeypatch):
     report = run_sweep(spec, tmp_path / "runs", executor="local", max_parallel=2)
     assert report.counts() == {"finished": 2}, report.cells
     assert len(list((tmp_path / "runs").glob("*/model.safetensors"))) == 2
-
-
-def _fake_run(root: Path, name: str, *, data: str, method: str, rate: str, seed: int, acc: float,
-              hp: dict | None = None, status: str = "finished") -> None:
-    run = root / name
-    run.mkdir(parents=True)
-    cfg = {"model": "torchvision:resnet50:IMAGENET1K_V1", "data": data, "method": method, "rate": rate,
-           "seed": seed, "preset": "paper", "lr": 0.01, "hp": hp or {}, "image_size": 224, "batch_size": 48}
-    (run / "config.json").write_text(json.dumps({"format": "spectral-probe-run", "config": cfg}))
-    (run / "final.json").write_text(json.dumps({"status": status, "evals": {"test": {"accuracy": acc}},
-                                                "timings": {"train_seconds": 1.0}}))
 
 
 def test_sweep_table_mean_std_and_the_paper(tmp_path):
