@@ -29,7 +29,9 @@ A sweep file::
     timeout_min = 720
 
 An axis value that is a table sets several fields at once (a dataset with its own learning
-rate). Every cell is a resolved :class:`~spectral_probe.training.FinetuneConfig` whose run
+rate). ``${NAME}`` in a string is replaced by the environment variable ``NAME`` (e.g. the
+folder holding the datasets: ``data = ["cub200:${DATA}/CUB_200_2011"]``). A bare name such as
+``table2`` names a sweep shipped with the package (:func:`list_packaged_sweeps`). Every cell is a resolved :class:`~spectral_probe.training.FinetuneConfig` whose run
 directory is ``OUT/<run_id>``; the run id hashes the config, so a restarted sweep finds the
 finished cells (``final.json``) and skips them, and continues interrupted ones from their
 training state.
@@ -39,6 +41,8 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import os
+import re
 import time
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
@@ -52,7 +56,8 @@ from .._io import write_json
 from ..errors import ConfigError, SpectralProbeError, TrainingDivergedError
 from .config import FinetuneConfig
 
-__all__ = ["SweepSpec", "SweepReport", "load_sweep", "run_sweep", "run_cell", "EXECUTORS"]
+__all__ = ["SweepSpec", "SweepReport", "load_sweep", "list_packaged_sweeps", "run_sweep", "run_cell",
+           "EXECUTORS"]
 
 EXECUTORS = ("local", "slurm", "inline")
 _SECTIONS = {"sweep", "base", "grid", "executor"}
@@ -116,13 +121,49 @@ class SweepSpec:
         return list(seen.values())
 
 
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _expand(value: Any, where: Path) -> Any:
+    """``${NAME}`` in strings (at any depth) replaced by the environment variable ``NAME``."""
+    if isinstance(value, str):
+        def sub(m: re.Match[str]) -> str:
+            if m.group(1) not in os.environ:
+                raise ConfigError(
+                    f"expected the environment variable {m.group(1)} (used in {where}), found it unset"
+                )
+            return os.environ[m.group(1)]
+
+        return _VAR.sub(sub, value)
+    if isinstance(value, list):
+        return [_expand(v, where) for v in value]
+    if isinstance(value, dict):
+        return {k: _expand(v, where) for k, v in value.items()}
+    return value
+
+
+def list_packaged_sweeps() -> list[str]:
+    """Names of the sweep files shipped with the package (``table2``, ``figure3``, ``demo``)."""
+    from importlib import resources
+
+    root = resources.files("spectral_probe") / "resources"
+    return sorted(p.name[: -len(".toml")] for p in root.iterdir() if p.name.endswith(".toml"))
+
+
 def load_sweep(path: str | Path) -> SweepSpec:
-    """Read a sweep TOML file (see the module docstring)."""
+    """Read a sweep TOML file, or a packaged one by name (see the module docstring)."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"expected a sweep file at {path}, found nothing")
+    if not path.is_file() and path.suffix == "" and str(path) in list_packaged_sweeps():
+        from importlib import resources
+
+        text = (resources.files("spectral_probe") / "resources" / f"{path}.toml").read_text(encoding="utf-8")
+    elif not path.is_file():
+        known = ", ".join(list_packaged_sweeps())
+        raise ConfigError(f"expected a sweep file at {path} (or a packaged sweep: {known}), found nothing")
+    else:
+        text = path.read_text(encoding="utf-8")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = _expand(tomllib.loads(text), path)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"cannot parse {path}: {exc}") from None
     unknown = sorted(set(data) - _SECTIONS)

@@ -154,3 +154,22 @@ def test_paper_table_ships_with_the_package():
     assert len(ref) == 5 * 6 * 4
     row = ref[(ref.dataset == "stanford_cars") & (ref.method == "L2+BSS") & (ref.sampling_rate_percent == 15)]
     assert row[["top1_mean", "top1_std"]].values.tolist() == [[40.57, 0.12]]
+
+
+def test_packaged_sweeps_match_the_repository_and_table2_is_the_paper_grid(monkeypatch):
+    root = Path(__file__).resolve().parents[2]
+    from importlib import resources
+
+    for name in sweep_mod.list_packaged_sweeps():
+        shipped = (resources.files("spectral_probe") / "resources" / f"{name}.toml").read_text()
+        assert shipped == (root / "sweeps" / f"{name}.toml").read_text()
+    monkeypatch.setenv("DATA", "/data")
+    configs = load_sweep("table2").configs()
+    assert len(configs) == 5 * 6 * 4 * 5
+    assert {c.data.partition(":")[0] for c in configs} == {"stanford-dogs", "cub200", "stanford-cars",
+                                                           "oxford-pets", "fgvc-aircraft"}
+    c = configs[0]
+    assert (c.preset, c.momentum, c.batch_size, c.iterations, c.ten_crop) == ("paper", 0.95, 48, 9000, True)
+    monkeypatch.delenv("DATA")
+    with pytest.raises(ConfigError, match="environment variable DATA"):
+        load_sweep("table2")
