@@ -68,7 +68,7 @@ def child(args: argparse.Namespace) -> dict[str, float]:
         from spectral_probe.models import load_model
 
         loaded = load_model(args.model)
-        data = load_dataset("fashion-mnist", "train")
+        data = load_dataset(args.data, "train")
         d = 1280
         # warm up (allocator, kernels) on a few batches so the baseline includes them
         feature_spectrum(loaded, data, batch_size=args.batch_size, max_batches=2, image_size=args.image_size,
@@ -104,6 +104,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 60000])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--model", default="bundled:efficientnet_lite0")
+    parser.add_argument("--data", default="fashion-mnist", help="a data spec with 60,000 training images")
     parser.add_argument("--image-size", type=int, default=None, help="default: the model's own (224)")
     parser.add_argument("--batch-size", type=int, default=48)
     parser.add_argument("--dim", type=int, default=1280, help="synthetic feature width")

@@ -40,6 +40,7 @@ def feature_spectrum_cmd(
     arch: Annotated[Optional[str], typer.Option(help="Architecture spec for state-dict files without a sidecar.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     amp: Annotated[Optional[bool], typer.Option("--amp/--no-amp", help="Autocast (float16) the forward [default: on CUDA only].", show_default=False)] = None,
+    channels_last: Annotated[Optional[bool], typer.Option("--channels-last/--no-channels-last", help="Images and weights in channels_last [default: on CUDA only].", show_default=False)] = None,
     workers: Annotated[int, typer.Option(help="Loader processes for image files.")] = 0,
     max_length: Annotated[int, typer.Option(help="Text: truncate token sequences to this length.")] = 128,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write CSVs, results.json, config.json and figures here.")] = None,
@@ -68,14 +69,14 @@ def feature_spectrum_cmd(
             models, data, split=split, layers=layer, batch_size=batch_size, rate=rate, seed=seed,
             max_batches=max_batches, image_size=image_size, pool=pool.value, center=center,
             dataset_spectrum=dataset_spectrum, ci=ci, labels=label, arch=arch, device=device, amp=amp,
-            num_workers=workers, max_length=max_length, progress=update,
+            channels_last=channels_last, num_workers=workers, max_length=max_length, progress=update,
         )
     if out is not None:
         options = {
             "models": models, "data": data, "split": split, "layer": layer, "batch_size": batch_size,
             "rate": rate, "max_batches": max_batches, "seed": seed, "image_size": image_size,
             "pool": pool.value, "center": center, "dataset_spectrum": dataset_spectrum, "ci": ci,
-            "label": label, "arch": arch, "device": device, "amp": amp, "workers": workers,
+            "label": label, "arch": arch, "device": device, "amp": amp, "channels_last": channels_last, "workers": workers,
             "max_length": max_length,
         }
         with staged_dir(out) as tmp:

@@ -370,6 +370,7 @@ def feature_spectrum(
     arch: str | None = None,
     device: str | torch.device | None = "auto",
     amp: bool | None = None,
+    channels_last: bool | None = None,
     num_workers: int = 0,
     max_length: int = 128,
     progress: Progress | None = None,
@@ -396,6 +397,7 @@ def feature_spectrum(
         arch: architecture spec for state-dict files without a sidecar.
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
         amp: autocast the forward (default: on CUDA only).
+        channels_last: image inputs and weights in channels_last (default: on CUDA only).
         num_workers: loader processes for image files.
         max_length: text: token sequences are truncated to this length.
         progress: called as ``progress(done, total, model)`` after each batch.
@@ -427,7 +429,7 @@ def feature_spectrum(
     for label, model in pairs:
         loaded = load_model(model, arch=arch) if isinstance(model, str) else model
         t0 = time.perf_counter()
-        with FeatureExtractor(loaded, layers, pool=pool, device=dev, amp=amp) as fx:
+        with FeatureExtractor(loaded, layers, pool=pool, device=dev, amp=amp, channels_last=channels_last) as fx:
             loader = make_feature_loader(
                 fx.loaded, dataset, batch_size, device=dev, image_size=image_size, seed=seed,
                 max_batches=max_batches, num_workers=num_workers, max_length=max_length,
@@ -463,6 +465,7 @@ def feature_spectrum(
                 "sites": {s.name: s.description for s in fx.sites},
                 "image_size": _input_size(fx.loaded, image_size),
                 "amp": fx.amp,
+                "channels_last": fx.channels_last,
                 "seconds": seconds,
                 "samples_per_second": len(loader) * batch_size / seconds if seconds > 0 else None,
             }

@@ -226,6 +226,9 @@ def test_cuda_amp_channels_last_matches_cpu(resnet):
         gpu = extract_features(fx, data, **kwargs)["penultimate"]
     rel = (gpu - cpu).norm() / cpu.norm()
     assert gpu.dtype == torch.float32 and rel < 2e-2
-    with FeatureExtractor(copy.deepcopy(resnet), device="cuda", amp=False, channels_last=False) as fx:
+    # float32 without AMP; cuDNN's TF32 (on by default on Ampere and later: ~1e-3 relative,
+    # measured 1e-3 < error on an H200) is switched off for the comparison
+    with FeatureExtractor(copy.deepcopy(resnet), device="cuda", amp=False, channels_last=False) as fx, \
+            torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
         exact = extract_features(fx, data, **kwargs)["penultimate"]
-    assert (exact - cpu).norm() / cpu.norm() < 1e-3
+    assert (exact - cpu).norm() / cpu.norm() < 1e-4
