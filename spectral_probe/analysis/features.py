@@ -347,7 +347,7 @@ def _dataset(data: Any, split: str, rate: Any, seed: int) -> Any:
 
     dataset = load_dataset(data, split) if isinstance(data, (str, DataSpec)) else data
     if rate is not None:
-        dataset = dataset.subset(sample_per_class(dataset.targets, rate, seed=seed))
+        dataset = dataset.subset(sample_per_class(dataset.targets, rate, seed=seed, classes=getattr(dataset, "classes", None)))
     return dataset
 
 
