@@ -1,15 +1,12 @@
 """Pull weight matrices (and, in ``features``, feature matrices) out of models."""
 
+from .feature_loader import FeatureLoader, extract_features, iter_features, make_feature_loader
 from .features import (
     PENULTIMATE,
     POOLS,
     FeatureExtractor,
-    FeatureLoader,
     FeatureSite,
-    extract_features,
     feature_sites,
-    iter_features,
-    make_feature_loader,
     pool_features,
     resolve_device,
 )

@@ -24,7 +24,6 @@ from spectral_probe.analysis import (
 from spectral_probe.data import load_dataset
 from spectral_probe.errors import ConfigError, DataError
 from spectral_probe.extract import extract_features
-from spectral_probe.models import load_model
 from spectral_probe.spectral import effective_rank, stable_rank, tail_energy
 
 
