@@ -149,6 +149,24 @@ def test_text_default_is_cls_and_pooler_is_a_module(minilm):
     torch.testing.assert_close(out["pooler"], ref.pooler_output, rtol=1e-5, atol=1e-5)
 
 
+def test_sequence_classifier_penultimate_is_the_pooler_output():
+    transformers = pytest.importorskip("transformers")
+    from spectral_probe.models import LoadedModel, find_head
+
+    config = transformers.BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                     intermediate_size=32, num_labels=3)
+    torch.manual_seed(0)
+    model = transformers.BertForSequenceClassification(config).eval()
+    loaded = LoadedModel(model=model, spec="tiny-bert", arch="tiny-bert", head=find_head(model), modality="text")
+    batch = {"input_ids": torch.randint(0, 50, (4, 7)), "attention_mask": torch.ones(4, 7, dtype=torch.int64)}
+    with FeatureExtractor(loaded, device="cpu") as fx:
+        f = fx(batch)["penultimate"]
+        assert fx.sites[0].description == "input of the classifier 'classifier'"
+    with torch.no_grad():
+        ref = model.bert(**batch).pooler_output
+    torch.testing.assert_close(f, ref, rtol=1e-5, atol=1e-5)
+
+
 def test_text_mean_pool_ignores_padding(minilm):
     short = minilm.tokenizer(["bleak"], return_tensors="pt")
     both = minilm.tokenizer(["bleak", "a charming and often affecting journey"], padding=True, return_tensors="pt")
