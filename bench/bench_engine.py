@@ -37,7 +37,7 @@ from spectral_probe.data import load_dataset, make_loader, make_splits
 from spectral_probe.models import load_model, replace_head
 from spectral_probe.training import FinetuneConfig, TrainingHook, finetune
 from spectral_probe.training.image import init_head
-from spectral_probe.training.optim import amp_dtype
+from spectral_probe.training.optim import amp_dtype, use_channels_last
 
 
 def _sync(device: torch.device) -> None:
@@ -83,7 +83,7 @@ def bare_step(cfg: FinetuneConfig, warmup: int, steps: int) -> float:
     model = loaded.model
     head = replace_head(model, len(full.classes), loaded.head)
     init_head(model.get_submodule(head), "normal")
-    cl = device.type == "cuda"
+    cl = use_channels_last(cfg.channels_last, device, "image", model)  # as the engine decides
     model = model.to(device, memory_format=torch.channels_last if cl else torch.preserve_format).train()
     head_params = list(model.get_submodule(head).parameters())
     ids = {id(p) for p in head_params}

@@ -28,34 +28,44 @@ if TYPE_CHECKING:
 __all__ = ["run_loop"]
 
 _FLUSH_SECONDS = 10.0
+_SYNC_EVERY = 10
 
 
 class _Meters:
-    """Running sums over one log interval, kept on the device (no per-step host sync)."""
+    """Running sums over one log interval, kept on the device (no per-step host sync).
+
+    ``sums`` holds the total loss, the task loss, each penalty and the correct count; the
+    sample count and the work units (images/tokens) are host integers.
+    """
 
     def __init__(self, terms: list[str], device: torch.device, saved: dict[str, Any] | None) -> None:
         self.terms = terms
         self.device = device
-        self.sums = torch.zeros(4 + len(terms), dtype=torch.float64, device=device)
+        self.sums = torch.zeros(3 + len(terms), dtype=torch.float64, device=device)
+        self.steps = 0
+        self.count = 0
         self.units = 0
         self.seconds = 0.0
         if saved and len(saved.get("sums", [])) == self.sums.numel():
             self.sums += torch.tensor(saved["sums"], dtype=torch.float64, device=device)
+            self.steps, self.count = int(saved["steps"]), int(saved["count"])
             self.units, self.seconds = int(saved["units"]), float(saved["seconds"])
 
     def add(self, loss: torch.Tensor, task: torch.Tensor, parts: dict[str, torch.Tensor],
             logits: torch.Tensor, targets: torch.Tensor) -> None:
         correct = (logits.detach().argmax(-1) == targets).sum()
-        values = [loss.detach(), task.detach(), *(parts[t] for t in self.terms), correct,
-                  torch.tensor(targets.shape[0], device=targets.device)]
+        values = [loss.detach(), task.detach(), *(parts[t] for t in self.terms), correct]
         self.sums += torch.stack([v.to(torch.float64).reshape(()) for v in values])
+        self.count += int(targets.shape[0])
+        self.steps += 1
 
     def reset(self) -> None:
         self.sums.zero_()
-        self.units, self.seconds = 0, 0.0
+        self.steps, self.count, self.units, self.seconds = 0, 0, 0, 0.0
 
     def state(self) -> dict[str, Any]:
-        return {"sums": self.sums.tolist(), "units": self.units, "seconds": self.seconds}
+        return {"sums": self.sums.tolist(), "steps": self.steps, "count": self.count,
+                "units": self.units, "seconds": self.seconds}
 
 
 def _finite_weights(model: torch.nn.Module) -> bool:
@@ -68,7 +78,8 @@ def run_loop(tr: Trainer, capture: FeatureCapture, state: dict[str, Any]) -> Run
     device, rd = dist.device, tr.run_dir
     terms = [t.name for t in tr.regularizer if t.has_penalty]
     meters = _Meters(terms, device, state.get("meters"))
-    check_each_step = device.type == "cpu"
+    check_each_step = device.type == "cpu"  # free on CPU; on GPU at log and checkpoint times
+    local_bad = False
     last_good: int | None = tr.iteration if tr.iteration > 0 else None
     start = tr.iteration
     data = iter(train_loader(setup.train, tr.plan, start, tr.total, num_workers=cfg.num_workers,
@@ -120,8 +131,14 @@ def run_loop(tr: Trainer, capture: FeatureCapture, state: dict[str, Any]) -> Run
         it = tr.iteration
         for hook in tr.hooks:
             hook.on_step(tr)
-        if check_each_step:
-            stop_if_diverged(not math.isfinite(float(loss.detach())))
+        if check_each_step and not math.isfinite(float(loss.detach())):
+            local_bad = True
+        # one process: every step; DDP: the ranks agree every _SYNC_EVERY steps (no per-step sync)
+        stop = False
+        if not dist.active or it % _SYNC_EVERY == 0 or it == tr.total or it % cfg.checkpoint_every == 0:
+            stop, bad = dist.max_flags(tr._stop_reason is not None, local_bad)
+            if bad:
+                raise tr.diverged(it, last_good)
 
         if it % cfg.log_every == 0 or it == tr.total:
             pause()
@@ -141,7 +158,6 @@ def run_loop(tr: Trainer, capture: FeatureCapture, state: dict[str, Any]) -> Run
             _validate(tr, state)
             seg = tr.now()
 
-        stop = dist.max_flag(tr._stop_reason is not None)
         if (it % cfg.checkpoint_every == 0 and it < tr.total) or stop:
             pause()
             stop_if_diverged(not math.isfinite(float(meters.sums[0])) or not _finite_weights(tr.model))
@@ -161,9 +177,10 @@ def run_loop(tr: Trainer, capture: FeatureCapture, state: dict[str, Any]) -> Run
 
 def _log_record(tr: Trainer, meters: _Meters, factor: float, features: torch.Tensor | None,
                 state: dict[str, Any]) -> dict[str, Any]:
-    sums = tr.dist.sum(meters.sums.clone()).tolist()
+    totals = torch.cat([meters.sums, meters.sums.new_tensor([meters.count])])
+    sums = tr.dist.sum(totals).tolist()
     count = max(sums[-1], 1.0)
-    steps = max(tr.iteration - (tr.records[-1]["iteration"] if tr.records else 0), 1)
+    steps = max(meters.steps, 1)
     head_lr = max(g["initial_lr"] for g in tr.optimizer.param_groups) * factor
     record: dict[str, Any] = {
         "iteration": tr.iteration,

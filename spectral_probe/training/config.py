@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -28,6 +27,7 @@ from typing import Any
 
 from .._io import to_jsonable
 from ..errors import ConfigError, DataError
+from ._checks import check_bool, check_integer, check_number, check_string, is_zero, toml_value
 from .presets import PRESET_FIELDS, get_preset
 
 __all__ = [
@@ -89,7 +89,8 @@ class FinetuneConfig:
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         amp: mixed precision on CUDA: ``auto`` (bf16 where supported, else fp16), ``fp16``,
             ``bf16`` or ``off``. Never on CPU.
-        channels_last: ``auto`` (on for CUDA image models), ``on`` or ``off``.
+        channels_last: ``auto`` (on for image models on CUDA, and on CPU for models with
+            depthwise convolutions), ``on`` or ``off``.
         num_workers: data-loading worker processes.
         task_options: options of the task (free-form; see the task's documentation).
     """
@@ -175,57 +176,57 @@ class FinetuneConfig:
         changes["hp"] = _resolve_hp(self.method, values["hp"], self.hp)
         changes["method"] = _canonical_method(self.method)
         changes["rate"] = _canonical_rate(self.rate, "rate")
-        changes["val"] = 0 if _is_zero(self.val) else _canonical_rate(self.val, "val")
+        changes["val"] = 0 if is_zero(self.val) else _canonical_rate(self.val, "val")
         out = dataclasses.replace(self, **changes)
         out._check()
         return out
 
     def _check(self) -> None:
-        _string("model", self.model)
-        _string("data", self.data)
-        _integer("seed", self.seed, 0)
+        check_string("model", self.model)
+        check_string("data", self.data)
+        check_integer("seed", self.seed, 0)
         if self.data_seed is not None:
-            _integer("data_seed", self.data_seed, 0)
+            check_integer("data_seed", self.data_seed, 0)
         for key, choices in _CHOICES.items():
             if getattr(self, key) not in choices:
                 raise ConfigError(f"expected {key} in {list(choices)}, found {getattr(self, key)!r}")
-        _number("lr", self.lr, 0, strict=True)
-        _number("head_lr_ratio", self.head_lr_ratio, 0, strict=True)
-        _number("momentum", self.momentum, 0)
+        check_number("lr", self.lr, 0, strict=True)
+        check_number("head_lr_ratio", self.head_lr_ratio, 0, strict=True)
+        check_number("momentum", self.momentum, 0)
         if self.momentum >= 1:  # type: ignore[operator]
             raise ConfigError(f"expected momentum in [0, 1), found {self.momentum!r}")
-        _number("weight_decay", self.weight_decay, 0)
-        _bool("nesterov", self.nesterov)
-        _bool("ten_crop", self.ten_crop)
-        _bool("spectrum", self.spectrum)
-        _bool("keep_train_state", self.keep_train_state)
-        _integer("batch_size", self.batch_size, 1)
+        check_number("weight_decay", self.weight_decay, 0)
+        check_bool("nesterov", self.nesterov)
+        check_bool("ten_crop", self.ten_crop)
+        check_bool("spectrum", self.spectrum)
+        check_bool("keep_train_state", self.keep_train_state)
+        check_integer("batch_size", self.batch_size, 1)
         if self.epochs is not None:
-            _number("epochs", self.epochs, 0, strict=True)
+            check_number("epochs", self.epochs, 0, strict=True)
         else:
-            _integer("iterations", self.iterations, 1)
-        _integer("lr_step", self.lr_step, 1)
-        _number("lr_gamma", self.lr_gamma, 0, strict=True)
-        _integer("warmup", self.warmup, 0)
+            check_integer("iterations", self.iterations, 1)
+        check_integer("lr_step", self.lr_step, 1)
+        check_number("lr_gamma", self.lr_gamma, 0, strict=True)
+        check_integer("warmup", self.warmup, 0)
         if self.iterations is not None and self.warmup >= self.iterations:  # type: ignore[operator]
             raise ConfigError(
                 f"expected warmup < iterations ({self.iterations}), found {self.warmup}"
             )
-        _integer("image_size", self.image_size, 1)
-        _integer("resize", self.resize, 1)
+        check_integer("image_size", self.image_size, 1)
+        check_integer("resize", self.resize, 1)
         if self.resize < self.image_size:  # type: ignore[operator]
             raise ConfigError(
                 f"expected resize >= image_size ({self.image_size}), found {self.resize}"
             )
-        _integer("eval_batch_size", self.eval_batch_size, 1)
+        check_integer("eval_batch_size", self.eval_batch_size, 1)
         for key in ("eval_every", "eval_max"):
             if getattr(self, key) is not None:
-                _integer(key, getattr(self, key), 1)
-        _integer("log_every", self.log_every, 1)
-        _integer("checkpoint_every", self.checkpoint_every, 1)
-        _integer("num_workers", self.num_workers, 0)
-        _string("device", self.device)
-        if self.select == "best" and _is_zero(self.val):
+                check_integer(key, getattr(self, key), 1)
+        check_integer("log_every", self.log_every, 1)
+        check_integer("checkpoint_every", self.checkpoint_every, 1)
+        check_integer("num_workers", self.num_workers, 0)
+        check_string("device", self.device)
+        if self.select == "best" and is_zero(self.val):
             raise ConfigError(
                 "expected a validation split (val > 0) to select the best iteration, found val = 0"
             )
@@ -266,10 +267,10 @@ class FinetuneConfig:
                 if value:
                     tables.append((key, value))
                 continue
-            lines.append(f"{key} = {_toml_value(value)}")
+            lines.append(f"{key} = {toml_value(value)}")
         for name, table in tables:
             lines.append(f"\n[{name}]")
-            lines.extend(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in table.items())
+            lines.extend(f"{json.dumps(k)} = {toml_value(v)}" for k, v in table.items())
         return "\n".join(lines) + "\n"
 
     @classmethod
@@ -409,43 +410,3 @@ def _canonical_rate(value: Any, name: str) -> str | int:
         return parsed.count if parsed.count is not None else str(parsed)
     except DataError as exc:
         raise ConfigError(f"{name}: {exc}") from None
-
-
-def _is_zero(value: Any) -> bool:
-    return (not isinstance(value, bool) and isinstance(value, (int, float)) and value == 0) or value in ("0", "0%")
-
-
-def _string(name: str, value: Any) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"expected {name} to be a non-empty string, found {value!r}")
-
-
-def _bool(name: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise ConfigError(f"expected {name} to be true or false, found {value!r}")
-
-
-def _integer(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"expected {name} to be an integer >= {minimum}, found {value!r}")
-
-
-def _number(name: str, value: Any, minimum: float, *, strict: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"expected {name} to be a finite number, found {value!r}")
-    if value < minimum or (strict and value == minimum):
-        raise ConfigError(f"expected {name} {'>' if strict else '>='} {minimum:g}, found {value!r}")
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
-    raise ConfigError(f"cannot write {value!r} as TOML")

@@ -85,6 +85,14 @@ class DistContext:
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return bool(t.item())
 
+    def max_flags(self, *flags: bool) -> tuple[bool, ...]:
+        """Each flag, true on every rank if it is true on any rank (one all-reduce)."""
+        if not self.active:
+            return tuple(flags)
+        t = torch.tensor([1.0 if f else 0.0 for f in flags], device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return tuple(bool(v) for v in t.tolist())
+
     def gather_objects(self, obj: Any) -> list[Any]:
         """Every rank's ``obj``, in rank order (on every rank)."""
         if not self.active:

@@ -35,8 +35,8 @@ from ..regularizers import FeatureCapture, RegularizerSet, StepContext, build_re
 from . import image as _image  # noqa: F401  (registers the image-classification task)
 from .batches import BatchPlan, train_loader
 from .config import FinetuneConfig
-from .distributed import DistContext, init_distributed
-from .evaluate import autocast, evaluate
+from .distributed import init_distributed
+from .evaluate import evaluate
 from .hooks import TrainingHook
 from .optim import amp_dtype, build_optimizer, use_channels_last
 from .rundir import RunDir, RunResult, load_run
@@ -188,7 +188,8 @@ class Trainer:
         self._check_spectrum_batch()
         device = self.dist.device
         self.amp = amp_dtype(cfg.amp, device)
-        self.channels_last = use_channels_last(cfg.channels_last, device, self.setup.modality)
+        self.channels_last = use_channels_last(cfg.channels_last, device, self.setup.modality,
+                                               self.setup.model)
         model = self.setup.model.to(device)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)

@@ -48,10 +48,17 @@ def amp_dtype(setting: str, device: torch.device) -> torch.dtype | None:
     return torch.float16
 
 
-def use_channels_last(setting: str, device: torch.device, modality: str) -> bool:
-    """``auto``: channels-last memory format for image models on CUDA."""
+def use_channels_last(setting: str, device: torch.device, modality: str, model: torch.nn.Module | None = None) -> bool:
+    """``auto``: channels-last memory format for image models on CUDA, and on CPU for models
+    with depthwise convolutions (oneDNN's channels-last depthwise kernels: EfficientNet-Lite0
+    at 64 px trains ~1.5x faster on CPU, without its multi-second first steps; ResNets gain
+    nothing on CPU, so they stay contiguous there)."""
     if setting == "on":
         return True
-    if setting == "off":
+    if setting == "off" or modality != "image":
         return False
-    return device.type == "cuda" and modality == "image"
+    if device.type == "cuda":
+        return True
+    return model is not None and any(
+        isinstance(m, torch.nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels for m in model.modules()
+    )
