@@ -165,7 +165,11 @@ class Trainer:
         rd.check_compatible(self.config)
         if rd.finished:
             if resume is False:
-                raise ConfigError(f"expected a new run directory, found a finished run in {rd.path}")
+                status = rd.read_final().get("status", "finished")
+                raise ConfigError(
+                    f"expected a new run directory, found a {'finished' if status == 'finished' else status} "
+                    f"run in {rd.path}"
+                )
             return "done"
         if resume is False:
             raise ConfigError(
