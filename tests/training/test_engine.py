@@ -167,3 +167,16 @@ def test_epochs_and_ten_crop(tmp_path):
     per_epoch = 1343 // 32
     assert result.final["iterations"] == -(-per_epoch // 2)
     assert result.final["evals"]["test"]["n"] == 454
+
+
+def test_image_files_paper_transforms_ten_crop_and_workers(tmp_path):
+    from _fixtures.datasets import make_cub200
+
+    root = make_cub200(tmp_path / "data", n_classes=3, per_class=14, test_per_class=4, size=12)
+    cfg = tiny_config(data=f"cub200:{root}", rate="50%", batch_size=8, iterations=12, log_every=4,
+                      image_size=8, resize=10, augment="paper", ten_crop=True, eval_batch_size=5)
+    main = finetune(cfg, tmp_path / "main")
+    workers = finetune(cfg.with_overrides(num_workers=2), tmp_path / "workers")
+    assert main.final["evals"]["test"]["n"] == 12
+    # augmentation is seeded per batch, not per process: loader workers change nothing
+    assert _same_weights(main.model_path, workers.model_path)
