@@ -74,6 +74,8 @@ def bare_step(cfg: FinetuneConfig, warmup: int, steps: int) -> float:
 
     device = torch.device(cfg.device)
     torch.manual_seed(cfg.seed)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # as the engine does
     full = load_dataset(cfg.data, "train")
     splits = make_splits(full.targets, rate=cfg.rate, seed=cfg.seed, min_per_class=2)
     loaded = load_model(cfg.model)
