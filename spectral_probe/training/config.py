@@ -152,7 +152,7 @@ class FinetuneConfig:
     @property
     def is_resolved(self) -> bool:
         """Whether every preset field holds a value (as after :meth:`resolve`)."""
-        filled = all(getattr(self, k) is not None for k in PRESET_FIELDS if k != "iterations")
+        filled = all(getattr(self, k) is not None for k in PRESET_FIELDS if k not in ("iterations", "epochs"))
         return filled and (self.iterations is not None or self.epochs is not None)
 
     def resolve(self) -> FinetuneConfig:
@@ -170,7 +170,10 @@ class FinetuneConfig:
             if key == "hp":
                 continue
             if getattr(self, key) is None:
-                if key == "iterations" and self.epochs is not None:
+                # the run's length: the config's iterations or epochs, else the preset's
+                if key == "iterations" and (self.epochs is not None or values["epochs"] is not None):
+                    continue
+                if key == "epochs" and self.iterations is not None:
                     continue
                 changes[key] = values[key]
         changes["hp"] = _resolve_hp(self.method, values["hp"], self.hp)
@@ -207,8 +210,13 @@ class FinetuneConfig:
             check_integer("iterations", self.iterations, 1)
         check_integer("lr_step", self.lr_step, 1)
         check_number("lr_gamma", self.lr_gamma, 0, strict=True)
-        check_integer("warmup", self.warmup, 0)
-        if self.iterations is not None and self.warmup >= self.iterations:  # type: ignore[operator]
+        if isinstance(self.warmup, float) and not 0 < self.warmup < 1:
+            raise ConfigError(
+                f"expected warmup as iterations (an integer >= 0) or a fraction in (0, 1), found {self.warmup!r}"
+            )
+        if not isinstance(self.warmup, float):
+            check_integer("warmup", self.warmup, 0)
+        if self.iterations is not None and not isinstance(self.warmup, float) and self.warmup >= self.iterations:  # type: ignore[operator]
             raise ConfigError(
                 f"expected warmup < iterations ({self.iterations}), found {self.warmup}"
             )

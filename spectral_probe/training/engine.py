@@ -223,7 +223,7 @@ class Trainer:
         self.regularizer.prepare(self.model, head=self.setup.head, reference=self.setup.reference,
                                  loader=loader)
         self.regularizer.to(self.dist.device)
-        groups = self.regularizer.param_groups(self.model, head=self.setup.head)
+        groups = self.task.param_groups(self.model, self.regularizer.param_groups(self.model, head=self.setup.head))
         self.optimizer = build_optimizer(self.config, groups)
         fp16 = self.amp == torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=fp16) if fp16 else None
@@ -356,8 +356,9 @@ class Trainer:
     def lr_factor(self, iteration: int) -> float:
         """The schedule's multiplier at ``iteration`` (0-based)."""
         c = self.config
+        warmup = round(c.warmup * self.total) if isinstance(c.warmup, float) else int(c.warmup)  # type: ignore[arg-type]
         return lr_factor(str(c.schedule), iteration, self.total, step=int(c.lr_step),  # type: ignore[arg-type]
-                         gamma=float(c.lr_gamma), warmup=int(c.warmup))  # type: ignore[arg-type]
+                         gamma=float(c.lr_gamma), warmup=warmup)
 
     def step_context(self, inputs: Any, targets: Tensor, logits: Tensor, features: Tensor | None) -> StepContext:
         """What the regularizers see this step."""

@@ -45,13 +45,18 @@ def evaluate(
     evaluates ``indices[rank::world]`` and the counts are summed.
 
     Returns:
-        ``{"accuracy": float, "loss": float, "n": int}``.
+        ``{"accuracy": float, "loss": float, "n": int}``, plus the task's own metrics
+        (:meth:`Task.metrics` of the confusion matrix, e.g. ``f1``).
     """
     device = dist.device
     idx = eval_subset(len(dataset), cap, rank=dist.rank, world=dist.world)
     was_training = model.training
     model.eval()
     sums = torch.zeros(3, dtype=torch.float64, device=device)  # correct, loss, count
+    # (true, predicted) counts, only for tasks with metrics of their own; sized by the classes
+    wants = type(task).metrics is not Task.metrics
+    k = len(getattr(dataset, "classes", None) or [])
+    confusion = torch.zeros(k * k, dtype=torch.float64, device=device) if wants and k else None
     try:
         with autocast(device, amp):
             for batch in eval_loader(dataset, idx, batch_size, num_workers=num_workers,
@@ -66,12 +71,21 @@ def evaluate(
                 logits = task.forward(model, x).float()
                 if crops > 1:
                     logits = logits.view(-1, crops, logits.shape[-1]).sum(1)
-                sums[0] += (logits.argmax(-1) == y).sum()
+                pred = logits.argmax(-1)
+                sums[0] += (pred == y).sum()
+                if wants:
+                    if confusion is None:
+                        k = logits.shape[-1]
+                        confusion = torch.zeros(k * k, dtype=torch.float64, device=device)
+                    confusion += torch.bincount(y * k + pred, minlength=k * k)[: k * k].to(torch.float64)
                 sums[1] += F.cross_entropy(logits / crops, y, reduction="sum").double()
                 sums[2] += y.shape[0]
     finally:
         model.train(was_training)
     dist.sum(sums)
     correct, loss, n = sums.tolist()
-    return {"accuracy": correct / n if n else float("nan"), "loss": loss / n if n else float("nan"),
-            "n": int(n)}
+    out: dict[str, float] = {"accuracy": correct / n if n else float("nan"),
+                             "loss": loss / n if n else float("nan"), "n": int(n)}
+    if confusion is not None:
+        out.update(task.metrics(dist.sum(confusion).view(k, k).cpu()))
+    return out

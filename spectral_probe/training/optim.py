@@ -18,15 +18,18 @@ def build_optimizer(config: FinetuneConfig, groups: list[dict[str, Any]]) -> tor
     """SGD (or AdamW) over ``groups`` from :meth:`RegularizerSet.param_groups`.
 
     Head groups get ``lr``, the others ``lr / head_lr_ratio``; every group's weight decay is
-    the method's (optimizer-side ``l2``) plus ``config.weight_decay``. Each group keeps its
+    the method's (optimizer-side ``l2``) plus ``config.weight_decay``, except that a group
+    marked ``"no_decay": True`` (by :meth:`Task.param_groups`, e.g. BERT's biases and
+    LayerNorm weights) does not take ``config.weight_decay``. Each group keeps its
     ``initial_lr``, which the schedule multiplies.
     """
     lr = float(config.lr)  # type: ignore[arg-type]
     out = []
     for g in groups:
         base = lr if g.get("head") else lr / float(config.head_lr_ratio)  # type: ignore[arg-type]
+        extra = 0.0 if g.get("no_decay") else float(config.weight_decay)  # type: ignore[arg-type]
         out.append({**g, "lr": base, "initial_lr": base,
-                    "weight_decay": float(g.get("weight_decay", 0.0)) + float(config.weight_decay)})  # type: ignore[arg-type]
+                    "weight_decay": float(g.get("weight_decay", 0.0)) + extra})
     if not out or not any(g["params"] for g in out):
         raise ConfigError("expected trainable parameters in the model, found none")
     if config.optimizer == "sgd":

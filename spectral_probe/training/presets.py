@@ -55,10 +55,13 @@ class Preset:
         weight_decay: optimizer weight decay on top of the method's own terms.
         batch_size: global batch size (split over DDP ranks).
         iterations: optimisation steps.
+        epochs: passes over the (sampled) training set instead of ``iterations`` (``None``:
+            count iterations). A config that sets either one keeps it.
         schedule: ``"step"``, ``"constant"``, ``"cosine"`` or ``"linear"`` (all after warm-up).
         lr_step: step schedule: multiply by ``lr_gamma`` every ``lr_step`` iterations.
         lr_gamma: the step schedule's factor.
-        warmup: linear warm-up iterations.
+        warmup: linear warm-up: a number of iterations, or a fraction in (0, 1) of the run's
+            iterations (BERT's 10 %: ``0.1``).
         image_size: training and test crop side.
         resize: test-time resize side before the crop (training: the paper's square resize).
         augment: ``"paper"`` (random-resized crop and flip) or ``"none"``.
@@ -78,10 +81,11 @@ class Preset:
     weight_decay: float = 0.0
     batch_size: int = 48
     iterations: int = 9000
+    epochs: float | None = None
     schedule: str = "step"
     lr_step: int = 6000
     lr_gamma: float = 0.1
-    warmup: int = 0
+    warmup: int | float = 0
     image_size: int = 224
     resize: int = 256
     augment: str = "paper"

@@ -8,7 +8,10 @@ tells it how to
   (:meth:`Task.forward`), and the loss (:meth:`Task.loss`),
 * count the work in a batch for throughput (:meth:`Task.count`: images, or tokens),
 * which batches a data-dependent regularizer prepares on (:meth:`Task.prepare_loader`:
-  the training data for DELTA, the previous task's for EWC).
+  the training data for DELTA, the previous task's for EWC),
+* optionally, how the optimizer's parameter groups are split (:meth:`Task.param_groups`:
+  BERT's no weight decay on biases and LayerNorm) and which metrics besides accuracy an
+  evaluation reports (:meth:`Task.metrics`, from the confusion matrix: F1 for MRPC).
 
 Image classification (the paper's Table 2) is the built-in task. Adding a scenario
 (e.g. GLUE text classification, or the permuted-pixel incremental protocol) is one
@@ -114,6 +117,22 @@ class Task:
         other data (EWC: the previous task) returns its own loader here.
         """
         return batches()
+
+    def param_groups(self, model: nn.Module, groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The optimizer's parameter groups (from the regularizers), possibly split further.
+
+        A group may be marked ``"no_decay": True``: it then does not take the config's
+        ``weight_decay``. The default returns ``groups`` unchanged.
+        """
+        return groups
+
+    def metrics(self, confusion: Tensor) -> dict[str, float]:
+        """Metrics beyond accuracy and loss from an evaluation's confusion matrix.
+
+        ``confusion[i, j]`` counts samples of class ``i`` predicted as ``j`` (summed over DDP
+        ranks). The default adds nothing.
+        """
+        return {}
 
 
 def _move(value: Any, device: torch.device) -> Any:
