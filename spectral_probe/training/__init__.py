@@ -27,7 +27,12 @@ from .rundir import RunDir, RunResult, load_run
 from .schedule import lr_factor
 from .spectra import bss_pairs, runs_feature_spectra
 from .sweep import SweepReport, SweepSpec, load_sweep, run_sweep
+from .permuted import MLP, PermutedPixelsTask, PermutedResult, PixelPermutation, pixel_permutation, run_permuted
+from .scenarios import SCENARIOS, apply_scenario, scenario_of
+from .table3 import PAPER_TABLE3, Table3, collect_permuted, table3
 from .tasks import Task, TaskSetup, get_task, list_tasks, register_task
+from .text import GLUE_METRICS, TextClassificationTask, TokenizeCollate
+from .text_model import TextClassifier
 
 __all__ = [
     "FinetuneConfig",
@@ -51,6 +56,23 @@ __all__ = [
     "get_task",
     "list_tasks",
     "ImageClassificationTask",
+    "TextClassificationTask",
+    "TextClassifier",
+    "TokenizeCollate",
+    "GLUE_METRICS",
+    "PermutedPixelsTask",
+    "PermutedResult",
+    "PixelPermutation",
+    "pixel_permutation",
+    "run_permuted",
+    "MLP",
+    "Table3",
+    "table3",
+    "collect_permuted",
+    "PAPER_TABLE3",
+    "SCENARIOS",
+    "apply_scenario",
+    "scenario_of",
     "BatchPlan",
     "TensorTenCrop",
     "DistContext",
