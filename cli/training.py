@@ -16,6 +16,12 @@ app = typer.Typer()
 _SIGTERM_EXIT = 143
 
 
+class Scenario(str, Enum):
+    image = "image"
+    glue = "glue"
+    permuted = "permuted"
+
+
 class Executor(str, Enum):
     local = "local"
     slurm = "slurm"
@@ -55,7 +61,8 @@ def finetune_cmd(
     method: Annotated[Optional[str], typer.Option(help="Regularizers joined by '+': l2, l2-sp, delta, bss, tsvd, ewc (e.g. l2-sp+bss) [default: l2].", show_default=False)] = None,
     rate: Annotated[Optional[str], typer.Option(help="Per-class sampling rate: 0.15, 15%, or a count per class [default: 100%].", show_default=False)] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of initialisation, sampling, data order and augmentation [default: 0].", show_default=False)] = None,
-    preset: Annotated[Optional[str], typer.Option(help="paper, released or demo (see docs/training.md) [default: paper].", show_default=False)] = None,
+    preset: Annotated[Optional[str], typer.Option(help="paper, released, demo, glue or permuted (see docs/training.md, docs/scenarios.md) [default: the scenario's].", show_default=False)] = None,
+    scenario: Annotated[Optional[Scenario], typer.Option(help="image (the paper's Table 2), glue (text classification, Table 4) or permuted (task A then task B with EWC, Table 3) [default: glue for glue-* data, else image].", show_default=False)] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder of run directories; this run goes to OUT/<run id>.")] = Path("runs"),
     run_dir: Annotated[Optional[Path], typer.Option(help="Write the run exactly here instead of OUT/<run id>.")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue the run in this directory (options given must match its config).")] = None,
@@ -90,7 +97,7 @@ def finetune_cmd(
     training state and exits with status 143; --resume DIR continues to the same result.
     Under torchrun (--nproc_per_node N) the run is data-parallel.
     """
-    from spectral_probe.training import FinetuneConfig, RunDir, finetune, parse_hp
+    from spectral_probe.training import FinetuneConfig, RunDir, apply_scenario, finetune, parse_hp, run_permuted
 
     given: dict[str, Any] = {
         "model": model, "data": data, "method": method, "rate": rate, "seed": seed, "preset": preset,
@@ -112,10 +119,18 @@ def finetune_cmd(
         base = FinetuneConfig.from_file(config) if config is not None else FinetuneConfig()
     if resume is None and not (given.get("data") or base.data).strip():
         fail("expected --data (e.g. --data cub200:/data/CUB_200_2011), found none")
+    if resume is None:
+        given = apply_scenario(base, given, scenario.value if scenario else None)
     cfg = base.with_overrides(**given).resolve() if given else base.resolve()
     if resume is None:
         target = run_dir if run_dir is not None else out / cfg.run_id
     main = os.environ.get("RANK", "0") == "0"
+    if cfg.task == "permuted" and resume is None:  # two runs: task A, then task B from it
+        with progress_bar("task A, then task B", quiet=quiet or not main) as update:
+            both = run_permuted(cfg, out, run_dir=run_dir, hooks=[_progress_hook(update)])
+        if main:
+            _print_permuted(both, json_out)
+        return
     with progress_bar("fine-tuning", quiet=quiet or not main) as update:
         result = finetune(cfg, target, resume=resume is not None, hooks=[_progress_hook(update)])
     if not main:
@@ -131,13 +146,29 @@ def finetune_cmd(
     _print_result(result)
 
 
+def _print_permuted(both: Any, json_out: bool) -> None:
+    if both.status == "interrupted":
+        run = both.task_b if both.task_b is not None else both.task_a
+        console.print(f"stopped: training state saved in {run.run_dir}; run the same command again to continue")
+        raise typer.Exit(_SIGTERM_EXIT)
+    if json_out:
+        print_json(both.to_dict())
+        return
+    acc = both.accuracies()
+    stdout.print(f"task A run: {both.task_a.run_dir}\ntask B run: {both.task_b.run_dir}\n"
+                 f"task A top-1: {acc['task_a']:.2%} (after task A alone: {acc['task_a_before_b']:.2%})\n"
+                 f"task B top-1: {acc['task_b']:.2%}\naverage: {acc['average']:.2%}")
+
+
 def _print_result(result: Any) -> None:
     final = result.final
     lines = [f"run: {result.run_dir}"]
     if result.val_accuracy is not None:
         lines.append(f"validation top-1: {result.val_accuracy:.2%}")
+    what = "examples" if result.meta.get("task") == "text-classification" else "images"
     for name, ev in (final.get("evals") or {}).items():
-        lines.append(f"{name} top-1: {ev['accuracy']:.2%} on {ev['n']} images")
+        f1 = f", F1 {ev['f1']:.2%}" if ev.get("f1") is not None else ""
+        lines.append(f"{name} top-1: {ev['accuracy']:.2%}{f1} on {ev['n']} {what}")
     if final.get("best_iteration") is not None:
         lines.append(f"selected iteration {final['best_iteration']} on the validation split")
     t = final.get("timings", {})
@@ -196,6 +227,7 @@ def sweep_table_cmd(
     csv_out: Annotated[bool, typer.Option("--csv", help="CSV of the cells (mean, std, n per cell) on stdout.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="The cells as JSON on stdout.")] = False,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write runs.csv, cells.csv and table.md here.")] = None,
+    table3: Annotated[bool, typer.Option("--table3", help="The permuted-pixel runs as the paper's Table 3: task A / task B / average per method, beside the paper's numbers.")] = False,
 ) -> None:
     """Aggregate finished runs to mean ± std of test top-1 (%) per cell, Table-2 style.
 
@@ -204,8 +236,9 @@ def sweep_table_cmd(
     """
     from spectral_probe._io import atomic_write_text, staged_dir
     from spectral_probe.training import sweep_table
+    from spectral_probe.training import table3 as make_table3
 
-    table = sweep_table(runs, paper=paper)
+    table = make_table3(runs) if table3 else sweep_table(runs, paper=paper)
     if out is not None:
         with staged_dir(out) as tmp:
             table.to_csv(tmp)

@@ -42,9 +42,10 @@ import torch
 from torch import Tensor, nn
 
 from ..data import load_dataset, make_splits
-from ..errors import ConfigError, ModelSpecError
-from ..models import LoadedModel, list_sources, load_model, register_source
+from ..errors import ConfigError
+from ..models import load_model
 from .image import init_head
+from .mlp import MLP
 from .presets import Preset, register_preset
 from .tasks import Task, TaskSetup, register_task
 
@@ -54,7 +55,6 @@ if TYPE_CHECKING:
     from .rundir import RunResult
 
 __all__ = [
-    "MLP",
     "PixelPermutation",
     "pixel_permutation",
     "PermutedPixelsTask",
@@ -66,52 +66,6 @@ __all__ = [
 
 _PERMUTATION_STREAM = 17
 _OPTIONS = ("phase", "permutation_seed")
-
-
-# ---------------------------------------------------------------------- the network
-
-
-class MLP(nn.Module):
-    """Fully connected ReLU network on flattened inputs: ``body`` (hidden layers), head ``fc``.
-
-    Args:
-        sizes: ``[inputs, hidden_1, ..., hidden_n, outputs]`` (at least two entries).
-
-    Example:
-        >>> MLP([784, 400, 400, 10])(torch.zeros(2, 784)).shape
-        torch.Size([2, 10])
-    """
-
-    def __init__(self, sizes: Sequence[int]) -> None:
-        super().__init__()
-        if len(sizes) < 2 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
-            raise ModelSpecError(f"expected MLP sizes as at least two positive integers, found {list(sizes)}")
-        self.sizes = [int(s) for s in sizes]
-        layers: list[nn.Module] = []
-        for a, b in zip(self.sizes[:-2], self.sizes[1:-1]):
-            layers += [nn.Linear(a, b), nn.ReLU()]
-        self.body = nn.Sequential(*layers)
-        self.fc = nn.Linear(self.sizes[-2], self.sizes[-1])
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.fc(self.body(x.flatten(1)))
-
-
-def load_mlp(rest: str, pretrained: bool = True) -> LoadedModel:
-    """``mlp:IN-H1-...-OUT``: a fresh :class:`MLP` (torch's default initialisation)."""
-    del pretrained  # an MLP spec has no pre-trained weights: its checkpoints carry them
-    try:
-        sizes = [int(s) for s in rest.split("-")]
-    except ValueError:
-        raise ModelSpecError(f"expected mlp:IN-H1-...-OUT (e.g. mlp:784-400-400-10), found mlp:{rest}") from None
-    model = MLP(sizes).eval()
-    return LoadedModel(model=model, spec=f"mlp:{rest}", arch=f"mlp:{rest}", head="fc", modality="image",
-                       num_classes=sizes[-1], metadata={"sizes": sizes})
-
-
-if "mlp" not in {s.name for s in list_sources()}:
-    register_source("mlp", help="a fully connected ReLU network: mlp:IN-H1-...-OUT (the permuted scenario)",
-                    example="mlp:784-400-400-10")(load_mlp)
 
 
 # ---------------------------------------------------------------------- the permutation

@@ -117,6 +117,21 @@ def _options(config: FinetuneConfig, encoder: nn.Module) -> dict[str, Any]:
     return {"max_length": max_length, "pool": pool, "dropout": float(dropout)}
 
 
+def _check_tokenizer(loaded: LoadedModel, spec: str) -> None:
+    """A tokenizer with a vocabulary: transformers 5 builds one of special tokens only (and no
+    ``tokenizer_error``) from a directory without tokenizer files."""
+    tok = loaded.tokenizer
+    if tok is None:
+        why = loaded.metadata.get("tokenizer_error", "no tokenizer files")
+        raise ConfigError(f"expected a tokenizer in the model directory of {spec}, found none ({why})")
+    specials = len(set(getattr(tok, "all_special_tokens", []) or []))
+    if len(tok) <= specials:
+        raise ConfigError(
+            f"expected a tokenizer in the model directory of {spec}, found none (no vocabulary files: "
+            f"the tokenizer holds only its {specials} special tokens)"
+        )
+
+
 def _init_head(head: nn.Linear, how: str, std: float) -> None:
     if how == "normal":
         with torch.no_grad():
@@ -167,9 +182,7 @@ class TextClassificationTask(Task):
         loaded = load_model(config.model)
         if loaded.modality != "text":
             raise ConfigError(f"expected a text model (hf:PATH, bundled:minilm-l6) for {config.data}, found {config.model} ({loaded.modality})")
-        if loaded.tokenizer is None:
-            why = loaded.metadata.get("tokenizer_error", "no tokenizer files")
-            raise ConfigError(f"expected a tokenizer in the model directory of {config.model}, found none ({why})")
+        _check_tokenizer(loaded, config.model)
         opts = _options(config, getattr(loaded.model, "encoder_module", loaded.model))
         model, head, base = build_text_classifier(loaded, len(full.classes), pool=opts["pool"],
                                                   dropout=opts["dropout"], head_init=str(config.head_init))

@@ -1,0 +1,121 @@
+"""``spectral-probe finetune`` scenarios: GLUE (picked by the data spec) and permuted (task A, then B).
+
+The GLUE run directory is read back by ``compare-weights`` (MiniLM's q/k/v, attention output and
+FFN matrices) and ``feature-spectrum`` (the classifier's input, the [CLS] feature); bad inputs
+end in one line and exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from _fixtures.datasets import make_glue_task
+from spectral_probe_cli.main import app
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _run(runner, args):
+    return runner.invoke(app, args)
+
+
+def _one_line_error(result) -> str:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def mrpc(tmp_path_factory):
+    return make_glue_task(tmp_path_factory.mktemp("glue"), "mrpc", n=32, n_dev=8)
+
+
+@pytest.fixture(scope="module")
+def glue_run(runner, tmp_path_factory, mrpc):
+    out = tmp_path_factory.mktemp("runs")
+    res = _run(runner, ["finetune", "--model", "bundled:minilm-l6", "--data", f"glue-mrpc:{mrpc}", "--method", "bss",
+                        "--iterations", "4", "--batch-size", "8", "--lr", "5e-5", "--log-every", "2", "--out", str(out), "-q"])
+    assert res.exit_code == 0, res.output
+    (run,) = out.iterdir()
+    return res, run
+
+
+def test_glue_scenario_from_the_data_spec(glue_run):
+    res, run = glue_run
+    assert run.name.startswith("glue-mrpc-bss-100pct-s0-")
+    assert "test top-1:" in res.output and ", F1 " in res.output and "on 8 examples" in res.output
+    meta = json.loads((run / "config.json").read_text())
+    cfg = meta["config"]
+    assert (meta["task"], cfg["preset"], cfg["optimizer"], cfg["method"]) == ("text-classification", "glue", "adamw", "bss")
+    final = json.loads((run / "final.json").read_text())
+    assert set(final["evals"]["test"]) >= {"accuracy", "f1", "loss", "n"} and final["timings"]["tokens_per_s"] > 0
+
+
+def test_compare_weights_pairs_minilm_matrices(runner, glue_run):
+    _, run = glue_run
+    res = _run(runner, ["compare-weights", "bundled:minilm-l6", str(run / "model.safetensors"), "--json", "-q",
+                        "--include", r"^encoder\.layer\.0\."])
+    assert res.exit_code == 0, res.output
+    layers = {layer["layer"]: layer for layer in json.loads(res.stdout)["layers"]}
+    prefix = "encoder.layer.0."
+    for name in ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"):
+        assert layers[prefix + name]["kind"] == "attention"
+    for name in ("intermediate.dense", "output.dense"):
+        assert layers[prefix + name]["kind"] == "linear"
+    assert all(0.9 < layer["cos"][0] <= 1.0 + 1e-6 for layer in layers.values())  # 4 small steps: still aligned
+
+
+def test_feature_spectrum_reads_the_cls_feature(runner, glue_run, mrpc):
+    _, run = glue_run
+    res = _run(runner, ["feature-spectrum", str(run / "model.safetensors"), "--data", f"glue-mrpc:{mrpc}",
+                        "--batch-size", "4", "--device", "cpu", "--json", "-q"])
+    assert res.exit_code == 0, res.output
+    entry = json.loads(res.stdout)["spectra"][0]
+    assert entry["d"] == 384 and entry["site"] == "input of the classifier 'classifier'" and entry["n_batches"] == 2
+
+
+def test_permuted_scenario_prints_both_tasks_and_table3(runner, tmp_path):
+    args = ["finetune", "--scenario", "permuted", "--data", "digits", "--model", "mlp:64-64-64-10", "--epochs", "2",
+            "--batch-size", "32", "--hp", "ewc.lam=10", "--out", str(tmp_path), "-q"]
+    res = _run(runner, [*args, "--method", "ewc+bss"])
+    assert res.exit_code == 0, res.output
+    for line in ("task A top-1:", "(after task A alone:", "task B top-1:", "average:"):
+        assert line in res.output
+    payload = json.loads(_run(runner, [*args, "--method", "ewc", "--json"]).stdout)
+    assert payload["status"] == "finished" and payload["average"] == pytest.approx(
+        (payload["task_a"] + payload["task_b"]) / 2)
+    assert len(list(tmp_path.iterdir())) == 3  # one task-A run shared by both methods
+    table = _run(runner, ["sweep-table", str(tmp_path), "--table3"])
+    assert table.exit_code == 0 and "| digits | ewc | 1 |" in table.stdout and "97.42" in table.stdout
+
+
+def test_bad_glue_inputs_are_one_line_errors(runner, tmp_path):
+    from transformers import BertConfig, BertModel
+
+    root = make_glue_task(tmp_path / "data", "sst2", n=8)
+    common = ["finetune", "--data", f"glue-sst2:{root}", "--iterations", "2", "--batch-size", "4", "--out", str(tmp_path / "runs")]
+    (root / "train.tsv").write_text("text\tlabel\nfine\t1\n")
+    assert "missing ['sentence']" in _one_line_error(_run(runner, common))
+    (root / "train.tsv").write_text("sentence\tlabel\nfine\t1\nbad\t2\n")
+    assert "found '2'" in _one_line_error(_run(runner, common))
+    make_glue_task(tmp_path / "data", "sst2", n=8)  # a good file again
+    nodir = tmp_path / "bare-model"
+    BertModel(BertConfig(vocab_size=60, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=32)).save_pretrained(nodir)
+    err = _one_line_error(_run(runner, [*common, "--model", f"hf:{nodir}"]))
+    assert "expected a tokenizer in the model directory" in err
+    err = _one_line_error(_run(runner, [*common[:3], "--scenario", "permuted", "--out", str(tmp_path / "runs")]))
+    assert "expected an in-memory image dataset" in err
+    assert not (tmp_path / "runs").exists()
