@@ -18,6 +18,7 @@ float64 features.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -36,6 +37,7 @@ __all__ = [
     "CUDA_EIGH_ON_CPU_MAX_N",
     "as_matrix",
     "no_autocast",
+    "one_thread",
     "gram",
     "solved_on_host",
     "host_smallest",
@@ -67,6 +69,26 @@ def no_autocast(device: torch.device) -> contextlib.AbstractContextManager[None]
     if device.type in ("cuda", "cpu", "xpu", "mps") and torch.is_autocast_enabled(device.type):
         return torch.autocast(device_type=device.type, enabled=False)
     return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def one_thread(device: torch.device) -> Iterator[None]:
+    """Run CPU work on one intra-op thread, then restore the previous setting.
+
+    The spectral terms work on ``b x d`` matrices with ``b`` around 48: far too small to gain
+    from threads, and on a busy machine each parallel region of such a small op waits for a
+    descheduled worker thread (measured on 2 shared cores: 60 ms per BSS step with 2 threads,
+    0.6 ms with one).
+    """
+    previous = torch.get_num_threads()
+    if device.type != "cpu" or previous == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def gram(x: Tensor, *, left: bool) -> Tensor:

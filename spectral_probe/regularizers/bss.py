@@ -17,6 +17,7 @@ from ._gram import (
     device_smallest,
     host_smallest,
     no_autocast,
+    one_thread,
     solved_on_host,
 )
 from ._registry import register_regularizer
@@ -39,6 +40,11 @@ class _SmallestEigenvalueSum(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, f: Tensor, k: int, precision: str, scale: float) -> Tensor:
+        with one_thread(f.device):
+            return _SmallestEigenvalueSum._forward(ctx, f, k, precision, scale)
+
+    @staticmethod
+    def _forward(ctx: Any, f: Tensor, k: int, precision: str, scale: float) -> Tensor:
         out_dtype = torch.promote_types(f.dtype, torch.float32)
         host = host_smallest(f, k, precision) if solved_on_host(f) else None
         if host is None:
@@ -67,13 +73,14 @@ class _SmallestEigenvalueSum(torch.autograd.Function):
     @once_differentiable
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, None, None, None]:
         f, vk, vk2 = ctx.saved_tensors
-        fw = f if f.dtype == vk.dtype else f.to(vk.dtype)
-        scaled = vk2 * grad_out
-        grad = (
-            torch.mm(scaled, torch.mm(vk.t(), fw))
-            if ctx.left
-            else torch.mm(torch.mm(fw, vk), scaled.t())
-        )
+        with one_thread(f.device):
+            fw = f if f.dtype == vk.dtype else f.to(vk.dtype)
+            scaled = vk2 * grad_out
+            grad = (
+                torch.mm(scaled, torch.mm(vk.t(), fw))
+                if ctx.left
+                else torch.mm(torch.mm(fw, vk), scaled.t())
+            )
         return (grad if grad.dtype == f.dtype else grad.to(f.dtype)), None, None, None
 
 
