@@ -131,14 +131,19 @@ def plot_angle_heatmap(
         raise ValueError(f"expected value 'cos' or 'cos_window', found {value!r}")
     names = [n for n in result.layers["layer"] if n in set(result.angles["layer"])]
     grid = np.full((len(names), bins), np.nan)
-    for row, (name, rows) in enumerate(result.angles.groupby("layer", sort=False)):
-        r = len(rows)
-        pos = np.minimum(((rows["index"].to_numpy() - 1) * bins) // max(r, 1), bins - 1)
+    centres = (np.arange(bins) + 0.5) / bins
+    for name, rows in result.angles.groupby("layer", sort=False):
         vals = rows[value].to_numpy(dtype=float)
-        sums = np.bincount(pos, weights=np.nan_to_num(vals), minlength=bins)
-        counts = np.bincount(pos, weights=~np.isnan(vals), minlength=bins)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            grid[names.index(name)] = np.where(counts > 0, sums / counts, np.nan)
+        r = len(vals)
+        if r >= bins:  # average the indices falling in each bin
+            pos = np.minimum((np.arange(r) * bins) // r, bins - 1)
+            sums = np.bincount(pos, weights=np.nan_to_num(vals), minlength=bins)
+            counts = np.bincount(pos, weights=~np.isnan(vals), minlength=bins)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                row = np.where(counts > 0, sums / counts, np.nan)
+        else:  # fewer indices than bins: each bin shows the index it falls on
+            row = vals[np.minimum((centres * r).astype(int), r - 1)]
+        grid[names.index(name)] = row
     height = min(max(3.0, 0.16 * len(names) + 1.2), 18.0)
     fig, ax = new_axes(ax, (7.0, height))
     im = ax.imshow(grid, aspect="auto", cmap="viridis", vmin=0, vmax=1, interpolation="nearest",

@@ -151,7 +151,8 @@ def window_cosines(a: Tensor, b: Tensor, s_a: Tensor, s_b: Tensor, rtol: float =
         cross = a[:, first:last].mT @ b[:, lo_band:hi_band]
         cols = torch.arange(lo_band, hi_band, device=a.device)
         inside = (cols >= start[first:last, None]) & (cols < stop[first:last, None])
-        rho[first:last] = (cross.square() * inside).sum(dim=1)
+        # where(), not a product: a NaN vector outside a row's window must not poison it
+        rho[first:last] = torch.where(inside, cross.square(), cross.new_zeros(())).sum(dim=1)
     size = (stop - start).to(a.dtype)
     chance = size / m
     out = ((rho.clamp(max=1.0) - chance) / (1 - chance)).clamp(min=0.0).sqrt()

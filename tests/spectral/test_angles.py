@@ -166,3 +166,14 @@ def test_shape_mismatch_is_rejected():
         corresponding_cosines(torch.zeros(3, 2), torch.zeros(4, 2))
     with pytest.raises(ValueError, match="equal length"):
         wedin_bounds(torch.zeros(3), torch.zeros(2), 1.0)
+
+
+def test_window_nan_vector_only_poisons_its_own_windows():
+    """A rank-deficient layer has NaN vectors; other indices keep their values."""
+    u = svd(_rand(6, 6, 7)).U
+    v = u.clone()
+    v[:, 5] = float("nan")
+    s = torch.tensor([6.0, 5.0, 4.0, 3.0, 2.0, 1.0], dtype=torch.float64)
+    got, _ = window_cosines(u, v, s, s, 0.05)
+    np.testing.assert_allclose(got[:5].numpy(), 1.0, atol=1e-12)
+    assert torch.isnan(got[5])
