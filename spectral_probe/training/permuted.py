@@ -166,6 +166,11 @@ class PermutedPixelsTask(Task):
         original = PixelPermutation(None)
         permuted = PixelPermutation(pixel_permutation(pixels, opts["permutation_seed"]))
         phase_b = opts["phase"] == "B"
+        if not phase_b and "ewc" in str(config.method).split("+"):
+            raise ConfigError(
+                f"expected task A (phase A) without ewc, found method {config.method!r}: EWC needs task A's "
+                "network; run both tasks with `finetune --scenario permuted` or run_permuted()"
+            )
         if phase_b and config.model.startswith("mlp:"):
             raise ConfigError(
                 "expected task A's checkpoint (runs/<task A>/model.safetensors) as the model of phase B, "

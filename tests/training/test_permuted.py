@@ -18,6 +18,7 @@ from spectral_probe.training import (
     FinetuneConfig,
     PermutedPixelsTask,
     PixelPermutation,
+    TrainingHook,
     finetune,
     pixel_permutation,
     run_permuted,
@@ -96,7 +97,7 @@ def test_ewc_penalty_matches_a_hand_computation():
         model.bias += torch.tensor(db, dtype=torch.float32)
     expected = 0.5 * 4.0 * ((fw * dw**2).sum() + (fb * db**2).sum())
     ctx = StepContext(wrapper, "0", x, y, wrapper(x))
-    assert float(ewc.penalty(ctx)) == pytest.approx(expected, rel=1e-5)
+    assert ewc.penalty(ctx).item() == pytest.approx(expected, rel=1e-5)
 
 
 def test_ewc_plus_bss_permuted_run_reports_both_tasks_and_table3(tmp_path):
@@ -123,6 +124,8 @@ def test_ewc_plus_bss_permuted_run_reports_both_tasks_and_table3(tmp_path):
 def test_permuted_task_refuses_bad_inputs(tmp_path):
     with pytest.raises(ConfigError, match=r"expected an MLP with 64 inputs and 10 outputs for digits"):
         finetune(small(model="mlp:784-400-400-10", method="none", hp={}), tmp_path / "a")
+    with pytest.raises(ConfigError, match="expected task A \\(phase A\\) without ewc"):
+        finetune(small(), tmp_path / "d")  # a plain finetune of an mlp: spec is task A
     with pytest.raises(ConfigError, match="expected task A's checkpoint"):
         finetune(small(task_options={"phase": "B"}), tmp_path / "b")
     with pytest.raises(ConfigError, match="expected task options of permuted"):
@@ -131,4 +134,19 @@ def test_permuted_task_refuses_bad_inputs(tmp_path):
     with pytest.raises(ConfigError, match="expected an in-memory image dataset"):
         run_permuted(small(data=f"glue-sst2:{glue}"), tmp_path / "runs")
     assert not (tmp_path / "runs").exists()
-    assert not any((tmp_path / d).exists() for d in "abc")
+    assert not any((tmp_path / d).exists() for d in "abcd")
+
+
+@pytest.mark.gpu
+def test_permuted_run_on_cuda(tmp_path):
+    """Task A's Fisher batches follow the model to the GPU; EWC's buffers live there too."""
+    seen = {}
+
+    class Inspect(TrainingHook):
+        def on_start(self, trainer):
+            seen["buffers"] = {b.device.type for b in trainer.regularizer.buffers()}
+            seen["amp"] = trainer.amp
+
+    res = run_permuted(small(method="ewc+bss", device="cuda", amp="bf16"), tmp_path, hooks=[Inspect()])
+    assert res.status == "finished" and seen == {"buffers": {"cuda"}, "amp": torch.bfloat16}
+    assert res.task_b.metrics["loss"].notna().all() and 0 < res.accuracies()["task_a"] <= 1

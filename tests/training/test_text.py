@@ -191,3 +191,18 @@ def test_text_task_refuses_bad_inputs(tmp_path):
     with pytest.raises(ConfigError, match="expected task options of text-classification"):
         finetune(FinetuneConfig(model="bundled:minilm-l6", task_options={"maxlen": 3}, **base), tmp_path / "r3")
     assert not (tmp_path / "r1").exists() and not (tmp_path / "r2").exists()
+
+
+@pytest.mark.gpu
+def test_minilm_bf16_fine_tune_on_cuda(tmp_path):
+    root = make_glue_task(tmp_path, "mrpc", n=64, n_dev=16)
+    cfg = FinetuneConfig(model="bundled:minilm-l6", data=f"glue-mrpc:{root}", task="text-classification", preset="glue",
+                         method="bss", lr=1e-4, batch_size=16, iterations=20, log_every=5, device="cuda", amp="bf16",
+                         task_options={"max_length": 32})
+    run = finetune(cfg, tmp_path / "r")
+    m = run.metrics
+    assert run.status == "finished" and m["loss"].notna().all() and m["sv_min"].notna().all()
+    assert m["loss_task"].iloc[-1] < m["loss_task"].iloc[0] and run.final["timings"]["tokens_per_s"] > 0
+    assert "f1" in run.final["evals"]["test"] and run.meta["amp"] == "bfloat16"
+    loaded = run.load_model()  # the checkpoint loads on the CPU
+    assert next(loaded.model.parameters()).device.type == "cpu"
