@@ -6,8 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import features, weights
-from . import training
+from . import features, report, training, weights
 
 app = typer.Typer(
     name="spectral-probe",
@@ -20,6 +19,7 @@ app = typer.Typer(
 app.add_typer(weights.app)
 app.add_typer(features.app)
 app.add_typer(training.app)
+app.add_typer(report.app)
 
 
 def _version(value: bool) -> None:

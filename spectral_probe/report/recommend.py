@@ -187,15 +187,16 @@ def recommend(scores: Sequence[PilotScore], evidence: SpectralEvidence | None = 
                 f"The spectral tail is light ({_pct(evidence.tail_energy)} of the energy in the smaller half, "
                 f"< {_pct(evidence.tail_threshold)}): BSS has little to shrink."
             )
-    if evidence.top_alignment is not None:
+    has_l2 = any("l2" in s.method.split("+") for s in pool)
+    has_sp = any("l2-sp" in s.method.split("+") for s in pool)
+    if evidence.top_alignment is not None and has_l2 and has_sp:
         moved = evidence.top_alignment < evidence.rotation_threshold
         prefer, other = ("l2", "l2-sp") if moved else ("l2-sp", "l2")
-        keep = [s for s in pool if prefer in s.method.split("+")]
-        if keep:
-            pool = keep
+        pool = [s for s in pool if prefer in s.method.split("+")]
         reasons.append(
-            f"Fine-tuning with L2 turned the top layers (mean window alignment {evidence.top_alignment:.2f}, "
-            f"{'below' if moved else 'at or above'} {evidence.rotation_threshold:.2f}): prefer {prefer} over {other}."
+            f"The L2 pilot {'turned' if moved else 'kept'} the top layers' directions (mean spectral-window "
+            f"alignment {evidence.top_alignment:.2f}, {'below' if moved else 'at or above'} "
+            f"{evidence.rotation_threshold:.2f}): prefer {prefer} over {other}."
         )
     choice = sorted(pool, key=lambda s: (_terms(s.method), -s.mean, s.method))[0]
     if choice is not best:

@@ -1,0 +1,106 @@
+"""Render a :class:`~spectral_probe.report.Report` as HTML (self-contained), Markdown and JSON."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+from .._io import atomic_write_bytes, atomic_write_text, write_json
+from .build import Report, pilot_frame
+from .figures import ReportFigure, report_figures
+
+__all__ = ["render_report", "caveats"]
+
+_TEMPLATES = Path(__file__).with_name("templates")
+
+
+def _env():  # type: ignore[no-untyped-def]
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def caveats(report: Report) -> list[str]:
+    """What the reader should keep in mind, in plain words."""
+    s = report.settings
+    run = report.pilots.runs[0].config
+    out = list(s.scaled_down)
+    out.append(
+        f"Pilots are short ({run.iterations} iterations, batch {run.batch_size}, {run.image_size} px): they rank "
+        "methods early in training, which usually but not always predicts the ranking of full runs."
+    )
+    if len(s.seeds) < 3:
+        out.append(f"{len(s.seeds)} seed(s) per method: the confidence intervals are wide; add seeds (--seed) to firm them up.")
+    n_val = report.pilots.table["n_val"].dropna()
+    if len(n_val):
+        out.append(f"Validation accuracy is measured on {int(n_val.min())} images carved from the training split; "
+                   "nothing was selected on the test split.")
+    out.append(
+        "The spectral signals (tail energy, top-layer alignment) only break ties between methods the pilots cannot "
+        f"separate; their thresholds ({s.tail_threshold:g} and {s.rotation_threshold:g}) are heuristics, shown with "
+        "the measured values."
+    )
+    if report.evidence.split == "test":
+        out.append("Feature spectra are measured on the test split, for analysis only.")
+    return out
+
+
+def _context(report: Report, figures: list[ReportFigure], embed: bool) -> dict[str, Any]:
+    from .. import __version__
+
+    rec = report.headline
+    rankings = {
+        rate: r.ranking.assign(
+            mean_pct=100 * r.ranking["mean"], std_pct=100 * r.ranking["std"],
+            ci_low_pct=100 * r.ranking["ci_low"], ci_high_pct=100 * r.ranking["ci_high"],
+        ).to_dict(orient="records")
+        for rate, r in report.recommendations.items()
+    }
+    ev = report.evidence
+    top_rows = []
+    if ev.weights is not None:
+        top_rows = ev.weights.layers[ev.weights.layers["layer"].isin(ev.top_layers)].to_dict(orient="records")
+    return {
+        "r": report,
+        "s": report.settings,
+        "rec": rec,
+        "recommendations": report.recommendations,
+        "rankings": rankings,
+        "summary": report.summary(),
+        "pilots": pilot_frame(report).to_dict(orient="records"),
+        "figures": [
+            {
+                "name": f.name, "title": f.title, "caption": f.caption,
+                "src": ("data:image/png;base64," + base64.b64encode(f.png).decode()) if embed else f"figures/{f.name}",
+            }
+            for f in figures
+        ],
+        "ev": ev,
+        "signals": report.signals,
+        "top_rows": top_rows,
+        "caveats": caveats(report),
+        "commands": report.commands,
+        "version": __version__,
+    }
+
+
+def render_report(report: Report, directory: str | Path) -> dict[str, Path]:
+    """Write ``index.html`` (figures embedded), ``report.md`` (+ ``figures/``) and ``report.json``."""
+    directory = Path(directory)
+    figures = report_figures(report)
+    env = _env()
+    paths = {
+        "html": atomic_write_text(directory / "index.html", env.get_template("report.html.j2").render(**_context(report, figures, True))),
+        "markdown": atomic_write_text(directory / "report.md", env.get_template("report.md.j2").render(**_context(report, figures, False))),
+        "json": write_json(directory / "report.json", report.to_dict()),
+    }
+    for fig in figures:
+        atomic_write_bytes(directory / "figures" / fig.name, fig.png)
+    return paths

@@ -1,0 +1,94 @@
+"""What a diagnostic report is asked to do, validated, with defaults sized to the device."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from ..errors import ConfigError
+
+__all__ = ["ReportSettings", "DEFAULT_METHODS"]
+
+#: The candidates every report pilots (DELTA is added on request: it costs a frozen copy of
+#: the model, a probe-head pass and extra forwards per step).
+DEFAULT_METHODS = ("l2", "l2+bss", "l2-sp", "l2-sp+bss")
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """A diagnostic report for one pre-trained model and one target dataset.
+
+    Attributes:
+        model: pre-trained model spec.
+        data: target data spec.
+        methods: regularizers to pilot (at least two).
+        rates: per-class sampling rates to pilot at; the recommendation is made at the last.
+        seeds: pilot seeds (two or more give a spread to judge by).
+        preset: fine-tuning preset of the pilots (``demo`` on CPU, ``paper`` on GPU).
+        iterations: pilot length; ``None`` keeps the preset's.
+        image_size: input side for the pilots; ``None`` keeps the preset's.
+        val: validation share carved from the training split (pilots are judged on it).
+        eval_max: evaluate pilots on at most this many validation/test images.
+        spectrum_batches: batches of the feature spectra.
+        finetuned: the user's own fine-tuned checkpoints, compared with the pre-trained model.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        tail_threshold: heavy-tail threshold of the tie-break (see the recommendation rule).
+        rotation_threshold: top-layer rotation threshold of the tie-break.
+        scaled_down: sentences saying what was scaled down (shown under caveats).
+    """
+
+    model: str
+    data: str
+    methods: tuple[str, ...] = DEFAULT_METHODS
+    rates: tuple[str, ...] = ("100%",)
+    seeds: tuple[int, ...] = (0, 1)
+    preset: str = "demo"
+    iterations: int | None = None
+    image_size: int | None = None
+    val: str = "10%"
+    eval_max: int | None = 2000
+    spectrum_batches: int = 8
+    finetuned: tuple[str, ...] = ()
+    device: str = "auto"
+    tail_threshold: float = 0.05
+    rotation_threshold: float = 0.9
+    scaled_down: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if len(set(self.methods)) < 2:
+            raise ConfigError(f"expected at least two distinct methods to compare, found {list(self.methods)}")
+        if not self.rates:
+            raise ConfigError("expected at least one sampling rate, found none")
+        from ..data import parse_rate
+
+        canonical = []
+        for rate in self.rates:
+            parsed = parse_rate(rate)  # DataError with one line for a bad rate
+            canonical.append(str(parsed.count) if parsed.count is not None else str(parsed))
+        object.__setattr__(self, "rates", tuple(canonical))
+        object.__setattr__(self, "methods", tuple(self.methods))
+        object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"expected distinct pilot seeds, found {list(self.seeds)}")
+        if self.iterations is not None and self.iterations < 1:
+            raise ConfigError(f"expected iterations >= 1, found {self.iterations}")
+        if self.spectrum_batches < 1:
+            raise ConfigError(f"expected spectrum_batches >= 1, found {self.spectrum_batches}")
+        if self.eval_max is not None and self.eval_max < 1:
+            raise ConfigError(f"expected eval_max >= 1, found {self.eval_max}")
+
+    @property
+    def rate(self) -> str:
+        """The rate the recommendation is made at (the last one)."""
+        return self.rates[-1]
+
+    def with_overrides(self, **changes: Any) -> ReportSettings:
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form (saved in report.json)."""
+        out = asdict(self)
+        for key in ("methods", "rates", "seeds", "finetuned", "scaled_down"):
+            out[key] = list(out[key])
+        return out

@@ -1,0 +1,87 @@
+"""build_report / render_report end to end on a tiny model, and the output folder rules."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from spectral_probe.errors import DataError, ModelSpecError, OutputError
+from spectral_probe.report import build_report, check_pilot_data
+from spectral_probe.report.outdir import MARKER, prepare_output
+
+from .conftest import tiny_settings
+
+
+def test_report_content(tiny_report):
+    report, paths, out = tiny_report
+    payload = json.loads(paths["json"].read_text())
+    assert payload["format"] == "spectral-probe-report"
+    assert payload["recommendation"]["method"] in {"l2", "l2+bss", "l2-sp"}
+    assert payload["recommendation"]["confidence"] in {"high", "medium", "low"}
+    assert set(payload["recommendations"]) == {"50%", "100%"}
+    assert len(payload["pilots"]) == 3 * 2 * 2
+    assert all(0 <= p["val_accuracy"] <= 1 for p in payload["pilots"])
+    assert payload["evidence"]["top_layers"] and 0 <= payload["evidence"]["tail_energy"] <= 1
+    assert payload["commands"][0].startswith("spectral-probe report --model tiny:cnn")
+    ranking = payload["recommendation"]["ranking"]
+    assert ranking[0]["mean"] == max(r["mean"] for r in ranking)
+
+
+def test_every_figure_and_format_is_written(tiny_report):
+    _, paths, out = tiny_report
+    figures = sorted(p.name for p in (out / "figures").iterdir())
+    assert figures == sorted([
+        "pilot_accuracy.png", "error_vs_rate.png", "feature_spectra.png", "feature_spectra_half.png",
+        "spectrum_over_time.png", "corresponding_angles.png", "angle_heatmap.png",
+    ])
+    html = paths["html"].read_text()
+    assert html.count("data:image/png;base64,") == len(figures)  # self-contained
+    assert 'id="recommendation"' in html and "Caveats" in html and "A test-sized report." in html
+    md = paths["markdown"].read_text()
+    assert md.count("](figures/") == len(figures) and "## Reproduce" in md
+
+
+def test_rerun_reuses_finished_pilots(tiny_report):
+    report, _, out = tiny_report
+    again = build_report(report.settings, out)
+    assert again.pilots.table["reused"].all()
+    assert again.pilots.table["val_accuracy"].tolist() == report.pilots.table["val_accuracy"].tolist()
+
+
+def test_output_folder_rules(tmp_path, tiny_report):
+    _, _, finished = tiny_report
+    settings = tiny_settings()
+    assert prepare_output(tmp_path / "new", settings) == "new"
+    with pytest.raises(OutputError, match="found a finished report .* --overwrite"):
+        prepare_output(finished, settings)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(OutputError, match="found other files"):
+        prepare_output(other, settings)
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / MARKER).write_text("{}")
+    (unfinished / "pilots").mkdir()
+    assert prepare_output(unfinished, settings) == "resume"
+
+
+def test_overwrite_keeps_pilots(tmp_path, tiny_report):
+    import shutil
+
+    _, _, finished = tiny_report
+    copy = tmp_path / "copy"
+    shutil.copytree(finished, copy)
+    assert prepare_output(copy, tiny_settings(), overwrite=True) == "overwrite"
+    assert not (copy / "index.html").exists() and not (copy / "figures").exists()
+    assert any((copy / "pilots").iterdir())
+
+
+def test_bad_inputs():
+    with pytest.raises(DataError, match="dataset too small for the pilot splits|expected at least"):
+        check_pilot_data(tiny_settings(rates=("1",)))
+    with pytest.raises(ModelSpecError):
+        build_report(tiny_settings(model="tiny-nope:cnn"), "/tmp/never-written")
+    with pytest.raises(Exception, match="at least two distinct methods"):
+        tiny_settings(methods=("l2",))
