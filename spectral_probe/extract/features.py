@@ -96,7 +96,7 @@ def feature_sites(model: LoadedModel, layers: str | Sequence[str] | None = None)
     Raises:
         ConfigError: an unknown module name (the message lists the close matches).
 
-    Example:
+    Examples:
         >>> from spectral_probe.models import load_model
         >>> [s.description for s in feature_sites(load_model("torchvision:resnet18"), [None, "layer4"])]
         ["input of the classifier 'fc'", "output of 'layer4' (Sequential)"]
@@ -142,7 +142,7 @@ def pool_features(
         attention_mask: ``(b, T)`` padding mask of a text batch; excluded tokens do not
             enter ``avg``.
 
-    Example:
+    Examples:
         >>> pool_features(torch.ones(2, 8, 3, 3)).shape
         torch.Size([2, 8])
     """
@@ -222,7 +222,7 @@ class FeatureExtractor:
         channels_last: image inputs and weights in channels_last; default on for CUDA.
         stop_early: stop the forward once every site has fired.
 
-    Example:
+    Examples:
         >>> import torchvision
         >>> with FeatureExtractor(torchvision.models.resnet18(), device="cpu") as fx:
         ...     fx(torch.randn(4, 3, 32, 32))["penultimate"].shape

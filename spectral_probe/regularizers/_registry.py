@@ -73,7 +73,7 @@ class RegularizerInfo:
 def list_regularizers() -> list[RegularizerInfo]:
     """Every registered regularizer, sorted by name.
 
-    Example:
+    Examples:
         >>> from spectral_probe.regularizers import list_regularizers
         >>> [r.name for r in list_regularizers()]
         ['bss', 'delta', 'ewc', 'l2', 'l2-sp', 'tsvd']
@@ -147,7 +147,7 @@ def build_regularizer(spec: str, **hparams: Any) -> RegularizerSet:
         ConfigError: an unknown method, a repeated one, an unknown hyperparameter (the message
             lists the valid ones) or a value out of range.
 
-    Example:
+    Examples:
         >>> from spectral_probe.regularizers import build_regularizer
         >>> reg = build_regularizer("l2-sp+bss", eta=0.01, beta="0.1")
         >>> reg.names, reg["bss"].eta, reg["l2-sp"].beta
@@ -185,7 +185,7 @@ class RegularizerSet(nn.Module):
     ``transform_features`` chains the terms' transforms and ``param_groups`` builds the
     optimizer groups (with the weight decay of an optimizer-side ``l2``).
 
-    Example:
+    Examples:
         >>> import torch
         >>> from spectral_probe.regularizers import StepContext, build_regularizer
         >>> nn = torch.nn

@@ -70,9 +70,11 @@ class FinetuneConfig:
         task: the task that builds model and data (``image-classification``).
         hp: regularizer hyperparameters, ``{"bss.eta": 0.001}`` (unqualified names go to
             every term that has them).
-        optimizer, lr, head_lr_ratio, momentum, nesterov, weight_decay, batch_size, iterations,
-        schedule, lr_step, lr_gamma, warmup, image_size, resize, augment, ten_crop, head_init,
-        eval_batch_size: see :class:`~spectral_probe.training.Preset`.
+        optimizer: this and the other optimisation fields (``lr``, ``head_lr_ratio``,
+            ``momentum``, ``nesterov``, ``weight_decay``, ``batch_size``, ``iterations``,
+            ``schedule``, ``lr_step``, ``lr_gamma``, ``warmup``, ``image_size``, ``resize``,
+            ``augment``, ``ten_crop``, ``head_init``, ``eval_batch_size``) are filled by the
+            preset when ``None``; see :class:`~spectral_probe.training.Preset`.
         epochs: train for this many passes over the (sampled) training set instead of
             ``iterations``.
         val: validation share carved from the training split before sampling (fraction, or a
