@@ -56,9 +56,9 @@ def _progress_hook(update: Any) -> Any:
 @app.command("finetune")
 @handles_errors
 def finetune_cmd(
-    model: Annotated[Optional[str], typer.Option(help="Pre-trained model spec [default: torchvision:resnet50:IMAGENET1K_V1].", show_default=False)] = None,
+    model: Annotated[Optional[str], typer.Option(help="Pre-trained model spec [default: the scenario's: torchvision:resnet50:IMAGENET1K_V1, bundled:minilm-l6 (glue), mlp:784-400-400-10 (permuted)].", show_default=False)] = None,
     data: Annotated[Optional[str], typer.Option(help="Data spec NAME[:ROOT], e.g. cub200:/data/CUB_200_2011, fashion-mnist.", show_default=False)] = None,
-    method: Annotated[Optional[str], typer.Option(help="Regularizers joined by '+': l2, l2-sp, delta, bss, tsvd, ewc (e.g. l2-sp+bss) [default: l2].", show_default=False)] = None,
+    method: Annotated[Optional[str], typer.Option(help="Regularizers joined by '+': l2, l2-sp, delta, bss, tsvd, ewc (e.g. l2-sp+bss) [default: l2; glue: none; permuted: ewc].", show_default=False)] = None,
     rate: Annotated[Optional[str], typer.Option(help="Per-class sampling rate: 0.15, 15%, or a count per class [default: 100%].", show_default=False)] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of initialisation, sampling, data order and augmentation [default: 0].", show_default=False)] = None,
     preset: Annotated[Optional[str], typer.Option(help="paper, released, demo, glue or permuted (see docs/training.md, docs/scenarios.md) [default: the scenario's].", show_default=False)] = None,
