@@ -14,7 +14,9 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ModelSpecError
-from ..models import LoadedModel, list_sources, register_source
+# submodules, not the package: this module moves into spectral_probe.models as it is
+from ..models._registry import list_sources, register_source
+from ..models.loaded import LoadedModel
 
 __all__ = ["MLP", "load_mlp"]
 
