@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ModelSpecError
-from . import bundled, hf_source, timm_source, torchvision_source  # noqa: F401  (register sources)
+from . import bundled, hf_source, mlp, text_classifier, timm_source, torchvision_source  # noqa: F401  (register sources)
 from ._registry import ModelSource, get_source, list_sources, register_source
 from .checkpoint import (
     CHECKPOINT_SUFFIXES,

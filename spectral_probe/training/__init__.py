@@ -27,13 +27,13 @@ from .rundir import RunDir, RunResult, load_run
 from .schedule import lr_factor
 from .spectra import bss_pairs, runs_feature_spectra
 from .sweep import SweepReport, SweepSpec, load_sweep, run_sweep
-from .mlp import MLP
+from ..models.mlp import MLP
 from .permuted import PermutedPixelsTask, PermutedResult, PixelPermutation, pixel_permutation, run_permuted
 from .scenarios import SCENARIOS, apply_scenario, scenario_of
 from .table3 import PAPER_TABLE3, Table3, collect_permuted, table3
 from .tasks import Task, TaskSetup, get_task, list_tasks, register_task
 from .text import GLUE_METRICS, TextClassificationTask, TokenizeCollate
-from .text_model import TextClassifier
+from ..models.text_classifier import TextClassifier
 
 __all__ = [
     "FinetuneConfig",

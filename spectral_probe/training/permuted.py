@@ -45,7 +45,7 @@ from ..data import load_dataset, make_splits
 from ..errors import ConfigError
 from ..models import load_model
 from .image import init_head
-from .mlp import MLP
+from ..models.mlp import MLP
 from .presets import Preset, register_preset
 from .tasks import Task, TaskSetup, register_task
 

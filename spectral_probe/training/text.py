@@ -2,7 +2,7 @@ r"""GLUE fine-tuning of a BERT-family encoder (the paper's Table 4): a task and 
 
 :class:`TextClassificationTask` (``task = "text-classification"``) fine-tunes a transformers
 encoder (``hf:PATH``, ``bundled:minilm-l6``) with a new classifier on the pooled/[CLS]
-feature (:class:`~spectral_probe.training.text_model.TextClassifier`) on a GLUE task read
+feature (:class:`~spectral_probe.models.text_classifier.TextClassifier`) on a GLUE task read
 from its TSV files (``glue-sst2:DIR``, ``glue-mrpc:DIR``, ``glue-qnli:DIR``,
 ``glue-mnli:DIR``):
 
@@ -47,7 +47,7 @@ from ..errors import ConfigError
 from ..models import LoadedModel, load_model, replace_head
 from .presets import Preset, register_preset
 from .tasks import Task, TaskSetup, register_task
-from .text_model import POOLS, TextClassifier, textcls_spec
+from ..models.text_classifier import POOLS, TextClassifier, textcls_spec
 
 if TYPE_CHECKING:
     from .config import FinetuneConfig

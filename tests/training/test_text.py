@@ -17,7 +17,7 @@ from spectral_probe.training import FinetuneConfig, TextClassificationTask, Text
 from spectral_probe.training.engine import Trainer
 from spectral_probe.training.optim import build_optimizer
 from spectral_probe.training.text import binary_f1
-from spectral_probe.training.text_model import pooler_is_trained
+from spectral_probe.models.text_classifier import pooler_is_trained
 
 transformers = pytest.importorskip("transformers")
 

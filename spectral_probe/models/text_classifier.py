@@ -48,8 +48,8 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError, ModelSpecError
 # submodules, not the package: this module moves into spectral_probe.models as it is
-from ..models._registry import list_sources, register_source
-from ..models.loaded import LoadedModel
+from ._registry import list_sources, register_source
+from .loaded import LoadedModel
 
 __all__ = ["POOLS", "TextClassifier", "DropoutLinear", "pooler_is_trained", "resolve_pool", "load_textcls", "textcls_spec"]
 
@@ -182,7 +182,7 @@ def load_textcls(rest: str, pretrained: bool = True) -> LoadedModel:
             f"expected textcls:POOL:ENCODER with POOL in {list(POOLS[1:])} (e.g. textcls:cls:bundled:minilm-l6), "
             f"found textcls:{rest}"
         )
-    from ..models import load_model
+    from . import load_model
 
     loaded = load_model(spec, pretrained=pretrained)
     if loaded.modality != "text" or loaded.head is not None:

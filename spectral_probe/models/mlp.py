@@ -15,8 +15,8 @@ from torch import Tensor, nn
 
 from ..errors import ModelSpecError
 # submodules, not the package: this module moves into spectral_probe.models as it is
-from ..models._registry import list_sources, register_source
-from ..models.loaded import LoadedModel
+from ._registry import list_sources, register_source
+from .loaded import LoadedModel
 
 __all__ = ["MLP", "load_mlp"]
 
