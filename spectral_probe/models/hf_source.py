@@ -51,6 +51,10 @@ def load_hf_from(path: str, spec: str, arch: str, pretrained: bool = True) -> Lo
         tokenizer = tr.AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError) as exc:
         meta["tokenizer_error"] = str(exc).splitlines()[0]
+    if tokenizer is not None and len(tokenizer) <= len(set(getattr(tokenizer, "all_special_tokens", []) or [])):
+        # transformers 5 builds a tokenizer of special tokens only from a folder without vocabulary files
+        meta["tokenizer_error"] = "no vocabulary files in the model directory"
+        tokenizer = None
     head = find_head(model) if is_cls else None
     return LoadedModel(
         model=model,

