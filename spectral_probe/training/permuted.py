@@ -31,6 +31,8 @@ The permutation of a run is drawn from ``SeedSequence([permutation_seed, 17])`` 
 
 from __future__ import annotations
 
+import contextlib
+
 import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -44,8 +46,8 @@ from torch import Tensor, nn
 from ..data import load_dataset, make_splits
 from ..errors import ConfigError
 from ..models import load_model
-from .image import init_head
 from ..models.mlp import MLP
+from .image import init_head
 from .presets import Preset, register_preset
 from .tasks import Task, TaskSetup, register_task
 
@@ -286,6 +288,27 @@ def permuted_configs(config: FinetuneConfig, task_a_model: str | Path) -> tuple[
     return cfg_a, cfg_b
 
 
+@contextlib.contextmanager
+def _exclusive(lock: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``lock`` (POSIX ``flock``; a no-op elsewhere).
+
+    Parallel sweep jobs of the ``ewc`` and ``ewc+bss`` cells of one seed need the same task-A
+    run: the first trains it, the others wait and then reuse it.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def run_permuted(
     config: FinetuneConfig,
     out: str | Path,
@@ -314,7 +337,8 @@ def run_permuted(
     out = Path(out)
     cfg_a, _ = permuted_configs(config, "")
     dir_a = out / cfg_a.run_id
-    res_a = finetune(cfg_a, dir_a, resume="auto", hooks=hooks)
+    with _exclusive(out / f".{cfg_a.run_id}.lock"):  # sweep cells of one seed share task A
+        res_a = finetune(cfg_a, dir_a, resume="auto", hooks=hooks)
     if res_a.status != "finished":
         return PermutedResult(res_a, None)
     _, cfg_b = permuted_configs(config, dir_a / "model.safetensors")

@@ -201,7 +201,13 @@ def run_cell(config: Mapping[str, Any], run_dir: str, imports: Sequence[str] = (
 
     cfg = FinetuneConfig.from_dict(config)
     try:
-        result = finetune(cfg, run_dir, resume="auto")
+        if cfg.task == "permuted":  # two runs: task A (shared by the cells of a seed), then task B here
+            from .permuted import run_permuted
+
+            pair = run_permuted(cfg, Path(run_dir).parent, run_dir=run_dir)
+            result = pair.task_b if pair.task_b is not None else pair.task_a
+        else:
+            result = finetune(cfg, run_dir, resume="auto")
     except TrainingDivergedError as exc:
         return {"run_id": Path(run_dir).name, "status": "diverged", "error": str(exc)}
     return {"run_id": result.run_id, "status": result.status, "test_accuracy": result.test_accuracy}

@@ -112,7 +112,7 @@ def test_ewc_plus_bss_permuted_run_reports_both_tasks_and_table3(tmp_path):
     assert res.task_b.config.model == str(res.task_a.run_dir / "model.safetensors")
     # EWC alone reuses the same task-A run (same seed): one A directory, two B directories
     other = run_permuted(small(method="ewc"), tmp_path)
-    assert other.task_a.run_dir == res.task_a.run_dir and len(list(tmp_path.iterdir())) == 3
+    assert other.task_a.run_dir == res.task_a.run_dir and len([p for p in tmp_path.iterdir() if p.is_dir()]) == 3  # runs (a lock file sits beside them)
     t3 = table3(tmp_path)
     assert list(t3.cells["method"]) == ["ewc", "ewc+bss"] and list(t3.cells["n"]) == [1, 1]
     row = t3.cells.set_index("method").loc["ewc+bss"]
@@ -150,3 +150,16 @@ def test_permuted_run_on_cuda(tmp_path):
     res = run_permuted(small(method="ewc+bss", device="cuda", amp="bf16"), tmp_path, hooks=[Inspect()])
     assert res.status == "finished" and seen == {"buffers": {"cuda"}, "amp": torch.bfloat16}
     assert res.task_b.metrics["loss"].notna().all() and 0 < res.accuracies()["task_a"] <= 1
+
+
+def test_sweep_of_permuted_cells_shares_task_a(tmp_path):
+    from spectral_probe.training.sweep import run_cell
+
+    for method in ("ewc", "ewc+bss"):
+        cfg = small(method=method).resolve()
+        summary = run_cell(cfg.to_dict(), str(tmp_path / cfg.run_id))
+        assert summary["status"] == "finished"
+    table = table3(tmp_path)
+    assert sorted(table.runs["method"]) == ["ewc", "ewc+bss"]
+    task_a_runs = [p for p in tmp_path.iterdir() if p.is_dir() and "-none-" in p.name]
+    assert len(task_a_runs) == 1  # both cells fine-tuned task B from the same task-A network
