@@ -300,13 +300,20 @@ def _exclusive(lock: Path) -> Iterator[None]:
     except ImportError:  # pragma: no cover - not POSIX
         yield
         return
+    created = not lock.parent.exists()
     lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    try:
+        with open(lock, "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+    except BaseException:
+        if created and [p.name for p in lock.parent.iterdir()] == [lock.name]:  # leave nothing behind
+            lock.unlink(missing_ok=True)
+            lock.parent.rmdir()
+        raise
 
 
 def run_permuted(
