@@ -141,8 +141,8 @@ def spectral_norm(w: Tensor, *, steps: int = 32, seed: int = 0) -> Tensor:
         x = basis[j]
         v = w @ (w.mT @ x) if wide else w.mT @ (w @ x)
         alpha[j] = x @ v
-        v = v - basis[: j + 1].mT @ (basis[: j + 1] @ v)  # full reorthogonalisation
-        v = v - basis[: j + 1].mT @ (basis[: j + 1] @ v)
+        v = v - basis[: j + 1].mT @ (basis[: j + 1] @ v)  # full reorthogonalisation, twice
+        v = v - basis[: j + 1].mT @ (basis[: j + 1] @ v)  # ("twice is enough", Kahan/Parlett)
         beta[j] = v.norm()
         if beta[j] <= 1e-12 * alpha[: j + 1].abs().max().clamp_min(torch.finfo(w.dtype).tiny):
             n = j + 1
