@@ -5,7 +5,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.spectral-probe-installed
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n auto
 DEMO_OUT ?= demo-out
 
 .PHONY: setup system-deps demo test test-fast bench docs clean

@@ -129,7 +129,7 @@ def report_figures(report: Report) -> list[ReportFigure]:
     figs.append(ReportFigure(
         "spectrum_over_time.png", "Smallest singular values during training",
         "The smallest singular values of the training batches' feature matrices as each pilot (seed "
-        f"{s.seeds[0]}, rate {s.rate}) trains: with BSS they shrink.",
+        f"{s.seeds[0]}, rate {s.rate}) trains, logged about 20 times per run; BSS penalises the smallest ones.",
         _png(_over_time(report)),
     ))
     if ev.weights is not None:
