@@ -8,7 +8,6 @@ the sample one (``ddof=1``) over the seeds, empty for a single run.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from fractions import Fraction
 from importlib import resources
@@ -19,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .._io import write_json
-from ..errors import ConfigError
+from .rundir import iter_run_records
 
 __all__ = ["collect_runs", "sweep_table", "SweepTable", "paper_table2", "PAPER_DATASETS", "PAPER_METHODS"]
 
@@ -64,17 +63,8 @@ def collect_runs(root: str | Path) -> pd.DataFrame:
     ``hp.<term>.<name>`` column per hyperparameter, ``test_accuracy`` and ``val_accuracy``
     (percent), ``best_iteration``, ``train_seconds``.
     """
-    root = Path(root)
-    if not root.is_dir():
-        raise ConfigError(f"expected a folder of runs at {root}, found nothing")
     rows: list[dict[str, Any]] = []
-    for final_path in sorted(root.rglob("final.json")):
-        run = final_path.parent
-        try:
-            meta = json.loads((run / "config.json").read_text(encoding="utf-8"))
-            final = json.loads(final_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue
+    for run, meta, final in iter_run_records(root):
         cfg = meta.get("config", {})
         row: dict[str, Any] = {"run_id": run.name, "path": str(run), "status": final.get("status")}
         row.update({k: v for k, v in cfg.items() if not isinstance(v, dict)})

@@ -20,6 +20,7 @@ the run is over (finished or diverged) and sweeps skip it.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from .._io import atomic_write_text, write_json
 from ..errors import ConfigError, OutputError
 from .config import FinetuneConfig, config_diff
 
-__all__ = ["RunDir", "RunResult", "load_run", "RUN_FORMAT"]
+__all__ = ["RunDir", "RunResult", "load_run", "iter_run_records", "RUN_FORMAT"]
 
 RUN_FORMAT = "spectral-probe-run"
 
@@ -244,3 +245,21 @@ def load_run(path: str | Path) -> RunResult:
         run_dir=rd.path, config=config, status=status, final=final, metrics=metrics,
         spectra=_spectra(records), meta=meta,
     )
+
+
+def iter_run_records(root: str | Path) -> Iterator[tuple[Path, dict[str, Any], dict[str, Any]]]:
+    """``(run_dir, config.json, final.json)`` of every ended run under ``root`` (any depth).
+
+    Unreadable files are skipped (a run being written by another process, say).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise ConfigError(f"expected a folder of runs at {root}, found nothing")
+    for final_path in sorted(root.rglob(RunDir.FINAL)):
+        run = final_path.parent
+        try:
+            meta = json.loads((run / RunDir.CONFIG).read_text(encoding="utf-8"))
+            final = json.loads(final_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        yield run, meta, final

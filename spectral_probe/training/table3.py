@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .._io import write_json
-from ..errors import ConfigError
+from .rundir import iter_run_records
 
 __all__ = ["PAPER_TABLE3", "collect_permuted", "Table3", "table3"]
 
@@ -42,17 +42,8 @@ def collect_permuted(root: str | Path) -> pd.DataFrame:
     (percent, after task B), ``task_a_before_b`` (task A's own run, when found),
     ``train_seconds``.
     """
-    root = Path(root)
-    if not root.is_dir():
-        raise ConfigError(f"expected a folder of runs at {root}, found nothing")
     rows: list[dict[str, Any]] = []
-    for final_path in sorted(root.rglob("final.json")):
-        run = final_path.parent
-        try:
-            meta = json.loads((run / "config.json").read_text(encoding="utf-8"))
-            final = json.loads(final_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue
+    for run, meta, final in iter_run_records(root):
         cfg = meta.get("config") or {}
         if cfg.get("task") != "permuted" or (meta.get("data") or {}).get("phase") != "B":
             continue
