@@ -27,6 +27,7 @@ __all__ = [
     "print_json",
     "parse_kinds",
     "invocation",
+    "save_and_show",
 ]
 
 console = Console(stderr=True)
@@ -127,3 +128,39 @@ def invocation(command: str, options: dict[str, Any]) -> dict[str, Any]:
         "argv": sys.argv,
         "versions": {"spectral_probe": __version__, "torch": torch.__version__, "python": platform.python_version()},
     }
+
+
+def save_and_show(
+    result: Any,
+    *,
+    command: str,
+    options: dict[str, Any],
+    out: Any,
+    figures: Callable[[Any], None] | None,
+    json_out: bool,
+    csv_out: bool,
+    csv_frame: Any,
+    summary: Callable[[], None],
+) -> None:
+    """The analysis commands' tail: an atomic ``--out`` folder, then JSON, CSV or a summary.
+
+    ``--out`` receives the result's CSVs, ``results.json``, ``config.json`` (the invocation) and,
+    when ``figures`` is given, whatever it writes into ``figures/``.
+    """
+    from spectral_probe._io import staged_dir, write_json
+
+    if out is not None:
+        with staged_dir(out) as tmp:
+            result.to_csv(tmp)
+            result.to_json(tmp / "results.json")
+            write_json(tmp / "config.json", invocation(command, options))
+            if figures is not None:
+                figures(tmp / "figures")
+    if json_out:
+        print_json(result.to_dict())
+    elif csv_out:
+        stdout.file.write(csv_frame.to_csv(index=False))
+    else:
+        summary()
+    if out is not None and not json_out and not csv_out:
+        console.print(f"wrote results to [bold]{out}[/]")

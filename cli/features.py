@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ._common import console, handles_errors, invocation, print_frame, print_json, progress_bar, stdout
+from ._common import console, handles_errors, print_frame, progress_bar, save_and_show
 
 app = typer.Typer()
 
@@ -57,7 +57,7 @@ def feature_spectrum_cmd(
     N x d features comes from a streaming Gram accumulation whose memory does not grow with N.
     Every model sees the same samples in the same batches.
     """
-    from spectral_probe._io import check_writable_dir, staged_dir, write_json
+    from spectral_probe._io import check_writable_dir
     from spectral_probe._seed import seed_everything
     from spectral_probe.analysis import feature_spectrum
 
@@ -71,28 +71,18 @@ def feature_spectrum_cmd(
             dataset_spectrum=dataset_spectrum, ci=ci, labels=label, arch=arch, device=device, amp=amp,
             channels_last=channels_last, num_workers=workers, max_length=max_length, progress=update,
         )
-    if out is not None:
-        options = {
-            "models": models, "data": data, "split": split, "layer": layer, "batch_size": batch_size,
-            "rate": rate, "max_batches": max_batches, "seed": seed, "image_size": image_size,
-            "pool": pool.value, "center": center, "dataset_spectrum": dataset_spectrum, "ci": ci,
-            "label": label, "arch": arch, "device": device, "amp": amp, "channels_last": channels_last, "workers": workers,
-            "max_length": max_length,
-        }
-        with staged_dir(out) as tmp:
-            result.to_csv(tmp)
-            result.to_json(tmp / "results.json")
-            write_json(tmp / "config.json", invocation("feature-spectrum", options))
-            if figures:
-                _write_figures(result, tmp / "figures")
-    if json_out:
-        print_json(result.to_dict())
-    elif csv_out:
-        stdout.file.write(result.spectrum.to_csv(index=False))
-    else:
-        _print_summary(result)
-    if out is not None and not json_out and not csv_out:
-        console.print(f"wrote results to [bold]{out}[/]")
+    options = {
+        "models": models, "data": data, "split": split, "layer": layer, "batch_size": batch_size,
+        "rate": rate, "max_batches": max_batches, "seed": seed, "image_size": image_size,
+        "pool": pool.value, "center": center, "dataset_spectrum": dataset_spectrum, "ci": ci,
+        "label": label, "arch": arch, "device": device, "amp": amp, "channels_last": channels_last, "workers": workers,
+        "max_length": max_length,
+    }
+    save_and_show(
+        result, command="feature-spectrum", options=options, out=out,
+        figures=(lambda d: _write_figures(result, d)) if figures else None,
+        json_out=json_out, csv_out=csv_out, csv_frame=result.spectrum, summary=lambda: _print_summary(result),
+    )
 
 
 def _write_figures(result: Any, directory: Path) -> None:

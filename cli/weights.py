@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._common import console, handles_errors, invocation, parse_kinds, print_frame, print_json, progress_bar, stdout
+from ._common import console, handles_errors, parse_kinds, print_frame, print_json, progress_bar, save_and_show, stdout
 
 app = typer.Typer()
 
@@ -60,7 +60,7 @@ def compare_weights_cmd(
     Definition 1), with Wedin bounds per index and a spectral-window variant that tolerates
     reordering among near-equal singular values.
     """
-    from spectral_probe._io import check_writable_dir, staged_dir, write_json
+    from spectral_probe._io import check_writable_dir
     from spectral_probe.analysis import compare_weights
     from spectral_probe.models import load_model
 
@@ -75,27 +75,17 @@ def compare_weights_cmd(
             vectors=vectors.value, top_k=top_k, threshold=threshold, window=window,
             method=method.value, device=device, progress=update,
         )
-    if out is not None:
-        options = {
-            "model_a": model_a, "model_b": model_b, "arch_a": arch_a or arch, "arch_b": arch_b or arch,
-            "include": include, "exclude": exclude, "kinds": kinds, "split_groups": split_groups,
-            "vectors": vectors.value, "top_k": top_k, "threshold": threshold, "window": window,
-            "method": method.value, "device": device, "plot_layer": plot_layer,
-        }
-        with staged_dir(out) as tmp:
-            result.to_csv(tmp)
-            result.to_json(tmp / "results.json")
-            write_json(tmp / "config.json", invocation("compare-weights", options))
-            if figures:
-                _write_figures(result, tmp / "figures", plot_layer)
-    if json_out:
-        print_json(result.to_dict())
-    elif csv_out:
-        stdout.file.write(result.layers.to_csv(index=False))
-    else:
-        _print_summary(result)
-    if out is not None and not json_out and not csv_out:
-        console.print(f"wrote results to [bold]{out}[/]")
+    options = {
+        "model_a": model_a, "model_b": model_b, "arch_a": arch_a or arch, "arch_b": arch_b or arch,
+        "include": include, "exclude": exclude, "kinds": kinds, "split_groups": split_groups,
+        "vectors": vectors.value, "top_k": top_k, "threshold": threshold, "window": window,
+        "method": method.value, "device": device, "plot_layer": plot_layer,
+    }
+    save_and_show(
+        result, command="compare-weights", options=options, out=out,
+        figures=(lambda d: _write_figures(result, d, plot_layer)) if figures else None,
+        json_out=json_out, csv_out=csv_out, csv_frame=result.layers, summary=lambda: _print_summary(result),
+    )
 
 
 def _write_figures(result, directory: Path, layers: Optional[list[str]]) -> None:  # type: ignore[no-untyped-def]

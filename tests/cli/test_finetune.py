@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from spectral_probe.training import FinetuneConfig, StopAfter, finetune
+from _fixtures.cli import one_line_error
 from spectral_probe_cli.main import app
 
 from training import _tiny  # noqa: F401  (the tiny model source: tests/training/_tiny.py)
@@ -22,27 +23,8 @@ TINY = ["--model", "tiny:cnn", "--data", "digits", "--batch-size", "32", "--imag
         "--lr", "0.1", "--single-crop", "--log-every", "10"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest single-threaded (and the machine is shared)."""
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def _run(runner, args):
     return runner.invoke(app, args)
-
-
-def _one_line_error(result) -> str:
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
-    return lines[0]
 
 
 def test_finetune_writes_a_run_and_prints_accuracy(runner, tmp_path):
@@ -53,7 +35,7 @@ def test_finetune_writes_a_run_and_prints_accuracy(runner, tmp_path):
     assert run.name.startswith("digits-l2+bss-100pct-s0-")
     assert {"config.json", "metrics.jsonl", "final.json", "model.safetensors", "model.json"} <= {p.name for p in run.iterdir()}
     again = _run(runner, ["finetune", *TINY, "--method", "l2+bss", "--iterations", "30", "--out", str(tmp_path), "-q"])
-    assert "found a finished run" in _one_line_error(again)
+    assert "found a finished run" in one_line_error(again)
 
 
 def test_finetune_json_and_hyperparameters(runner, tmp_path):
@@ -79,13 +61,13 @@ def test_finetune_json_and_hyperparameters(runner, tmp_path):
 )
 def test_bad_input_is_one_line_and_no_run_directory(runner, tmp_path, args, fragment):
     res = _run(runner, ["finetune", *TINY, "--iterations", "5", "--out", str(tmp_path / "runs"), "-q", *args])
-    assert fragment in _one_line_error(res)
+    assert fragment in one_line_error(res)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
 def test_missing_data(runner, tmp_path):
     res = _run(runner, ["finetune", "--model", "tiny:cnn", "--out", str(tmp_path), "-q"])
-    assert "expected --data" in _one_line_error(res)
+    assert "expected --data" in one_line_error(res)
 
 
 def test_resume_refuses_another_config_then_continues(runner, tmp_path):
@@ -93,7 +75,7 @@ def test_resume_refuses_another_config_then_continues(runner, tmp_path):
                          ten_crop=False, iterations=30, log_every=10, checkpoint_every=10)
     finetune(cfg, tmp_path / "r", hooks=[StopAfter(12)])
     bad = _run(runner, ["finetune", "--resume", str(tmp_path / "r"), "--lr", "0.5", "--seed", "3", "-q"])
-    line = _one_line_error(bad)
+    line = one_line_error(bad)
     assert "lr: 0.1 != 0.5" in line and "seed: 0 != 3" in line
     assert not (tmp_path / "r" / "final.json").exists()
     good = _run(runner, ["finetune", "--resume", str(tmp_path / "r"), "-q"])
@@ -103,7 +85,7 @@ def test_resume_refuses_another_config_then_continues(runner, tmp_path):
 
 def test_diverging_run_says_so(runner, tmp_path):
     res = _run(runner, ["finetune", *TINY, "--lr", "1e9", "--iterations", "40", "--run-dir", str(tmp_path / "r"), "-q"])
-    assert "loss became NaN or infinite at iteration" in _one_line_error(res)
+    assert "loss became NaN or infinite at iteration" in one_line_error(res)
     assert json.loads((tmp_path / "r" / "final.json").read_text())["status"] == "diverged"
 
 
@@ -181,4 +163,4 @@ def test_sweep_table_and_plots(runner, tmp_path):
     names = {p.name for p in (tmp_path / "fig").iterdir()}
     assert "error_vs_rate_digits.png" in names and sum(n.startswith("spectrum_time_") for n in names) == 4
     empty = _run(runner, ["plot-runs", str(tmp_path / "fig"), "--out", str(tmp_path / "fig2")])
-    assert "expected finished runs" in _one_line_error(empty)
+    assert "expected finished runs" in one_line_error(empty)

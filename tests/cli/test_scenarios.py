@@ -12,29 +12,12 @@ import json
 import pytest
 
 from _fixtures.datasets import make_glue_task
+from _fixtures.cli import one_line_error
 from spectral_probe_cli.main import app
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def _run(runner, args):
     return runner.invoke(app, args)
-
-
-def _one_line_error(result) -> str:
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -107,15 +90,15 @@ def test_bad_glue_inputs_are_one_line_errors(runner, tmp_path):
     root = make_glue_task(tmp_path / "data", "sst2", n=8)
     common = ["finetune", "--data", f"glue-sst2:{root}", "--iterations", "2", "--batch-size", "4", "--out", str(tmp_path / "runs")]
     (root / "train.tsv").write_text("text\tlabel\nfine\t1\n")
-    assert "missing ['sentence']" in _one_line_error(_run(runner, common))
+    assert "missing ['sentence']" in one_line_error(_run(runner, common))
     (root / "train.tsv").write_text("sentence\tlabel\nfine\t1\nbad\t2\n")
-    assert "found '2'" in _one_line_error(_run(runner, common))
+    assert "found '2'" in one_line_error(_run(runner, common))
     make_glue_task(tmp_path / "data", "sst2", n=8)  # a good file again
     nodir = tmp_path / "bare-model"
     BertModel(BertConfig(vocab_size=60, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                          intermediate_size=32)).save_pretrained(nodir)
-    err = _one_line_error(_run(runner, [*common, "--model", f"hf:{nodir}"]))
+    err = one_line_error(_run(runner, [*common, "--model", f"hf:{nodir}"]))
     assert "expected a tokenizer in the model directory" in err
-    err = _one_line_error(_run(runner, [*common[:3], "--scenario", "permuted", "--out", str(tmp_path / "runs")]))
+    err = one_line_error(_run(runner, [*common[:3], "--scenario", "permuted", "--out", str(tmp_path / "runs")]))
     assert "expected an in-memory image dataset" in err
     assert not (tmp_path / "runs").exists()
