@@ -22,6 +22,7 @@ from . import fgvc_aircraft as _fgvc_aircraft  # noqa: F401
 from . import glue as _glue  # noqa: F401
 from . import imagefolder as _imagefolder  # noqa: F401
 from . import mit_indoor67 as _mit_indoor67  # noqa: F401
+from . import mnist as _mnist  # noqa: F401
 from . import oxford_pets as _oxford_pets  # noqa: F401
 from . import stanford_cars as _stanford_cars  # noqa: F401
 from . import stanford_dogs as _stanford_dogs  # noqa: F401

@@ -159,7 +159,7 @@ class PermutedPixelsTask(Task):
         full = load_dataset(config.data, "train")
         if full.kind != "image" or not getattr(full, "supports_batch_index", False):
             raise ConfigError(
-                f"expected an in-memory image dataset (fashion-mnist, digits) for task {self.name}, found {config.data}"
+                f"expected an in-memory image dataset (mnist, fashion-mnist, digits) for task {self.name}, found {config.data}"
             )
         splits = make_splits(full.targets, rate=config.rate, val=config.val, seed=data_seed, min_per_class=2,
                              classes=full.classes)

@@ -34,6 +34,7 @@ __all__ = [
     "write_idx",
     "fake_fashion_mnist_arrays",
     "make_fashion_mnist",
+    "make_mnist",
     "GLUE_FOLDERS",
     "glue_label_values",
     "make_glue_task",
@@ -372,6 +373,15 @@ def fake_fashion_mnist_arrays(n: int, seed: int = 0) -> tuple[np.ndarray, np.nda
     return images, labels
 
 
+def _make_idx_set(folder: Path, n_train: int, n_test: int, gz: bool, seed: int) -> None:
+    """The four MNIST-family IDX files in ``folder`` (train: ``seed``, test: ``seed + 1``)."""
+    ext = ".gz" if gz else ""
+    for prefix, n, s in (("train", n_train, seed), ("t10k", n_test, seed + 1)):
+        images, labels = fake_fashion_mnist_arrays(n, s)
+        write_idx(folder / f"{prefix}-images-idx3-ubyte{ext}", images)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte{ext}", labels)
+
+
 def make_fashion_mnist(
     root: Path,
     n_train: int = 30,
@@ -384,12 +394,24 @@ def make_fashion_mnist(
     """Fashion-MNIST IDX files from :func:`fake_fashion_mnist_arrays` (train: ``seed``,
     test: ``seed + 1``). ``layout="flat"``: the four files in ``root`` (Debian style);
     ``"torchvision"``: under ``root/FashionMNIST/raw``."""
-    folder = root if layout == "flat" else root / "FashionMNIST" / "raw"
-    ext = ".gz" if gz else ""
-    for prefix, n, s in (("train", n_train, seed), ("t10k", n_test, seed + 1)):
-        images, labels = fake_fashion_mnist_arrays(n, s)
-        write_idx(folder / f"{prefix}-images-idx3-ubyte{ext}", images)
-        write_idx(folder / f"{prefix}-labels-idx1-ubyte{ext}", labels)
+    _make_idx_set(root if layout == "flat" else root / "FashionMNIST" / "raw", n_train, n_test, gz, seed)
+    return root
+
+
+def make_mnist(
+    root: Path,
+    n_train: int = 30,
+    n_test: int = 20,
+    *,
+    layout: str = "flat",
+    gz: bool = True,
+    seed: int = 0,
+) -> Path:
+    """MNIST IDX files, the same arrays as :func:`make_fashion_mnist`. ``layout``: ``"flat"``
+    (the four files in ``root``), ``"raw"`` (``root/raw``) or ``"torchvision"``
+    (``root/MNIST/raw``)."""
+    folders = {"flat": root, "raw": root / "raw", "torchvision": root / "MNIST" / "raw"}
+    _make_idx_set(folders[layout], n_train, n_test, gz, seed)
     return root
 
 

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from _fixtures.datasets import make_glue_task
+from _fixtures.datasets import make_glue_task, make_mnist
 from _fixtures.cli import one_line_error
 from spectral_probe_cli.main import app
 
@@ -82,6 +82,19 @@ def test_permuted_scenario_prints_both_tasks_and_table3(runner, tmp_path):
     assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 3  # one task-A run shared by both methods
     table = _run(runner, ["sweep-table", str(tmp_path), "--table3"])
     assert table.exit_code == 0 and "| digits | ewc | 1 |" in table.stdout and "97.42" in table.stdout
+
+
+def test_permuted_scenario_runs_on_mnist(runner, tmp_path):
+    """MNIST's IDX files (torchvision's layout here) with the scenario's default 784-input MLP."""
+    root = make_mnist(tmp_path / "data", n_train=30, n_test=20, layout="torchvision")
+    res = _run(runner, ["finetune", "--scenario", "permuted", "--data", f"mnist:{root}", "--iterations", "3",
+                        "--batch-size", "10", "--method", "ewc+bss", "--out", str(tmp_path / "runs"), "--json", "-q"])
+    assert res.exit_code == 0, res.output
+    payload = json.loads(res.stdout)
+    assert payload["status"] == "finished" and payload["task_b_run"].split("/")[-1].startswith("mnist-ewc+bss-")
+    meta = json.loads((tmp_path / "runs" / payload["task_b_run"].split("/")[-1] / "config.json").read_text())
+    assert meta["config"]["model"].endswith("model.safetensors") and meta["data"]["pixels"] == 784
+    assert meta["data"]["classes"] == [str(d) for d in range(10)] and meta["data"]["test_size"] == 20
 
 
 def test_bad_glue_inputs_are_one_line_errors(runner, tmp_path):

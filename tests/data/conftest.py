@@ -13,6 +13,7 @@ from _fixtures.datasets import (
     make_glue_task,
     make_imagefolder,
     make_mit_indoor67,
+    make_mnist,
     make_oxford_pets,
     make_stanford_cars,
     make_stanford_dogs,
@@ -42,6 +43,7 @@ MAKERS: dict[str, Callable[[Path], Path] | None] = {
         r, N_CLASSES, PER_CLASS, test_per_class=TEST_PER_CLASS
     ),
     "fashion-mnist": lambda r: make_fashion_mnist(r, n_train=30, n_test=20),
+    "mnist": lambda r: make_mnist(r, n_train=30, n_test=20, layout="torchvision"),
     "digits": None,
     "glue-sst2": lambda r: make_glue_task(r, "sst2", n=8),
     "glue-mrpc": lambda r: make_glue_task(r, "mrpc", n=8),

@@ -33,6 +33,7 @@ EXPECTED = {
     "glue-sst2",
     "imagefolder",
     "mit-indoor67",
+    "mnist",
     "oxford-pets",
     "stanford-cars",
     "stanford-dogs",
