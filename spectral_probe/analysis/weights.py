@@ -188,6 +188,12 @@ def _device(device: str | torch.device | None) -> torch.device:
     return dev
 
 
+def _cost(shape: Sequence[int]) -> int:
+    """Relative cost of one layer pair: the Gram product (s²l) and its eigensolve (~4s³)."""
+    small, large = min(shape), max(shape)
+    return small * small * (large + 4 * small)
+
+
 def _run(
     pairs: list[tuple[WeightMatrix, WeightMatrix]],
     fn: Callable[[tuple[WeightMatrix, WeightMatrix]], _T],
@@ -199,7 +205,7 @@ def _run(
 
     LAPACK's eigensolvers scale poorly across threads on small matrices and collapse when the
     machine is oversubscribed, so many single-threaded layers in parallel beat one
-    multi-threaded layer at a time. Largest layers go first for load balance.
+    multi-threaded layer at a time. The costliest layers go first for load balance.
     """
     total = len(pairs)
     workers = torch.get_num_threads() if workers is None else workers
@@ -212,7 +218,7 @@ def _run(
             if progress is not None:
                 progress(i + 1, total, pair[0].name)
         return results  # type: ignore[return-value]
-    order = sorted(range(total), key=lambda i: -pairs[i][0].matrix.numel())
+    order = sorted(range(total), key=lambda i: -_cost(pairs[i][0].matrix.shape))
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

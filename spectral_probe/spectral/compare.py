@@ -84,7 +84,7 @@ def compare_matrices(
     basis_a = cast(Tensor, sa.U if vectors == "left" else sa.V)
     basis_b = cast(Tensor, sb.U if vectors == "left" else sb.V)
     diff = b - a
-    # ||E||_2 only scales Wedin's bounds: float32 Lanczos (half the memory traffic) is ample
+    # ||E||_2 only scales Wedin's bounds: float32 (half the memory traffic) is ample
     e_norm = spectral_norm(diff.float() if diff.dtype == torch.float64 else diff).to(dtype)
     cos = corresponding_cosines(basis_a, basis_b)
     bound = wedin_bounds(sa.S, sb.S, e_norm, square=a.shape[0] == a.shape[1])

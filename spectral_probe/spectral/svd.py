@@ -114,14 +114,17 @@ def singular_values(w: Tensor, *, dtype: torch.dtype = torch.float64) -> Tensor:
     return svd(w, vectors="none", dtype=dtype).S
 
 
-def spectral_norm(w: Tensor, *, steps: int = 32, seed: int = 0) -> Tensor:
-    """Largest singular value :math:`\\|W\\|_2` by Lanczos on the smaller Gram operator.
+def spectral_norm(w: Tensor, *, steps: int = 32, seed: int = 0, exact_upto: int = 256) -> Tensor:
+    """Largest singular value :math:`\\|W\\|_2`, exactly for small matrices, else by Lanczos.
 
-    Runs ``steps`` Lanczos iterations (full reorthogonalisation) on :math:`x \\mapsto W W^\\top x`
-    (or :math:`W^\\top W x`, whichever side is smaller) from a seeded random start, and returns
-    the square root of the largest Ritz value. The Ritz value never exceeds
+    With :math:`s` the smaller side: for :math:`s \\le` ``exact_upto`` it is the square root of the
+    largest eigenvalue of the :math:`s \\times s` Gram matrix (one product and one symmetric
+    eigensolve, exact to working precision, and cheaper than any iteration at that size).
+    Larger matrices run ``steps`` Lanczos iterations (full reorthogonalisation) on
+    :math:`x \\mapsto W W^\\top x` (or :math:`W^\\top W x`) from a seeded random start and
+    return the square root of the largest Ritz value, which never exceeds
     :math:`\\|W\\|_2^2` and converges to it much faster than power iteration; it is exact
-    once ``steps`` reaches the Gram's size. Costs ``2 * steps`` matrix-vector products.
+    once ``steps`` reaches :math:`s`. Costs ``2 * steps`` matrix-vector products.
     """
     if w.ndim != 2:
         raise ValueError(f"expected a 2-D matrix, found shape {tuple(w.shape)}")
@@ -129,6 +132,9 @@ def spectral_norm(w: Tensor, *, steps: int = 32, seed: int = 0) -> Tensor:
         return w.new_zeros(())
     wide = w.shape[0] <= w.shape[1]
     size = w.shape[0] if wide else w.shape[1]
+    if size <= exact_upto:
+        gram = w @ w.mT if wide else w.mT @ w
+        return torch.linalg.eigvalsh(gram)[-1].clamp_min(0).sqrt()
     steps = min(steps, size)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     q = torch.randn(size, generator=gen, dtype=w.dtype).to(w.device)

@@ -72,13 +72,20 @@ def test_rejects_non_matrix():
 
 
 @settings(max_examples=30, deadline=None)
-@given(shapes, st.integers(0, 2**16))
-def test_spectral_norm_matches_numpy(shape, seed):
+@given(shapes, st.integers(0, 2**16), st.sampled_from([0, 256]))
+def test_spectral_norm_matches_numpy(shape, seed, exact_upto):
     w = _rand(*shape, seed)
     ref = np.linalg.norm(w.numpy(), 2)
-    got = float(spectral_norm(w))
+    got = float(spectral_norm(w, exact_upto=exact_upto))  # 0: always Lanczos
     assert got <= ref * (1 + 1e-12)  # a Ritz value never exceeds the norm
     np.testing.assert_allclose(got, ref, rtol=1e-6)
+
+
+def test_spectral_norm_exact_path_in_float32():
+    w = _rand(64, 576, 5)
+    ref = np.linalg.norm(w.numpy(), 2)
+    np.testing.assert_allclose(float(spectral_norm(w.float())), ref, rtol=1e-5)
+    np.testing.assert_allclose(float(spectral_norm(w.float(), exact_upto=0)), ref, rtol=1e-4)
 
 
 def test_spectral_norm_of_large_flat_spectrum_and_zero():
