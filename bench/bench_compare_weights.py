@@ -52,12 +52,13 @@ def weights(model: torch.nn.Module) -> list[torch.Tensor]:
     ]
 
 
-def plain_loop(a: torch.nn.Module, b: torch.nn.Module, dtype: torch.dtype) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+def plain_loop(a: torch.nn.Module, b: torch.nn.Module, dtype: torch.dtype,
+               device: str = "cpu") -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """The plain PyTorch way: full SVD of both matrices, then index-matched |cos|."""
     out = []
     for wa, wb in zip(weights(a), weights(b)):
-        ua, sa, _ = torch.linalg.svd(wa.to(dtype), full_matrices=False)
-        ub, sb, _ = torch.linalg.svd(wb.to(dtype), full_matrices=False)
+        ua, sa, _ = torch.linalg.svd(wa.to(device, dtype), full_matrices=False)
+        ub, sb, _ = torch.linalg.svd(wb.to(device, dtype), full_matrices=False)
         out.append((sa, sb, (ua * ub).sum(0).abs()))
     return out
 
@@ -158,10 +159,12 @@ def main() -> None:
         if have_ww:
             results.setdefault("WeightWatcher analyze (1 model)", []).extend(timeit(lambda: weightwatcher_one(a), 1))
     if torch.cuda.is_available():
+        plain_loop(a, b, torch.float64, "cuda")
         ours(a, b, "cuda")
         torch.cuda.reset_peak_memory_stats()
         results["compare_weights (cuda)"] = timeit(lambda: ours(a, b, "cuda"), args.repeats)
         gpu_peak = torch.cuda.max_memory_allocated() / 2**20
+        results["plain float64 SVD loop (cuda)"] = timeit(lambda: plain_loop(a, b, torch.float64, "cuda"), args.repeats)
 
     med = {k: statistics.median(v) for k, v in results.items()}
     print(f"# compare-weights benchmark, {date.today()}, {platform.processor() or platform.machine()}, "
@@ -189,6 +192,13 @@ def main() -> None:
         print(f"  compare_weights / WeightWatcher (1)   = {med['compare_weights (cpu)'] / med['WeightWatcher analyze (1 model)']:.3f}  (goal <= 0.6)")
     if torch.cuda.is_available():
         print(f"  compare_weights on GPU: {med['compare_weights (cuda)']:.3f} s (goal < 0.5 s), peak GPU memory {gpu_peak:.0f} MiB")
+        print(f"  compare_weights / plain float64 loop, both on GPU = "
+              f"{med['compare_weights (cuda)'] / med['plain float64 SVD loop (cuda)']:.3f}")
+        gpu = ours(a, b, "cuda").angles
+        cpu = res.angles
+        print(f"  GPU vs CPU results: max |sigma| diff / sigma_1 = "
+              f"{float(((gpu['sigma_a'] - cpu['sigma_a']).abs() / cpu.groupby('layer')['sigma_a'].transform('max')).max()):.1e}, "
+              f"max |cos| diff = {float((gpu['cos'] - cpu['cos']).abs().max()):.1e}")
     print()
     print("accuracy against the plain float64 SVD loop:")
     print(f"  max |sigma - ref| / sigma_1          = {sv_err:.1e}")
