@@ -76,6 +76,7 @@ def finetune_cmd(
     momentum: Annotated[Optional[float], typer.Option(help="SGD momentum [preset].", show_default=False)] = None,
     lr_step: Annotated[Optional[int], typer.Option(help="Multiply the lr by lr-gamma every this many iterations [preset].", show_default=False)] = None,
     hp: Annotated[Optional[list[str]], typer.Option("--hp", help="Regularizer hyperparameter NAME=VALUE, repeatable: --hp bss.eta=0.001 --hp bss.k=2.", show_default=False)] = None,
+    task_option: Annotated[Optional[list[str]], typer.Option("--task-option", help="Task option KEY=VALUE, repeatable: glue: max_length, pool (cls, mean, pooler, auto), dropout; permuted: permutation_seed (e.g. --task-option pool=mean).", show_default=False)] = None,
     val: Annotated[Optional[str], typer.Option(help="Validation share carved from the training split (0.1, 10%, or a count per class) [default: 0].", show_default=False)] = None,
     select: Annotated[Optional[str], typer.Option(help="last (final weights) or best (best validation accuracy; needs --val and --eval-every).", show_default=False)] = None,
     eval_every: Annotated[Optional[int], typer.Option(help="Evaluate on the validation split every N iterations.", show_default=False)] = None,
@@ -97,7 +98,8 @@ def finetune_cmd(
     training state and exits with status 143; --resume DIR continues to the same result.
     Under torchrun (--nproc_per_node N) the run is data-parallel.
     """
-    from spectral_probe.training import FinetuneConfig, RunDir, apply_scenario, finetune, parse_hp, run_permuted
+    from spectral_probe.training import (FinetuneConfig, RunDir, apply_scenario, finetune, get_task, parse_hp,
+                                         parse_task_options, run_permuted)
 
     given: dict[str, Any] = {
         "model": model, "data": data, "method": method, "rate": rate, "seed": seed, "preset": preset,
@@ -117,11 +119,14 @@ def finetune_cmd(
         target = resume
     else:
         base = FinetuneConfig.from_file(config) if config is not None else FinetuneConfig()
+    if task_option:  # merged into the config file's (or the resumed run's) options
+        given["task_options"] = {**base.task_options, **parse_task_options(task_option)}
     if resume is None and not (given.get("data") or base.data).strip():
         fail("expected --data (e.g. --data cub200:/data/CUB_200_2011), found none")
     if resume is None:
         given = apply_scenario(base, given, scenario.value if scenario else None)
     cfg = base.with_overrides(**given).resolve() if given else base.resolve()
+    get_task(cfg.task).check_options(cfg.task_options)  # before loading data or model
     if resume is None:
         target = run_dir if run_dir is not None else out / cfg.run_id
     main = os.environ.get("RANK", "0") == "0"

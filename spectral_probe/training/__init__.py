@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from .aggregate import PAPER_DATASETS, PAPER_METHODS, SweepTable, collect_runs, paper_table2, sweep_table
 from .batches import BatchPlan, TensorTenCrop
-from .config import OPERATIONAL_KEYS, FinetuneConfig, config_diff, parse_hp
+from .config import OPERATIONAL_KEYS, FinetuneConfig, config_diff, parse_hp, parse_task_options
 from .distributed import DistContext, init_distributed
 from .engine import Trainer, finetune
 from .hooks import StopAfter, TrainingHook
@@ -40,6 +40,7 @@ __all__ = [
     "OPERATIONAL_KEYS",
     "config_diff",
     "parse_hp",
+    "parse_task_options",
     "Preset",
     "get_preset",
     "list_presets",

@@ -34,6 +34,7 @@ __all__ = [
     "FinetuneConfig",
     "OPERATIONAL_KEYS",
     "parse_hp",
+    "parse_task_options",
     "parse_value",
     "config_diff",
 ]
@@ -94,7 +95,8 @@ class FinetuneConfig:
         channels_last: ``auto`` (on for image models on CUDA, and on CPU for models with
             depthwise convolutions), ``on`` or ``off``.
         num_workers: data-loading worker processes.
-        task_options: options of the task (free-form; see the task's documentation).
+        task_options: options of the task (the names its ``Task.options`` lists; see the task's
+            documentation).
     """
 
     model: str = "torchvision:resnet50:IMAGENET1K_V1"
@@ -365,15 +367,24 @@ def parse_value(text: str) -> Any:
     return text.strip()
 
 
-def parse_hp(items: Sequence[str]) -> dict[str, Any]:
-    """``["bss.eta=0.001", "k=2"]`` -> ``{"bss.eta": 0.001, "k": 2}``."""
+def _parse_pairs(items: Sequence[str], what: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"expected a hyperparameter as NAME=VALUE (e.g. bss.eta=0.001), found {item!r}")
+            raise ConfigError(f"expected {what}, found {item!r}")
         out[key.strip()] = parse_value(value)
     return out
+
+
+def parse_hp(items: Sequence[str]) -> dict[str, Any]:
+    """``["bss.eta=0.001", "k=2"]`` -> ``{"bss.eta": 0.001, "k": 2}``."""
+    return _parse_pairs(items, "a hyperparameter as NAME=VALUE (e.g. bss.eta=0.001)")
+
+
+def parse_task_options(items: Sequence[str]) -> dict[str, Any]:
+    """``["max_length=64", "pool=mean"]`` -> ``{"max_length": 64, "pool": "mean"}`` (values as :func:`parse_value`)."""
+    return _parse_pairs(items, "a task option as KEY=VALUE (e.g. max_length=64)")
 
 
 def _canonical_method(method: str) -> str:

@@ -43,6 +43,7 @@ class ImageClassificationTask(Task):
     unit = "images"
 
     def setup(self, config: FinetuneConfig) -> TaskSetup:
+        self.check_options(config.task_options)  # takes none
         data_seed = config.seed if config.data_seed is None else config.data_seed
         full = load_dataset(config.data, "train")
         if full.kind != "image":

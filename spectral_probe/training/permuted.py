@@ -129,10 +129,7 @@ class _TaskABatches:
 
 
 def _options(config: FinetuneConfig) -> dict[str, Any]:
-    opts = dict(config.task_options)
-    unknown = sorted(set(opts) - set(_OPTIONS))
-    if unknown:
-        raise ConfigError(f"expected task options of {PermutedPixelsTask.name} from {list(_OPTIONS)}, found {unknown}")
+    opts = PermutedPixelsTask.check_options(config.task_options)
     phase = opts.get("phase", "A" if config.model.startswith("mlp:") else "B")
     if phase not in ("A", "B"):
         raise ConfigError(f"expected task option phase 'A' or 'B', found {phase!r}")
@@ -148,6 +145,7 @@ class PermutedPixelsTask(Task):
 
     name = "permuted"
     unit = "images"
+    options = _OPTIONS
 
     def __init__(self) -> None:
         self._task_a_train: Any = None

@@ -19,6 +19,9 @@ A sweep file::
     [grid.hp]                           # hyperparameter axes, applied only to cells whose
     "bss.k" = [1, 2, 4, 8]              # method has that term (so "l2" is not repeated)
 
+    [grid.task_options]                 # task-option axes (``[base.task_options]`` for fixed
+    max_length = [64, 128]              # ones), merged into the base's, checked by the task
+
     [executor]
     kind = "local"                      # "local" (processes), "slurm", or "inline"
     max_parallel = 1
@@ -72,6 +75,7 @@ class SweepSpec:
         base: config fields shared by every cell.
         grid: one list of values per config field (a value may be a table of fields).
         hp_grid: one list of values per qualified hyperparameter.
+        task_options_grid: one list of values per task option.
         out: the default output folder, if the file names one.
         executor: the ``[executor]`` table.
         source: the file it was read from.
@@ -81,6 +85,7 @@ class SweepSpec:
     base: Mapping[str, Any]
     grid: Mapping[str, Sequence[Any]]
     hp_grid: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    task_options_grid: Mapping[str, Sequence[Any]] = field(default_factory=dict)
     out: str | None = None
     executor: Mapping[str, Any] = field(default_factory=dict)
     source: Path | None = None
@@ -88,18 +93,26 @@ class SweepSpec:
     def configs(self) -> list[FinetuneConfig]:
         """Every cell's resolved config, in grid order, without duplicates (by run id)."""
         from ..regularizers import build_regularizer, list_regularizers
+        from .tasks import get_task, list_tasks
 
         registry = {r.name: dict(r.hyperparameters) for r in list_regularizers()}
         axes = [[(key, v) for v in values] for key, values in self.grid.items()]
+        axes += [[(f"task_options.{key}", v) for v in values] for key, values in self.task_options_grid.items()]
         hp_axes = [[(key, v) for v in values] for key, values in self.hp_grid.items()]
         seen: dict[str, FinetuneConfig] = {}
         for i, combo in enumerate(itertools.product(*axes) if axes else [()]):
-            fields_: dict[str, Any] = {k: v for k, v in self.base.items() if k != "hp"}
+            fields_: dict[str, Any] = {k: v for k, v in self.base.items() if k not in ("hp", "task_options")}
             hp = dict(self.base.get("hp", {}))
+            opts = dict(self.base.get("task_options", {}))
             for key, value in combo:
-                if isinstance(value, Mapping):
-                    fields_.update({k: v for k, v in value.items() if k != "hp"})
+                if key.startswith("task_options."):
+                    opts[key.partition(".")[2]] = value
+                elif key == "task_options" and isinstance(value, Mapping):
+                    opts.update(value)
+                elif isinstance(value, Mapping):
+                    fields_.update({k: v for k, v in value.items() if k not in ("hp", "task_options")})
                     hp.update(value.get("hp", {}))
+                    opts.update(value.get("task_options", {}))
                 else:
                     fields_[key] = value
             try:
@@ -113,7 +126,9 @@ class SweepSpec:
                             not term and any(name in h for h in known.values())
                         ):
                             cell_hp[key] = value
-                    cfg = FinetuneConfig.from_dict({**fields_, "hp": cell_hp}).resolve()
+                    cfg = FinetuneConfig.from_dict({**fields_, "hp": cell_hp, "task_options": opts}).resolve()
+                    if cfg.task in list_tasks():  # a task of executor.imports registers in the job
+                        get_task(cfg.task).check_options(cfg.task_options)
                     seen.setdefault(cfg.run_id, cfg)
             except SpectralProbeError as exc:
                 where = ", ".join(f"{k}={v!r}" for k, v in combo) or "base"
@@ -171,7 +186,8 @@ def load_sweep(path: str | Path) -> SweepSpec:
         raise ConfigError(f"expected sections {sorted(_SECTIONS)} in {path}, found {unknown}")
     grid = dict(data.get("grid", {}))
     hp_grid = dict(grid.pop("hp", {}))
-    for key, values in [*grid.items(), *hp_grid.items()]:
+    opt_grid = dict(grid.pop("task_options")) if isinstance(grid.get("task_options"), dict) else {}
+    for key, values in [*grid.items(), *hp_grid.items(), *opt_grid.items()]:
         if not isinstance(values, list) or not values:
             raise ConfigError(f"expected a non-empty list for grid axis {key!r} in {path}, found {values!r}")
     meta = data.get("sweep", {})
@@ -184,6 +200,7 @@ def load_sweep(path: str | Path) -> SweepSpec:
         base=dict(data.get("base", {})),
         grid=grid,
         hp_grid=hp_grid,
+        task_options_grid=opt_grid,
         out=meta.get("out"),
         executor=executor,
         source=path,

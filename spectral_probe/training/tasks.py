@@ -77,6 +77,17 @@ class Task:
     name: ClassVar[str] = ""
     #: what :meth:`count` counts, for the throughput column (``images/s``, ``tokens/s``)
     unit: ClassVar[str] = "images"
+    #: the names ``config.task_options`` may hold (:meth:`check_options`)
+    options: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        """``options`` as a dict, refusing (one line naming the valid ones) names the task lacks."""
+        unknown = sorted(set(options) - set(cls.options))
+        if unknown:
+            valid = f"from {list(cls.options)}" if cls.options else "(it takes none)"
+            raise ConfigError(f"expected task options of {cls.name} {valid}, found {unknown}")
+        return dict(options)
 
     def setup(self, config: FinetuneConfig) -> TaskSetup:
         """Build model (new head included, seeded by the caller) and datasets."""

@@ -18,7 +18,7 @@ from its TSV files (``glue-sst2:DIR``, ``glue-mrpc:DIR``, ``glue-qnli:DIR``,
   decay, as in BERT;
 * BSS: ``F`` is the classifier's input, ``f`` of the batch.
 
-Task options (``config.task_options``, TOML ``[task_options]``):
+Task options (``config.task_options``, TOML ``[task_options]``, CLI ``--task-option KEY=VALUE``):
 
 ============  ==========  =======================================================================
 option        default     meaning
@@ -100,10 +100,7 @@ def binary_f1(confusion: Tensor, positive: int = 1) -> float:
 
 
 def _options(config: FinetuneConfig, encoder: nn.Module) -> dict[str, Any]:
-    opts = dict(config.task_options)
-    unknown = sorted(set(opts) - set(_OPTIONS))
-    if unknown:
-        raise ConfigError(f"expected task options of {TextClassificationTask.name} from {list(_OPTIONS)}, found {unknown}")
+    opts = TextClassificationTask.check_options(config.task_options)
     max_length = opts.get("max_length", 128)
     if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 8:
         raise ConfigError(f"expected task option max_length to be an integer >= 8, found {max_length!r}")
@@ -167,6 +164,7 @@ class TextClassificationTask(Task):
 
     name = "text-classification"
     unit = "tokens"
+    options = _OPTIONS
 
     def __init__(self) -> None:
         self.metric_names: tuple[str, ...] = ("accuracy",)

@@ -29,7 +29,8 @@ def mrpc(tmp_path_factory):
 def glue_run(runner, tmp_path_factory, mrpc):
     out = tmp_path_factory.mktemp("runs")
     res = _run(runner, ["finetune", "--model", "bundled:minilm-l6", "--data", f"glue-mrpc:{mrpc}", "--method", "bss",
-                        "--iterations", "4", "--batch-size", "8", "--lr", "5e-5", "--log-every", "2", "--out", str(out), "-q"])
+                        "--iterations", "4", "--batch-size", "8", "--lr", "5e-5", "--log-every", "2", "--out", str(out), "-q",
+                        "--task-option", "max_length=64", "--task-option", "pool=cls"])
     assert res.exit_code == 0, res.output
     (run,) = out.iterdir()
     return res, run
@@ -42,6 +43,7 @@ def test_glue_scenario_from_the_data_spec(glue_run):
     meta = json.loads((run / "config.json").read_text())
     cfg = meta["config"]
     assert (meta["task"], cfg["preset"], cfg["optimizer"], cfg["method"]) == ("text-classification", "glue", "adamw", "bss")
+    assert cfg["task_options"] == {"max_length": 64, "pool": "cls"} and meta["data"]["max_length"] == 64
     final = json.loads((run / "final.json").read_text())
     assert set(final["evals"]["test"]) >= {"accuracy", "f1", "loss", "n"} and final["timings"]["tokens_per_s"] > 0
 
@@ -88,13 +90,34 @@ def test_permuted_scenario_runs_on_mnist(runner, tmp_path):
     """MNIST's IDX files (torchvision's layout here) with the scenario's default 784-input MLP."""
     root = make_mnist(tmp_path / "data", n_train=30, n_test=20, layout="torchvision")
     res = _run(runner, ["finetune", "--scenario", "permuted", "--data", f"mnist:{root}", "--iterations", "3",
-                        "--batch-size", "10", "--method", "ewc+bss", "--out", str(tmp_path / "runs"), "--json", "-q"])
+                        "--batch-size", "10", "--method", "ewc+bss", "--out", str(tmp_path / "runs"), "--json", "-q",
+                        "--task-option", "permutation_seed=7"])
     assert res.exit_code == 0, res.output
     payload = json.loads(res.stdout)
     assert payload["status"] == "finished" and payload["task_b_run"].split("/")[-1].startswith("mnist-ewc+bss-")
     meta = json.loads((tmp_path / "runs" / payload["task_b_run"].split("/")[-1] / "config.json").read_text())
     assert meta["config"]["model"].endswith("model.safetensors") and meta["data"]["pixels"] == 784
     assert meta["data"]["classes"] == [str(d) for d in range(10)] and meta["data"]["test_size"] == 20
+    assert meta["config"]["task_options"] == {"permutation_seed": 7, "phase": "B"} and meta["data"]["permutation_seed"] == 7
+
+
+def test_task_option_errors_are_one_line(runner, tmp_path, mrpc):
+    out = tmp_path / "runs"
+    glue = ["finetune", "--data", f"glue-mrpc:{mrpc}", "--iterations", "2", "--out", str(out)]
+    err = one_line_error(_run(runner, [*glue, "--task-option", "max_length=64", "--task-option", "maxlen=3"]))
+    assert err.endswith("expected task options of text-classification from ['max_length', 'pool', 'dropout'], found ['maxlen']")
+    err = one_line_error(_run(runner, [*glue, "--task-option", "max_length"]))
+    assert err.endswith("expected a task option as KEY=VALUE (e.g. max_length=64), found 'max_length'")
+    image = ["finetune", "--data", "digits", "--iterations", "2", "--out", str(out)]
+    err = one_line_error(_run(runner, [*image, "--task-option", "pool=mean"]))
+    assert err.endswith("expected task options of image-classification (it takes none), found ['pool']")
+    permuted = ["finetune", "--scenario", "permuted", "--data", "digits", "--model", "mlp:64-400-400-10", "--iterations", "2",
+                "--out", str(out)]
+    err = one_line_error(_run(runner, [*permuted, "--task-option", "pool=mean"]))
+    assert err.endswith("expected task options of permuted from ['phase', 'permutation_seed'], found ['pool']")
+    err = one_line_error(_run(runner, [*permuted, "--task-option", "permutation_seed=-1"]))
+    assert "expected task option permutation_seed to be an integer >= 0, found -1" in err
+    assert not out.exists()
 
 
 def test_bad_glue_inputs_are_one_line_errors(runner, tmp_path):

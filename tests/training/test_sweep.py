@@ -173,3 +173,33 @@ def test_packaged_sweeps_match_the_repository_and_table2_is_the_paper_grid(monke
     monkeypatch.delenv("DATA")
     with pytest.raises(ConfigError, match="environment variable DATA"):
         load_sweep("table2")
+
+
+def test_task_options_in_base_and_grid_merge_and_are_checked(tmp_path):
+    text = """
+[base]
+model = "bundled:minilm-l6"
+data = "glue-sst2:/nowhere"
+task = "text-classification"
+preset = "glue"
+method = "none"
+[base.task_options]
+pool = "mean"
+[grid]
+seed = [0]
+[grid.task_options]
+{axis} = [64, 128]
+"""
+    path = tmp_path / "glue.toml"
+    path.write_text(text.format(axis="max_length"))
+    configs = load_sweep(path).configs()
+    assert [c.task_options for c in configs] == [{"pool": "mean", "max_length": 64}, {"pool": "mean", "max_length": 128}]
+    assert len({c.run_id for c in configs}) == 2
+    path.write_text(text.format(axis="maxlen"))
+    with pytest.raises(ConfigError, match=r"^sweep cell 1 \(seed=0, task_options.maxlen=64\): expected task options of "
+                       r"text-classification from \['max_length', 'pool', 'dropout'\], found \['maxlen'\]$"):
+        load_sweep(path).configs()
+    assert all(c.task_options == {} for c in load_sweep(_spec(tmp_path)).configs())
+    path.write_text(TINY.format(iterations=4, grid="seed = [0]", extra="task_options = [{ pool = 'mean' }]\n"))
+    with pytest.raises(ConfigError, match=r"expected task options of image-classification \(it takes none\), found \['pool'\]"):
+        load_sweep(path).configs()
