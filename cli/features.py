@@ -32,6 +32,7 @@ def feature_spectrum_cmd(
     max_batches: Annotated[Optional[int], typer.Option(help="Analyse at most this many batches per model.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the per-class sample, the batch order and random initialisations.")] = 0,
     image_size: Annotated[Optional[int], typer.Option(help="Input side in pixels [default: each model's own].")] = None,
+    interpolation: Annotated[Optional[str], typer.Option(help="Resizing filter for every model: bilinear, bicubic or nearest [default: each model's own, e.g. bicubic for EfficientNet-Lite].", show_default=False)] = None,
     pool: Annotated[PoolChoice, typer.Option(help="Maps: auto/avg = spatial mean, flatten = C*H*W; sequences: auto/cls = [CLS], avg = token mean.")] = PoolChoice.auto,
     center: Annotated[bool, typer.Option(help="Dataset-level spectrum of the centred features (PCA).")] = False,
     dataset_spectrum: Annotated[bool, typer.Option(help="Accumulate the dataset-level spectrum (a d x d float64 Gram).")] = True,
@@ -67,14 +68,15 @@ def feature_spectrum_cmd(
     with progress_bar("extracting features", quiet=quiet) as update:
         result = feature_spectrum(
             models, data, split=split, layers=layer, batch_size=batch_size, rate=rate, seed=seed,
-            max_batches=max_batches, image_size=image_size, pool=pool.value, center=center,
-            dataset_spectrum=dataset_spectrum, ci=ci, labels=label, arch=arch, device=device, amp=amp,
+            max_batches=max_batches, image_size=image_size, interpolation=interpolation, pool=pool.value,
+            center=center, dataset_spectrum=dataset_spectrum, ci=ci, labels=label, arch=arch, device=device, amp=amp,
             channels_last=channels_last, num_workers=workers, max_length=max_length, progress=update,
         )
     options = {
         "models": models, "data": data, "split": split, "layer": layer, "batch_size": batch_size,
         "rate": rate, "max_batches": max_batches, "seed": seed, "image_size": image_size,
-        "pool": pool.value, "center": center, "dataset_spectrum": dataset_spectrum, "ci": ci,
+        "interpolation": interpolation, "pool": pool.value, "center": center,
+        "dataset_spectrum": dataset_spectrum, "ci": ci,
         "label": label, "arch": arch, "device": device, "amp": amp, "channels_last": channels_last, "workers": workers,
         "max_length": max_length,
     }

@@ -137,6 +137,7 @@ def feature_spectrum(
     seed: int = 0,
     max_batches: int | None = None,
     image_size: int | None = None,
+    interpolation: str | None = None,
     pool: Pool = "auto",
     center: bool = False,
     dataset_spectrum: bool = True,
@@ -164,6 +165,8 @@ def feature_spectrum(
         seed: seed of the per-class sample and of the batch order.
         max_batches: analyse at most this many batches per model.
         image_size: input side in pixels (default: each model's own).
+        interpolation: resizing filter, ``"bilinear"``, ``"bicubic"`` or ``"nearest"``, for
+            every model (default: each model's own, e.g. bicubic for EfficientNet-Lite).
         pool: how maps and token sequences become vectors (``auto``, ``avg``, ``flatten``, ``cls``).
         center: dataset-level spectrum of the centred features (PCA) instead of the raw ones.
         dataset_spectrum: accumulate the dataset-level spectrum (a ``d x d`` float64 Gram).
@@ -178,7 +181,7 @@ def feature_spectrum(
         progress: called as ``progress(done, total, model)`` after each batch.
 
     Raises:
-        DataError: bad data spec, split, rate, or fewer samples than one batch.
+        DataError: bad data spec, split, rate, interpolation, or fewer samples than one batch.
         ConfigError: batch size below 2, unknown layer (with close matches), modality mismatch.
         NonFiniteFeaturesError: NaN/Inf features (the message names the model and batch).
 
@@ -191,6 +194,10 @@ def feature_spectrum(
     _check_common(batch_size, ci)
     if max_batches is not None and max_batches < 1:
         raise ConfigError(f"expected max_batches >= 1, found {max_batches}")
+    if interpolation is not None:
+        from ..data.transforms import check_interpolation
+
+        interpolation = check_interpolation(interpolation)
     pairs = _labelled(models, labels)
     dataset = _dataset(data, split, rate, seed)
     n_full = len(dataset) // batch_size
@@ -206,7 +213,8 @@ def feature_spectrum(
         t0 = time.perf_counter()
         with FeatureExtractor(loaded, layers, pool=pool, device=dev, amp=amp, channels_last=channels_last) as fx:
             loader = make_feature_loader(
-                fx.loaded, dataset, batch_size, device=dev, image_size=image_size, seed=seed,
+                fx.loaded, dataset, batch_size, device=dev, image_size=image_size,
+                interpolation=interpolation, seed=seed,
                 max_batches=max_batches, num_workers=num_workers, max_length=max_length,
                 channels_last=fx.channels_last,
             )
@@ -239,6 +247,7 @@ def feature_spectrum(
                 "spec": fx.loaded.spec,
                 "sites": {s.name: s.description for s in fx.sites},
                 "image_size": _input_size(fx.loaded, image_size),
+                "interpolation": loader.interpolation,
                 "amp": fx.amp,
                 "channels_last": fx.channels_last,
                 "seconds": seconds,
@@ -260,6 +269,7 @@ def feature_spectrum(
         "seed": seed,
         "batch_size": batch_size,
         "max_batches": max_batches,
+        "interpolation": interpolation,
         "layers": None if layers is None else ([layers] if isinstance(layers, str) else list(layers)),
         "pool": pool,
         "center": center,

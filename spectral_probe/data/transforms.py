@@ -1,7 +1,9 @@
 """Image transforms: the paper's pipeline, and a fast tensor path for small in-memory images.
 
 The model decides the normalisation: pass its ``mean``/``std`` (ImageNet statistics for
-torchvision ResNets, :data:`HALF_MEAN`/:data:`HALF_STD` for EfficientNet-Lite).
+torchvision ResNets, :data:`HALF_MEAN`/:data:`HALF_STD` for EfficientNet-Lite), and may state
+its resizing filter: ``interpolation`` is one of :data:`INTERPOLATIONS` (``"bilinear"`` by
+default, as in the paper's released code; EfficientNet-Lite was trained with ``"bicubic"``).
 
 * :func:`paper_train_transform`: resize to 256×256, random-resized-crop 224, horizontal
   flip (the authors' released code), then normalise. PIL images or ``uint8`` tensors.
@@ -30,6 +32,8 @@ __all__ = [
     "IMAGENET_STD",
     "HALF_MEAN",
     "HALF_STD",
+    "INTERPOLATIONS",
+    "check_interpolation",
     "paper_train_transform",
     "paper_test_transform",
     "StackCrops",
@@ -41,6 +45,32 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 HALF_MEAN = (0.5, 0.5, 0.5)
 HALF_STD = (0.5, 0.5, 0.5)
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
+"""Resizing filters of the transforms (antialiased when shrinking, except ``nearest``)."""
+_ALIASES = {"nearest-exact": "nearest"}  # torchvision's name for PIL's nearest neighbour
+
+
+def check_interpolation(name: Any) -> str:
+    """``name`` as one of :data:`INTERPOLATIONS` (case-insensitive; torchvision's
+    ``InterpolationMode`` and ``"nearest-exact"`` are accepted).
+
+    Raises:
+        DataError: any other filter.
+    """
+    value = getattr(name, "value", name)  # torchvision's InterpolationMode
+    key = value.strip().lower() if isinstance(value, str) else None
+    key = _ALIASES.get(key, key) if key is not None else None
+    if key not in INTERPOLATIONS:
+        raise DataError(f"expected an interpolation in {', '.join(INTERPOLATIONS)}, found {value!r}")
+    return key
+
+
+def _v2_interpolation(name: str) -> Any:
+    """The torchvision mode for ``name`` (``nearest``: PIL's nearest neighbour, on tensors too)."""
+    from torchvision.transforms import InterpolationMode
+
+    mode = check_interpolation(name)
+    return InterpolationMode.NEAREST_EXACT if mode == "nearest" else InterpolationMode(mode)
 
 
 def _check_sizes(size: int, resize: int | None = None) -> None:
@@ -78,19 +108,23 @@ def paper_train_transform(
     resize: int = 256,
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
+    *,
+    interpolation: str = "bilinear",
 ) -> Any:
     """Resize to ``resize``², random-resized-crop ``size``, flip, normalise → ``(3, size, size)``.
 
-    Returns a torchvision ``v2.Compose`` taking a PIL image or a ``uint8`` tensor.
+    Returns a torchvision ``v2.Compose`` taking a PIL image or a ``uint8`` tensor. Both
+    resizes use ``interpolation`` (one of :data:`INTERPOLATIONS`).
     """
     _check_sizes(size, resize)
     _check_stats(mean, std)
+    mode = _v2_interpolation(interpolation)
     v2 = _v2()
     return v2.Compose(
         [
             v2.RGB(),
-            v2.Resize((resize, resize), antialias=True),
-            v2.RandomResizedCrop(size, antialias=True),
+            v2.Resize((resize, resize), interpolation=mode, antialias=True),
+            v2.RandomResizedCrop(size, interpolation=mode, antialias=True),
             v2.RandomHorizontalFlip(),
             *_to_normalised_tensor(mean, std),
         ]
@@ -111,22 +145,25 @@ def paper_test_transform(
     std: Sequence[float] = IMAGENET_STD,
     *,
     ten_crop: bool = False,
+    interpolation: str = "bilinear",
 ) -> Any:
     """Resize to ``resize``², centre-crop ``size`` (or ten crops, stacked), normalise.
 
     Returns ``(3, size, size)``, or ``(10, 3, size, size)`` with ``ten_crop=True``: the
     four corner crops and the centre crop, then the same five of the flipped image
-    (torchvision's ``TenCrop`` order). The paper sums the logits of the ten.
+    (torchvision's ``TenCrop`` order). The paper sums the logits of the ten. The resize
+    uses ``interpolation`` (one of :data:`INTERPOLATIONS`).
     """
     _check_sizes(size, resize)
     _check_stats(mean, std)
+    mode = _v2_interpolation(interpolation)
     v2 = _v2()
     crop: list[Any] = (
         [v2.TenCrop(size), *_to_normalised_tensor(mean, std), StackCrops()]
         if ten_crop
         else [v2.CenterCrop(size), *_to_normalised_tensor(mean, std)]
     )
-    return v2.Compose([v2.RGB(), v2.Resize((resize, resize), antialias=True), *crop])
+    return v2.Compose([v2.RGB(), v2.Resize((resize, resize), interpolation=mode, antialias=True), *crop])
 
 
 class TensorImageTransform(torch.nn.Module):
@@ -139,11 +176,14 @@ class TensorImageTransform(torch.nn.Module):
 
         y = \frac{\operatorname{resize}(x / 255) - \mu_c}{\sigma_c}.
 
-    Evaluation resizes the whole image bilinearly (antialiased; on CPU in ``uint8``, which
-    is several times faster and within one grey level of the float result). Training
+    Evaluation resizes the whole image with ``interpolation`` (bilinear by default; bicubic
+    and bilinear antialiased, as PIL's filters; on CPU in ``uint8``, which is several times
+    faster and within a grey level or so of PIL; elsewhere in ``float32``, bicubic clamped
+    to the pixel range after each pass, as PIL's ``uint8`` filter does). Training
     (``train=True``) instead takes, per sample, a random crop of area fraction in
     ``crop_scale`` and aspect ratio in ``ratio``, resized to ``size`` and flipped with
-    probability 0.5, all in one ``affine_grid``/``grid_sample`` call on the batch.
+    probability 0.5, all in one ``affine_grid``/``grid_sample`` call on the batch (same
+    filter, not antialiased; bicubic clamped).
 
     Args:
         size: output side in pixels (e.g. 32, 64, 96, 224).
@@ -152,6 +192,8 @@ class TensorImageTransform(torch.nn.Module):
         train: random crop and flip when True.
         crop_scale: range of the crop's area as a fraction of the image (training only).
         ratio: range of the crop's aspect ratio (training only).
+        interpolation: the resizing filter, one of :data:`INTERPOLATIONS` (use the model's
+            ``preprocessing.interpolation``: ``"bicubic"`` for EfficientNet-Lite).
     """
 
     batched = True  # takes (B, C, H, W) batches: datasets may transform whole batches
@@ -167,10 +209,12 @@ class TensorImageTransform(torch.nn.Module):
         train: bool = False,
         crop_scale: tuple[float, float] = (0.5, 1.0),
         ratio: tuple[float, float] = (3 / 4, 4 / 3),
+        interpolation: str = "bilinear",
     ) -> None:
         super().__init__()
         _check_sizes(size)
         _check_stats(mean, std)
+        self.interpolation = check_interpolation(interpolation)
         if not 0 < crop_scale[0] <= crop_scale[1] <= 1:
             raise DataError(f"expected 0 < min <= max <= 1 for crop_scale, found {crop_scale}")
         if not 0 < ratio[0] <= ratio[1]:
@@ -223,23 +267,45 @@ class TensorImageTransform(torch.nn.Module):
             )
         single = images.ndim == 3
         x = images.unsqueeze(0) if single else images
+        bicubic = self.interpolation == "bicubic"
         if self.train_mode:
             x = x.to(torch.float32)
             grid = self._random_crop_grid(x.shape[0], x.dtype, x.device)
-            x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-        elif x.shape[-2:] != (self.size, self.size):
-            # uint8 bilinear resizing has a fast CPU kernel (antialiased); elsewhere use float.
-            if x.dtype != torch.uint8 or x.device.type != "cpu":
-                x = x.to(torch.float32)
-            x = F.interpolate(
-                x, size=(self.size, self.size), mode="bilinear", align_corners=False, antialias=True
+            x = F.grid_sample(
+                x, grid, mode=self.interpolation, padding_mode="border", align_corners=False
             )
+            if bicubic:
+                x = x.clamp_(0.0, 255.0)
+        elif x.shape[-2:] != (self.size, self.size):
+            x = self._resize(x)
         # shift + x * scale in one pass; broadcasts one channel to three
         out = torch.addcmul(self.shift, x.to(torch.float32), self.scale)
         return out[0] if single else out
 
+    def _resize(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, H, W)`` to ``(B, C, size, size)``, on the 0..255 scale."""
+        size = (self.size, self.size)
+        if self.interpolation == "nearest":  # PIL's nearest neighbour; uint8 everywhere
+            return F.interpolate(x, size=size, mode="nearest-exact")
+        mode = self.interpolation
+        # uint8 bilinear/bicubic resizing has fast, antialiased CPU kernels (two passes, each
+        # saturated to 0..255, like PIL's); elsewhere use float.
+        if x.dtype == torch.uint8 and x.device.type == "cpu":
+            return F.interpolate(x, size=size, mode=mode, align_corners=False, antialias=True)
+        x = x.to(torch.float32)
+        if mode == "bilinear":  # a convex combination: never leaves the pixel range
+            return F.interpolate(x, size=size, mode=mode, align_corners=False, antialias=True)
+        # bicubic overshoots at edges: width then height, clamped after each pass as PIL does
+        x = F.interpolate(x, size=(x.shape[-2], self.size), mode=mode, align_corners=False,
+                          antialias=True).clamp_(0.0, 255.0)
+        return F.interpolate(x, size=size, mode=mode, align_corners=False,
+                             antialias=True).clamp_(0.0, 255.0)
+
     def extra_repr(self) -> str:
-        return f"size={self.size}, train={self.train_mode}, crop_scale={self.crop_scale}"
+        return (
+            f"size={self.size}, train={self.train_mode}, crop_scale={self.crop_scale}, "
+            f"interpolation={self.interpolation!r}"
+        )
 
 
 def image_transform(
@@ -251,18 +317,22 @@ def image_transform(
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
     ten_crop: bool = False,
+    interpolation: str = "bilinear",
 ) -> Any:
     """The transform for ``dataset``: :class:`TensorImageTransform` for in-memory tensor
     datasets (batched, no PIL), the paper's transforms for image files.
 
     ``resize`` defaults to ``round(size * 256 / 224)`` (256 for 224). ``ten_crop`` applies
-    to image files at test time only.
+    to image files at test time only. ``interpolation`` (one of :data:`INTERPOLATIONS`) is
+    the resizing filter of either.
     """
     if getattr(dataset, "kind", "image") != "image":
         raise DataError(f"expected an image dataset, found kind {dataset.kind!r}")
     if getattr(dataset, "supports_batch_index", False):
-        return TensorImageTransform(size, mean, std, train=train)
+        return TensorImageTransform(size, mean, std, train=train, interpolation=interpolation)
     resize = resize if resize is not None else round(size * 256 / 224)
     if train:
-        return paper_train_transform(size, resize, mean, std)
-    return paper_test_transform(size, resize, mean, std, ten_crop=ten_crop)
+        return paper_train_transform(size, resize, mean, std, interpolation=interpolation)
+    return paper_test_transform(
+        size, resize, mean, std, ten_crop=ten_crop, interpolation=interpolation
+    )

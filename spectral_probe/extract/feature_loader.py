@@ -1,8 +1,8 @@
 """Model-ready batches for feature extraction, and the loops that run an extractor over data.
 
-:func:`make_feature_loader` preprocesses a dataset for one model (its mean/std and input size;
-in-memory images on the device in one batched transform; text through its tokenizer) in a
-fixed seeded order, so every model sees the same samples in the same batches.
+:func:`make_feature_loader` preprocesses a dataset for one model (its mean/std, input size and
+resizing filter; in-memory images on the device in one batched transform; text through its
+tokenizer) in a fixed seeded order, so every model sees the same samples in the same batches.
 :func:`iter_features` and :func:`extract_features` run a
 :class:`~spectral_probe.extract.FeatureExtractor` over it.
 """
@@ -44,6 +44,7 @@ class FeatureLoader:
     Inputs are an image tensor ``(b, 3, S, S)`` (preprocessed, channels_last on request) or,
     for text, a dict of token tensors for ``model(**inputs)``. Build it with
     :func:`make_feature_loader`; ``len()`` is the number of batches it yields.
+    ``interpolation`` is the resizing filter the images get (``None`` for text).
     """
 
     def __init__(
@@ -54,12 +55,14 @@ class FeatureLoader:
         transform: nn.Module | None = None,
         channels_last: bool = False,
         max_batches: int | None = None,
+        interpolation: str | None = None,
     ) -> None:
         self.loader = loader
         self.device = device
         self.transform = transform.to(device) if transform is not None else None
         self.channels_last = channels_last
         self.max_batches = max_batches
+        self.interpolation = interpolation
 
     def __len__(self) -> int:
         n = len(self.loader)
@@ -95,6 +98,7 @@ def make_feature_loader(
     *,
     device: str | torch.device | None = "auto",
     image_size: int | None = None,
+    interpolation: str | None = None,
     shuffle: bool = True,
     seed: int = 0,
     drop_last: bool = True,
@@ -115,6 +119,9 @@ def make_feature_loader(
         batch_size: rows ``b`` of each feature matrix.
         device: where the batches go.
         image_size: side of the model's input (default: its ``preprocessing.input_size``).
+        interpolation: the resizing filter, ``"bilinear"``, ``"bicubic"`` or ``"nearest"``
+            (default: its ``preprocessing.interpolation``, e.g. bicubic for EfficientNet-Lite;
+            bilinear for a model without preprocessing).
         shuffle: shuffle once with ``seed`` (class-sorted lists would otherwise give
             one-class batches).
         seed: the shuffle seed.
@@ -127,8 +134,10 @@ def make_feature_loader(
     Raises:
         ConfigError: a modality mismatch (text model, image data or the reverse) or a model
             without the tokenizer/preprocessing it needs.
+        DataError: an interpolation the transforms do not have (the model's included).
     """
     from ..data import TensorImageTransform, image_transform, make_loader
+    from ..data.transforms import check_interpolation
 
     dev = resolve_device(device)
     kind = getattr(dataset, "kind", "image")
@@ -155,16 +164,24 @@ def make_feature_loader(
     size = int(image_size) if image_size is not None else int(pre.input_size[-1])
     if size < 1:
         raise DataError(f"expected a positive image size, found {size}")
+    if interpolation is not None:
+        mode = check_interpolation(interpolation)
+    else:
+        try:
+            mode = check_interpolation(pre.interpolation)
+        except DataError as exc:
+            raise DataError(f"{exc} in the preprocessing of {model.spec} (pass an interpolation)") from None
     cl = (dev.type == "cuda") if channels_last is None else channels_last
     if _in_memory(dataset):
         # in-memory uint8 images: gather the batch on the host, transform it on the device
         loader = make_loader(dataset.with_transform(None), batch_size, **common)
-        transform = TensorImageTransform(size, pre.mean, pre.std)
-        return FeatureLoader(loader, dev, transform=transform, channels_last=cl, max_batches=max_batches)
+        transform = TensorImageTransform(size, pre.mean, pre.std, interpolation=mode)
+        return FeatureLoader(loader, dev, transform=transform, channels_last=cl, max_batches=max_batches,
+                             interpolation=mode)
     tf = image_transform(dataset, train=False, size=size, resize=max(size, round(size / pre.crop_pct)),
-                         mean=pre.mean, std=pre.std)
+                         mean=pre.mean, std=pre.std, interpolation=mode)
     loader = make_loader(dataset.with_transform(tf), batch_size, **common)
-    return FeatureLoader(loader, dev, channels_last=cl, max_batches=max_batches)
+    return FeatureLoader(loader, dev, channels_last=cl, max_batches=max_batches, interpolation=mode)
 
 
 def iter_features(
@@ -177,6 +194,7 @@ def iter_features(
     device: str | torch.device | None = "auto",
     amp: bool | None = None,
     image_size: int | None = None,
+    interpolation: str | None = None,
     shuffle: bool = True,
     seed: int = 0,
     max_batches: int | None = None,
@@ -199,7 +217,8 @@ def iter_features(
     fx = FeatureExtractor(model, layers, pool=pool, device=device, amp=amp) if own else model  # type: ignore[arg-type]
     try:
         loader = make_feature_loader(
-            fx.loaded, dataset, batch_size, device=fx.device, image_size=image_size, shuffle=shuffle,
+            fx.loaded, dataset, batch_size, device=fx.device, image_size=image_size,
+            interpolation=interpolation, shuffle=shuffle,
             seed=seed, max_batches=max_batches, num_workers=num_workers, max_length=max_length,
             channels_last=fx.channels_last,
         )

@@ -35,7 +35,7 @@ Extraction runs under ``torch.inference_mode`` in eval mode; on CUDA, images go 
 come out as float32. The forward stops as soon as every requested site has fired (the
 layers above are never computed); a module called several times in one forward is read at
 its first call. Images are preprocessed as the model was trained (its
-:class:`~spectral_probe.models.Preprocessing`: mean/std, input size), in-memory datasets on
+:class:`~spectral_probe.models.Preprocessing`: mean/std, input size, interpolation), in-memory datasets on
 the device in one batched tensor transform; text is tokenised with the model's tokenizer.
 """
 

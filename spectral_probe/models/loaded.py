@@ -21,7 +21,10 @@ class Preprocessing:
         mean: per-channel mean subtracted after scaling pixels to ``[0, 1]``.
         std: per-channel standard deviation divided by.
         input_size: ``(channels, height, width)`` the model was trained at.
-        interpolation: ``"bilinear"`` or ``"bicubic"`` resizing.
+        interpolation: the resizing filter it was trained with, as the source states it
+            (``"bilinear"``, ``"bicubic"``: timm's ``pretrained_cfg``, torchvision's weight
+            transforms; bicubic for EfficientNet-Lite). Feature extraction resizes with it
+            (:func:`~spectral_probe.data.transforms.check_interpolation` names the filters).
         crop_pct: centre-crop fraction at test time (resize to ``size / crop_pct`` first).
     """
 

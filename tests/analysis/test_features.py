@@ -202,6 +202,18 @@ def test_models_see_the_same_batches_and_results_are_deterministic(digits):
     assert same.models == ["Tiny", "Tiny #2"]
 
 
+def test_interpolation_is_each_models_own_unless_given_and_recorded(digits):
+    net = Tiny()  # a bare module: no preprocessing, so bilinear
+    kw = dict(batch_size=8, max_batches=2, image_size=20, device="cpu", dataset_spectrum=False)
+    own = feature_spectrum(net, digits, **kw)
+    assert own.meta["interpolation"] is None and own.meta["models"]["Tiny"]["interpolation"] == "bilinear"
+    same = feature_spectrum(net, digits, interpolation="Bilinear", **kw)
+    np.testing.assert_array_equal(same.batches["sigma"].to_numpy(), own.batches["sigma"].to_numpy())
+    cubic = feature_spectrum(net, digits, interpolation="bicubic", **kw)
+    assert cubic.meta["interpolation"] == "bicubic" and cubic.meta["models"]["Tiny"]["interpolation"] == "bicubic"
+    assert not np.allclose(cubic.batches["sigma"].to_numpy(), own.batches["sigma"].to_numpy())
+
+
 def test_rate_samples_exact_per_class_counts(digits):
     net = Tiny()
     kw = dict(batch_size=8, image_size=16, device="cpu", max_batches=2)
@@ -223,6 +235,7 @@ def test_rate_samples_exact_per_class_counts(digits):
         ({"rate": "1", "batch_size": 16}, DataError, "at least one full batch of 16 samples, found 10"),
         ({"ci": 0}, ConfigError, "confidence level"),
         ({"labels": ["x", "y"]}, ConfigError, "one label per model"),
+        ({"interpolation": "box"}, DataError, "expected an interpolation in bilinear, bicubic, nearest, found 'box'"),
     ],
 )
 def test_bad_input(digits, kwargs, error, message):
@@ -254,6 +267,7 @@ def test_bundled_lite0_on_a_few_batches(digits):
     row = res.summary.iloc[0]
     assert (row["d"], row["k"], row["n_batches"]) == (1280, 12, 2) and res.dataset.empty
     assert row["site"] == "input of the classifier 'classifier'" and res.meta["models"]["bundled:efficientnet_lite0"]["image_size"] == 32
+    assert res.meta["models"]["bundled:efficientnet_lite0"]["interpolation"] == "bicubic"  # the model's own
     assert (res.curve("bundled:efficientnet_lite0")["mean"].diff().dropna() <= 1e-9).all()
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
+from _fixtures.cli import one_line_error
 from spectral_probe_cli.main import app
 
 SMALL = ["--data", "digits", "--batch-size", "12", "--max-batches", "2", "--image-size", "32", "--device", "cpu", "-q"]
@@ -46,8 +47,11 @@ def test_bundled_vs_finetuned_checkpoint_to_out_dir(runner, perturbed_lite0, tmp
     assert len(pd.read_csv(out / "dataset.csv")) == 2 * 24  # N = 24 < d: min(N, d) values each
     payload = json.loads((out / "results.json").read_text())
     assert payload["meta"]["split"] == "test" and len(payload["spectra"]) == 2
+    # each model's own resizing (the checkpoint keeps its base's bicubic), recorded per model
+    assert [m["interpolation"] for m in payload["meta"]["models"].values()] == ["bicubic", "bicubic"]
     config = json.loads((out / "config.json").read_text())
     assert config["command"] == "feature-spectrum" and config["options"]["batch_size"] == 12
+    assert config["options"]["interpolation"] is None
     figures = sorted(p.name for p in (out / "figures").iterdir())
     assert figures == ["batch_spectra.png", "batch_spectra_normalised.png", "batch_spectra_small_half.png",
                        "dataset_spectrum.png"]
@@ -69,6 +73,19 @@ def test_json_csv_layers_labels_and_rate(runner):
     assert res.exit_code == 0
     assert res.stdout.splitlines()[0] == "model,layer,quantity,index,n,mean,std,sem,ci_low,ci_high,median,min,max"
     assert len(res.stdout.splitlines()) == 1 + 3 * 12
+
+
+def test_interpolation_option_overrides_every_model(runner, tmp_path):
+    out = tmp_path / "nearest"
+    res = _invoke(runner, ["feature-spectrum", "torchvision:resnet18", "--interpolation", "nearest", "--no-figures",
+                           *SMALL, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    meta = json.loads((out / "results.json").read_text())["meta"]
+    assert meta["interpolation"] == "nearest" and meta["models"]["torchvision:resnet18"]["interpolation"] == "nearest"
+    assert json.loads((out / "config.json").read_text())["options"]["interpolation"] == "nearest"
+    assert "--interpolation" in _invoke(runner, ["feature-spectrum", "--help"]).stdout
+    error = one_line_error(_invoke(runner, ["feature-spectrum", "torchvision:resnet18", *SMALL, "--interpolation", "lanczos"]))
+    assert "expected an interpolation in bilinear, bicubic, nearest, found 'lanczos'" in error
 
 
 def test_text_model_on_glue(runner, tmp_path):
@@ -133,6 +150,7 @@ BAD = {
     "bad model": (lambda t: ["nosuch:model", *SMALL], "unknown model source 'nosuch'"),
     "out is a file": (_out_is_a_file, "found a file"),
     "bad split": (lambda t: [*RN, *SMALL, "--split", "val"], "expected a split of digits"),
+    "bad interpolation": (lambda t: [*RN, *SMALL, "--interpolation", "area"], "found 'area'"),
 }
 
 

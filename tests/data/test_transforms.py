@@ -19,7 +19,10 @@ from spectral_probe.data import (
     paper_test_transform,
     paper_train_transform,
 )
+from spectral_probe.data.transforms import INTERPOLATIONS, check_interpolation
 from spectral_probe.errors import DataError
+
+GREY = (0.0, 0.0, 0.0), (1 / 255, 1 / 255, 1 / 255)  # mean, std that keep grey levels 0..255
 
 
 def _gradient_image(w: int = 300, h: int = 200) -> Image.Image:
@@ -95,6 +98,60 @@ def test_tensor_eval_path_matches_a_float_reference() -> None:
         )  # one image == its row of the batch
 
 
+def _random_image(h: int, w: int, seed: int) -> torch.Tensor:
+    return torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+@pytest.mark.parametrize(("h", "w", "size"), [(28, 28, 64), (37, 23, 16), (20, 30, 24)])
+def test_tensor_path_matches_the_pil_path(mode: str, h: int, w: int, size: int) -> None:
+    """Noise is the worst case (bicubic overshoots everywhere): a few grey levels at most from PIL."""
+    x = _random_image(h, w, seed=h * w)
+    pil = Image.fromarray(x.permute(1, 2, 0).numpy())
+    # the PIL path (torchvision on a PIL image: whole image, crop = resize) is PIL's own filter
+    ref = paper_test_transform(size, size, *GREY, interpolation=mode)(pil)
+    own = getattr(Image, mode.upper())
+    exact = torch.from_numpy(np.array(pil.resize((size, size), own))).permute(2, 0, 1).float()
+    assert (ref - exact).abs().max() < 1e-3
+    t = TensorImageTransform(size, *GREY, interpolation=mode)
+    for what, inputs in (("uint8 (CPU kernel)", x), ("float (device path)", x.float())):
+        out = t(inputs)
+        assert out.min() >= 0 and out.max() <= 255, what  # bicubic clamped to the pixel range
+        diff = (out - ref).abs()
+        assert diff.max() <= 5 and diff.mean() <= 0.5, (what, diff.max().item(), diff.mean().item())
+
+
+def test_bicubic_differs_from_bilinear_and_stays_in_range() -> None:
+    edges = (torch.arange(8).view(1, 8) // 2 % 2 * 255).expand(8, 8).to(torch.uint8)[None]  # hard edges
+    bil = TensorImageTransform(40, *GREY)(edges)
+    bic = TensorImageTransform(40, *GREY, interpolation="bicubic")
+    for inputs in (edges, edges.float()):
+        out = bic(inputs)
+        assert out.min() == 0 and out.max() == 255 and (out - bil).abs().max() > 10
+    torch.manual_seed(0)
+    crops = TensorImageTransform(40, *GREY, train=True, interpolation="bicubic")(edges.expand(4, 1, 8, 8))
+    assert crops.min() >= 0 and crops.max() <= 255
+
+
+def test_nearest_repeats_pixels_on_both_paths() -> None:
+    x = _random_image(14, 14, seed=1)
+    want = x.repeat_interleave(2, -1).repeat_interleave(2, -2).float()
+    assert torch.equal(TensorImageTransform(28, *GREY, interpolation="nearest")(x), want)
+    pil = Image.fromarray(x.permute(1, 2, 0).numpy())
+    assert torch.allclose(paper_test_transform(28, 28, *GREY, interpolation="nearest")(pil), want, atol=1e-3)
+
+
+def test_interpolation_names() -> None:
+    from torchvision.transforms import InterpolationMode
+
+    assert INTERPOLATIONS == ("bilinear", "bicubic", "nearest")
+    assert check_interpolation("BICUBIC") == "bicubic"
+    assert check_interpolation(InterpolationMode.BILINEAR) == "bilinear"
+    assert check_interpolation("nearest-exact") == "nearest"  # torchvision's name for PIL's
+    assert TensorImageTransform(8).interpolation == "bilinear"  # the default is unchanged
+    assert "interpolation='bicubic'" in repr(TensorImageTransform(8, interpolation="bicubic"))
+
+
 def test_tensor_train_path_crops_and_flips_per_sample() -> None:
     x = torch.arange(16, dtype=torch.uint8).view(1, 1, 4, 4).repeat(64, 3, 1, 1) * 10
     # with the whole image as the crop, each sample is the image or its mirror, exactly
@@ -126,7 +183,9 @@ def test_image_transform_picks_by_dataset() -> None:
         torch.zeros(2, 1, 8, 8, dtype=torch.uint8), [0, 1], ["a", "b"], name="t", split="train"
     )
     t = image_transform(tensor_ds, train=True, size=32)
-    assert isinstance(t, TensorImageTransform) and t.train_mode
+    assert isinstance(t, TensorImageTransform) and t.train_mode and t.interpolation == "bilinear"
+    t = image_transform(tensor_ds, train=False, size=32, interpolation="bicubic")
+    assert t.interpolation == "bicubic"
 
     class Files:
         kind = "image"
@@ -139,6 +198,10 @@ def test_image_transform_picks_by_dataset() -> None:
     assert image_transform(Files(), train=False, ten_crop=True)(
         Image.new("RGB", (50, 50))
     ).shape == (10, 3, 224, 224)
+    for train in (True, False):
+        files = image_transform(Files(), train=train, size=32, interpolation="bicubic")
+        resizes = [t for t in files.transforms if hasattr(t, "interpolation")]
+        assert resizes and all(t.interpolation.value == "bicubic" for t in resizes)
 
     class Text:
         kind = "text"
@@ -166,6 +229,14 @@ def test_image_transform_picks_by_dataset() -> None:
         (
             lambda: TensorImageTransform(32, crop_scale=(0.9, 0.5)),
             "expected 0 < min <= max <= 1 for crop_scale",
+        ),
+        (
+            lambda: TensorImageTransform(32, interpolation="lanczos"),
+            "expected an interpolation in bilinear, bicubic, nearest, found 'lanczos'",
+        ),
+        (
+            lambda: paper_train_transform(interpolation="area"),
+            "expected an interpolation in bilinear, bicubic, nearest, found 'area'",
         ),
         (
             lambda: TensorImageTransform(32)(torch.zeros(2, 2, 8, 8)),

