@@ -233,17 +233,27 @@ def sweep_table_cmd(
     json_out: Annotated[bool, typer.Option("--json", help="The cells as JSON on stdout.")] = False,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write runs.csv, cells.csv and table.md here.")] = None,
     table3: Annotated[bool, typer.Option("--table3", help="The permuted-pixel runs as the paper's Table 3: task A / task B / average per method, beside the paper's numbers.")] = False,
+    table4: Annotated[bool, typer.Option("--table4", help="The GLUE (text-classification) runs as the paper's Table 4: dev accuracy per task and their average per model and method, beside the paper's BERT-base numbers.")] = False,
 ) -> None:
     """Aggregate finished runs to mean ± std of test top-1 (%) per cell, Table-2 style.
 
     A cell is everything but the seed: dataset, method, rate and any field or
-    hyperparameter that varies across the runs. --paper adds the paper's numbers.
+    hyperparameter that varies across the runs. --paper adds the paper's numbers;
+    --table3 and --table4 lay out the scenario runs as the paper's Tables 3 and 4.
     """
     from spectral_probe._io import atomic_write_text, staged_dir
     from spectral_probe.training import sweep_table
     from spectral_probe.training import table3 as make_table3
+    from spectral_probe.training import table4 as make_table4
 
-    table = make_table3(runs) if table3 else sweep_table(runs, paper=paper)
+    if table3 and table4:
+        fail("expected one of --table3 and --table4, found both")
+    if table3:
+        table: Any = make_table3(runs)
+    elif table4:
+        table = make_table4(runs)
+    else:
+        table = sweep_table(runs, paper=paper)
     if out is not None:
         with staged_dir(out) as tmp:
             table.to_csv(tmp)

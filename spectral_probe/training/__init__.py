@@ -31,6 +31,7 @@ from ..models.mlp import MLP
 from .permuted import PermutedPixelsTask, PermutedResult, PixelPermutation, pixel_permutation, run_permuted
 from .scenarios import SCENARIOS, apply_scenario, scenario_of
 from .table3 import PAPER_TABLE3, Table3, collect_permuted, table3
+from .table4 import PAPER_TABLE4, Table4, collect_glue, table4
 from .tasks import Task, TaskSetup, get_task, list_tasks, register_task
 from .text import GLUE_METRICS, TextClassificationTask, TokenizeCollate
 from ..models.text_classifier import TextClassifier
@@ -72,6 +73,10 @@ __all__ = [
     "table3",
     "collect_permuted",
     "PAPER_TABLE3",
+    "Table4",
+    "table4",
+    "collect_glue",
+    "PAPER_TABLE4",
     "SCENARIOS",
     "apply_scenario",
     "scenario_of",

@@ -48,6 +48,21 @@ def test_glue_scenario_from_the_data_spec(glue_run):
     assert set(final["evals"]["test"]) >= {"accuracy", "f1", "loss", "n"} and final["timings"]["tokens_per_s"] > 0
 
 
+def test_sweep_table4_of_the_glue_run(runner, glue_run, tmp_path):
+    _, run = glue_run
+    final = json.loads((run / "final.json").read_text())
+    res = _run(runner, ["sweep-table", str(run.parent), "--table4", "--out", str(tmp_path / "t4")])
+    assert res.exit_code == 0, res.output
+    acc = f"{100 * final['evals']['test']['accuracy']:.2f} (n=1)"
+    assert "| model | method | MNLI-m | QNLI | MRPC | SST-2 | avg | paper |" in res.stdout
+    assert f"| bundled:minilm-l6 | bss |  |  | {acc} |  | " in res.stdout and "| BERT + BSS | 85.0 | 89.6 | 87.9 | 93.2 | 87.9 |" in res.stdout
+    assert sorted(p.name for p in (tmp_path / "t4").iterdir()) == ["cells.csv", "runs.csv", "table.md"]
+    cells = json.loads(_run(runner, ["sweep-table", str(run.parent), "--table4", "--json"]).stdout)["cells"]
+    assert cells[0]["glue_task"] == "MRPC" and cells[0]["f1_mean"] == pytest.approx(100 * final["evals"]["test"]["f1"])
+    err = one_line_error(_run(runner, ["sweep-table", str(run.parent), "--table3", "--table4"]))
+    assert err.endswith("expected one of --table3 and --table4, found both")
+
+
 def test_compare_weights_pairs_minilm_matrices(runner, glue_run):
     _, run = glue_run
     res = _run(runner, ["compare-weights", "bundled:minilm-l6", str(run / "model.safetensors"), "--json", "-q",
