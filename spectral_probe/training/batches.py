@@ -193,12 +193,13 @@ class TensorTenCrop(torch.nn.Module):
 
     batched = True
 
-    def __init__(self, size: int, resize: int, mean: Sequence[float], std: Sequence[float]) -> None:
+    def __init__(self, size: int, resize: int, mean: Sequence[float], std: Sequence[float], *,
+                 interpolation: str = "bilinear") -> None:
         super().__init__()
         if resize < size:
             raise ConfigError(f"expected resize >= crop size {size}, found {resize}")
         self.size = size
-        self.resize = TensorImageTransform(resize, mean, std)
+        self.resize = TensorImageTransform(resize, mean, std, interpolation=interpolation)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         single = images.ndim == 3

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..data import image_transform, load_dataset, make_splits
-from ..errors import ConfigError
+from ..data.transforms import check_interpolation
+from ..errors import ConfigError, DataError
 from ..models import Preprocessing, load_model, replace_head
 from .batches import TensorTenCrop
 from .tasks import Task, TaskSetup, register_task
@@ -36,14 +37,23 @@ class ImageClassificationTask(Task):
       images per class), training transform (``augment``);
     * the model's head replaced by a new ``nn.Linear(d, num_classes)`` initialised by
       ``head_init``;
-    * the test split evaluated with a centre crop, or ten crops (``ten_crop``).
+    * the test split evaluated with a centre crop, or ten crops (``ten_crop``);
+    * images resized with the model's own filter (its ``preprocessing.interpolation``:
+      bilinear for torchvision's ResNets, bicubic for EfficientNet-Lite; bilinear when the
+      model states none), or the task option ``interpolation`` (``bilinear``, ``bicubic``,
+      ``nearest``, or ``model``). The filter used is recorded in the checkpoint's
+      preprocessing, so feature extraction reads the fine-tuned model as it was trained.
     """
 
     name = "image-classification"
     unit = "images"
+    options = ("interpolation",)
 
     def setup(self, config: FinetuneConfig) -> TaskSetup:
-        self.check_options(config.task_options)  # takes none
+        options = self.check_options(config.task_options)
+        choice = options.get("interpolation", "model")
+        if choice != "model":  # a bad filter is refused before anything is loaded
+            choice = _interpolation(choice, Preprocessing(), config.model)
         data_seed = config.seed if config.data_seed is None else config.data_seed
         full = load_dataset(config.data, "train")
         if full.kind != "image":
@@ -59,12 +69,14 @@ class ImageClassificationTask(Task):
         if loaded.head is None:
             raise ConfigError(f"expected a model with a classifier head, found none in {config.model}")
         pre = loaded.preprocessing or Preprocessing()
+        interpolation = _interpolation(choice, pre, config.model)
         size, resize = int(config.image_size), int(config.resize)  # type: ignore[arg-type]
-        common: dict[str, Any] = {"size": size, "resize": resize, "mean": pre.mean, "std": pre.std}
+        common: dict[str, Any] = {"size": size, "resize": resize, "mean": pre.mean, "std": pre.std,
+                                  "interpolation": interpolation}
         train_t = image_transform(full, train=config.augment == "paper", **common)
         eval_t = image_transform(full, train=False, **common)
         if config.ten_crop and getattr(test, "supports_batch_index", False):
-            test_t: Any = TensorTenCrop(size, resize, pre.mean, pre.std)
+            test_t: Any = TensorTenCrop(size, resize, pre.mean, pre.std, interpolation=interpolation)
         else:
             test_t = image_transform(test, train=False, ten_crop=bool(config.ten_crop), **common)
         model = loaded.model
@@ -72,7 +84,7 @@ class ImageClassificationTask(Task):
         init_head(model.get_submodule(head), str(config.head_init))
         train = full.with_transform(train_t).subset(splits.train)
         val = full.with_transform(eval_t).subset(splits.val) if len(splits.val) else None
-        used = Preprocessing(pre.mean, pre.std, (3, size, size), pre.interpolation, pre.crop_pct)
+        used = Preprocessing(pre.mean, pre.std, (3, size, size), interpolation, pre.crop_pct)
         return TaskSetup(
             model=model,
             head=head,
@@ -84,5 +96,18 @@ class ImageClassificationTask(Task):
             preprocessing=used,
             modality="image",
             info={"train_size": len(train), "val_size": len(splits.val), "test_size": len(test),
-                  "num_classes": len(full.classes)},
+                  "num_classes": len(full.classes), "interpolation": interpolation},
         )
+
+
+def _interpolation(value: Any, pre: Preprocessing, model: str) -> str:
+    """The resizing filter: ``value``, or with ``"model"`` the model's own (bilinear if none)."""
+    if value != "model":
+        try:
+            return check_interpolation(value)
+        except DataError as exc:
+            raise ConfigError(f"{exc} (or 'model') for task option interpolation") from None
+    try:
+        return check_interpolation(pre.interpolation or "bilinear")
+    except DataError as exc:
+        raise ConfigError(f"{exc} in the preprocessing of {model}: pass --task-option interpolation=...") from None
