@@ -59,7 +59,9 @@ from .transforms import (
     HALF_STD,
     IMAGENET_MEAN,
     IMAGENET_STD,
+    INTERPOLATIONS,
     TensorImageTransform,
+    check_interpolation,
     image_transform,
     paper_test_transform,
     paper_train_transform,
@@ -98,6 +100,8 @@ __all__ = [
     "paper_train_transform",
     "paper_test_transform",
     "TensorImageTransform",
+    "INTERPOLATIONS",
+    "check_interpolation",
     "image_transform",
     "make_loader",
 ]

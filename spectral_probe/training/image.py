@@ -6,8 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..data import image_transform, load_dataset, make_splits
-from ..data.transforms import check_interpolation
+from ..data import check_interpolation, image_transform, load_dataset, make_splits
 from ..errors import ConfigError, DataError
 from ..models import Preprocessing, load_model, replace_head
 from .batches import TensorTenCrop
