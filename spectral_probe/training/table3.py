@@ -140,7 +140,9 @@ def table3(root: str | Path) -> Table3:
     for m in (*_METRICS, "task_a_before_b"):
         aggs[f"{m}_mean"] = (m, "mean")
         aggs[f"{m}_std"] = (m, "std")
-    cells = runs.groupby(keys, sort=True, dropna=False).agg(**aggs).reset_index()
+    cells = runs.groupby(keys, sort=False, dropna=False).agg(**aggs).reset_index()
+    # sorted as text: rates may mix forms ("15%", 0.3, 30 per class) that do not compare
+    cells = cells.sort_values(keys, key=lambda col: col.astype(str), kind="stable").reset_index(drop=True)
     for i, m in enumerate(_METRICS):
         cells[f"paper_{m}"] = cells["method"].map(lambda k, i=i: PAPER_TABLE3.get(str(k), (np.nan,) * 3)[i])
     return Table3(runs, cells, tuple(keys))
