@@ -158,7 +158,7 @@ def _expand(value: Any, where: Path) -> Any:
 
 
 def list_packaged_sweeps() -> list[str]:
-    """Names of the sweep files shipped with the package (``table2``, ``figure3``, ``demo``)."""
+    """Names of the sweep files shipped with the package (``table2``, ``table3``, ``table4``, ``figure3``, ``demo``)."""
     from importlib import resources
 
     root = resources.files("spectral_probe") / "resources"

@@ -203,3 +203,18 @@ seed = [0]
     path.write_text(TINY.format(iterations=4, grid="seed = [0]", extra="task_options = [{ pool = 'mean' }]\n"))
     with pytest.raises(ConfigError, match=r"expected task options of image-classification from \['interpolation'\], found \['pool'\]"):
         load_sweep(path).configs()
+
+
+def test_packaged_table3_and_table4_grids(monkeypatch):
+    monkeypatch.setenv("DATA", "/data")
+    monkeypatch.setenv("MODELS", "/models")
+    t3 = load_sweep("table3").configs()
+    assert len(t3) == 2 * 5 and {c.method for c in t3} == {"ewc", "ewc+bss"}
+    assert {(c.task, c.preset, c.model, c.data, c.epochs) for c in t3} == {
+        ("permuted", "permuted", "mlp:784-400-400-10", "mnist:/data/MNIST", 20)}
+    t4 = load_sweep("table4").configs()
+    assert len(t4) == 4 * 2 * 3 and {c.method for c in t4} == {"none", "bss"}
+    assert {c.data.partition(":")[0] for c in t4} == {"glue-mnli", "glue-qnli", "glue-mrpc", "glue-sst2"}
+    c = t4[0]
+    assert (c.task, c.preset, c.model, c.optimizer, c.lr, c.batch_size, c.epochs) == (
+        "text-classification", "glue", "hf:/models/bert-base-uncased", "adamw", 2e-5, 32, 3)
