@@ -39,4 +39,7 @@ def _main(
 
 def run() -> None:
     """Console-script entry point."""
+    from spectral_probe._alloc import keep_freed_memory
+
+    keep_freed_memory()  # large CPU activations are reused, not page-faulted anew per batch
     app()
