@@ -214,7 +214,10 @@ def run_cell(config: Mapping[str, Any], run_dir: str, imports: Sequence[str] = (
     """
     for module in imports:
         importlib.import_module(module)
+    from .._alloc import keep_freed_memory
     from .engine import finetune
+
+    keep_freed_memory()  # a job process is the toolkit's own, as `spectral-probe` is
 
     cfg = FinetuneConfig.from_dict(config)
     try:
