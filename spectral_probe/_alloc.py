@@ -9,7 +9,8 @@ the kernel; with the settings below 19.3 s (1.2 s in the kernel), at the same pe
 
 :func:`keep_freed_memory` sets ``M_MMAP_MAX = 0`` (large blocks come from the heap and are
 reused) and ``M_TRIM_THRESHOLD`` to 2 GiB (freed memory is returned to the system only above
-that). It is what the ``spectral-probe`` command does at start; the Python API leaves the
+that). The ``spectral-probe`` command does it at start, and so does each sweep job
+(:func:`~spectral_probe.training.sweep.run_cell`); otherwise the Python API leaves the
 process's allocator alone unless you call it. ``SPECTRAL_PROBE_MALLOC=default`` turns it off.
 """
 
