@@ -11,13 +11,12 @@ set -u
 LOG_DIR=${1:-gpu-logs}
 LIMIT=${STEP_LIMIT:-150}
 PY=${PYTHON:-python}
-mkdir -p "$LOG_DIR"
-: > "$LOG_DIR/summary.txt"
-
 if ! "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
     echo "expected a CUDA device, found none (torch.cuda.is_available() is False)" >&2
     exit 2
 fi
+mkdir -p "$LOG_DIR"
+: > "$LOG_DIR/summary.txt"
 
 step() {  # step NAME COMMAND...
     local name=$1; shift
