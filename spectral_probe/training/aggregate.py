@@ -39,6 +39,25 @@ _IGNORED = {"seed", "data_seed", "data", "device", "num_workers", "log_every", "
             "keep_train_state", "eval_batch_size", "spectrum"}
 
 
+def percent(value: Any) -> float:
+    """An accuracy in [0, 1] (or None) as percent (NaN)."""
+    return 100.0 * float(value) if value is not None else np.nan
+
+
+class RunsAndCells:
+    """What the run tables (``SweepTable``, ``Table3``, ``Table4``) share: ``runs`` (one row per
+    run) and ``cells`` (one row per aggregated cell), written by :meth:`to_csv`."""
+
+    runs: pd.DataFrame
+    cells: pd.DataFrame
+
+    def to_csv(self, directory: str | Path) -> list[Path]:
+        """Write ``runs.csv`` and ``cells.csv`` into ``directory``."""
+        from ..analysis._results import write_tables_csv
+
+        return write_tables_csv(directory, {"runs": self.runs, "cells": self.cells})
+
+
 def paper_table2() -> pd.DataFrame:
     """The paper's Table 2 (top-1 %, mean and std over five runs), shipped as package data.
 
@@ -74,8 +93,8 @@ def collect_runs(root: str | Path) -> pd.DataFrame:
             row[f"hp.{key}"] = value
         test = (final.get("evals") or {}).get("test", {}).get("accuracy")
         val = (final.get("val") or {}).get("accuracy")
-        row["test_accuracy"] = 100.0 * test if test is not None else np.nan
-        row["val_accuracy"] = 100.0 * val if val is not None else np.nan
+        row["test_accuracy"] = percent(test)
+        row["val_accuracy"] = percent(val)
         row["best_iteration"] = final.get("best_iteration")
         row["train_seconds"] = (final.get("timings") or {}).get("train_seconds")
         rows.append(row)
@@ -83,7 +102,7 @@ def collect_runs(root: str | Path) -> pd.DataFrame:
 
 
 @dataclass(frozen=True)
-class SweepTable:
+class SweepTable(RunsAndCells):
     """Aggregated runs (what ``spectral-probe sweep-table`` prints).
 
     Attributes:
@@ -133,12 +152,6 @@ class SweepTable:
                     cells.append("" if row is None else row["paper_value"])
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines) + "\n"
-
-    def to_csv(self, directory: str | Path) -> list[Path]:
-        """Write ``runs.csv`` and ``cells.csv`` into ``directory``."""
-        from ..analysis._results import write_tables_csv
-
-        return write_tables_csv(directory, {"runs": self.runs, "cells": self.cells})
 
     def to_json(self, path: str | Path) -> Path:
         """Write the cells (and keys) as JSON."""

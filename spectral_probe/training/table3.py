@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .._io import write_json
+from .aggregate import RunsAndCells, percent
 from .rundir import iter_run_records
 
 __all__ = ["PAPER_TABLE3", "collect_permuted", "Table3", "table3"]
@@ -28,10 +29,6 @@ PAPER_TABLE3: dict[str, tuple[float, float, float]] = {
     "ewc+bss": (96.46, 98.04, 97.25),
 }
 _METRICS = ("task_a", "task_b", "average")
-
-
-def _pct(value: Any) -> float:
-    return 100.0 * float(value) if value is not None else np.nan
 
 
 def collect_permuted(root: str | Path) -> pd.DataFrame:
@@ -50,7 +47,7 @@ def collect_permuted(root: str | Path) -> pd.DataFrame:
         if final.get("status") != "finished":
             continue
         evals = final.get("evals") or {}
-        a, b = _pct((evals.get("task_a") or {}).get("accuracy")), _pct((evals.get("test") or {}).get("accuracy"))
+        a, b = percent((evals.get("task_a") or {}).get("accuracy")), percent((evals.get("test") or {}).get("accuracy"))
         row: dict[str, Any] = {
             "run_id": run.name, "path": str(run), "dataset": str(cfg.get("data", "")).partition(":")[0],
             "method": cfg.get("method"), "rate": cfg.get("rate"), "seed": cfg.get("seed"),
@@ -68,11 +65,11 @@ def _task_a_before(model: str) -> float:
         final = json.loads((Path(model).parent / "final.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError, TypeError):
         return np.nan
-    return _pct(((final.get("evals") or {}).get("test") or {}).get("accuracy"))
+    return percent(((final.get("evals") or {}).get("test") or {}).get("accuracy"))
 
 
 @dataclass(frozen=True)
-class Table3:
+class Table3(RunsAndCells):
     """Aggregated permuted-pixel runs, Table-3 style.
 
     Attributes:
@@ -110,12 +107,6 @@ class Table3:
         note = (f"\nOurs: permuted {datasets}; the paper's: permuted MNIST (Table 3). "
                 "Top-1 % on each task's test set after training on task B; mean ± std over seeds.\n")
         return "\n".join(lines) + "\n" + note
-
-    def to_csv(self, directory: str | Path) -> list[Path]:
-        """Write ``runs.csv`` and ``cells.csv`` into ``directory``."""
-        from ..analysis._results import write_tables_csv
-
-        return write_tables_csv(directory, {"runs": self.runs, "cells": self.cells})
 
     def to_json(self, path: str | Path) -> Path:
         """Write the keys, cells and runs as JSON."""

@@ -21,6 +21,7 @@ import pandas as pd
 
 from .._io import write_json
 from .config import OPERATIONAL_KEYS
+from .aggregate import RunsAndCells, percent
 from .rundir import iter_run_records
 
 __all__ = ["PAPER_TABLE4", "PAPER_ROWS", "GLUE_TASKS", "collect_glue", "Table4", "table4"]
@@ -37,10 +38,6 @@ PAPER_ROWS: dict[str, str] = {"none": "BERT", "bss": "BERT + BSS"}
 
 _NOT_KEYS = {"seed", "data_seed", "data", "task", "model", "method", "rate", *OPERATIONAL_KEYS}
 _VALUES = {"run_id", "path", "dataset", "glue_task", "accuracy", "f1", "loss", "train_seconds"}
-
-
-def _pct(value: Any) -> float:
-    return 100.0 * float(value) if value is not None else np.nan
 
 
 def collect_glue(root: str | Path) -> pd.DataFrame:
@@ -65,7 +62,7 @@ def collect_glue(root: str | Path) -> pd.DataFrame:
         row.update({k: v for k, v in cfg.items() if not isinstance(v, (dict, list))})
         row.update({f"hp.{k}": v for k, v in (cfg.get("hp") or {}).items()})
         row.update({f"task_option.{k}": v for k, v in (cfg.get("task_options") or {}).items()})
-        row.update(accuracy=_pct(test.get("accuracy")), f1=_pct(test.get("f1")), loss=test.get("loss", np.nan),
+        row.update(accuracy=percent(test.get("accuracy")), f1=percent(test.get("f1")), loss=test.get("loss", np.nan),
                    train_seconds=(final.get("timings") or {}).get("train_seconds"))
         rows.append(row)
     return pd.DataFrame(rows)
@@ -87,7 +84,7 @@ def _paper_average(method: str, tasks: list[str]) -> float:
 
 
 @dataclass(frozen=True)
-class Table4:
+class Table4(RunsAndCells):
     """Aggregated GLUE runs, Table-4 style.
 
     Attributes:
@@ -136,12 +133,6 @@ class Table4:
                 "accuracy %; its row \"BERT\" is plain fine-tuning (method none), \"BERT + BSS\" is method bss; "
                 "paper avg over the same tasks (all four: the paper's own average). MRPC F1 is in cells.csv.\n")
         return "\n".join(lines) + "\n" + note
-
-    def to_csv(self, directory: str | Path) -> list[Path]:
-        """Write ``runs.csv`` and ``cells.csv`` into ``directory``."""
-        from ..analysis._results import write_tables_csv
-
-        return write_tables_csv(directory, {"runs": self.runs, "cells": self.cells})
 
     def to_json(self, path: str | Path) -> Path:
         """Write the keys, task columns, rows, cells and runs as JSON."""
