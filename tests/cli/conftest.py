@@ -10,12 +10,8 @@ from spectral_probe.models import load_model, replace_head, save_checkpoint
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_thread():
+def _one_thread(one_torch_thread: None) -> None:
     """CLI tests run small models: one torch thread is fastest (and safe on a shared machine)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 @pytest.fixture(scope="session")

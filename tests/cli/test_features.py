@@ -16,14 +16,7 @@ from spectral_probe_cli.main import app
 SMALL = ["--data", "digits", "--batch-size", "12", "--max-batches", "2", "--image-size", "32", "--device", "cpu", "-q"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_cpu_thread():
-    """One intra-op thread: on shared 2-core machines, OpenMP barriers waiting for a busy core
-    made a 12-image EfficientNet forward 30x slower (2.0 s vs 0.06 s). Results do not change."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _invoke(runner, args):

@@ -21,14 +21,7 @@ from spectral_probe.extract import (
 from spectral_probe.models import load_model
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_cpu_thread():
-    """One intra-op thread: on shared 2-core machines, OpenMP barriers waiting for a busy core
-    made a 12-image EfficientNet forward 30x slower (2.0 s vs 0.06 s). Results do not change."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

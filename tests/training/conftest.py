@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-import torch
 
 from spectral_probe.training import FinetuneConfig
 
@@ -13,12 +10,8 @@ from . import _tiny  # noqa: F401  (registers the tiny model source)
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
+def _one_thread(one_torch_thread: None) -> None:
     """Tiny models run fastest single-threaded (and the machine is shared)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def tiny_config(**changes) -> FinetuneConfig:
