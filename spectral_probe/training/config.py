@@ -154,6 +154,11 @@ class FinetuneConfig:
     # ------------------------------------------------------------------ resolution
 
     @property
+    def split_seed(self) -> int:
+        """The seed of the per-class sample and the validation split: ``data_seed``, else ``seed``."""
+        return self.seed if self.data_seed is None else self.data_seed
+
+    @property
     def is_resolved(self) -> bool:
         """Whether every preset field holds a value (as after :meth:`resolve`)."""
         filled = all(getattr(self, k) is not None for k in PRESET_FIELDS if k not in ("iterations", "epochs"))

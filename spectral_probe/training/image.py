@@ -52,15 +52,14 @@ class ImageClassificationTask(Task):
         options = self.check_options(config.task_options)
         choice = options.get("interpolation", "model")
         if choice != "model":  # a bad filter is refused before anything is loaded
-            choice = _interpolation(choice, Preprocessing(), config.model)
-        data_seed = config.seed if config.data_seed is None else config.data_seed
+            choice = _filter_option(choice)
         full = load_dataset(config.data, "train")
         if full.kind != "image":
             raise ConfigError(
                 f"expected an image dataset for task {self.name}, found {config.data} ({full.kind})"
             )
         splits = make_splits(
-            full.targets, rate=config.rate, val=config.val, seed=data_seed, min_per_class=2,
+            full.targets, rate=config.rate, val=config.val, seed=config.split_seed, min_per_class=2,
             classes=full.classes,
         )
         test = load_dataset(config.data, "test")
@@ -99,13 +98,18 @@ class ImageClassificationTask(Task):
         )
 
 
+def _filter_option(value: Any) -> str:
+    """The task option ``interpolation`` as a filter name (``"model"`` is resolved apart)."""
+    try:
+        return check_interpolation(value)
+    except DataError as exc:
+        raise ConfigError(f"{exc} (or 'model') for task option interpolation") from None
+
+
 def _interpolation(value: Any, pre: Preprocessing, model: str) -> str:
     """The resizing filter: ``value``, or with ``"model"`` the model's own (bilinear if none)."""
     if value != "model":
-        try:
-            return check_interpolation(value)
-        except DataError as exc:
-            raise ConfigError(f"{exc} (or 'model') for task option interpolation") from None
+        return _filter_option(value)
     try:
         return check_interpolation(pre.interpolation or "bilinear")
     except DataError as exc:

@@ -153,13 +153,12 @@ class PermutedPixelsTask(Task):
 
     def setup(self, config: FinetuneConfig) -> TaskSetup:
         opts = _options(config)
-        data_seed = config.seed if config.data_seed is None else config.data_seed
         full = load_dataset(config.data, "train")
         if full.kind != "image" or not getattr(full, "supports_batch_index", False):
             raise ConfigError(
                 f"expected an in-memory image dataset (mnist, fashion-mnist, digits) for task {self.name}, found {config.data}"
             )
-        splits = make_splits(full.targets, rate=config.rate, val=config.val, seed=data_seed, min_per_class=2,
+        splits = make_splits(full.targets, rate=config.rate, val=config.val, seed=config.split_seed, min_per_class=2,
                              classes=full.classes)
         test = load_dataset(config.data, "test")
         pixels = int(np.prod(full[0][0].shape))

@@ -170,11 +170,10 @@ class TextClassificationTask(Task):
         self.metric_names: tuple[str, ...] = ("accuracy",)
 
     def setup(self, config: FinetuneConfig) -> TaskSetup:
-        data_seed = config.seed if config.data_seed is None else config.data_seed
         full = load_dataset(config.data, "train")
         if full.kind != "text":
             raise ConfigError(f"expected a text dataset (glue-sst2:DIR, ...) for task {self.name}, found {config.data} ({full.kind})")
-        splits = make_splits(full.targets, rate=config.rate, val=config.val, seed=data_seed, min_per_class=2,
+        splits = make_splits(full.targets, rate=config.rate, val=config.val, seed=config.split_seed, min_per_class=2,
                              classes=full.classes)
         dev = load_dataset(config.data, "test")  # GLUE's labelled evaluation split: dev (MNLI: matched)
         loaded = load_model(config.model)
