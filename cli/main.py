@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import features, report, training, weights
+from . import features, report, training, validate, weights
 
 app = typer.Typer(
     name="spectral-probe",
@@ -20,6 +20,7 @@ app.add_typer(weights.app)
 app.add_typer(features.app)
 app.add_typer(training.app)
 app.add_typer(report.app)
+app.add_typer(validate.app)
 
 
 def _version(value: bool) -> None:

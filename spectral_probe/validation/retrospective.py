@@ -1,0 +1,120 @@
+"""The advice's anchor on the paper's own numbers: regret of every fixed policy on Table 2.
+
+Each cell of the paper's Table 2 (dataset x sampling rate, ResNet-50, mean top-1 over five
+runs) is a task; the oracle picks the best of the six methods in that cell. A fixed policy
+"always X" loses :math:`\\max_m \\mathrm{acc}_m - \\mathrm{acc}_X` points there. Any rule that
+reads pilots and spectra has to beat the best of these fixed policies to be worth running.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .stats import WITHIN, regret_summary
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["RetrospectiveResult", "retrospective", "OLD_CANDIDATES"]
+
+#: The report's candidates before DELTA+BSS joined (used for the tie statistics).
+OLD_CANDIDATES = ("L2", "L2+BSS", "L2-SP", "L2-SP+BSS")
+
+
+@dataclass(frozen=True)
+class RetrospectiveResult:
+    """Fixed policies on the paper's Table 2.
+
+    Attributes:
+        cells: one row per task (``dataset``, ``rate_percent``), one column per method (top-1
+            %), ``oracle`` (the best), ``best`` (its method), ``gap_top2_old`` (points between
+            the best two of :data:`OLD_CANDIDATES`), ``std_best`` (the best method's std).
+        regrets: tidy ``task, policy, regret`` (points).
+        policies: one row per policy: ``policy``, ``regret`` (mean), ``max_regret``,
+            ``share_within`` (regret <= 0.5 points), ``n_tasks``, ``wins`` (cells it is best in).
+    """
+
+    cells: pd.DataFrame
+    regrets: pd.DataFrame
+    policies: pd.DataFrame
+
+    @property
+    def best_policy(self) -> str:
+        """The fixed policy with the lowest mean regret."""
+        return str(self.policies.iloc[0]["policy"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready content."""
+        return {
+            "format": "spectral-probe-validation-retrospective",
+            "source": "spectral_probe/resources/table2_top1.csv (the paper's Table 2, ResNet-50)",
+            "within_points": WITHIN,
+            "best_policy": self.best_policy,
+            "median_gap_top2_old": float(self.cells["gap_top2_old"].median()),
+            "policies": self.policies.to_dict(orient="records"),
+            "cells": self.cells.to_dict(orient="records"),
+        }
+
+    def to_json(self, path: str | Path) -> Path:
+        """Write :meth:`to_dict` as strict JSON, atomically."""
+        from .._io import write_json
+
+        return write_json(path, self.to_dict())
+
+    def to_csv(self, directory: str | Path) -> list[Path]:
+        """``policies.csv``, ``cells.csv`` and ``regrets.csv`` in ``directory``."""
+        from ..analysis._results import write_tables_csv
+
+        return write_tables_csv(
+            directory, {"policies": self.policies, "cells": self.cells, "regrets": self.regrets}
+        )
+
+
+def retrospective(table: pd.DataFrame | None = None) -> RetrospectiveResult:
+    """Regret of "always X" for every method of ``table`` (default: the paper's Table 2).
+
+    Args:
+        table: tidy ``dataset, method, sampling_rate_percent, top1_mean[, top1_std]`` rows.
+    """
+    import pandas as pd
+
+    from ..training.aggregate import paper_table2
+
+    df = paper_table2() if table is None else table
+    wide = df.pivot_table(
+        index=["dataset", "sampling_rate_percent"], columns="method", values="top1_mean", sort=False
+    )
+    methods = [m for m in dict.fromkeys(df["method"])]
+    wide = wide[methods]
+    if wide.isna().any().any():
+        raise ValueError("expected every method in every cell of the table, found gaps")
+    oracle = wide.max(axis=1)
+    cells = wide.reset_index().rename(columns={"sampling_rate_percent": "rate_percent"})
+    cells["oracle"] = oracle.to_numpy()
+    cells["best"] = wide.idxmax(axis=1).to_numpy()
+    old = [m for m in OLD_CANDIDATES if m in wide.columns]
+    top2 = np.sort(wide[old].to_numpy(), axis=1)[:, -2:] if len(old) >= 2 else None
+    cells["gap_top2_old"] = top2[:, 1] - top2[:, 0] if top2 is not None else np.nan
+    if "top1_std" in df.columns:
+        std = df.set_index(["dataset", "sampling_rate_percent", "method"])["top1_std"]
+        cells["std_best"] = [
+            float(std.loc[(d, r, b)])
+            for d, r, b in zip(cells["dataset"], cells["rate_percent"], cells["best"])
+        ]
+    tasks = [f"{d} @ {r:g}%" for d, r in zip(cells["dataset"], cells["rate_percent"])]
+    rows = []
+    for method in methods:
+        lost = oracle.to_numpy() - wide[method].to_numpy()
+        rows += [
+            {"task": t, "policy": f"always {method}", "regret": float(v)}
+            for t, v in zip(tasks, lost)
+        ]
+    regrets = pd.DataFrame(rows)
+    policies = regret_summary(regrets)
+    wins = cells["best"].value_counts()
+    policies["wins"] = [int(wins.get(p.removeprefix("always "), 0)) for p in policies["policy"]]
+    return RetrospectiveResult(cells=cells, regrets=regrets, policies=policies)

@@ -1,0 +1,126 @@
+"""Decision statistics: regret against an oracle, Kendall's τ and the weighted τ.
+
+Everything here is a pure function on small arrays or tidy frames (a validation suite has
+tens of tasks and a handful of methods), written out so that the definitions are explicit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["kendall_tau", "weighted_tau", "regret", "regret_summary", "WITHIN"]
+
+#: "within" threshold of :func:`regret_summary`, in accuracy points.
+WITHIN = 0.5
+
+
+def _pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.triu_indices(n, k=1)
+
+
+def _check(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    a = np.asarray(x, dtype=float)
+    b = np.asarray(y, dtype=float)
+    if a.ndim != 1 or a.shape != b.shape:
+        raise ValueError(
+            f"expected two 1-d sequences of equal length, found shapes {a.shape} and {b.shape}"
+        )
+    return a, b
+
+
+def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
+    """Kendall's :math:`\\tau_b` between two paired samples.
+
+    .. math::
+        \\tau_b = \\frac{\\sum_{i<j} \\operatorname{sgn}(x_i - x_j)\\operatorname{sgn}(y_i - y_j)}
+        {\\sqrt{(n_0 - n_x)(n_0 - n_y)}}
+
+    with :math:`n_0 = n(n-1)/2` pairs, :math:`n_x` and :math:`n_y` the pairs tied in ``x`` and
+    in ``y``. NaN when either sample is constant or has fewer than two values.
+
+    Example:
+        >>> kendall_tau([1, 2, 3], [1, 3, 2])
+        0.3333333333333333
+    """
+    a, b = _check(x, y)
+    i, j = _pairs(len(a))
+    sx, sy = np.sign(a[i] - a[j]), np.sign(b[i] - b[j])
+    denom = np.sqrt(np.count_nonzero(sx) * np.count_nonzero(sy))
+    return float(np.sum(sx * sy) / denom) if denom > 0 else float("nan")
+
+
+def _weighted_one_way(a: np.ndarray, b: np.ndarray) -> float:
+    # rank 0 = most important: decreasing lexicographic order by (a, b)
+    order = np.lexsort((-b, -a))
+    rank = np.empty(len(a), dtype=float)
+    rank[order] = np.arange(len(a))
+    w = 1.0 / (rank + 1.0)
+    i, j = _pairs(len(a))
+    wij = w[i] + w[j]
+    sx, sy = np.sign(a[i] - a[j]), np.sign(b[i] - b[j])
+    denom = np.sqrt(np.sum(wij * (sx != 0)) * np.sum(wij * (sy != 0)))
+    return float(np.sum(wij * sx * sy) / denom) if denom > 0 else float("nan")
+
+
+def weighted_tau(x: Sequence[float], y: Sequence[float]) -> float:
+    """Vigna's additive hyperbolic weighted :math:`\\tau` (scipy's ``weightedtau`` defaults).
+
+    Element ranks :math:`r` (0 for the largest) get the weight :math:`1/(r+1)`; a pair weighs
+    :math:`w_{ij} = 1/(r_i+1) + 1/(r_j+1)`, so disagreements at the top of the ranking count
+    most:
+
+    .. math::
+        \\tau_w = \\frac{\\sum_{i<j} w_{ij}\\,\\operatorname{sgn}(x_i - x_j)\\operatorname{sgn}(y_i - y_j)}
+        {\\sqrt{\\sum_{i<j} w_{ij}[x_i \\ne x_j]\\;\\sum_{i<j} w_{ij}[y_i \\ne y_j]}}
+
+    The ranks are taken by decreasing ``(x, y)`` and by decreasing ``(y, x)`` and the two
+    values averaged. Higher values are "better" (accuracies, not rank numbers).
+
+    Example:
+        >>> round(weighted_tau([4, 3, 2, 1], [4, 3, 1, 2]), 4)
+        0.8133
+    """
+    a, b = _check(x, y)
+    return 0.5 * (_weighted_one_way(a, b) + _weighted_one_way(b, a))
+
+
+def regret(accuracy: Mapping[str, float], choice: str) -> float:
+    """Points lost by choosing ``choice`` instead of the best method: ``max(acc) - acc[choice]``.
+
+    Example:
+        >>> regret({"l2": 80.0, "l2+bss": 81.5}, "l2")
+        1.5
+    """
+    if choice not in accuracy:
+        raise ValueError(f"expected the choice to be one of {sorted(accuracy)}, found {choice!r}")
+    return float(max(accuracy.values()) - accuracy[choice])
+
+
+def regret_summary(regrets: pd.DataFrame, *, within: float = WITHIN) -> pd.DataFrame:
+    """One row per policy from a tidy ``task, policy, regret`` frame.
+
+    Columns: ``policy``, ``regret`` (mean), ``max_regret``, ``share_within`` (share of tasks
+    with regret :math:`\\le` ``within`` points), ``n_tasks``; sorted by mean regret.
+    """
+    import pandas as pd
+
+    rows = []
+    for policy, group in regrets.groupby("policy", sort=False):
+        r = group["regret"].to_numpy(dtype=float)
+        rows.append(
+            {
+                "policy": policy,
+                "regret": float(r.mean()),
+                "max_regret": float(r.max()),
+                "share_within": float(np.mean(r <= within + 1e-9)),
+                "n_tasks": len(r),
+            }
+        )
+    out = pd.DataFrame(rows, columns=["policy", "regret", "max_regret", "share_within", "n_tasks"])
+    return out.sort_values(["regret", "policy"], kind="stable").reset_index(drop=True)
