@@ -130,14 +130,14 @@ def speed(b: int, d: int, k: int, device: torch.device, rounds: int) -> None:
         "gram float64 + eigvalsh autograd": run(eigvalsh_autograd),
     }
     if device.type == "cuda":
-        from spectral_probe.regularizers import _gram
+        from spectral_probe.spectral import eigen
 
         def on_gpu(x: torch.Tensor, k: int) -> torch.Tensor:
-            old, _gram.CUDA_EIGH_ON_CPU_MAX_N = _gram.CUDA_EIGH_ON_CPU_MAX_N, 0
+            old, eigen.CUDA_EIGH_ON_CPU_MAX_N = eigen.CUDA_EIGH_ON_CPU_MAX_N, 0
             try:
                 return bss_penalty(x, k)
             finally:
-                _gram.CUDA_EIGH_ON_CPU_MAX_N = old
+                eigen.CUDA_EIGH_ON_CPU_MAX_N = old
 
         fns["bss_penalty auto, eigh on the GPU"] = run(on_gpu)
     res = compare(fns, device, rounds, inner=20)

@@ -20,9 +20,7 @@ r"""Spectra of feature matrices, accumulated batch by batch.
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -30,6 +28,7 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError, SpectralProbeError
+from ..spectral.eigen import eigvalsh
 
 __all__ = [
     "NonFiniteFeaturesError",
@@ -42,25 +41,6 @@ __all__ = [
 
 class NonFiniteFeaturesError(SpectralProbeError):
     """Feature matrices holding NaN or Inf (a broken checkpoint, or an overflow under AMP)."""
-
-
-@contextlib.contextmanager
-def _lapack_threads(device: torch.device) -> Iterator[None]:
-    """One CPU thread around LAPACK eigensolvers.
-
-    Multi-threaded ``syevd`` gains little on these sizes and collapses when the cores are
-    shared: a 512 x 512 ``eigvalsh`` measured 0.03 s on one thread and 6-8 s on two busy
-    cores (torch 2.14, 2 vCPUs). GPU solvers are unaffected.
-    """
-    if device.type != "cpu":
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _check_matrix(f: Tensor, what: str) -> Tensor:
@@ -129,8 +109,7 @@ class BatchSpectra:
         if not bool(finite.all()):
             first = self._count + int(torch.nonzero(~finite)[0]) + 1
             raise NonFiniteFeaturesError(f"expected finite features, found NaN/Inf in batch {first} of {self.what}")
-        with _lapack_threads(grams.device):
-            lam = torch.linalg.eigvalsh(grams).flip(-1).clamp_min(0)
+        lam = eigvalsh(grams, descending=True, clip=True)
         n, k = lam.shape
         if self._count + n > len(self._values):
             grown = torch.empty(max(256, 2 * len(self._values), self._count + n), k, dtype=torch.float64)
@@ -235,8 +214,7 @@ class StreamingGram:
         if not bool(torch.isfinite(g).all()):
             raise NonFiniteFeaturesError(f"expected finite features, found NaN/Inf in {self.what}")
         g = (g + g.mT) / 2
-        with _lapack_threads(g.device):
-            lam = torch.linalg.eigvalsh(g).flip(0).clamp_min(0)
+        lam = eigvalsh(g, descending=True, clip=True)
         return lam[: min(self.n, self.dim)].cpu()
 
     def singular_values(self, *, center: bool = False) -> Tensor:

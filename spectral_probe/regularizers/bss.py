@@ -10,16 +10,15 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from ..errors import ConfigError
-from ._base import Regularizer, StepContext, check_choice, check_float, check_int
-from ._gram import (
+from ..spectral.eigen import (
     PRECISIONS,
-    as_matrix,
-    device_smallest,
-    host_smallest,
-    no_autocast,
-    one_thread,
+    one_lapack_thread,
+    smallest_eigenpairs_device,
+    smallest_eigenpairs_host,
     solved_on_host,
 )
+from ._base import Regularizer, StepContext, check_choice, check_float, check_int
+from ._gram import as_matrix, no_autocast
 from ._registry import register_regularizer
 
 __all__ = ["BSS", "bss_penalty", "gather_features"]
@@ -29,7 +28,7 @@ class _SmallestEigenvalueSum(torch.autograd.Function):
     """``scale * sum of the k smallest eigenvalues of the Gram of F`` with a rank-k backward.
 
     Forward: ``G = F F^T`` (or ``F^T F`` when d < b), its k smallest eigenpairs by LAPACK
-    on the host (:func:`~._gram.host_smallest`) or ``torch.linalg.eigh`` on the device.
+    on the host or ``torch.linalg.eigh`` on the device (:mod:`spectral_probe.spectral.eigen`).
     Backward: with ``V_k`` the matching eigenvectors,
     ``d(sum lambda_i)/dF = 2 V_k V_k^T F`` (or ``2 F V_k V_k^T``): the derivative of
     ``||V_k^T F||^2`` with ``V_k`` held fixed. Eigenvalue derivatives never involve the
@@ -40,15 +39,15 @@ class _SmallestEigenvalueSum(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, f: Tensor, k: int, precision: str, scale: float) -> Tensor:
-        with one_thread(f.device):
+        with one_lapack_thread(f.device):
             return _SmallestEigenvalueSum._forward(ctx, f, k, precision, scale)
 
     @staticmethod
     def _forward(ctx: Any, f: Tensor, k: int, precision: str, scale: float) -> Tensor:
         out_dtype = torch.promote_types(f.dtype, torch.float32)
-        host = host_smallest(f, k, precision) if solved_on_host(f) else None
+        host = smallest_eigenpairs_host(f, k, precision) if solved_on_host(f) else None
         if host is None:
-            total, vec, ctx.left = device_smallest(f, k, precision)
+            total, vec, ctx.left = smallest_eigenpairs_device(f, k, precision)
             vk = vec.to(out_dtype)
             ctx.save_for_backward(f, vk, (2 * scale) * vk)
             return (total * scale).to(out_dtype)
@@ -73,7 +72,7 @@ class _SmallestEigenvalueSum(torch.autograd.Function):
     @once_differentiable
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, None, None, None]:
         f, vk, vk2 = ctx.saved_tensors
-        with one_thread(f.device):
+        with one_lapack_thread(f.device):
             fw = f if f.dtype == vk.dtype else f.to(vk.dtype)
             scaled = vk2 * grad_out
             grad = (

@@ -9,8 +9,9 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from ..errors import ConfigError
+from ..spectral.eigen import eigh, gram
 from ._base import Regularizer, check_int
-from ._gram import as_matrix, gram, no_autocast
+from ._gram import as_matrix, no_autocast
 from ._registry import register_regularizer
 
 __all__ = ["TSVD", "truncate_spectrum"]
@@ -37,7 +38,7 @@ class _BottomProjector(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, g: Tensor, r: int) -> Tensor:
-        lam, vec = torch.linalg.eigh(g)
+        lam, vec = eigh(g)
         ctx.r = r
         ctx.save_for_backward(lam, vec)
         vr = vec[:, :r]

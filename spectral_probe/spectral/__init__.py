@@ -1,7 +1,20 @@
-"""Pure spectral maths on tensors: unfolding, SVD, angles, summaries. No I/O, no models."""
+"""Pure spectral maths on tensors: unfolding, SVD, eigensolvers, angles, summaries.
+
+No I/O, no models. Every matrix decomposition of the package (SVD, ``eigh``, ``eigvalsh``)
+is called here.
+"""
 
 from .angles import corresponding_cosines, principal_cosines, wedin_bounds, window_cosines
 from .compare import MatrixComparison, compare_matrices
+from .eigen import (
+    eigh,
+    eigvalsh,
+    gram,
+    one_lapack_thread,
+    smallest_eigenpairs_device,
+    smallest_eigenpairs_host,
+    solved_on_host,
+)
 from .summary import (
     effective_rank,
     first_below,
@@ -19,6 +32,13 @@ __all__ = [
     "singular_values",
     "spectral_norm",
     "svd_flip",
+    "gram",
+    "eigh",
+    "eigvalsh",
+    "one_lapack_thread",
+    "smallest_eigenpairs_host",
+    "smallest_eigenpairs_device",
+    "solved_on_host",
     "unfold_weight",
     "split_groups",
     "split_fused",

@@ -109,9 +109,23 @@ def svd(
     return SVD(s, u if want_u else None, v if want_v else None)
 
 
-def singular_values(w: Tensor, *, dtype: torch.dtype = torch.float64) -> Tensor:
-    """Singular values of ``w`` in descending order (Gram eigenvalues, no vectors)."""
-    return svd(w, vectors="none", dtype=dtype).S
+def singular_values(
+    w: Tensor, *, dtype: torch.dtype = torch.float64, method: Literal["gram", "svd"] = "gram"
+) -> Tensor:
+    """Singular values of ``w`` in descending order, no vectors.
+
+    Args:
+        w: a 2-D tensor ``(m, n)`` on any device.
+        dtype: working precision.
+        method: ``"gram"`` (square roots of the smaller Gram's eigenvalues, default: fast,
+            error about :math:`\\epsilon\\,\\sigma_1^2 / \\sigma_i`) or ``"svd"``
+            (LAPACK/cuSOLVER ``svdvals``: accurate on the small singular values too).
+
+    Example:
+        >>> singular_values(torch.tensor([[0.0, 2.0], [1.0, 0.0]]), method="svd").tolist()
+        [2.0, 1.0]
+    """
+    return svd(w, vectors="none", dtype=dtype, method=method).S
 
 
 def spectral_norm(w: Tensor, *, steps: int = 32, seed: int = 0, exact_upto: int = 256) -> Tensor:

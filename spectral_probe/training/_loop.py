@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..regularizers import FeatureCapture
+from ..spectral import singular_values
 from .batches import train_loader
 from .evaluate import autocast
 from .rundir import RunDir, RunResult, load_run
@@ -201,7 +202,7 @@ def _log_record(tr: Trainer, meters: _Meters, factor: float, features: torch.Ten
     state["units"] = state.get("units", 0) + meters.units * tr.dist.world
     if tr.config.spectrum and features is not None:
         f = features.detach().flatten(1).to(torch.float64)
-        sv = torch.linalg.svdvals(f).tolist()
+        sv = singular_values(f, method="svd").tolist()
         record["sv_min"] = sv[-1]
         record["sv"] = sv
     return record

@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from spectral_probe.regularizers import (
-    _gram,
     bss_penalty,
     build_regularizer,
     list_regularizers,
     truncate_spectrum,
 )
 from spectral_probe.regularizers._ablation import ablation_loss_increase
+from spectral_probe.spectral import eigen
 
 from ._models import make_batches, step, tiny_net
 from .test_common import _quick
@@ -28,7 +28,7 @@ CUDA = torch.device("cuda")
 @pytest.mark.parametrize("max_n", [0, 256])  # the GPU solver, or LAPACK on the host
 @pytest.mark.parametrize("precision", ["auto", "float32", "float64"])
 def test_bss_matches_numpy_on_cuda(precision: str, max_n: int, monkeypatch) -> None:
-    monkeypatch.setattr(_gram, "CUDA_EIGH_ON_CPU_MAX_N", max_n)
+    monkeypatch.setattr(eigen, "CUDA_EIGH_ON_CPU_MAX_N", max_n)
     f = torch.relu(torch.randn(48, 2048, generator=torch.Generator().manual_seed(0)) + 0.3)
     f[1] = f[0]  # a zero singular value
     want = np.sort(np.linalg.svd(f.double().numpy(), compute_uv=False) ** 2)[:2].sum()
