@@ -5,6 +5,7 @@ is called here.
 """
 
 from .angles import corresponding_cosines, principal_cosines, wedin_bounds, window_cosines
+from .bases import canonical_correlations, nuclear_norm, orthonormal_basis
 from .compare import MatrixComparison, compare_matrices
 from .eigen import (
     eigh,
@@ -32,6 +33,9 @@ __all__ = [
     "singular_values",
     "spectral_norm",
     "svd_flip",
+    "orthonormal_basis",
+    "nuclear_norm",
+    "canonical_correlations",
     "gram",
     "eigh",
     "eigvalsh",
