@@ -7,6 +7,16 @@ is called here.
 from .angles import corresponding_cosines, principal_cosines, wedin_bounds, window_cosines
 from .bases import canonical_correlations, nuclear_norm, orthonormal_basis
 from .compare import MatrixComparison, compare_matrices
+from .esd import (
+    MPFit,
+    PowerLawFit,
+    conv_slice_eigenvalues,
+    eigenvalues,
+    esd_metrics,
+    fit_power_law,
+    ks_distance,
+    mp_fit,
+)
 from .eigen import (
     eigh,
     eigvalsh,
@@ -58,4 +68,12 @@ __all__ = [
     "leading_mean",
     "first_below",
     "tail_energy",
+    "PowerLawFit",
+    "MPFit",
+    "eigenvalues",
+    "conv_slice_eigenvalues",
+    "fit_power_law",
+    "ks_distance",
+    "mp_fit",
+    "esd_metrics",
 ]
