@@ -69,18 +69,18 @@ from torch import Tensor
 from .svd import singular_values
 
 __all__ = [
-    "MIN_EIGENVALUES",
     "EVALS_THRESHOLD",
+    "MIN_EIGENVALUES",
     "OVER_TRAINED",
     "UNDER_TRAINED",
-    "PowerLawFit",
     "MPFit",
-    "eigenvalues",
+    "PowerLawFit",
     "conv_slice_eigenvalues",
+    "eigenvalues",
+    "esd_metrics",
     "fit_power_law",
     "ks_distance",
     "mp_fit",
-    "esd_metrics",
     "trained_warning",
 ]
 
@@ -207,7 +207,7 @@ def conv_slice_eigenvalues(weight: Tensor, *, conv2d_norm: bool = True) -> Tenso
 
 def trained_warning(alpha: float) -> str:
     """WeightWatcher's per-layer warning: ``over-trained`` (:math:`\\alpha < 2`), ``under-trained`` (> 6), or ``""``."""
-    if alpha != alpha:
+    if math.isnan(alpha):
         return ""
     if alpha < OVER_TRAINED:
         return "over-trained"
@@ -284,7 +284,7 @@ def fit_power_law(
         :class:`PowerLawFit`; ``alpha`` is NaN with a ``reason`` when it cannot be fitted.
 
     Example:
-        >>> x = (1.0 - np.linspace(0, 0.99, 200)) ** (-1 / 2.0)  # Pareto quantiles, alpha = 3
+        >>> x = (1.0 - (np.arange(1000) + 0.5) / 1000) ** (-1 / 2.0)  # Pareto quantiles, alpha = 3
         >>> round(fit_power_law(x).alpha, 1)
         3.0
     """
