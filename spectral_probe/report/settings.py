@@ -6,12 +6,15 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ..errors import ConfigError
+from .recommend import ALPHA, DEFAULT_METHOD, SEED_SD_FLOOR
 
 __all__ = ["ReportSettings", "DEFAULT_METHODS"]
 
-#: The candidates every report pilots (DELTA is added on request: it costs a frozen copy of
-#: the model, a probe-head pass and extra forwards per step).
-DEFAULT_METHODS = ("l2", "l2+bss", "l2-sp", "l2-sp+bss")
+#: The candidates every report pilots: the paper's four, plus DELTA+BSS, the method with the
+#: lowest fixed-policy regret on the paper's Table 2 (it wins 7 of its 20 cells; see
+#: docs/validation.md). DELTA+BSS costs a frozen copy of the model and extra forwards per
+#: step; plain DELTA (never best in Table 2) and TSVD are added on request with ``--method``.
+DEFAULT_METHODS = ("l2", "l2+bss", "l2-sp", "l2-sp+bss", "delta+bss")
 
 
 @dataclass(frozen=True)
@@ -23,7 +26,8 @@ class ReportSettings:
         data: target data spec.
         methods: regularizers to pilot (at least two).
         rates: per-class sampling rates to pilot at; the recommendation is made at the last.
-        seeds: pilot seeds (two or more give a spread to judge by).
+        seeds: pilot seeds, shared by every method (pairs the comparisons); three or more are
+            needed for a high-confidence recommendation.
         preset: fine-tuning preset of the pilots (``demo`` on CPU, ``paper`` on GPU).
         iterations: pilot length; ``None`` keeps the preset's.
         image_size: input side for the pilots; ``None`` keeps the preset's.
@@ -32,8 +36,10 @@ class ReportSettings:
         spectrum_batches: batches of the feature spectra.
         finetuned: the user's own fine-tuned checkpoints, compared with the pre-trained model.
         device: ``auto``, ``cpu`` or ``cuda``.
-        tail_threshold: heavy-tail threshold of the tie-break (see the recommendation rule).
-        rotation_threshold: top-layer rotation threshold of the tie-break.
+        alpha: one-sided level of the best-of-k corrected paired comparisons.
+        seed_sd_floor: seed-to-seed standard deviation assumed with one seed (accuracy in [0, 1]).
+        default_method: what the report recommends when the pilots show no detectable
+            difference (the lowest-regret fixed policy of docs/validation.md).
         scaled_down: sentences saying what was scaled down (shown under caveats).
     """
 
@@ -50,8 +56,9 @@ class ReportSettings:
     spectrum_batches: int = 8
     finetuned: tuple[str, ...] = ()
     device: str = "auto"
-    tail_threshold: float = 0.05
-    rotation_threshold: float = 0.9
+    alpha: float = ALPHA
+    seed_sd_floor: float = SEED_SD_FLOOR
+    default_method: str = DEFAULT_METHOD
     scaled_down: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -74,6 +81,10 @@ class ReportSettings:
             raise ConfigError(f"expected iterations >= 1, found {self.iterations}")
         if self.spectrum_batches < 1:
             raise ConfigError(f"expected spectrum_batches >= 1, found {self.spectrum_batches}")
+        if not 0 < self.alpha < 1:
+            raise ConfigError(f"expected alpha in (0, 1), found {self.alpha}")
+        if not 0 <= self.seed_sd_floor < 1:
+            raise ConfigError(f"expected a seed-sd floor in [0, 1), found {self.seed_sd_floor}")
         if self.eval_max is not None and self.eval_max < 1:
             raise ConfigError(f"expected eval_max >= 1, found {self.eval_max}")
 
