@@ -57,9 +57,9 @@ def report_cmd(
     model: Annotated[str, typer.Option(help="Pre-trained model spec.")],
     data: Annotated[str, typer.Option(help="Target data spec, e.g. imagefolder:/data/mytask.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Report folder (index.html, report.md, report.json, figures/, pilots/).")] = Path("report"),
-    method: Annotated[Optional[list[str]], typer.Option("--method", help="Candidate regularizer, repeatable [default: l2, l2+bss, l2-sp, l2-sp+bss].", show_default=False)] = None,
+    method: Annotated[Optional[list[str]], typer.Option("--method", help="Candidate regularizer, repeatable [default: l2, l2+bss, l2-sp, l2-sp+bss, delta+bss].", show_default=False)] = None,
     rate: Annotated[Optional[list[str]], typer.Option("--rate", help="Per-class sampling rate of the pilots, repeatable; the recommendation is made at the last [default: 100%].", show_default=False)] = None,
-    seed: Annotated[Optional[list[int]], typer.Option("--seed", help="Pilot seed, repeatable [default: 0 1].", show_default=False)] = None,
+    seed: Annotated[Optional[list[int]], typer.Option("--seed", help="Pilot seed, repeatable, shared by every method [default: 0 1]; high confidence needs 3 or more.", show_default=False)] = None,
     preset: Annotated[Optional[str], typer.Option(help="Fine-tuning preset of the pilots [default: demo on CPU, paper on GPU].", show_default=False)] = None,
     iterations: Annotated[Optional[int], typer.Option(help="Pilot length in iterations [preset].", show_default=False)] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Input side of the pilots in pixels [preset].", show_default=False)] = None,
@@ -67,6 +67,9 @@ def report_cmd(
     eval_max: Annotated[int, typer.Option(help="Evaluate pilots on at most this many images.")] = 2000,
     finetuned: Annotated[Optional[list[str]], typer.Option("--finetuned", help="Your own fine-tuned checkpoint to compare with the pre-trained model, repeatable.", show_default=False)] = None,
     delta: Annotated[bool, typer.Option(help="Also pilot DELTA (costly: a frozen model copy and extra forwards).")] = False,
+    alpha: Annotated[float, typer.Option(help="One-sided level of the paired, best-of-k corrected comparisons.")] = 0.05,
+    seed_sd_floor: Annotated[float, typer.Option(help="Seed-to-seed accuracy std assumed with one seed (in [0, 1]).")] = 0.01,
+    default: Annotated[Optional[str], typer.Option(help="Method used when the pilots show no detectable difference [default: delta+bss, the lowest-regret fixed policy of docs/validation.md].", show_default=False)] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     overwrite: Annotated[bool, typer.Option(help="Replace a finished report in --out (its pilot runs are reused).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
@@ -88,7 +91,8 @@ def report_cmd(
     settings = ReportSettings(
         model=model, data=data, methods=methods, rates=tuple(rate or ("100%",)), seeds=tuple(seed or (0, 1)),
         preset=preset or ("paper" if gpu else "demo"), iterations=iterations, image_size=image_size, val=val,
-        eval_max=eval_max, finetuned=tuple(finetuned or ()), device=device,
+        eval_max=eval_max, finetuned=tuple(finetuned or ()), device=device, alpha=alpha, seed_sd_floor=seed_sd_floor,
+        **({"default_method": default} if default else {}),
     )
     report, paths = _run_report(settings, out, overwrite, quiet)
     rec = report.headline

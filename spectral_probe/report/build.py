@@ -102,11 +102,10 @@ class Report:
             "evidence": {
                 "split": ev.split,
                 "tail_energy": ev.tail_energy,
-                "tail_threshold": self.signals.tail_threshold,
                 "top_layers": ev.top_layers,
                 "top_alignment": ev.top_alignment,
                 "top_cos": ev.top_cos,
-                "rotation_threshold": self.signals.rotation_threshold,
+                "decides": False,  # shown, never used by the rule (docs/validation.md)
                 "feature_spectra": ev.spectra.summary.to_dict(orient="records"),
                 "weights": ev.weights.layers.to_dict(orient="records") if ev.weights is not None else None,
                 "finetuned": {k: v.layers.to_dict(orient="records") for k, v in ev.finetuned.items()},
@@ -121,6 +120,8 @@ def _rec_dict(rec: Recommendation) -> dict[str, Any]:
         "method": rec.method,
         "confidence": rec.confidence,
         "z": rec.z if math.isfinite(rec.z) else None,
+        "outcome": rec.outcome,
+        "default": rec.default,
         "reasons": rec.reasons,
         "ranking": rec.ranking.to_dict(orient="records"),
     }
@@ -206,18 +207,19 @@ def build_report(
     evidence = gather_evidence(settings, pilots, progress=say)
     seconds["evidence"] = time.perf_counter() - t0
 
-    signals = SpectralEvidence(
-        tail_energy=evidence.tail_energy,
-        top_alignment=evidence.top_alignment,
-        tail_threshold=settings.tail_threshold,
-        rotation_threshold=settings.rotation_threshold,
-    )
+    signals = SpectralEvidence(tail_energy=evidence.tail_energy, top_alignment=evidence.top_alignment)
     recommendations = {}
     for rate in settings.rates:
         rows = pilots.table[pilots.table["rate"] == rate]
-        accs = {m: rows[rows["method"] == m]["val_accuracy"].tolist() for m in settings.methods}
+        accs = {
+            m: dict(zip(rows[rows["method"] == m]["seed"], rows[rows["method"] == m]["val_accuracy"]))
+            for m in settings.methods
+        }  # seed -> accuracy: the methods share seeds and splits, so the comparisons are paired
         n_val = int(rows["n_val"].dropna().min()) if rows["n_val"].notna().any() else 0
-        recommendations[rate] = recommend(score_pilots(accs, n_val), signals)
+        recommendations[rate] = recommend(
+            score_pilots(accs, n_val), signals, alpha=settings.alpha, seed_sd_floor=settings.seed_sd_floor,
+            default=settings.default_method,
+        )
     return Report(
         settings=settings,
         pilots=pilots,

@@ -48,18 +48,18 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
-    "DEFAULT_METHOD",
-    "SEED_SD_FLOOR",
     "ALPHA",
+    "DEFAULT_METHOD",
     "MIN_SEEDS_HIGH",
-    "PilotScore",
-    "SpectralEvidence",
-    "Recommendation",
+    "SEED_SD_FLOOR",
     "Comparison",
+    "PilotScore",
+    "Recommendation",
+    "SpectralEvidence",
     "paired_comparison",
     "prob_best",
-    "score_pilots",
     "recommend",
+    "score_pilots",
 ]
 
 Confidence = Literal["high", "medium", "low"]

@@ -43,9 +43,11 @@ def caveats(report: Report) -> list[str]:
         out.append(f"Validation accuracy is measured on {int(n_val.min())} images carved from the training split; "
                    "nothing was selected on the test split.")
     out.append(
-        "The spectral signals (tail energy, top-layer alignment) only break ties between methods the pilots cannot "
-        f"separate; their thresholds ({s.tail_threshold:g} and {s.rotation_threshold:g}) are heuristics, shown with "
-        "the measured values."
+        "The spectral signals (tail energy, top-layer alignment) are shown for analysis and do not decide: the "
+        "validation (docs/validation.md) found no evidence that the former tie-break thresholds predict when BSS "
+        f"or L2-SP helps. Without a detectable difference the report uses the default, {s.default_method} "
+        f"(one-sided level {s.alpha:g}, best-of-k corrected; seed-sd floor {100 * s.seed_sd_floor:g} points "
+        "with one seed)."
     )
     if report.evidence.split == "test":
         out.append("Feature spectra are measured on the test split, for analysis only.")
@@ -60,6 +62,7 @@ def _context(report: Report, figures: list[ReportFigure], embed: bool) -> dict[s
         rate: r.ranking.assign(
             mean_pct=100 * r.ranking["mean"], std_pct=100 * r.ranking["std"],
             ci_low_pct=100 * r.ranking["ci_low"], ci_high_pct=100 * r.ranking["ci_high"],
+            diff_pct=100 * r.ranking["diff"], p_best_pct=100 * r.ranking["p_best"],
         ).to_dict(orient="records")
         for rate, r in report.recommendations.items()
     }

@@ -85,3 +85,16 @@ def test_bad_inputs():
         build_report(tiny_settings(model="tiny-nope:cnn"), "/tmp/never-written")
     with pytest.raises(Exception, match="at least two distinct methods"):
         tiny_settings(methods=("l2",))
+
+
+def test_spectra_on_training_inputs_and_rule_settings_recorded(tiny_report):
+    report, paths, _ = tiny_report
+    payload = json.loads(paths["json"].read_text())
+    assert payload["evidence"]["split"] == "train"  # never the test split
+    assert payload["evidence"]["decides"] is False
+    s = payload["settings"]
+    assert {"alpha", "seed_sd_floor", "default_method"} <= set(s)
+    rec = payload["recommendation"]
+    assert rec["outcome"] in {"best", "default", "best-untested"}
+    assert all("p_best" in row and "p_adj" in row for row in rec["ranking"])
+    assert "No detectable difference" in paths["html"].read_text() or rec["outcome"] != "default"
