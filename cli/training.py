@@ -87,6 +87,7 @@ def finetune_cmd(
     workers: Annotated[Optional[int], typer.Option(help="Data-loading worker processes [default: 0].", show_default=False)] = None,
     log_every: Annotated[Optional[int], typer.Option(help="Iterations between metrics.jsonl lines [default: 50].", show_default=False)] = None,
     checkpoint_every: Annotated[Optional[int], typer.Option(help="Iterations between training-state checkpoints [default: 1000].", show_default=False)] = None,
+    log: Annotated[Optional[list[str]], typer.Option("--log", help="Also log to tensorboard (RUN_DIR/tensorboard), mlflow (MLFLOW_TRACKING_URI) or csv, repeatable: scalars, feature spectra, the config, the checkpoint (mlflow). Needs the extra of the same name.", show_default=False)] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print final.json on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -114,6 +115,8 @@ def finetune_cmd(
         given.setdefault("resize", round(image_size * 256 / 224))
     if hp:
         given["hp"] = parse_hp(hp)
+    if log:
+        given["log"] = tuple(log)
     if resume is not None:
         base = RunDir(resume).read_config()
         target = resume
@@ -194,6 +197,7 @@ def sweep_cmd(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the cells and whether they are done; run nothing.")] = False,
     wait: Annotated[bool, typer.Option(help="Wait for SLURM jobs to end.")] = True,
     json_out: Annotated[bool, typer.Option("--json", help="Print the cells' status as JSON.")] = False,
+    log: Annotated[Optional[list[str]], typer.Option("--log", help="Log every cell to tensorboard, mlflow or csv, repeatable (as finetune --log).", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Run a grid of fine-tuning runs (models x datasets x methods x rates x seeds x hyperparameters).
@@ -208,7 +212,7 @@ def sweep_cmd(
     with progress_bar("sweep", quiet=quiet or dry_run) as update:
         report = run_sweep(parsed, out, executor=executor.value if executor else None,
                            max_parallel=max_parallel, slurm=options, dry_run=dry_run, wait=wait,
-                           progress=update)
+                           progress=update, log=log or None)
     cells = report.cells.copy()
     if json_out:
         print_json(cells.to_dict(orient="records"))

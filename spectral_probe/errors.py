@@ -17,6 +17,7 @@ __all__ = [
     "ConfigError",
     "OutputError",
     "TrainingDivergedError",
+    "MissingExtraError",
 ]
 
 
@@ -54,3 +55,7 @@ class OutputError(SpectralProbeError):
 
 class TrainingDivergedError(SpectralProbeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class MissingExtraError(SpectralProbeError):
+    """An optional dependency (a ``pip install 'spectral-probe[EXTRA]'`` extra) is not installed."""

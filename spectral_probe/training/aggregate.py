@@ -36,7 +36,7 @@ PAPER_METHODS = {
     "delta": "DELTA", "delta+bss": "DELTA+BSS",
 }
 _IGNORED = {"seed", "data_seed", "data", "device", "num_workers", "log_every", "checkpoint_every",
-            "keep_train_state", "eval_batch_size", "spectrum"}
+            "keep_train_state", "eval_batch_size", "spectrum", "log"}
 
 
 def percent(value: Any) -> float:

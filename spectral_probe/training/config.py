@@ -28,6 +28,7 @@ from typing import Any
 from .._io import to_jsonable
 from ..errors import ConfigError, DataError
 from ._checks import check_bool, check_integer, check_number, check_string, is_zero, toml_value
+from .loggers import check_loggers
 from .presets import PRESET_FIELDS, get_preset
 
 __all__ = [
@@ -43,7 +44,7 @@ __all__ = [
 #: out of the run id and may differ when a run is resumed.
 OPERATIONAL_KEYS = frozenset(
     {"device", "num_workers", "log_every", "checkpoint_every", "keep_train_state",
-     "eval_batch_size", "spectrum"}
+     "eval_batch_size", "spectrum", "log"}
 )
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -87,6 +88,8 @@ class FinetuneConfig:
         data_seed: seed of the sampling and validation split (default: ``seed``).
         log_every: iterations between ``metrics.jsonl`` lines.
         spectrum: log the singular values of the batch feature matrix at each log line.
+        log: experiment trackers fed during the run: ``"tensorboard"``, ``"mlflow"``,
+            ``"csv"`` (see :mod:`~spectral_probe.training.loggers`).
         checkpoint_every: iterations between training-state checkpoints.
         keep_train_state: keep the training-state checkpoint after a finished run.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
@@ -136,6 +139,7 @@ class FinetuneConfig:
     # -- logging and execution
     log_every: int = 50
     spectrum: bool = True
+    log: tuple[str, ...] = ()
     checkpoint_every: int = 1000
     keep_train_state: bool = False
     device: str = "auto"
@@ -150,6 +154,8 @@ class FinetuneConfig:
             if not isinstance(value, Mapping):
                 raise ConfigError(f"expected {name} to be a table of key = value, found {value!r}")
             object.__setattr__(self, name, dict(value))
+        if isinstance(self.log, (list, tuple)):
+            object.__setattr__(self, "log", tuple(self.log))
 
     # ------------------------------------------------------------------ resolution
 
@@ -240,6 +246,7 @@ class FinetuneConfig:
             if getattr(self, key) is not None:
                 check_integer(key, getattr(self, key), 1)
         check_integer("log_every", self.log_every, 1)
+        check_loggers(self.log)
         check_integer("checkpoint_every", self.checkpoint_every, 1)
         check_integer("num_workers", self.num_workers, 0)
         check_string("device", self.device)

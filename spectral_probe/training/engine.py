@@ -116,6 +116,10 @@ class Trainer:
         self.run_dir = RunDir(out_dir)
         self.resume = resume
         self.hooks = list(hooks)
+        if self.config.log:  # the trackers of --log; a missing optional package fails here
+            from .loggers import build_loggers
+
+            self.hooks += build_loggers(self.config.log)
         self.iteration = 0
         self.total = 0
         self.records: list[dict[str, Any]] = []

@@ -276,6 +276,7 @@ def run_sweep(
     dry_run: bool = False,
     wait: bool = True,
     progress: Progress | None = None,
+    log: Sequence[str] | None = None,
 ) -> SweepReport:
     """Run every cell of ``spec`` not yet finished under ``out`` (default: the spec's ``out``).
 
@@ -289,6 +290,8 @@ def run_sweep(
         dry_run: only list the cells and their status.
         wait: wait for SLURM jobs to end (local and inline always wait).
         progress: ``progress(done, total, run_id)`` after each cell.
+        log: experiment trackers of every cell (``tensorboard``, ``mlflow``, ``csv``),
+            replacing the file's ``log``; they do not change the run ids.
     """
     out_dir = Path(out or spec.out or "runs")
     opts = dict(spec.executor)
@@ -303,6 +306,13 @@ def run_sweep(
         except ImportError as exc:
             raise ConfigError(f"expected an importable module in executor.imports, found {module!r} ({exc})") from None
     configs = spec.configs()
+    if log is not None:
+        from .loggers import check_loggers
+
+        configs = [c.with_overrides(log=check_loggers(log)) for c in configs]
+    from .loggers import require_loggers
+
+    require_loggers(dict.fromkeys(n for c in configs for n in c.log))  # one line, before any job
     rows = []
     pending = []
     for cfg in configs:

@@ -164,3 +164,40 @@ def test_sweep_table_and_plots(runner, tmp_path):
     assert "error_vs_rate_digits.png" in names and sum(n.startswith("spectrum_time_") for n in names) == 4
     empty = _run(runner, ["plot-runs", str(tmp_path / "fig"), "--out", str(tmp_path / "fig2")])
     assert "expected finished runs" in one_line_error(empty)
+
+
+def test_log_csv_writes_tables_and_a_sweep_cell_logs_too(runner, tmp_path):
+    res = _run(runner, ["finetune", *TINY, "--iterations", "10", "--run-dir", str(tmp_path / "r"), "-q",
+                        "--log", "csv"])
+    assert res.exit_code == 0, res.output
+    assert {"metrics.csv", "spectra.csv"} <= {p.name for p in (tmp_path / "r").iterdir()}
+    spec = tmp_path / "s.toml"
+    spec.write_text(_SWEEP.replace('rate = ["50%", "100%"]', 'rate = ["100%"]').replace(
+        'method = ["l2", "l2+bss"]', 'method = ["l2"]'))
+    sweep = _run(runner, ["sweep", str(spec), "--out", str(tmp_path / "runs"), "-q", "--log", "csv"])
+    assert sweep.exit_code == 0, sweep.output
+    (cell,) = [p for p in (tmp_path / "runs").iterdir() if p.is_dir() and not p.name.startswith(".")]
+    assert (cell / "metrics.csv").is_file()
+    assert json.loads((cell / "config.json").read_text())["config"]["log"] == ["csv"]
+
+
+@pytest.mark.parametrize("command", ["finetune", "sweep"])
+def test_log_unknown_target_is_one_line(runner, tmp_path, command):
+    spec = tmp_path / "s.toml"
+    spec.write_text(_SWEEP)
+    args = [*TINY, "--iterations", "5"] if command == "finetune" else [str(spec)]
+    res = _run(runner, [command, *args, "--out", str(tmp_path / "runs"), "-q", "--log", "wandb"])
+    assert "found 'wandb'" in one_line_error(res)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+@pytest.mark.parametrize("target", ["tensorboard", "mlflow"])
+@pytest.mark.parametrize("command", ["finetune", "sweep"])
+def test_log_without_the_extra_is_one_line_naming_it(runner, tmp_path, monkeypatch, target, command):
+    monkeypatch.setitem(sys.modules, target, None)  # `import tensorboard` raises ImportError
+    spec = tmp_path / "s.toml"
+    spec.write_text(_SWEEP)
+    args = [*TINY, "--iterations", "5"] if command == "finetune" else [str(spec)]
+    res = _run(runner, [command, *args, "--out", str(tmp_path / "runs"), "-q", "--log", target])
+    assert f"pip install 'spectral-probe[{target}]'" in one_line_error(res)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
