@@ -28,12 +28,18 @@ if TYPE_CHECKING:
     from ..training import RunResult, SweepTable
 
 __all__ = [
+    "RUN_LABEL_SEP",
     "plot_error_vs_rate",
     "plot_tsvd_sweep",
     "plot_bss_k_sweep",
     "plot_spectra_with_without_bss",
     "plot_spectrum_over_time",
 ]
+
+#: Separator of ``"METHOD @ RATE"`` model labels, as written by
+#: :func:`~spectral_probe.training.runs_feature_spectra` (``training.spectra.LABEL_SEP``,
+#: kept equal by tests/plotting/test_runs.py; plotting sits below training and cannot import it).
+RUN_LABEL_SEP = " @ "
 
 
 def _cells(table: SweepTable, dataset: str | None) -> Any:
@@ -126,12 +132,11 @@ def plot_spectra_with_without_bss(result: FeatureSpectra, *, half_only: bool = F
     :func:`~spectral_probe.training.runs_feature_spectra` does); one colour per rate. The
     left panel holds all ``b`` values (Figure 3b), the right one the smaller half (3c).
     """
-    from ..training.spectra import LABEL_SEP
     from .features import _colors, small_half_start
 
     entries = []
     for model in result.models:
-        method, _, rate = model.partition(LABEL_SEP)
+        method, _, rate = model.partition(RUN_LABEL_SEP)
         entries.append((model, method, rate, method.split("+")[-1] == "bss"))
     rates = sorted({e[2] for e in entries}, key=lambda r: (float(r.rstrip("%")) if r.endswith("%") else 1e9, r))
     colors = dict(zip(rates, _colors(len(rates))))

@@ -7,6 +7,7 @@ appears in ``state_dict()`` and is restored by ``load_state_dict()``.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ __all__ = [
     "Regularizer",
     "Loader",
     "TensorStore",
+    "hyperparameters_of",
     "unwrap_model",
     "resolve_head",
     "is_head_parameter",
@@ -118,9 +120,17 @@ class Regularizer(nn.Module):
         return self.penalty(ctx)
 
     def extra_repr(self) -> str:
-        from ._registry import hyperparameters_of
-
         return ", ".join(f"{k}={getattr(self, k)!r}" for k in hyperparameters_of(type(self)))
+
+
+def hyperparameters_of(cls: type[Regularizer]) -> dict[str, Any]:
+    """The keyword-only ``__init__`` arguments of ``cls`` with their defaults, in order."""
+    sig = inspect.signature(cls.__init__)
+    return {
+        p.name: p.default
+        for p in sig.parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    }
 
 
 class TensorStore(nn.Module):

@@ -15,7 +15,14 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from ._base import Loader, Regularizer, StepContext, resolve_head, unwrap_model
+from ._base import (
+    Loader,
+    Regularizer,
+    StepContext,
+    hyperparameters_of,
+    resolve_head,
+    unwrap_model,
+)
 
 __all__ = [
     "RegularizerInfo",
@@ -39,16 +46,6 @@ def register_regularizer(cls: R) -> R:
         raise ValueError(f"regularizer {name!r} is already registered")
     _REGISTRY[name] = cls
     return cls
-
-
-def hyperparameters_of(cls: type[Regularizer]) -> dict[str, Any]:
-    """The keyword-only ``__init__`` arguments of ``cls`` with their defaults, in order."""
-    sig = inspect.signature(cls.__init__)
-    return {
-        p.name: p.default
-        for p in sig.parameters.values()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY
-    }
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,292 @@
+"""The package's import graph, read from the source with ``ast``: layers, cycles, decompositions.
+
+What counts as an import (the rule documented in docs/architecture.md):
+
+* **Executed imports** count, wherever they are: at module level and inside functions. A
+  function-level import that closes a loop is still a cycle (it only moves the failure from
+  import time to call time), so both rules below see it.
+* **Type-only imports** (under ``if TYPE_CHECKING:``) count for neither rule: they never run,
+  and they are how an annotation names a collaborator's type (a hook annotates the
+  ``Trainer`` it observes; a plot annotates the result it draws). mypy checks them.
+
+Rules:
+
+1. No cycle among the modules of ``spectral_probe`` and the CLI.
+2. A module imports only its own layer or lower ones (:data:`LAYERS`). A new package must be
+   added to :data:`LAYERS` (and to the diagram in docs/architecture.md) before it can land.
+3. Matrix decompositions (``torch.linalg.svd``, ``eigh``, ..., ``scipy.linalg``,
+   ``np.linalg``) are called in ``spectral_probe/spectral/`` only.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Top-level import names and their source folders.
+SOURCES = {"spectral_probe": ROOT / "spectral_probe", "spectral_probe_cli": ROOT / "cli"}
+
+#: Layer of every package (and top-level module) of the library. An import may go to the same
+#: layer or a lower one. Keep in step with the diagram in docs/architecture.md.
+LAYERS: dict[str, int] = {
+    # 0: the package root and its plumbing: errors, atomic files, seeds, allocator, extras
+    "spectral_probe": 0,
+    "spectral_probe._alloc": 0,
+    "spectral_probe._extras": 0,
+    "spectral_probe._io": 0,
+    "spectral_probe._seed": 0,
+    "spectral_probe.errors": 0,
+    # 1: pure maths on tensors; every matrix decomposition
+    "spectral_probe.spectral": 1,
+    # 2: inputs: model specs, dataset specs, weights and features out of a model
+    "spectral_probe.data": 2,
+    "spectral_probe.extract": 2,
+    "spectral_probe.models": 2,
+    # 3: what is computed from the inputs, and its figures
+    "spectral_probe.analysis": 3,
+    "spectral_probe.plotting": 3,
+    "spectral_probe.regularizers": 3,
+    "spectral_probe.similarity": 3,
+    "spectral_probe.transferability": 3,
+    # 4: the fine-tuning engine, its tasks, sweeps and tables
+    "spectral_probe.training": 4,
+    # 5: what is built from runs and analyses
+    "spectral_probe.report": 5,
+    "spectral_probe.validation": 5,
+    # 6: adapters to other tools' training loops and trackers
+    "spectral_probe.integrations": 6,
+    # 7: the command line
+    "spectral_probe_cli": 7,
+}
+
+#: Import cycles that are known and accepted, with the reason. Keep it short.
+#: ``load_model`` resolves a checkpoint whose sidecar names its architecture by another spec,
+#: and ``textcls:`` wraps an encoder spec: both recurse into ``load_model`` by design.
+ACCEPTED_CYCLES: list[set[str]] = [
+    {
+        "spectral_probe.models",
+        "spectral_probe.models.checkpoint",
+        "spectral_probe.models.text_classifier",
+    },
+]
+
+#: ``linalg`` functions that decompose a matrix (or solve through one).
+DECOMPOSITIONS = {
+    "svd", "svdvals", "eig", "eigh", "eigvals", "eigvalsh", "qr", "cholesky", "cholesky_ex",
+    "lstsq", "pinv", "pinvh", "matrix_rank", "lu", "lu_factor", "ldl_factor", "schur",
+    "polar", "subspace_angles", "null_space", "orth", "svd_lowrank", "pca_lowrank",
+}  # fmt: skip
+#: Deprecated or top-level torch spellings of the same.
+TORCH_TOP_LEVEL = {"svd", "svd_lowrank", "pca_lowrank", "lobpcg", "pinverse", "qr", "cholesky"}
+
+
+def _modules() -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for top, base in SOURCES.items():
+        for path in sorted(base.rglob("*.py")):
+            parts = [top, *path.relative_to(base).with_suffix("").parts]
+            if parts[-1] == "__init__":
+                parts.pop()
+            out[".".join(parts)] = path
+    return out
+
+
+MODULES = _modules()
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _executed_imports(node: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every import statement under ``node`` except those in ``if TYPE_CHECKING:`` blocks."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.Import | ast.ImportFrom):
+            yield child
+        elif isinstance(child, ast.If) and _is_type_checking(child.test):
+            for stmt in child.orelse:
+                yield from _executed_imports(ast.Module(body=[stmt], type_ignores=[]))
+        else:
+            yield from _executed_imports(child)
+
+
+def _known(name: str) -> str | None:
+    """``name`` or its longest prefix that is a module of the tree (None: outside it)."""
+    while name and name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _imports_of(module: str) -> dict[str, int]:
+    """The tree's modules imported by ``module`` (executed imports), with a line number."""
+    path = MODULES[module]
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: dict[str, int] = {}
+    for node in _executed_imports(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            base = node.module or ""
+            if node.level:  # relative: ``from ..x import y`` climbs level - 1 packages
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
+            # ``from package import submodule`` imports the submodule
+            names = [
+                f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names
+            ]
+        for name in names:
+            target = _known(name)
+            if target is not None and target != module:
+                found.setdefault(target, node.lineno)
+    return found
+
+
+GRAPH = {module: _imports_of(module) for module in MODULES}
+
+
+def _layer_key(module: str) -> str:
+    parts = module.split(".")
+    if parts[0] == "spectral_probe_cli":
+        return "spectral_probe_cli"
+    return ".".join(parts[:2])
+
+
+def _cycles(graph: dict[str, dict[str, int]]) -> list[set[str]]:
+    """Strongly connected components with more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[set[str]] = []
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(graph[root]))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(graph[child])))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = set()
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.add(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(component)
+    return found
+
+
+def test_the_graph_sees_the_package() -> None:
+    # guards the two tests below against an empty or mis-resolved graph
+    assert len(MODULES) > 80
+    assert "spectral_probe.regularizers._gram" in GRAPH["spectral_probe.regularizers.bss"]
+    assert "spectral_probe.spectral.eigen" in GRAPH["spectral_probe.regularizers.bss"]
+    assert "spectral_probe.training._loop" in GRAPH["spectral_probe.training.engine"]  # lazy
+    assert (
+        "spectral_probe.training.engine" not in GRAPH["spectral_probe.training.hooks"]
+    )  # TYPE_CHECKING
+
+
+def test_every_package_has_a_layer() -> None:
+    unknown = sorted({_layer_key(m) for m in MODULES} - set(LAYERS))
+    assert not unknown, (
+        f"new package(s) {unknown}: add each to LAYERS in tests/test_architecture.py (the layers "
+        "it may import from are its own and the lower ones) and to docs/architecture.md"
+    )
+
+
+def test_no_import_cycles() -> None:
+    cycles = [c for c in _cycles(GRAPH) if c not in ACCEPTED_CYCLES]
+    lines = []
+    for cycle in cycles:
+        lines.append("cycle: " + ", ".join(sorted(cycle)))
+        for module in sorted(cycle):
+            for target, line in GRAPH[module].items():
+                if target in cycle:
+                    lines.append(f"  {MODULES[module].relative_to(ROOT)}:{line} imports {target}")
+    assert not cycles, "\n".join(lines)
+
+
+def test_no_lower_layer_imports_a_higher_one() -> None:
+    wrong = []
+    for module, targets in GRAPH.items():
+        here = LAYERS.get(_layer_key(module))
+        for target, line in targets.items():
+            there = LAYERS.get(_layer_key(target))
+            if here is not None and there is not None and there > here:
+                wrong.append(
+                    f"{MODULES[module].relative_to(ROOT)}:{line}: {_layer_key(module)} (layer {here}) "
+                    f"imports {target} (layer {there})"
+                )
+    assert not wrong, "\n".join(wrong)
+
+
+def _dotted(node: ast.expr) -> str:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+def test_decompositions_only_in_spectral() -> None:
+    spectral = SOURCES["spectral_probe"] / "spectral"
+    wrong = []
+    for module, path in MODULES.items():
+        if spectral in path.parents:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        for node in ast.walk(tree):
+            where = f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', 0)}"
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and "linalg" in node.module.split(".")
+            ):
+                wrong.append(f"{where}: from {node.module} import ...")
+            elif isinstance(node, ast.Import):
+                wrong += [
+                    f"{where}: import {a.name}" for a in node.names if "linalg" in a.name.split(".")
+                ]
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                name = _dotted(node.func)
+                parts = name.split(".")
+                if (len(parts) >= 2 and parts[-2] == "linalg" and parts[-1] in DECOMPOSITIONS) or (
+                    parts[:-1] == ["torch"] and parts[-1] in TORCH_TOP_LEVEL
+                ):
+                    wrong.append(f"{where}: {name}(...)")
+    assert not wrong, (
+        "matrix decompositions outside spectral_probe/spectral/ (add a small documented function "
+        "there and call it):\n" + "\n".join(wrong)
+    )
+
+
+@pytest.mark.parametrize("cycle", ACCEPTED_CYCLES, ids=lambda c: sorted(c)[0])
+def test_accepted_cycles_still_exist(cycle: set[str]) -> None:
+    # an accepted cycle that was fixed must leave the list
+    assert cycle in _cycles(GRAPH)
