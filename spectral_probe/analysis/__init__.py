@@ -7,6 +7,7 @@ from ._spectra import (
     aggregate_per_index,
     normalised_spectra,
 )
+from .esd import ESD_COLUMNS, LayerESD, esd_layers
 from .features import (
     FEATURE_SUMMARY_COLUMNS,
     QUANTITIES,
@@ -21,6 +22,9 @@ __all__ = [
     "WeightComparison",
     "compare_weights",
     "SUMMARY_COLUMNS",
+    "LayerESD",
+    "esd_layers",
+    "ESD_COLUMNS",
     "FeatureSpectra",
     "feature_spectrum",
     "spectra_from_features",

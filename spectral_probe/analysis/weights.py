@@ -28,7 +28,7 @@ from ..spectral import (
 )
 from ._results import records, write_result_json, write_tables_csv
 
-__all__ = ["WeightComparison", "compare_weights", "SUMMARY_COLUMNS"]
+__all__ = ["WeightComparison", "compare_weights", "SUMMARY_COLUMNS", "ESD_SUMMARY_COLUMNS"]
 
 ModelLike = nn.Module | LoadedModel | str
 Progress = Callable[[int, int, str], None]
@@ -60,6 +60,13 @@ SUMMARY_COLUMNS = {
     "effective_rank_b": "entropy effective rank of B",
     "window_mean": "mean number of compared vectors in a spectral window",
 }
+ESD_SUMMARY_COLUMNS = {
+    "alpha_a": "power-law exponent of A's ESD tail (with --esd; NaN: see esd.csv alpha_reason)",
+    "alpha_b": "power-law exponent of B's ESD tail",
+    "delta_alpha": "alpha_b - alpha_a",
+    "alpha_hat_a": "alpha * log10 lambda_max of A",
+    "alpha_hat_b": "alpha * log10 lambda_max of B",
+}
 
 
 @dataclass(frozen=True)
@@ -72,7 +79,9 @@ class WeightComparison:
             ``sin_bound``, ``resolvable``, ``cos_window``, ``window``.
         principal: tidy (layer, index, cos) for the principal angles of the top-k subspaces.
         skipped: layers that could not be paired, with the reason.
-        meta: specs, options, timing and versions.
+        meta: specs, options, timing and versions (with ``esd``: ``esd_summary`` per model).
+        esd: with ``esd=True``, tidy (layer, model ``a``/``b``) rows of
+            :data:`spectral_probe.analysis.esd.ESD_COLUMNS`; empty otherwise.
     """
 
     layers: pd.DataFrame
@@ -80,6 +89,7 @@ class WeightComparison:
     principal: pd.DataFrame
     skipped: pd.DataFrame
     meta: dict[str, Any] = field(default_factory=dict)
+    esd: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def layer(self, name: str) -> pd.DataFrame:
         """The angle rows of one layer."""
@@ -101,18 +111,21 @@ class WeightComparison:
                     row[col] = g[col].tolist()
             row["principal_cos"] = p["cos"].tolist() if p is not None else []
             layers.append(row)
-        return {"meta": self.meta, "layers": layers, "skipped": records(self.skipped)}
+        out = {"meta": self.meta, "layers": layers, "skipped": records(self.skipped)}
+        if not self.esd.empty:
+            out["esd"] = records(self.esd)
+        return out
 
     def to_json(self, path: str | Path) -> Path:
         """Write :meth:`to_dict` as JSON (atomically)."""
         return write_result_json(path, self.to_dict())
 
     def to_csv(self, directory: str | Path) -> list[Path]:
-        """Write ``summary.csv``, ``angles.csv``, ``principal.csv``, ``skipped.csv``."""
-        return write_tables_csv(
-            directory,
-            {"summary": self.layers, "angles": self.angles, "principal": self.principal, "skipped": self.skipped},
-        )
+        """Write ``summary.csv``, ``angles.csv``, ``principal.csv``, ``skipped.csv`` (and ``esd.csv``)."""
+        tables = {"summary": self.layers, "angles": self.angles, "principal": self.principal, "skipped": self.skipped}
+        if not self.esd.empty:
+            tables["esd"] = self.esd
+        return write_tables_csv(directory, tables)
 
 
 def _resolve(model: ModelLike, arch: str | None) -> tuple[nn.Module, str]:
@@ -252,6 +265,7 @@ def compare_weights(
     device: str | torch.device | None = "auto",
     workers: int | None = None,
     progress: Progress | None = None,
+    esd: bool = False,
 ) -> WeightComparison:
     """Compare two models layer by layer: spectra, corresponding angles, summaries.
 
@@ -278,6 +292,9 @@ def compare_weights(
         workers: CPU threads, each analysing one layer with one BLAS thread
             (default: ``torch.get_num_threads()``).
         progress: called as ``progress(done, total, layer)`` after each layer.
+        esd: also the heavy-tailed ESD metrics of both models (:mod:`spectral_probe.analysis.esd`)
+            from the singular values already computed (no second decomposition): columns
+            :data:`ESD_SUMMARY_COLUMNS` in ``layers`` and the full table in ``esd``.
 
     Example:
         >>> import torchvision
@@ -299,29 +316,46 @@ def compare_weights(
     )
     started = time.perf_counter()
 
-    def one(pair: tuple[WeightMatrix, WeightMatrix]) -> tuple[str, MatrixComparison | None]:
+    def one(pair: tuple[WeightMatrix, WeightMatrix]) -> tuple[str, MatrixComparison | None, list[dict[str, Any]]]:
         a = pair[0].matrix.to(dev, torch.float64)
         b = pair[1].matrix.to(dev, torch.float64)
         if not bool(torch.isfinite(a.sum())):  # float64 sums of float32 weights cannot overflow
-            return "nonfinite-a", None
+            return "nonfinite-a", None, []
         if not bool(torch.isfinite(b.sum())):
-            return "nonfinite-b", None
+            return "nonfinite-b", None, []
         cmp = compare_matrices(a, b, vectors=vectors, top_k=top_k, window=window, method=method)
-        return "ok", cmp
+        fits = []
+        if esd:
+            from .esd import esd_row
+
+            m, n = a.shape
+            fits = [esd_row(cmp.s_a.square(), m, n), esd_row(cmp.s_b.square(), m, n)]
+        return "ok", cmp, fits
 
     outcomes = _run(paired.pairs, one, dev, workers, progress)
-    rows, angle_frames, principal_frames = [], [], []
-    for (wa, _), (status, cmp) in zip(paired.pairs, outcomes):
+    rows, angle_frames, principal_frames, esd_rows = [], [], [], []
+    for (wa, _), (status, cmp, fits) in zip(paired.pairs, outcomes):
+        if fits:
+            esd_rows += [{"layer": wa.name, "model": tag} | fit for tag, fit in zip("ab", fits)]
         if cmp is not None:
             angle_frames.append(_angle_frame(wa.name, cmp))
             principal_frames.append(
                 pd.DataFrame({"layer": wa.name, "index": range(1, cmp.principal.numel() + 1), "cos": cmp.principal.cpu().numpy()})
             )
         rows.append(_summary(wa, cmp, status, threshold))
+        if fits:
+            rows[-1].update(
+                alpha_a=fits[0]["alpha"],
+                alpha_b=fits[1]["alpha"],
+                delta_alpha=fits[1]["alpha"] - fits[0]["alpha"],
+                alpha_hat_a=fits[0]["alpha_hat"],
+                alpha_hat_b=fits[1]["alpha_hat"],
+            )
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     elapsed = time.perf_counter() - started
-    layers = pd.DataFrame(rows).reindex(columns=list(SUMMARY_COLUMNS))
+    columns = list(SUMMARY_COLUMNS) + (list(ESD_SUMMARY_COLUMNS) if esd else [])
+    layers = pd.DataFrame(rows).reindex(columns=columns)
     angles = pd.concat(angle_frames, ignore_index=True) if angle_frames else _empty_angles()
     principal = (
         pd.concat(principal_frames, ignore_index=True)
@@ -356,12 +390,19 @@ def compare_weights(
             "window": window,
             "method": method,
             "workers": workers,
+            "esd": esd,
         },
         "device": str(dev),
         "seconds": elapsed,
         "versions": {"spectral_probe": __version__, "torch": torch.__version__},
     }
-    return WeightComparison(layers, angles, principal, skipped, meta)
+    esd_frame = pd.DataFrame(esd_rows)
+    if esd:
+        from .esd import ESD_COLUMNS, esd_summary
+
+        esd_frame = esd_frame.reindex(columns=["layer", "model", *ESD_COLUMNS])
+        meta["esd_summary"] = {tag: esd_summary(esd_frame[esd_frame["model"] == tag]) for tag in "ab"}
+    return WeightComparison(layers, angles, principal, skipped, meta, esd_frame)
 
 
 def _empty_angles() -> pd.DataFrame:

@@ -356,6 +356,23 @@ def _mp_cost(sigma: np.ndarray | float, xde: np.ndarray, yde: np.ndarray, q: flo
     return float(np.sum((ymp - yde) ** 2))
 
 
+def _mp_costs(sigmas: np.ndarray, xde: np.ndarray, yde: np.ndarray, q: float) -> np.ndarray:
+    """:func:`_mp_cost` for many ``sigmas`` at once (one row each)."""
+    sig = sigmas[:, None]
+    x = xde[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if q == 1.0:
+            ymp = np.nan_to_num((1 / (np.pi * sig * sig)) * np.sqrt(4 - x**2))
+            return np.sum((ymp - yde) ** 2, axis=1)
+        b = (sig * (1 + np.sqrt(1 / q))) ** 2
+        a = (sig * (1 - np.sqrt(1 / q))) ** 2
+        ymp = np.nan_to_num((1 / (2 * np.pi * sig * sig * x / q)) * np.sqrt((b - x) * (x - a)))
+    cost = np.sum((ymp - yde) ** 2, axis=1)
+    peak = xde[np.argmax(yde)]
+    bad = (b[:, 0] < peak) | (b[:, 0] > xde.max()) | (a[:, 0] > peak)
+    return np.where(bad, len(yde) * 1000.0**2, cost)
+
+
 def mp_fit(evals: np.ndarray | Tensor, rows: int, cols: int, *, bandwidth: float = 0.1) -> MPFit:
     """Fit the Marchenko-Pastur law to the bulk of an ESD (WeightWatcher's ``mp_fit``).
 
@@ -367,7 +384,8 @@ def mp_fit(evals: np.ndarray | Tensor, rows: int, cols: int, *, bandwidth: float
     :math:`\\sigma \\in [0.05 s_0, 2 s_0)` in steps of :math:`0.01 s_0` with
     :math:`s_0 = \\sqrt{\\lambda_{\\max}} / (1 + Q^{-1/2})`, then by Nelder-Mead
     (``scipy.optimize.brute``); candidates whose edges fall outside the estimate are penalised
-    as in WeightWatcher. Then :math:`\\lambda_\\pm = \\sigma^2 (1 \\pm Q^{-1/2})^2`, the soft rank
+    as in WeightWatcher (the grid is evaluated at once here rather than one call per point).
+    Then :math:`\\lambda_\\pm = \\sigma^2 (1 \\pm Q^{-1/2})^2`, the soft rank
     :math:`\\lambda_+ / \\lambda_{\\max}` and the spikes beyond
     :math:`\\lambda_+ + \\sqrt{Q^{-1/2} \\lambda_+^{2/3} M^{-2/3}}` (Tracy-Widom allowance).
 
@@ -402,10 +420,12 @@ def mp_fit(evals: np.ndarray | Tensor, rows: int, cols: int, *, bandwidth: float
     yde = _kde_linear(to_fit, xde, bandwidth)
     keep = yde > 0.01
     xde, yde = xde[keep], yde[keep]
-    grid = (slice(0.05 * s0, 2.0 * s0, 0.01 * s0),)
-    sigma = float(
-        np.atleast_1d(optimize.brute(_mp_cost, grid, args=(xde, yde, q), full_output=False))[0]
+    grid = np.mgrid[slice(0.05 * s0, 2.0 * s0, 0.01 * s0)]
+    start = grid[int(np.argmin(_mp_costs(grid, xde, yde, q)))]  # scipy.optimize.brute's grid step
+    polished = optimize.fmin(
+        _mp_cost, np.array([start]), args=(xde, yde, q), full_output=True, disp=False
     )
+    sigma = float(polished[0][0])
     bulk_max = (sigma * (1 + 1 / math.sqrt(q))) ** 2
     bulk_min = (sigma * (1 - 1 / math.sqrt(q))) ** 2
     tw = 1 / math.sqrt(q) * bulk_max ** (2 / 3) * small ** (-2 / 3)
