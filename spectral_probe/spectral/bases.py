@@ -15,7 +15,7 @@ from torch import Tensor
 
 from .svd import svd
 
-__all__ = ["orthonormal_basis", "nuclear_norm", "canonical_correlations"]
+__all__ = ["canonical_correlations", "nuclear_norm", "orthonormal_basis"]
 
 
 def _matrix(w: Tensor) -> Tensor:
@@ -89,7 +89,9 @@ def canonical_correlations(qx: Tensor, qy: Tensor) -> tuple[Tensor, Tensor, Tens
     """
     qx, qy = _matrix(qx), _matrix(qy)
     if qx.shape[0] != qy.shape[0]:
-        raise ValueError(f"expected bases with the same number of rows, found {qx.shape[0]} and {qy.shape[0]}")
+        raise ValueError(
+            f"expected bases with the same number of rows, found {qx.shape[0]} and {qy.shape[0]}"
+        )
     r = min(qx.shape[1], qy.shape[1])
     if r == 0:
         return qx.new_zeros(0), qx.new_zeros(qx.shape[1], 0), qx.new_zeros(qy.shape[1], 0)

@@ -12,7 +12,9 @@ from spectral_probe.spectral import canonical_correlations, nuclear_norm, orthon
 
 def test_nuclear_norm_matches_numpy():
     a = np.random.default_rng(0).normal(size=(7, 4))
-    assert float(nuclear_norm(torch.from_numpy(a))) == pytest.approx(np.linalg.norm(a, "nuc"), rel=1e-13)
+    assert float(nuclear_norm(torch.from_numpy(a))) == pytest.approx(
+        np.linalg.norm(a, "nuc"), rel=1e-13
+    )
     assert float(nuclear_norm(torch.zeros(0, 3))) == 0.0
 
 

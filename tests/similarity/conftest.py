@@ -1,0 +1,10 @@
+"""Similarity tests run small matrices: one torch thread is fastest on a shared machine."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread(one_torch_thread: None) -> None:
+    """Small tensors: one intra-op thread (see tests/conftest.py)."""
