@@ -44,10 +44,10 @@ def np_gram_rbf(x: np.ndarray, threshold: float) -> np.ndarray:
     return np.exp(-d2 / (2 * threshold**2 * np.median(d2)))
 
 
-def np_hsic_song(k: np.ndarray, l: np.ndarray) -> float:  # noqa: E741
+def np_hsic_song(k: np.ndarray, l: np.ndarray) -> float:
     """Song et al. (2012) unbiased HSIC, written term by term."""
     n = k.shape[0]
-    k, l = k.copy(), l.copy()  # noqa: E741
+    k, l = k.copy(), l.copy()
     np.fill_diagonal(k, 0)
     np.fill_diagonal(l, 0)
     one = np.ones(n)
