@@ -26,6 +26,7 @@ from .eigen import (
     smallest_eigenpairs_host,
     solved_on_host,
 )
+from .psd import psd_pinv, spd_solve
 from .summary import (
     effective_rank,
     first_below,
@@ -43,6 +44,8 @@ __all__ = [
     "singular_values",
     "spectral_norm",
     "svd_flip",
+    "psd_pinv",
+    "spd_solve",
     "orthonormal_basis",
     "nuclear_norm",
     "canonical_correlations",
