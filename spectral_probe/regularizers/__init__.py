@@ -28,20 +28,28 @@ from .delta import DELTA, channel_attention
 from .ewc import EWC, diagonal_fisher
 from .l2 import L2
 from .l2_sp import L2SP
+
+# the same maths for hand-written loops: plain modules on tensors and models
+from .plain import BatchSpectralShrinkage, DELTAPenalty, EWCPenalty, L2SPPenalty, SpectralTruncation
 from .tsvd import TSVD, truncate_spectrum
 
 __all__ = [
     "BSS",
     "DELTA",
     "EWC",
-    "FeatureCapture",
     "L2",
     "L2SP",
+    "TSVD",
+    "BatchSpectralShrinkage",
+    "DELTAPenalty",
+    "EWCPenalty",
+    "FeatureCapture",
+    "L2SPPenalty",
     "Regularizer",
     "RegularizerInfo",
     "RegularizerSet",
+    "SpectralTruncation",
     "StepContext",
-    "TSVD",
     "bss_penalty",
     "build_regularizer",
     "channel_attention",
