@@ -23,6 +23,11 @@ class Method(str, Enum):
     svd = "svd"
 
 
+class EsdConv(str, Enum):
+    unfolded = "unfolded"
+    slices = "slices"
+
+
 KindsOpt = Annotated[str, typer.Option("--kinds", help="Comma-separated layer kinds: conv, linear, attention.")]
 IncludeOpt = Annotated[Optional[str], typer.Option("--include", help="Keep only layers whose name matches this regex.")]
 ExcludeOpt = Annotated[Optional[str], typer.Option("--exclude", help="Drop layers whose name matches this regex.")]
@@ -52,6 +57,8 @@ def compare_weights_cmd(
     plot_layer: Annotated[Optional[list[str]], typer.Option("--plot-layer", help="Layer for the angle/spectrum figures (repeatable) [default: first conv, first block, last block].")] = None,
     figures: Annotated[bool, typer.Option(help="Write figures into --out.")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    esd: Annotated[bool, typer.Option("--esd", help="Also WeightWatcher's heavy-tailed ESD metrics (alpha...) of both models, and delta alpha.")] = False,
+    esd_layer: Annotated[Optional[list[str]], typer.Option("--esd-layer", help="Layer for the ESD-with-fit figure (repeatable) [default: first, lowest and highest alpha, last].")] = None,
 ) -> None:
     """Compare two models layer by layer: singular values and corresponding angles.
 
@@ -73,24 +80,26 @@ def compare_weights_cmd(
         result = compare_weights(
             a, b, include=include, exclude=exclude, kinds=parse_kinds(kinds), split_groups=split_groups,
             vectors=vectors.value, top_k=top_k, threshold=threshold, window=window,
-            method=method.value, device=device, progress=update,
+            method=method.value, device=device, progress=update, esd=esd,
         )
     options = {
         "model_a": model_a, "model_b": model_b, "arch_a": arch_a or arch, "arch_b": arch_b or arch,
         "include": include, "exclude": exclude, "kinds": kinds, "split_groups": split_groups,
         "vectors": vectors.value, "top_k": top_k, "threshold": threshold, "window": window,
-        "method": method.value, "device": device, "plot_layer": plot_layer,
+        "method": method.value, "device": device, "plot_layer": plot_layer, "esd": esd, "esd_layer": esd_layer,
     }
     save_and_show(
         result, command="compare-weights", options=options, out=out,
-        figures=(lambda d: _write_figures(result, d, plot_layer)) if figures else None,
+        figures=(lambda d: _write_figures(result, d, plot_layer, esd_layer)) if figures else None,
         json_out=json_out, csv_out=csv_out, csv_frame=result.layers, summary=lambda: _print_summary(result),
     )
 
 
-def _write_figures(result, directory: Path, layers: Optional[list[str]]) -> None:  # type: ignore[no-untyped-def]
+def _write_figures(result, directory: Path, layers: Optional[list[str]], esd_layers: Optional[list[str]] = None) -> None:  # type: ignore[no-untyped-def]
     from spectral_probe.plotting import plot_angle_heatmap, plot_corresponding_angles, plot_weight_spectra, save_figure
 
+    if not result.esd.empty:
+        _write_esd_figures(result, directory, esd_layers)
     if result.angles.empty:
         return
     if layers:
@@ -107,6 +116,28 @@ def _write_figures(result, directory: Path, layers: Optional[list[str]]) -> None
     save_figure(plot_weight_spectra(result, layers), directory / "weight_spectra.png")
 
 
+def _write_esd_figures(result, directory: Path, layers: Optional[list[str]]) -> None:  # type: ignore[no-untyped-def]
+    from spectral_probe.plotting import plot_alpha_profile, plot_esd_fits, save_figure
+
+    frame = result.layers
+    if layers:
+        missing = [name for name in layers if name not in set(frame["layer"])]
+        if missing:
+            from spectral_probe.errors import ConfigError
+
+            raise ConfigError(f"expected --esd-layer among the analysed layers, found {', '.join(missing)}")
+    save_figure(plot_alpha_profile(result), directory / "alpha_profile.png")
+    save_figure(plot_esd_fits(result, layers), directory / "esd_fits.png")
+
+
+def _print_esd_summary(summary: dict, label: str = "") -> None:  # type: ignore[type-arg]
+    console.print(
+        f"{label}mean α {summary['mean_alpha']:.3f}, mean α̂ {summary['mean_alpha_hat']:.3f} over "
+        f"{summary['fitted']}/{summary['layers']} fitted layers; {summary['over_trained']} over-trained "
+        f"(α < 2), {summary['under_trained']} under-trained (α > 6)"
+    )
+
+
 def _print_summary(result) -> None:  # type: ignore[no-untyped-def]
     df = result.layers.copy()
     df["shape"] = df["rows"].astype(str) + "x" + df["cols"].astype(str)
@@ -114,6 +145,9 @@ def _print_summary(result) -> None:  # type: ignore[no-untyped-def]
     cols = ["layer", "shape", "cos_top", "cos_mean", "first_below", "cos_window_mean", "resolvable", "w_rel_change"]
     heads = ["layer", "matrix", "|cos| top", "|cos| all", "first<thr", "window", "resolv.", "ΔW/W"]
     df["first_below"] = df["first_below"].map(lambda v: "" if v != v or v is None else str(int(v)))
+    if "alpha_a" in df:
+        cols += ["alpha_a", "alpha_b", "delta_alpha"]
+        heads += ["α A", "α B", "Δα"]
     print_frame(df, cols, headers=heads, title=f"{result.meta['model_a']}  vs  {result.meta['model_b']}")
     console.print(
         "|cos| top: mean over the leading 10% of indices; window: alignment with the vectors of "
@@ -128,6 +162,8 @@ def _print_summary(result) -> None:  # type: ignore[no-untyped-def]
     bad = result.layers[result.layers["status"] != "ok"]
     if not bad.empty:
         console.print(f"[yellow]{len(bad)} layer(s) hold NaN/Inf weights and were not analysed: {', '.join(bad['layer'])}[/]")
+    for tag, summary in result.meta.get("esd_summary", {}).items():
+        _print_esd_summary(summary, f"{tag.upper()}: ")
     console.print(f"compared {len(result.layers)} layers in {result.meta['seconds']:.2f} s on {result.meta['device']}")
 
 
@@ -143,11 +179,29 @@ def layers_cmd(
     modules: Annotated[bool, typer.Option("--modules", help="List every named module (the names --layer accepts for features).")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
     csv_out: Annotated[bool, typer.Option("--csv", help="Print as CSV.")] = False,
+    esd: Annotated[bool, typer.Option("--esd", help="Heavy-tailed ESD metrics per layer, as WeightWatcher: alpha, D, xmin, alpha-hat, norms, MP soft rank.")] = False,
+    esd_conv: Annotated[EsdConv, typer.Option("--esd-conv", help="Conv ESD: the unfolded matrix, or WeightWatcher's pooled per-kernel-position slices.")] = EsdConv.unfolded,
+    no_mp: Annotated[bool, typer.Option("--no-mp", help="With --esd: skip the Marchenko-Pastur fit (mp_softrank...).")] = False,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="With --esd: write esd.csv, eigenvalues.csv, results.json, config.json and figures here.")] = None,
+    esd_layer: Annotated[Optional[list[str]], typer.Option("--esd-layer", help="Layer for the ESD-with-fit figure (repeatable).")] = None,
+    figures: Annotated[bool, typer.Option(help="With --esd --out: write figures.")] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """List a model's weight matrices (or, with --modules, every named module)."""
+    """List a model's weight matrices (or, with --modules, every named module; with --esd, their ESD metrics)."""
     from spectral_probe.extract import layer_table, module_table
     from spectral_probe.models import load_model
 
+    if out is not None and not esd:
+        from spectral_probe.errors import ConfigError
+
+        raise ConfigError("expected --out together with --esd, found --out alone")
+    if esd:
+        _layers_esd(
+            model, arch=arch, include=include, exclude=exclude, kinds=kinds, split_groups=split_groups,
+            conv=esd_conv.value, mp=not no_mp, out=out, esd_layer=esd_layer, figures=figures,
+            json_out=json_out, csv_out=csv_out, quiet=quiet,
+        )
+        return
     loaded = load_model(model, arch=arch)
     if modules:
         df = module_table(loaded.model, include=include, exclude=exclude)
@@ -162,6 +216,50 @@ def layers_cmd(
         if loaded.head and not modules:
             title += f" (head: {loaded.head})"
         print_frame(df, list(df.columns), title=title)
+
+
+def _layers_esd(model: str, *, arch: Optional[str], include: Optional[str], exclude: Optional[str], kinds: str,
+                split_groups: bool, conv: str, mp: bool, out: Optional[Path], esd_layer: Optional[list[str]],
+                figures: bool, json_out: bool, csv_out: bool, quiet: bool) -> None:
+    from spectral_probe._io import check_writable_dir
+    from spectral_probe.analysis.esd import esd_layers
+    from spectral_probe.models import load_model
+
+    if out is not None:
+        check_writable_dir(out)
+    with console.status("loading model...", spinner="dots") if not quiet else _null():
+        loaded = load_model(model, arch=arch)
+    with progress_bar("fitting layer ESDs", quiet=quiet) as update:
+        result = esd_layers(
+            loaded, include=include, exclude=exclude, kinds=parse_kinds(kinds), split_groups=split_groups,
+            conv=conv, mp=mp, progress=update,  # type: ignore[arg-type]
+        )
+    options = {
+        "model": model, "arch": arch, "include": include, "exclude": exclude, "kinds": kinds,
+        "split_groups": split_groups, "esd_conv": conv, "mp": mp, "esd_layer": esd_layer,
+    }
+
+    def summary() -> None:
+        df = result.layers.copy()
+        df["shape"] = df["rows"].astype(str) + "x" + df["cols"].astype(str)
+        df["alpha"] = [f"{a:.2f}" if a == a else "–" for a in df["alpha"]]
+        cols = ["layer", "shape", "alpha", "D", "n_tail", "alpha_hat", "mp_softrank", "warning"]
+        heads = ["layer", "matrix", "α", "D", "tail", "α̂", "MP soft r.", "warning"]
+        if not mp:
+            cols.remove("mp_softrank")
+            heads.remove("MP soft r.")
+        print_frame(df, cols, headers=heads, title=f"{result.meta['model']}: ESD of {len(df)} weight matrices (conv: {conv})")
+        missing = result.layers[result.layers["alpha"].isna()]
+        for name, reason in zip(missing["layer"].head(5), missing["alpha_reason"].head(5)):
+            console.print(f"α missing for {name}: {reason}", style="dim")
+        _print_esd_summary(result.summary())
+        console.print("--json or --csv for every column (xmin, norms, stable rank, MP bulk edge...)", style="dim")
+
+    save_and_show(
+        result, command="layers --esd", options=options, out=out,
+        figures=(lambda d: _write_esd_figures(result, d, esd_layer)) if figures else None,
+        json_out=json_out, csv_out=csv_out, csv_frame=result.layers, summary=summary,
+    )
 
 
 class _null:

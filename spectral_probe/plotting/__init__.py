@@ -1,6 +1,7 @@
 """Figures of analysis results. Plot functions take results, return a Figure, never show it."""
 
 from ._base import new_axes, new_figure, save_figure
+from .esd import default_esd_layers, plot_alpha_profile, plot_esd_fits
 from .features import plot_batch_spectra, plot_dataset_spectrum, plot_feature_overview, small_half_start
 from .runs import (
     plot_bss_k_sweep,
@@ -21,6 +22,9 @@ __all__ = [
     "new_axes",
     "new_figure",
     "save_figure",
+    "plot_alpha_profile",
+    "plot_esd_fits",
+    "default_esd_layers",
     "block_of",
     "default_plot_layers",
     "plot_corresponding_angles",
