@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -15,7 +15,7 @@ from torch import Tensor
 
 from ..errors import ConfigError
 from ..spectral import effective_rank, stable_rank, tail_energy
-from ._results import records, write_result_json, write_tables_csv
+from ._results import TidyResult, records, write_result_json, write_tables_csv
 from ._spectra import BatchSpectra, StreamingGram, aggregate_per_index, normalised_spectra
 
 __all__ = ["FeatureSpectra", "combine_spectra", "FEATURE_SUMMARY_COLUMNS", "QUANTITIES"]
@@ -45,7 +45,7 @@ FEATURE_SUMMARY_COLUMNS = {
 
 
 @dataclass(frozen=True)
-class FeatureSpectra:
+class FeatureSpectra(TidyResult):
     """Result of :func:`feature_spectrum`.
 
     Attributes:
@@ -111,12 +111,17 @@ class FeatureSpectra:
         """Write :meth:`to_dict` as JSON (atomically)."""
         return write_result_json(path, self.to_dict())
 
+    #: ``to_frame()``: one row per (model, layer)
+    main_table: ClassVar[str] = "summary"
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """``summary``, ``spectrum``, ``batches``, ``dataset``."""
+        return {"summary": self.summary, "spectrum": self.spectrum, "batches": self.batches,
+                "dataset": self.dataset}
+
     def to_csv(self, directory: str | Path) -> list[Path]:
         """Write ``summary.csv``, ``spectrum.csv``, ``batches.csv``, ``dataset.csv``."""
-        return write_tables_csv(
-            directory,
-            {"summary": self.summary, "spectrum": self.spectrum, "batches": self.batches, "dataset": self.dataset},
-        )
+        return write_tables_csv(directory, self.tables())
 
 
 @dataclass

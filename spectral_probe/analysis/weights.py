@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import pandas as pd
 import torch
@@ -26,7 +26,7 @@ from ..spectral import (
     relative_change,
     stable_rank,
 )
-from ._results import records, write_result_json, write_tables_csv
+from ._results import TidyResult, records, write_result_json, write_tables_csv
 
 __all__ = ["WeightComparison", "compare_weights", "SUMMARY_COLUMNS", "ESD_SUMMARY_COLUMNS"]
 
@@ -70,7 +70,7 @@ ESD_SUMMARY_COLUMNS = {
 
 
 @dataclass(frozen=True)
-class WeightComparison:
+class WeightComparison(TidyResult):
     """Result of :func:`compare_weights`.
 
     Attributes:
@@ -120,12 +120,19 @@ class WeightComparison:
         """Write :meth:`to_dict` as JSON (atomically)."""
         return write_result_json(path, self.to_dict())
 
-    def to_csv(self, directory: str | Path) -> list[Path]:
-        """Write ``summary.csv``, ``angles.csv``, ``principal.csv``, ``skipped.csv`` (and ``esd.csv``)."""
+    #: ``to_frame()``: one row per compared layer (as WeightWatcher's ``analyze()``)
+    main_table: ClassVar[str] = "summary"
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """``summary`` (= ``layers``), ``angles``, ``principal``, ``skipped`` (and ``esd``)."""
         tables = {"summary": self.layers, "angles": self.angles, "principal": self.principal, "skipped": self.skipped}
         if not self.esd.empty:
             tables["esd"] = self.esd
-        return write_tables_csv(directory, tables)
+        return tables
+
+    def to_csv(self, directory: str | Path) -> list[Path]:
+        """Write ``summary.csv``, ``angles.csv``, ``principal.csv``, ``skipped.csv`` (and ``esd.csv``)."""
+        return write_tables_csv(directory, self.tables())
 
 
 def _resolve(model: ModelLike, arch: str | None) -> tuple[nn.Module, str]:

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from fractions import Fraction
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from .._io import write_json
+from ..analysis._results import TidyResult
 from .rundir import iter_run_records
 
 __all__ = ["collect_runs", "sweep_table", "SweepTable", "paper_table2", "PAPER_DATASETS", "PAPER_METHODS"]
@@ -44,18 +45,24 @@ def percent(value: Any) -> float:
     return 100.0 * float(value) if value is not None else np.nan
 
 
-class RunsAndCells:
+class RunsAndCells(TidyResult):
     """What the run tables (``SweepTable``, ``Table3``, ``Table4``) share: ``runs`` (one row per
     run) and ``cells`` (one row per aggregated cell), written by :meth:`to_csv`."""
 
     runs: pd.DataFrame
     cells: pd.DataFrame
+    #: ``to_frame()``: one row per aggregated cell
+    main_table: ClassVar[str] = "cells"
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """``runs`` and ``cells``."""
+        return {"runs": self.runs, "cells": self.cells}
 
     def to_csv(self, directory: str | Path) -> list[Path]:
         """Write ``runs.csv`` and ``cells.csv`` into ``directory``."""
         from ..analysis._results import write_tables_csv
 
-        return write_tables_csv(directory, {"runs": self.runs, "cells": self.cells})
+        return write_tables_csv(directory, self.tables())
 
 
 def paper_table2() -> pd.DataFrame:
@@ -141,8 +148,8 @@ class SweepTable(RunsAndCells):
             if self.paper:
                 header.append(f"{r} (paper)")
         lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-        for key, group in df.groupby(row_keys, sort=False, dropna=False):
-            key = key if isinstance(key, tuple) else (key,)
+        for group_key, group in df.groupby(row_keys, sort=False, dropna=False):
+            key = group_key if isinstance(group_key, tuple) else (group_key,)
             cells = [str(k) for k in key]
             by_rate = {r: g.iloc[0] for r, g in group.groupby("rate")}
             for r in rates:

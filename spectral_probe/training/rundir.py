@@ -23,11 +23,12 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 
 from .._io import atomic_write_text, write_json
+from ..analysis._results import TidyResult
 from ..errors import ConfigError, OutputError
 from .config import FinetuneConfig, config_diff
 
@@ -148,7 +149,7 @@ class RunDir:
 
 
 @dataclass(frozen=True)
-class RunResult:
+class RunResult(TidyResult):
     """A run directory read back (what :func:`~spectral_probe.training.finetune` returns).
 
     Attributes:
@@ -212,11 +213,18 @@ class RunResult:
         """Write :meth:`to_dict` as strict JSON."""
         return write_json(path, self.to_dict())
 
+    #: ``to_frame()``: one row per ``metrics.jsonl`` record
+    main_table: ClassVar[str] = "metrics"
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """``metrics`` and ``spectra``."""
+        return {"metrics": self.metrics, "spectra": self.spectra}
+
     def to_csv(self, directory: str | Path) -> list[Path]:
         """Write ``metrics.csv`` and ``spectra.csv`` into ``directory``."""
         from ..analysis._results import write_tables_csv
 
-        return write_tables_csv(directory, {"metrics": self.metrics, "spectra": self.spectra})
+        return write_tables_csv(directory, self.tables())
 
 
 def _spectra(records: list[dict[str, Any]]) -> pd.DataFrame:
