@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import features, report, training, validate, weights
+from . import features, report, similarity, training, validate, weights
 
 app = typer.Typer(
     name="spectral-probe",
@@ -18,6 +18,7 @@ app = typer.Typer(
 )
 app.add_typer(weights.app)
 app.add_typer(features.app)
+app.add_typer(similarity.app)
 app.add_typer(training.app)
 app.add_typer(report.app)
 app.add_typer(validate.app)

@@ -168,7 +168,7 @@ def esd_layers(
     def one(pair: tuple[WeightMatrix, WeightMatrix]) -> tuple[np.ndarray, str, dict[str, Any]]:
         wm = pair[0]
         if not bool(torch.isfinite(wm.matrix.double().sum())):
-            nonfinite = {k: math.nan for k in ESD_COLUMNS} | {
+            nonfinite = dict.fromkeys(ESD_COLUMNS, math.nan) | {
                 "alpha_reason": "NaN/Inf weights",
                 "warning": "",
             }
