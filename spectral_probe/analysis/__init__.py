@@ -16,9 +16,14 @@ from .features import (
     feature_spectrum,
     spectra_from_features,
 )
+from .similarity import DEFAULT_SAMPLE, FeatureSimilarity, compare_features, select_layers
 from .weights import SUMMARY_COLUMNS, WeightComparison, compare_weights
 
 __all__ = [
+    "FeatureSimilarity",
+    "compare_features",
+    "select_layers",
+    "DEFAULT_SAMPLE",
     "WeightComparison",
     "compare_weights",
     "SUMMARY_COLUMNS",

@@ -10,6 +10,7 @@ from .runs import (
     plot_spectrum_over_time,
     plot_tsvd_sweep,
 )
+from .similarity import plot_similarity_by_depth, plot_similarity_heatmap
 from .weights import (
     block_of,
     default_plot_layers,
@@ -19,6 +20,8 @@ from .weights import (
 )
 
 __all__ = [
+    "plot_similarity_heatmap",
+    "plot_similarity_by_depth",
     "new_axes",
     "new_figure",
     "save_figure",
