@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
@@ -32,7 +32,7 @@ from ..extract.feature_loader import make_feature_loader
 from ..extract.features import PENULTIMATE, FeatureExtractor, Pool, resolve_device
 from ..models import LoadedModel, load_model
 from ..similarity import METRICS, StreamingCKA, get_metric, pairwise
-from ._results import records, write_result_json, write_tables_csv
+from ._results import TidyResult, records, write_result_json, write_tables_csv
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,7 +52,7 @@ ModelLike = str | LoadedModel | nn.Module
 
 
 @dataclass(frozen=True)
-class FeatureSimilarity:
+class FeatureSimilarity(TidyResult):
     """Result of :func:`compare_features`.
 
     Attributes:
@@ -70,6 +70,12 @@ class FeatureSimilarity:
     matched: pd.DataFrame
     layers: pd.DataFrame
     meta: dict[str, Any]
+
+    main_table: ClassVar[str] = "matched"
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """``matched``, ``pairs`` and ``layers``."""
+        return {"matched": self.matched, "pairs": self.pairs, "layers": self.layers}
 
     @property
     def metrics(self) -> list[str]:
@@ -101,9 +107,7 @@ class FeatureSimilarity:
 
     def to_csv(self, directory: str | Path) -> list[Path]:
         """Write ``matched.csv``, ``pairs.csv`` and ``layers.csv`` into ``directory``."""
-        return write_tables_csv(
-            directory, {"matched": self.matched, "pairs": self.pairs, "layers": self.layers}
-        )
+        return write_tables_csv(directory, self.tables())
 
 
 def default_layers(model: nn.Module) -> list[str]:
