@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NoReturn, TypeVar
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -95,6 +94,8 @@ def _fmt(value: Any) -> str:
 
 def print_frame(df: Any, columns: Sequence[str], *, title: str | None = None, headers: Sequence[str] | None = None) -> None:
     """Print selected DataFrame columns as a rich table on stdout."""
+    import pandas as pd
+
     table = Table(title=title, header_style="bold", show_lines=False, pad_edge=False)
     for i, (col, head) in enumerate(zip(columns, headers or columns)):
         left = not pd.api.types.is_numeric_dtype(df[col])
