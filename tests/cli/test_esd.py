@@ -19,7 +19,7 @@ def test_layers_esd_table_json_csv_and_out(runner, tmp_path):
     base = ["layers", "bundled:efficientnet_lite0", "--esd", "-q", "--include", "blocks.6|conv_stem"]
     res = _invoke(runner, base)
     assert res.exit_code == 0, res.output
-    assert "blocks.6.0.conv_p" in res.stdout and "mean α" in res.stderr
+    assert "conv_stem" in res.stdout and "ESD of 4 weight matrices" in res.stdout and "mean α" in res.stderr
     payload = json.loads(_invoke(runner, [*base, "--json"]).stdout)
     layers = {row["layer"]: row for row in payload["layers"]}
     assert set(layers) == {"conv_stem", "blocks.6.0.conv_pw", "blocks.6.0.conv_dw", "blocks.6.0.conv_pwl"}
