@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import features, report, similarity, training, validate, weights
+from . import features, report, similarity, training, transferability, validate, weights
 
 app = typer.Typer(
     name="spectral-probe",
@@ -22,6 +22,7 @@ app.add_typer(similarity.app)
 app.add_typer(training.app)
 app.add_typer(report.app)
 app.add_typer(validate.app)
+app.add_typer(transferability.app)
 
 
 def _version(value: bool) -> None:

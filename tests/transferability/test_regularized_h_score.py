@@ -36,13 +36,14 @@ def test_matches_reference(n: int, d: int, c: int, seed: int) -> None:
     )
 
 
-def test_shrinkage_is_in_use_when_dimensions_approach_samples() -> None:
+def test_shrinkage_matches_scikit_learn_when_dimensions_approach_samples() -> None:
     import torch
 
-    from spectral_probe.transferability.regularized_h_score import ledoit_wolf
+    from spectral_probe.transferability._centred import centred_spectrum
+    from spectral_probe.transferability.regularized_h_score import ledoit_wolf_shrinkage
 
-    f, _ = make_task(40, 80, 3, 5)
-    x = torch.as_tensor(f - f.mean(0))
-    _, shrinkage = ledoit_wolf(x)
+    f, y = make_task(40, 80, 3, 5)
+    spec = centred_spectrum(torch.as_tensor(f), torch.as_tensor(y), 3)
+    shrinkage, _ = ledoit_wolf_shrinkage(spec, 40, 80)
     assert 0 < shrinkage <= 1
     assert shrinkage == pytest.approx(LedoitWolf().fit(f).shrinkage_, rel=1e-9)
