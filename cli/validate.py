@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -12,7 +12,7 @@ from ._common import console, handles_errors, print_frame, print_json
 app = typer.Typer()
 
 
-def _retrospective(out: Optional[Path], json_out: bool) -> None:
+def _retrospective(out: Path | None, json_out: bool) -> None:
     from spectral_probe._io import staged_dir, write_json
     from spectral_probe.validation import retrospective
 
@@ -43,9 +43,83 @@ def _retrospective(out: Optional[Path], json_out: bool) -> None:
         console.print(f"wrote results to [bold]{out}[/]")
 
 
+def _run_suite(
+    suite_name: str,
+    quick: bool,
+    out: Path | None,
+    executor: str,
+    max_parallel: int,
+    device: str,
+    json_out: bool,
+    quiet: bool,
+) -> None:
+    import shlex
+
+    from spectral_probe.errors import ConfigError
+    from spectral_probe.training.sweep import EXECUTORS
+    from spectral_probe.validation import get_suite, validate
+
+    from ._common import progress_bar
+
+    if executor not in EXECUTORS:
+        raise ConfigError(f"expected --executor in {list(EXECUTORS)}, found {executor!r}")
+    suite = get_suite("quick" if quick else suite_name)
+    if out is None:
+        raise ConfigError("expected --out DIR for the runs and results of a suite, found none")
+    command = " ".join(
+        [
+            "spectral-probe validate",
+            "--quick" if quick else f"--suite {shlex.quote(suite.name)}",
+            f"--out {shlex.quote(str(out))}",
+            f"--executor {executor}",
+        ]
+        + ([f"--max-parallel {max_parallel}"] if max_parallel != 1 else [])
+    )
+    with progress_bar(f"validation cells ({suite.name})", quiet=quiet or json_out) as update:
+        result = validate(
+            suite,
+            out,
+            executor=executor,
+            max_parallel=max_parallel,
+            device=device,
+            progress=update,
+            stage=None if quiet else (lambda t: console.print(f"[bold]›[/] {t}")),
+            command=command,
+        )
+    if json_out:
+        print_json(result.to_dict())
+        return
+    frame = result.policies.copy()
+    frame["share_within"] = 100 * frame["share_within"]
+    print_frame(
+        frame,
+        ["policy", "regret", "max_regret", "share_within", "kendall_tau"],
+        headers=["policy", "mean regret (pts)", "max regret", "% within 0.5", "pilot-vs-full tau"],
+        title=f"Policies on suite {suite.name} ({len(result.tasks)} tasks)",
+    )
+    print_frame(
+        result.signals,
+        ["signal", "gain", "kendall_tau", "weighted_tau", "n_tasks", "regret"],
+        title="Spectral signals vs the full-run gain over l2 (regret: the former rule on that signal)",
+    )
+    console.print(f"wrote results to [bold]{out}[/] (summary.html)")
+
+
 @app.command("validate")
 @handles_errors
 def validate_cmd(
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick", help="The quick suite: offline, CPU, about 15 min on 2 idle cores."
+        ),
+    ] = False,
+    suite: Annotated[
+        str,
+        typer.Option(
+            help="Suite to run: quick, cpu (hours) or table2 (the paper's grid; needs DATA)."
+        ),
+    ] = "quick",
     retrospective: Annotated[
         bool,
         typer.Option(
@@ -54,22 +128,36 @@ def validate_cmd(
         ),
     ] = False,
     out: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(
             "--out",
             "-o",
-            help="Output folder (results.json, CSVs, summary.html).",
+            help="Output folder: runs/, results.json, CSVs, summary.html.",
             show_default=False,
         ),
     ] = None,
+    executor: Annotated[
+        str,
+        typer.Option(help="inline (this process), local (a process per cell, submitit) or slurm."),
+    ] = "inline",
+    max_parallel: Annotated[
+        int, typer.Option(help="Cells at once (local) or the SLURM array's parallelism.")
+    ] = 1,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     json_out: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> None:
     """Does following the report's advice beat always using one regularizer?
 
-    --retrospective scores every fixed policy ("always X") on the paper's own Table 2 against
-    the best method of each cell: the anchor the advice has to beat.
+    Runs a suite of tasks (model x dataset x sampling rate): the report's pilots and full
+    fine-tunes of every candidate, as resumable sweep cells under OUT/runs (a re-run skips
+    finished cells). Scores each policy (the report's advice, the best pilot, "always X") by
+    its regret against the best candidate of each task, the rank agreement of pilots and full
+    runs (Kendall tau), and each spectral signal against the gain of +BSS and L2-SP over L2.
+    --retrospective scores the fixed policies on the paper's own Table 2 instead: the anchor
+    the advice has to beat.
     """
     if retrospective:
         _retrospective(out, json_out)
         return
-    _retrospective(out, json_out)
+    _run_suite(suite, quick, out, executor, max_parallel, device, json_out, quiet)

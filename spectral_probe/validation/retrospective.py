@@ -19,7 +19,7 @@ from .stats import WITHIN, regret_summary
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["RetrospectiveResult", "retrospective", "OLD_CANDIDATES"]
+__all__ = ["OLD_CANDIDATES", "RetrospectiveResult", "retrospective"]
 
 #: The report's candidates before DELTA+BSS joined (used for the tie statistics).
 OLD_CANDIDATES = ("L2", "L2+BSS", "L2-SP", "L2-SP+BSS")
@@ -88,7 +88,7 @@ def retrospective(table: pd.DataFrame | None = None) -> RetrospectiveResult:
     wide = df.pivot_table(
         index=["dataset", "sampling_rate_percent"], columns="method", values="top1_mean", sort=False
     )
-    methods = [m for m in dict.fromkeys(df["method"])]
+    methods = list(dict.fromkeys(df["method"]))
     wide = wide[methods]
     if wide.isna().any().any():
         raise ValueError("expected every method in every cell of the table, found gaps")

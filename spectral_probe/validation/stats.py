@@ -14,7 +14,7 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["kendall_tau", "weighted_tau", "regret", "regret_summary", "WITHIN"]
+__all__ = ["WITHIN", "kendall_tau", "regret", "regret_summary", "weighted_tau"]
 
 #: "within" threshold of :func:`regret_summary`, in accuracy points.
 WITHIN = 0.5
