@@ -57,5 +57,8 @@ class TrainingDivergedError(SpectralProbeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-class MissingExtraError(SpectralProbeError):
-    """An optional dependency (a ``pip install 'spectral-probe[EXTRA]'`` extra) is not installed."""
+class MissingExtraError(SpectralProbeError, ImportError):
+    """An optional dependency (a ``pip install 'spectral-probe[EXTRA]'`` extra) is not installed.
+
+    Also an ``ImportError``, so ``except ImportError`` around an optional import catches it.
+    """
