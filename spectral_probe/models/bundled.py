@@ -18,6 +18,7 @@ from collections import OrderedDict
 import torch
 
 from ..errors import CheckpointError, ModelSpecError
+from ._empty import assign_state, build_empty, can_assign, has_meta_tensors
 from ._registry import register_source
 from .heads import find_head
 from .loaded import LoadedModel
@@ -85,9 +86,18 @@ def load_bundled(rest: str, pretrained: bool = True) -> LoadedModel:
 
     from .timm_source import timm_preprocessing
 
-    model = timm.create_model(f"tf_{rest}", pretrained=False)
+    def build() -> torch.nn.Module:
+        return timm.create_model(f"tf_{rest}", pretrained=False)
+
+    # the weights overwrite every tensor: build without initialising where that is equivalent
+    empty = build_empty(build) if pretrained else None
+    model = empty if empty is not None and can_assign(empty) else build()
     if pretrained:
-        model.load_state_dict(_lite_state_dict(rest, model.state_dict()))
+        state = _lite_state_dict(rest, model.state_dict())
+        if has_meta_tensors(model):
+            assign_state(model, state)
+        else:
+            model.load_state_dict(state)
     model.eval()
     head = find_head(model)
     return LoadedModel(

@@ -27,6 +27,7 @@ from torch import nn
 
 from .._io import atomic_write_bytes, write_json
 from ..errors import CheckpointError, UnsafeCheckpointError
+from ._empty import assign_state, build_empty, can_assign, has_meta_tensors
 from .heads import replace_head
 from .loaded import LoadedModel, Preprocessing
 
@@ -136,6 +137,18 @@ def _unwrap(obj: Any, path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def _torch_load(path: Path) -> Any:
+    """``torch.load(weights_only=True)``, memory-mapped where the file allows (zip format).
+
+    Tensors are then read from the page cache when first used, not copied at load; the mapping
+    is private (copy-on-write), so changing a loaded tensor never writes to the file.
+    """
+    import zipfile
+
+    mmap = zipfile.is_zipfile(path)  # the legacy (pre-1.6) format cannot be memory-mapped
+    return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+
+
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a state dict from ``.safetensors`` or (with ``weights_only=True``) ``.pt/.pth/.bin``."""
     path = Path(path)
@@ -158,7 +171,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
                 f"cannot read {path}: not a complete safetensors file ({str(exc).splitlines()[0]})"
             ) from None
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = _torch_load(path)
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))
         detail = f" such as {found.group(1)}" if found else ""
@@ -223,7 +236,10 @@ def load_checkpoint(path: str | Path, arch: str | None = None) -> LoadedModel:
     for alias, kept in meta.get("aliases", {}).items():
         if kept in state:
             state[alias] = state[kept]
-    loaded = load_model(base, pretrained=False)
+    # every tensor comes from the file: build without initialising where that gives the same model
+    loaded = build_empty(lambda: load_model(base, pretrained=False))
+    if loaded is None or not can_assign(loaded.model):
+        loaded = load_model(base, pretrained=False)
     model = loaded.model
     head = meta.get("head") or loaded.head
     if head and f"{head}.weight" in state:
@@ -242,7 +258,10 @@ def load_checkpoint(path: str | Path, arch: str | None = None) -> LoadedModel:
                 f"checkpoint {path} does not fit {base}: {k} has shape {tuple(v.shape)}, "
                 f"expected {tuple(target[k].shape)}"
             )
-    model.load_state_dict(state)
+    if has_meta_tensors(model):
+        assign_state(model, state)
+    else:
+        model.load_state_dict(state)
     model.eval()
     pre = meta.get("preprocessing")
     return LoadedModel(
