@@ -97,8 +97,8 @@ def bare_step(cfg: FinetuneConfig, warmup: int, steps: int) -> float:
                          pin_memory=device.type == "cuda", num_workers=cfg.num_workers)
     done, t0 = 0, 0.0
     while True:
-        for x, y in loader:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        for xb, yb in loader:
+            x, y = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
             if cl:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast("cuda", dtype=amp) if amp is not None else torch.autocast("cpu", enabled=False):

@@ -164,10 +164,10 @@ def _cycles(graph: dict[str, dict[str, int]]) -> list[set[str]]:
     stack: list[str] = []
     on_stack: set[str] = set()
     found: list[set[str]] = []
-    for root in graph:
+    for root, edges in graph.items():
         if root in index:
             continue
-        work = [(root, iter(graph[root]))]
+        work = [(root, iter(edges))]
         index[root] = low[root] = len(index)
         stack.append(root)
         on_stack.add(root)
@@ -257,7 +257,7 @@ def _dotted(node: ast.expr) -> str:
 def test_decompositions_only_in_spectral() -> None:
     spectral = SOURCES["spectral_probe"] / "spectral"
     wrong = []
-    for module, path in MODULES.items():
+    for path in MODULES.values():
         if spectral in path.parents:
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))

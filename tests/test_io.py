@@ -37,10 +37,9 @@ def test_staged_dir_moves_everything_or_nothing(tmp_path):
         (tmp / "sub" / "f.txt").write_text("x")
         assert not out.exists()
     assert (out / "sub" / "f.txt").read_text() == "x"
-    with pytest.raises(RuntimeError):
-        with staged_dir(tmp_path / "never") as tmp:
-            (tmp / "half.txt").write_text("x")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), staged_dir(tmp_path / "never") as tmp:  # noqa: PT012 - raised inside
+        (tmp / "half.txt").write_text("x")
+        raise RuntimeError("boom")
     assert not (tmp_path / "never").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 

@@ -42,7 +42,7 @@ the device in one batched tensor transform; text is tokenised with the model's t
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -272,7 +272,7 @@ class FeatureExtractor:
         """The site names, in order (the keys of what a call returns)."""
         return [s.name for s in self.sites]
 
-    def _make_hook(self, name: str, *, use_input: bool):  # type: ignore[no-untyped-def]
+    def _make_hook(self, name: str, *, use_input: bool) -> Callable[..., None]:
         modality = self.loaded.modality
 
         def hook(module: nn.Module, args: tuple[Any, ...], output: Any = None) -> None:
@@ -286,9 +286,7 @@ class FeatureExtractor:
             if self.stop_early and len(self._captured) == len(self.sites):
                 raise _StopForward
 
-        if use_input:
-            return lambda module, args: hook(module, args)
-        return hook
+        return hook  # a forward pre-hook calls it with (module, args), a forward hook adds output
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         """The autocast context the forward runs in (a no-op when ``amp`` is off)."""

@@ -6,6 +6,8 @@ paper (ResNet-50: 2048-d). Fine-tuning replaces it; feature extraction and BSS r
 
 from __future__ import annotations
 
+import contextlib
+
 from torch import nn
 
 __all__ = ["find_head", "replace_head", "head_in_features"]
@@ -77,8 +79,6 @@ def replace_head(model: nn.Module, num_classes: int, head: str | None = None) ->
     new = new.to(device=old.weight.device, dtype=old.weight.dtype)
     model.set_submodule(head, new)
     if hasattr(model, "num_classes"):
-        try:
+        with contextlib.suppress(AttributeError, TypeError):
             model.num_classes = num_classes
-        except (AttributeError, TypeError):
-            pass
     return head

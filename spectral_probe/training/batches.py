@@ -146,7 +146,7 @@ class _EvalBatches(Dataset):
         self.dataset, self.indices, self.batch_size, self.collate = dataset, indices, batch_size, collate
 
     def __len__(self) -> int:
-        return -(-len(self.indices) // self.batch_size)
+        return (len(self.indices) + self.batch_size - 1) // self.batch_size  # ceiling division
 
     def __getitem__(self, i: int) -> Any:
         chunk = self.indices[i * self.batch_size : (i + 1) * self.batch_size]

@@ -349,15 +349,17 @@ class FinetuneConfig:
 def config_diff(a: FinetuneConfig, b: FinetuneConfig, *, operational: bool = False) -> list[str]:
     """Keys whose resolved values differ, as ``"key: A != B"`` (hp entries as ``hp.NAME``)."""
     da, db = a.resolve().to_dict(), b.resolve().to_dict()
-    out = []
+    out: list[str] = []
     for key in da:
         if not operational and key in OPERATIONAL_KEYS:
             continue
         va, vb = da[key], db[key]
         if isinstance(va, dict) and isinstance(vb, dict):
-            for k in sorted(set(va) | set(vb)):
-                if va.get(k) != vb.get(k):
-                    out.append(f"{key}.{k}: {va.get(k)!r} != {vb.get(k)!r}")
+            out.extend(
+                f"{key}.{k}: {va.get(k)!r} != {vb.get(k)!r}"
+                for k in sorted(set(va) | set(vb))
+                if va.get(k) != vb.get(k)
+            )
         elif va != vb:
             out.append(f"{key}: {va!r} != {vb!r}")
     return out

@@ -177,8 +177,8 @@ def table4(root: str | Path) -> Table4:
 
     cells = cells.sort_values([*keys, "glue_task"], key=sort_key, kind="stable").reset_index(drop=True)
     rows: list[dict[str, Any]] = []
-    for key, group in cells.groupby(keys, sort=False, dropna=False):
-        key = key if isinstance(key, tuple) else (key,)
+    for group_key, group in cells.groupby(keys, sort=False, dropna=False):
+        key = group_key if isinstance(group_key, tuple) else (group_key,)
         row: dict[str, Any] = dict(zip(keys, key))
         by_task = {str(r["glue_task"]): r for _, r in group.iterrows()}
         for t in tasks:

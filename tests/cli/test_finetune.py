@@ -110,7 +110,7 @@ def test_sigterm_saves_the_state_and_resume_finishes(runner, tmp_path):
     while not (run_dir / "config.json").exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err
     assert "stopped after iteration" in err and "--resume" in err and "Traceback" not in err
     state = __import__("torch").load(run_dir / "train_state.pt", weights_only=True)

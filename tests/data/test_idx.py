@@ -13,9 +13,11 @@ from spectral_probe.errors import DataError
 
 # A 2-image, 2x3 uint8 file written out byte by byte: magic 0x00000803, dims 2, 2, 3.
 IMAGES = bytes(
-    [0, 0, 0x08, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 3]
-    + [0, 1, 2, 3, 4, 5]
-    + [250, 251, 252, 253, 254, 255]
+    [
+        *[0, 0, 0x08, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 3],
+        *[0, 1, 2, 3, 4, 5],
+        *[250, 251, 252, 253, 254, 255],
+    ]
 )
 LABELS = bytes([0, 0, 0x08, 1, 0, 0, 0, 4, 9, 0, 0, 3])
 

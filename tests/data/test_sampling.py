@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from fractions import Fraction
 
@@ -132,7 +133,7 @@ def test_nesting_property(sizes: list[int], seed: int, r1: int, r2: int, count: 
     assert np.isin(small, large).all()
     full = sample_per_class(y, "100%", seed)
     assert np.array_equal(full, np.arange(y.size))
-    k = min(count, min(sizes))
+    k = min(count, *sizes)
     by_count = sample_per_class(y, k, seed)
     assert np.bincount(y[by_count], minlength=len(sizes)).tolist() == [k] * len(sizes)
     # a count and a fraction that keep the same number agree; smaller counts nest inside
@@ -205,7 +206,7 @@ def test_make_splits_val_fixed_across_rates_train_nested() -> None:
     vals = [s.val for s in splits.values()]
     assert all(np.array_equal(vals[0], v) for v in vals)
     rates = list(splits)
-    for lo, hi in zip(rates, rates[1:]):
+    for lo, hi in itertools.pairwise(rates):
         assert np.isin(splits[lo].train, splits[hi].train).all()
     for s in splits.values():
         assert np.intersect1d(s.train, s.val).size == 0

@@ -16,7 +16,7 @@ def _images(size: int, crop_pct: float) -> torch.Tensor:
     import torchvision.transforms as T
     from sklearn.datasets import load_sample_images
 
-    resize = int(round(size / crop_pct))
+    resize = round(size / crop_pct)
     tf = T.Compose(
         [
             T.Resize(resize, interpolation=T.InterpolationMode.BICUBIC),

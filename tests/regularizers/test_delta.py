@@ -127,7 +127,7 @@ def test_penalty_by_hand() -> None:
             h.remove()
     want = 0.0
     for n in reg.layers_:
-        b, c, h, w = maps[n].shape
+        _, c, h, w = maps[n].shape
         d = ((maps[n] - ref[n]) ** 2).sum((2, 3))  # (b, C)
         want += 0.5 * c / (h * w) * float((d * reg.attention[n]).sum().detach())
     want = 0.3 * want + 0.5 * 0.2 * float(

@@ -81,7 +81,7 @@ def test_composite_sums_penalties_with_breakdown() -> None:
 
 
 @pytest.mark.parametrize(
-    "spec,kwargs,match",
+    ("spec", "kwargs", "match"),
     [
         ("bss+foo", {}, "bss, delta, ewc, l2, l2-sp, tsvd"),
         ("bss+bss", {}, "once"),

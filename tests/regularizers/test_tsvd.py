@@ -61,7 +61,7 @@ def test_property_matches_numpy(b: int, d: int, r: int, seed: int) -> None:
     )
 
 
-@pytest.mark.parametrize("shape,r", [((5, 8), 1), ((5, 8), 3), ((6, 4), 2)])
+@pytest.mark.parametrize(("shape", "r"), [((5, 8), 1), ((5, 8), 3), ((6, 4), 2)])
 def test_gradcheck_float64(shape: tuple[int, int], r: int) -> None:
     f = well_separated(*shape).requires_grad_(True) if shape[0] <= shape[1] else None
     if f is None:

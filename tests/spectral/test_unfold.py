@@ -45,7 +45,7 @@ def test_transposed_conv_rows_are_output_channels():
 
 def test_split_fused_qkv():
     w = torch.arange(12.0).reshape(6, 2)
-    q, k, v = split_fused(w)
+    q, _, v = split_fused(w)
     assert torch.equal(q, w[:2]) and torch.equal(v, w[4:])
     with pytest.raises(ValueError, match="divisible"):
         split_fused(torch.zeros(5, 2))

@@ -19,7 +19,7 @@ def test_model_filter_is_the_default_and_bilinear_when_unstated():
         _interpolation("model", Preprocessing(interpolation="lanczos"), "m")
 
 
-@pytest.mark.parametrize("option, expected", [(None, "bilinear"), ("bicubic", "bicubic"), ("nearest", "nearest")])
+@pytest.mark.parametrize(("option", "expected"), [(None, "bilinear"), ("bicubic", "bicubic"), ("nearest", "nearest")])
 def test_setup_resizes_with_the_chosen_filter_and_records_it(option, expected):
     options = {} if option is None else {"interpolation": option}
     setup = ImageClassificationTask().setup(tiny_config(task_options=options))
