@@ -132,6 +132,8 @@ def analyse_suite(
                 run_rows.append({"task": task.name, "phase": phase, "method": cfg.method, "seed": cfg.seed,
                                  "run_id": cfg.run_id, "status": status, "val_accuracy": _pct(v),
                                  "test_accuracy": _pct(t)})  # fmt: skip
+                if status == "missing":  # not run yet: the task is scored only once complete
+                    continue
                 if phase == "pilot" and v is not None:
                     val[cfg.method][cfg.seed] = float(v)
                     n_val = int(n or n_val)

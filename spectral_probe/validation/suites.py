@@ -4,7 +4,7 @@
 ``quick``    offline CPU, sized for about 15 minutes on 2 idle cores: bundled
              EfficientNet-Lite0 (ImageNet) on Fashion-MNIST at 1% and digits at 50%, and
              the same architecture randomly initialised on Fashion-MNIST at 1%; 32 px,
-             batch 16; pilots of 10 iterations on 2 seeds, full runs of 40 on 1 seed. A
+             batch 16; pilots of 10 iterations on 2 seeds, full runs of 20 on 1 seed. A
              smoke test of the machinery: far too short to validate anything.
 ``cpu``      offline CPU, hours: EfficientNet-Lite0/1/2 (ImageNet) and Lite0 randomly
              initialised, on Fashion-MNIST at 1%, 5% and 20% and digits at 30% and 100%;
@@ -100,7 +100,7 @@ def _quick() -> Suite:
         pilot_seeds=(0, 1),
         val="20%",
         pilot_eval_max=200,
-        full_iterations=40,
+        full_iterations=20,
         full_seeds=(0,),
         full_eval_max=500,
         spectrum_batches=2,

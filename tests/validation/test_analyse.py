@@ -75,3 +75,14 @@ def test_hand_computed_scores(fake_suite):
     assert sig.loc[("tail_energy", "gain_bss"), "kendall_tau"] == 1.0
     assert sig.loc[("top_alignment", "gain_sp"), "kendall_tau"] == -1.0
     assert sig.loc[("tail_energy", "gain_bss"), "regret"] == pytest.approx(1.0)
+
+
+def test_unfinished_task_is_not_scored(fake_suite):
+    import shutil
+
+    suite, out = fake_suite
+    missing = full_cells(suite, suite.tasks[1], "cpu")[0]
+    shutil.rmtree(out / "runs" / missing.run_id)
+    result = analyse_suite(suite, out, device="cpu")
+    assert result.tasks["rate"].tolist() == ["50%"]
+    assert set(result.policies["n_tasks"]) == {1}
