@@ -5,8 +5,12 @@ Two layouts:
 * ``ROOT/train/<class>/*.jpg`` and ``ROOT/test/<class>/*.jpg`` (``ROOT/val/`` is read as
   the test split when there is no ``test/``): two splits. The classes are the subfolders
   of ``train/``, sorted; ``test/`` may lack a class but may not add one.
-* ``ROOT/<class>/*.jpg``: a single split, ``train``. Asking for ``test`` is an error;
+* ``ROOT/<class>/*.jpg``: a single split of every image, ``all`` (``train`` reads the same
+  images, so training carves its validation split from them). Asking for ``test`` is an error;
   hold data out with :func:`~spectral_probe.data.split_train_val` instead.
+
+``split="auto"`` (the analysis commands' default) reads ``test`` (or ``val``) in the first
+layout and ``all`` in the second.
 
 Images are found recursively below each class folder (extensions: jpg, jpeg, png, bmp,
 gif, ppm, pgm, tif, tiff, webp, case-insensitive); hidden entries are skipped.
@@ -74,11 +78,18 @@ def list_image_folder(folder: Path, classes: list[str]) -> tuple[list[str], list
     return paths, targets
 
 
+def _auto_split(root: Path | None) -> str:
+    """``test`` for the two-split layout, ``all`` for a single folder of class folders."""
+    return "test" if root is not None and (root / "train").is_dir() else "all"
+
+
 @register_dataset(
     "imagefolder",
     kind="image",
-    usage="imagefolder:/path/with/train_and_test",
-    summary="ROOT/{train,test}/<class>/*.jpg (two splits) or ROOT/<class>/*.jpg (train only)",
+    splits=("train", "test", "all"),
+    usage="imagefolder:/path/to/images",
+    summary="ROOT/<class>/*.jpg (one split: all) or ROOT/{train,test}/<class>/*.jpg (two splits)",
+    auto_split=_auto_split,
 )
 def load_imagefolder(
     root: Path | None, split: str, transform: Transform | None = None
@@ -89,6 +100,11 @@ def load_imagefolder(
     train_dir = root / "train"
     if train_dir.is_dir():
         classes = _class_dirs(train_dir)
+        if split == "all":
+            raise DataError(
+                f"expected split train or test for the two-split layout of {root} "
+                f"(train/ and test/), found 'all'; use --split test or --split train"
+            )
         if split == "train":
             folder = train_dir
         else:
@@ -96,10 +112,10 @@ def load_imagefolder(
             require_dir(folder, "the test split's test/ (or val/)")
     else:
         classes = _class_dirs(root)
-        if split != "train":
+        if split == "test":
             raise DataError(
-                f"expected {root / 'test'}/ for split {split!r}, found a single-folder "
-                f"layout (one split, 'train'); hold data out with split_train_val"
+                f"expected {root / 'test'}/ for split 'test', found a single-folder layout "
+                f"(ROOT/<class>/): use --split all (or --split auto) for every image"
             )
         folder = root
     if not classes:

@@ -36,10 +36,17 @@ __all__ = [
     "get_dataset_info",
     "parse_data_spec",
     "load_dataset",
+    "AUTO_SPLIT",
 ]
+
+#: The split name that lets the data choose: the evaluation split where the dataset has one
+#: (``test``, GLUE's ``dev``), every image of a single-folder ``imagefolder`` layout.
+AUTO_SPLIT = "auto"
+_EVALUATION_SPLITS = ("test", "dev", "val")
 
 RootPolicy = Literal["required", "optional", "none"]
 Loader = Callable[[Path | None, str, Transform | None], LabeledDataset]
+AutoSplit = Callable[[Path | None], str]
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,9 @@ class DatasetInfo:
         usage: an example spec, shown in errors and ``--help``.
         summary: one line describing the dataset and its on-disk layout.
         loader: ``loader(root, split, transform) -> LabeledDataset``.
+        auto_split: ``auto_split(root) -> split`` choosing what ``split="auto"`` reads, for
+            datasets whose layout decides it (default: the first of ``test``, ``dev``, ``val``
+            among ``splits``, else the last split).
     """
 
     name: str
@@ -76,6 +86,13 @@ class DatasetInfo:
     usage: str = ""
     summary: str = ""
     loader: Loader | None = field(default=None, repr=False, compare=False)
+    auto_split: AutoSplit | None = field(default=None, repr=False, compare=False)
+
+    def evaluation_split(self, root: Path | None) -> str:
+        """What ``split="auto"`` reads for data at ``root``: the held-out split, or all data."""
+        if self.auto_split is not None:
+            return self.auto_split(root)
+        return next((s for s in _EVALUATION_SPLITS if s in self.splits), self.splits[-1])
 
     def resolve_split(self, split: str) -> str:
         """The canonical split for ``split`` (aliases resolved), or a :class:`DataError`."""
@@ -103,8 +120,11 @@ def register_dataset(
     root: RootPolicy = "required",
     usage: str = "",
     summary: str = "",
+    auto_split: AutoSplit | None = None,
 ) -> Callable[[Loader], Loader]:
     """Register ``loader(root, split, transform)`` under ``name`` (decorator).
+
+    ``auto_split(root)`` overrides what ``split="auto"`` reads (see :class:`DatasetInfo`).
 
     Raises:
         ValueError: if ``name`` is already registered (a programming error).
@@ -123,6 +143,7 @@ def register_dataset(
             usage=usage or (key if root == "none" else f"{key}:/path/to/{key}"),
             summary=summary,
             loader=loader,
+            auto_split=auto_split,
         )
         return loader
 
@@ -188,6 +209,9 @@ def load_dataset(
         spec: ``NAME[:ROOT]``, see :func:`list_datasets` for the names.
         split: ``"train"`` or ``"test"`` (GLUE: ``"train"`` or ``"dev"``; ``"test"`` is an
             alias of the evaluation split, because GLUE's own test files have no labels).
+            ``"auto"`` (:data:`AUTO_SPLIT`) reads the evaluation split where the dataset has
+            one and all images of a single-folder ``imagefolder``; the dataset's ``split``
+            attribute names what was read.
         transform: applied to each sample (to each batch for in-memory image datasets).
 
     Returns:
@@ -200,7 +224,8 @@ def load_dataset(
     """
     parsed = parse_data_spec(spec)
     info = get_dataset_info(parsed.name)
-    canonical = info.resolve_split(split)
+    auto = str(split).strip().lower() == AUTO_SPLIT
+    canonical = "" if auto else info.resolve_split(split)
     if parsed.root is not None and not parsed.root.exists():
         raise DataError(f"expected the {info.name} root directory at {parsed.root}, found nothing")
     if parsed.root is not None and not parsed.root.is_dir():
@@ -209,4 +234,6 @@ def load_dataset(
         )
     if info.loader is None:  # only a hand-built DatasetInfo lacks one
         raise DataError(f"expected a loader registered for {info.name}, found none")
+    if auto:
+        canonical = info.evaluation_split(parsed.root)
     return info.loader(parsed.root, canonical, transform)

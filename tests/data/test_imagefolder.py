@@ -75,3 +75,20 @@ def test_errors(tmp_path: Path) -> None:
     bare.mkdir()
     with pytest.raises(DataError, match=r"expected class subfolders in .*bare, found none"):
         load_dataset(f"imagefolder:{bare}", "train")
+
+
+def test_auto_split_reads_every_image_of_a_single_folder(tmp_path: Path) -> None:
+    make_imagefolder(tmp_path, 2, 3, split_folders=False)
+    ds = load_dataset(f"imagefolder:{tmp_path}", "auto")
+    assert (ds.split, len(ds), ds.targets) == ("all", 6, [0, 0, 0, 1, 1, 1])
+    assert load_dataset(f"imagefolder:{tmp_path}", "all").targets == ds.targets
+    with pytest.raises(DataError, match=r"use --split all \(or --split auto\) for every image"):
+        load_dataset(f"imagefolder:{tmp_path}", "test")
+
+
+def test_auto_split_reads_the_test_split_of_two_folders(tmp_path: Path) -> None:
+    make_imagefolder(tmp_path, 2, 3, test_per_class=1)
+    ds = load_dataset(f"imagefolder:{tmp_path}", "auto")
+    assert (ds.split, len(ds)) == ("test", 2)
+    with pytest.raises(DataError, match=r"found 'all'; use --split test or --split train"):
+        load_dataset(f"imagefolder:{tmp_path}", "all")

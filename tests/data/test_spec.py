@@ -77,6 +77,14 @@ def test_registered_dataset_contract(name: str, layout_specs: dict[str, str]) ->
     assert np.all(train.class_counts() > 0)  # no empty class in a training split
 
 
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_auto_split_is_the_evaluation_split(name: str, layout_specs: dict[str, str]) -> None:
+    """``auto`` reads what ``test`` reads wherever a dataset has a held-out split."""
+    auto = load_dataset(layout_specs[name], "AUTO")
+    test = load_dataset(layout_specs[name], "test")
+    assert (auto.split, auto.targets) == (test.split, test.targets)
+
+
 def test_parse_spec_forms(tmp_path: Path) -> None:
     assert parse_data_spec(f"cub200:{tmp_path}") == DataSpec("cub200", tmp_path)
     assert parse_data_spec("fashion-mnist") == DataSpec("fashion-mnist", None)
