@@ -37,7 +37,7 @@ __all__ = ["BSSTrainer", "FEATURES"]
 FEATURES = ("cls", "pooled")
 
 
-class BSSTrainer(_transformers.Trainer):  # type: ignore[misc]
+class BSSTrainer(_transformers.Trainer):
     """``transformers.Trainer`` with BSS on the [CLS] or pooled features of each training batch.
 
     Args:

@@ -36,7 +36,7 @@ __all__ = ["BSSCallback", "SpectraCallback"]
 _Callback: Any = _pl.Callback
 
 
-class _HeadFeatures(_Callback):  # type: ignore[misc]
+class _HeadFeatures(_Callback):
     """Capture the head's input during training batches (hook installed at ``setup``)."""
 
     def __init__(self, head: str) -> None:
@@ -154,9 +154,9 @@ class SpectraCallback(_HeadFeatures):
             on_epoch=False,
         )
         for logger in trainer.loggers:
-            experiment = getattr(logger, "experiment", None)
-            if hasattr(experiment, "add_histogram"):
-                experiment.add_histogram("features/singular_values", sigma.numpy(), step)
+            add_histogram = getattr(getattr(logger, "experiment", None), "add_histogram", None)
+            if add_histogram is not None:  # TensorBoard's SummaryWriter
+                add_histogram("features/singular_values", sigma.numpy(), step)
 
     def to_frame(self) -> Any:
         """The measurements as a tidy DataFrame ``(step, index, sigma)``."""
