@@ -33,7 +33,7 @@ class Report:
         pilots: the pilot runs.
         recommendations: the recommendation at each sampling rate (the last rate's is the headline).
         evidence: feature spectra and weight angles.
-        signals: the spectral signals handed to the tie-break.
+        signals: the spectral signals shown beside the recommendation (they do not decide).
         commands: shell commands that reproduce every number.
         seconds: wall time of each stage.
         created: ISO timestamp.

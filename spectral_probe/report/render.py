@@ -43,8 +43,8 @@ def caveats(report: Report) -> list[str]:
         out.append(f"Validation accuracy is measured on {int(n_val.min())} images carved from the training split; "
                    "nothing was selected on the test split.")
     out.append(
-        "The spectral signals (tail energy, top-layer alignment) are shown for analysis and do not decide: the "
-        "validation (docs/validation.md) found no evidence that the former tie-break thresholds predict when BSS "
+        "The spectral signals (tail energy, top-layer alignment) are shown for analysis and do not decide: no "
+        "validation result (docs/validation.md) shows that the former tie-break thresholds predict when BSS "
         f"or L2-SP helps. Without a detectable difference the report uses the default, {s.default_method} "
         f"(one-sided level {s.alpha:g}, best-of-k corrected; seed-sd floor {100 * s.seed_sd_floor:g} points "
         "with one seed)."
