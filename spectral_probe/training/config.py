@@ -154,8 +154,8 @@ class FinetuneConfig:
             if not isinstance(value, Mapping):
                 raise ConfigError(f"expected {name} to be a table of key = value, found {value!r}")
             object.__setattr__(self, name, dict(value))
-        if isinstance(self.log, (list, tuple)):
-            object.__setattr__(self, "log", tuple(self.log))
+        if isinstance(self.log, (str, list, tuple)):  # TOML/JSON give lists, a bare name is one
+            object.__setattr__(self, "log", (self.log,) if isinstance(self.log, str) else tuple(self.log))
 
     # ------------------------------------------------------------------ resolution
 

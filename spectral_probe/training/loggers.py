@@ -160,7 +160,9 @@ class TensorBoardLogger(TrainingHook):
 
     def on_start(self, trainer: Trainer) -> None:
         if trainer.dist.is_main:
-            self.writer = self._writer_class(log_dir=str(trainer.run_dir / "tensorboard"))
+            self.writer = self._writer_class(
+                log_dir=str(trainer.run_dir / "tensorboard"), flush_secs=10
+            )
             self.writer.add_text(
                 "config", "```\n" + trainer.config.to_json() + "```", trainer.iteration
             )
@@ -180,6 +182,10 @@ class TensorBoardLogger(TrainingHook):
         if self.writer is not None:
             for tag, value in _scalars(result, split, skip=("n",)).items():
                 self.writer.add_scalar(tag, value, trainer.iteration)
+
+    def on_checkpoint(self, trainer: Trainer) -> None:
+        if self.writer is not None:  # what a crash after a checkpoint would lose otherwise
+            self.writer.flush()
 
     def on_end(self, trainer: Trainer, result: RunResult) -> None:
         if self.writer is None:

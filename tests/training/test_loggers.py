@@ -24,6 +24,7 @@ def test_check_loggers_names_and_duplicates():
 
 def test_log_is_operational_and_survives_json():
     plain, logged = tiny_config(), tiny_config(log=["csv"])
+    assert tiny_config(log="csv").log == ("csv",)
     assert plain.run_id == logged.run_id  # logging does not change what a run computes
     again = type(logged).from_dict(logged.resolve().to_dict())
     assert again.log == ("csv",)
