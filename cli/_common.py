@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -27,6 +27,18 @@ __all__ = [
     "parse_kinds",
     "invocation",
     "save_and_show",
+    "SplitOpt",
+]
+
+#: ``--split`` of the analysis commands; default ``auto`` (spectral_probe.data.AUTO_SPLIT,
+#: spelt out here so that --help does not import the data layer).
+SplitOpt = Annotated[
+    str,
+    typer.Option(
+        "--split",
+        help="Split of the data: auto = the test split where the data has one (GLUE: dev), "
+        "else every image of a single-folder ImageFolder (ROOT/<class>/*.jpg); or train, test, all.",
+    ),
 ]
 
 console = Console(stderr=True)

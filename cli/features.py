@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ._common import console, handles_errors, print_frame, progress_bar, save_and_show
+from ._common import SplitOpt, console, handles_errors, print_frame, progress_bar, save_and_show
 
 app = typer.Typer()
 
@@ -25,7 +25,7 @@ class PoolChoice(str, Enum):
 def feature_spectrum_cmd(
     models: Annotated[list[str], typer.Argument(help="Model specs or checkpoint paths: one curve each.", show_default=False)],
     data: Annotated[str, typer.Option("--data", help="Data spec NAME[:ROOT], e.g. fashion-mnist, cub200:/data/CUB_200_2011.", show_default=False)],
-    split: Annotated[str, typer.Option(help="Split of the data.")] = "test",
+    split: SplitOpt = "auto",
     layer: Annotated[Optional[list[str]], typer.Option("--layer", help="Module whose output to analyse (repeatable; 'penultimate' = pooled features) [default: penultimate]. List names with `spectral-probe layers MODEL --modules`.")] = None,
     batch_size: Annotated[int, typer.Option(help="Rows b of each feature matrix (the paper: 48).")] = 48,
     rate: Annotated[Optional[str], typer.Option(help="Sample this share (0.15, 15%) or count (30) per class first.")] = None,
@@ -115,7 +115,7 @@ def _print_summary(result: Any) -> None:
     if "dataset_effective_rank" in df and df["dataset_effective_rank"].notna().any():
         cols.append("dataset_effective_rank")
         heads.append("eff. rank (all N)")
-    title = f"feature spectra: {meta['data']} ({meta['split']}, {meta['n_samples']} samples)"
+    title = f"feature spectra: {meta['data']} (split {meta['split']}, {meta['n_samples']} samples)"
     batches = sorted(set(df["n_batches"]))
     title += f", {'/'.join(map(str, batches))} batches of {meta['batch_size']}"
     for col, what in (("layer", "at"), ("d", "d =")):  # constant columns go to the title

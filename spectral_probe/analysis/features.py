@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..data.spec import AUTO_SPLIT
 from ..errors import ConfigError, DataError
 from ..extract.features import FeatureExtractor, Pool, resolve_device
 from ..extract.feature_loader import make_feature_loader
@@ -130,7 +131,7 @@ def feature_spectrum(
     models: ModelLike | Sequence[ModelLike] | Mapping[str, ModelLike],
     data: Any,
     *,
-    split: str = "test",
+    split: str = AUTO_SPLIT,
     layers: str | Sequence[str] | None = None,
     batch_size: int = 48,
     rate: str | float | int | None = None,
@@ -157,8 +158,10 @@ def feature_spectrum(
         models: model specs, :class:`~spectral_probe.models.LoadedModel`\\ s or modules, or
             ``{label: model}``. Specs are loaded one at a time and released after use.
         data: a data spec (``fashion-mnist``, ``cub200:/data/CUB_200_2011``...) or a dataset.
-        split: the split of a data spec (``test`` by default: a held-out set every model
-            can be measured on, whichever share of the training set it was fine-tuned on).
+        split: the split of a data spec. ``auto`` (default) reads the held-out ``test``
+            split where the data has one (a set every model can be measured on, whichever
+            share of the training set it was fine-tuned on) and every image of a single-folder
+            image folder; ``meta["split"]`` names the split read.
         layers: module names, or ``None``/``"penultimate"`` for the pooled features.
         batch_size: rows ``b`` of each feature matrix (the paper: 48).
         rate: sample this share (``0.15``, ``"15%"``) or count per class first (seeded).
@@ -221,7 +224,8 @@ def feature_spectrum(
             if len(loader) == 0:  # checked after the loader, which checks the modality first
                 raise DataError(
                     f"expected at least one full batch of {batch_size} samples, found {len(dataset)} in "
-                    f"{getattr(dataset, 'name', 'the data')}/{getattr(dataset, 'split', split)}"
+                    f"{getattr(dataset, 'name', 'the data')}/{getattr(dataset, 'split', split)}; "
+                    f"pass a smaller --batch-size (at most {max(2, len(dataset))})"
                 )
             mine = [
                 Entry(label, s.name, s.description, BatchSpectra(what=f"{label} at {s.name}"),
