@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import console, handles_errors, print_frame, progress_bar, save_and_show
+from ._common import SplitOpt, console, handles_errors, print_frame, progress_bar, save_and_show
 from .features import PoolChoice
 
 app = typer.Typer()
@@ -31,7 +31,7 @@ def compare_features_cmd(
             "--data", help="Data spec NAME[:ROOT], e.g. fashion-mnist, digits.", show_default=False
         ),
     ],
-    split: Annotated[str, typer.Option(help="Split of the data.")] = "test",
+    split: SplitOpt = "auto",
     layers: Annotated[
         str | None,
         typer.Option(
