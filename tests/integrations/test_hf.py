@@ -106,18 +106,15 @@ def test_training_loss_is_task_loss_plus_eta_times_the_tail(encoder, tmp_path, f
 
 
 def test_a_few_steps_train_and_log_the_penalty(encoder, tmp_path):
-    data = _dataset(encoder)
-    with_bss = _classifier(encoder)
+    model = _classifier(encoder)
+    before = model.bert.pooler.dense.weight.detach().clone()
     trainer = BSSTrainer(
-        model=with_bss, args=_args(tmp_path / "a"), train_dataset=data, bss_eta=1.0
+        model=model, args=_args(tmp_path), train_dataset=_dataset(encoder), bss_eta=1.0
     )
     trainer.train()
     logged = [h["loss_bss"] for h in trainer.state.log_history if "loss_bss" in h]
-    assert len(logged) == 3 and all(v > 0 for v in logged)
-    plain = _classifier(encoder)
-    transformers.Trainer(model=plain, args=_args(tmp_path / "b"), train_dataset=data).train()
-    diff = (with_bss.bert.pooler.dense.weight - plain.bert.pooler.dense.weight).abs().max()
-    assert float(diff) > 0  # the penalty changed the updates
+    assert len(logged) == 3 and all(v > 0 for v in logged)  # one per step (logging_steps=1)
+    assert not torch.equal(model.bert.pooler.dense.weight, before)
 
 
 def test_bad_options_are_one_line(encoder, tmp_path):
