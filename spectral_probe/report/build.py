@@ -109,6 +109,7 @@ class Report:
                 "feature_spectra": ev.spectra.summary.to_dict(orient="records"),
                 "weights": ev.weights.layers.to_dict(orient="records") if ev.weights is not None else None,
                 "finetuned": {k: v.layers.to_dict(orient="records") for k, v in ev.finetuned.items()},
+                "transferability": ev.transferability.to_dict() if ev.transferability is not None else None,
             },
             "commands": self.commands,
             "seconds": self.seconds,

@@ -14,6 +14,7 @@ from ..data import get_dataset_info, parse_data_spec
 from ..models import load_model
 from ..plotting import block_of
 from ..training import FinetuneConfig
+from ..transferability import ModelRanking, rank_models
 from .pilot import PilotRuns
 from .settings import ReportSettings
 
@@ -37,6 +38,8 @@ class Evidence:
         top_layers: the layers whose alignment stands for "the top of the network".
         top_alignment: mean spectral-window alignment of those layers (L2 pilot).
         top_cos: mean index-matched |cos| over the leading 10% of those layers' indices.
+        transferability: every transferability score of the pre-trained model on the same
+            training inputs as the spectra (shown, not used by the rule).
     """
 
     split: str
@@ -47,6 +50,7 @@ class Evidence:
     top_layers: list[str]
     top_alignment: float | None
     top_cos: float | None
+    transferability: ModelRanking | None = None
 
 
 def analysis_split(data: str) -> str:
@@ -119,4 +123,7 @@ def gather_evidence(
         finetuned[path] = compare_weights(pretrained_model, path, device=settings.device)
     if top_alignment is not None and not math.isfinite(top_alignment):
         top_alignment = None
-    return Evidence(split, spectra, weights, finetuned, tail, top, top_alignment, top_cos)
+    say("transferability scores of the pre-trained model")
+    ranking = rank_models({"pre-trained": pretrained_model}, settings.data, split=split, batch_size=batch,
+                          max_samples=batch * settings.spectrum_batches, image_size=size, device=settings.device)
+    return Evidence(split, spectra, weights, finetuned, tail, top, top_alignment, top_cos, ranking)

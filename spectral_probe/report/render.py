@@ -54,6 +54,22 @@ def caveats(report: Report) -> list[str]:
     return out
 
 
+def _transferability_rows(report: Report) -> list[dict[str, Any]]:
+    """One row per transferability score of the report's model (empty when not computed)."""
+    from ..transferability import SCORES
+
+    ranking = report.evidence.transferability
+    if ranking is None:
+        return []
+    rows = []
+    for row in ranking.scores.itertuples(index=False):
+        skipped = row.skipped if isinstance(row.skipped, str) else None
+        value = f"skipped ({skipped})" if skipped else f"{row.value:.4g}"
+        rows.append({"score": row.score, "value": value, "paper": SCORES[row.score].paper,
+                     "measures": SCORES[row.score].measures})
+    return rows
+
+
 def _context(report: Report, figures: list[ReportFigure], embed: bool) -> dict[str, Any]:
     from .. import __version__
 
@@ -88,6 +104,8 @@ def _context(report: Report, figures: list[ReportFigure], embed: bool) -> dict[s
         "ev": ev,
         "signals": report.signals,
         "top_rows": top_rows,
+        "transferability": _transferability_rows(report),
+        "transferability_n": report.evidence.transferability.meta["n_samples"] if report.evidence.transferability else 0,
         "caveats": caveats(report),
         "commands": report.commands,
         "version": __version__,

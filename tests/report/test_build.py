@@ -98,3 +98,16 @@ def test_spectra_on_training_inputs_and_rule_settings_recorded(tiny_report):
     assert rec["outcome"] in {"best", "default", "best-untested"}
     assert all("p_best" in row and "p_adj" in row for row in rec["ranking"])
     assert "No detectable difference" in paths["html"].read_text() or rec["outcome"] != "default"
+
+
+def test_transferability_section_scores_the_reports_model(tiny_report):
+    _, paths, _ = tiny_report
+    section = json.loads(paths["json"].read_text())["evidence"]["transferability"]
+    row = section["table"][0]
+    assert row["model"] == "pre-trained" and row["n_samples"] == section["meta"]["n_samples"] > 0
+    assert row["logme"] is not None and row["leep"] is None  # a made-up model has no source head
+    skipped = {r["score"]: r["skipped"] for r in section["scores"]}
+    assert skipped["leep"] and "source model" in skipped["leep"] and skipped["logme"] is None
+    md = paths["markdown"].read_text()
+    assert "## Transferability" in md and "| logme |" in md and "| leep | skipped (" in md
+    assert "<h2>Transferability</h2>" in paths["html"].read_text()
