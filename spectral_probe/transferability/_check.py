@@ -71,7 +71,12 @@ def features_and_labels(features: Any, labels: Any) -> tuple[Tensor, Tensor, int
     y, c = encode_labels(labels, f.shape[0])
     if f.shape[1] == 0:
         raise DataError("expected at least one feature dimension, found 0")
-    if bool((f == f[:1]).all()):
+    same = (
+        bool((f.numpy() == f.numpy()[:1]).all())
+        if f.device.type == "cpu"
+        else bool((f == f[:1]).all())
+    )
+    if same:
         raise DataError(
             "expected features that vary across samples, found the same vector for every sample"
         )
