@@ -129,7 +129,8 @@ def plot_angle_heatmap(
     """
     if value not in ("cos", "cos_window"):
         raise ValueError(f"expected value 'cos' or 'cos_window', found {value!r}")
-    names = [n for n in result.layers["layer"] if n in set(result.angles["layer"])]
+    analysed = set(result.angles["layer"])  # once, not once per layer
+    names = [n for n in result.layers["layer"] if n in analysed]
     grid = np.full((len(names), bins), np.nan)
     centres = (np.arange(bins) + 0.5) / bins
     for name, rows in result.angles.groupby("layer", sort=False):
