@@ -305,13 +305,11 @@ def run_sweep(
             importlib.import_module(module)
         except ImportError as exc:
             raise ConfigError(f"expected an importable module in executor.imports, found {module!r} ({exc})") from None
+    from .loggers import check_loggers, require_loggers
+
     configs = spec.configs()
     if log is not None:
-        from .loggers import check_loggers
-
         configs = [c.with_overrides(log=check_loggers(log)) for c in configs]
-    from .loggers import require_loggers
-
     require_loggers(dict.fromkeys(n for c in configs for n in c.log))  # one line, before any job
     rows = []
     pending = []
