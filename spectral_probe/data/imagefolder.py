@@ -115,7 +115,8 @@ def load_imagefolder(
         if split == "test":
             raise DataError(
                 f"expected {root / 'test'}/ for split 'test', found a single-folder layout "
-                f"(ROOT/<class>/): use --split all (or --split auto) for every image"
+                f"(ROOT/<class>/): analyses read every image with --split all (or auto, their "
+                f"default); fine-tuning needs a held-out ROOT/test/<class>/ beside ROOT/train/"
             )
         folder = root
     if not classes:

@@ -82,7 +82,10 @@ def test_auto_split_reads_every_image_of_a_single_folder(tmp_path: Path) -> None
     ds = load_dataset(f"imagefolder:{tmp_path}", "auto")
     assert (ds.split, len(ds), ds.targets) == ("all", 6, [0, 0, 0, 1, 1, 1])
     assert load_dataset(f"imagefolder:{tmp_path}", "all").targets == ds.targets
-    with pytest.raises(DataError, match=r"use --split all \(or --split auto\) for every image"):
+    with pytest.raises(
+        DataError,
+        match=r"analyses read every image with --split all .* fine-tuning needs a held-out ROOT/test/",
+    ):
         load_dataset(f"imagefolder:{tmp_path}", "test")
 
 
