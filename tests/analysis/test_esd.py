@@ -14,7 +14,13 @@ from spectral_probe.spectral.esd import conv_slice_eigenvalues, eigenvalues, esd
 
 def _model(seed: int) -> nn.Module:
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Conv2d(8, 24, 3), nn.Conv2d(24, 24, 3, groups=24), nn.Flatten(), nn.Linear(40, 30), nn.Linear(30, 4))
+    return nn.Sequential(
+        nn.Conv2d(8, 24, 3),
+        nn.Conv2d(24, 24, 3, groups=24),
+        nn.Flatten(),
+        nn.Linear(40, 30),
+        nn.Linear(30, 4),
+    )
 
 
 def test_esd_layers_rows_match_the_pure_functions(tmp_path):
@@ -28,7 +34,9 @@ def test_esd_layers_rows_match_the_pure_functions(tmp_path):
     assert math.isnan(frame.loc["4", "alpha"]) and "fewer than 8" in frame.loc["4", "alpha_reason"]
     assert res.summary()["fitted"] == 3
     sliced = esd_layers(model, conv="slices", workers=1).layers.set_index("layer")
-    assert sliced.loc["0", "conv"] == "slices" and sliced.loc["1", "conv"] == "unfolded"  # grouped stays unfolded
+    assert (
+        sliced.loc["0", "conv"] == "slices" and sliced.loc["1", "conv"] == "unfolded"
+    )  # grouped stays unfolded
     ref = esd_metrics(conv_slice_eigenvalues(model[0].weight), 24, 72)
     assert sliced.loc["0", "alpha"] == pytest.approx(ref["alpha"], rel=1e-12)
     paths = res.to_csv(tmp_path)
@@ -44,7 +52,9 @@ def test_compare_weights_esd_equals_esd_layers_of_each_model():
     for _, row in cmp.layers.iterrows():
         for col, ref in (("alpha_a", ea), ("alpha_b", eb)):
             expected = ref.loc[row["layer"], "alpha"]
-            assert (math.isnan(row[col]) and math.isnan(expected)) or row[col] == pytest.approx(expected, rel=1e-9)
+            assert (math.isnan(row[col]) and math.isnan(expected)) or row[col] == pytest.approx(
+                expected, rel=1e-9
+            )
     assert set(cmp.esd["model"]) == {"a", "b"}
     assert cmp.meta["esd_summary"]["a"]["mean_alpha"] == pytest.approx(ea["alpha"].mean(), rel=1e-9)
     assert "esd" in cmp.to_dict() and "alpha_a" not in compare_weights(a, b, workers=1).layers

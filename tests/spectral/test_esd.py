@@ -68,7 +68,9 @@ def test_fit_matches_a_loop_over_candidates(n, alpha, seed):
 
 
 def test_ks_distance_equals_scipy_kstest():
-    x = np.concatenate([np.random.default_rng(3).uniform(0.1, 1, 200), _pareto(3.0, 500, 1.0, seed=4)])
+    x = np.concatenate(
+        [np.random.default_rng(3).uniform(0.1, 1, 200), _pareto(3.0, 500, 1.0, seed=4)]
+    )
     fit = fit_power_law(x)
     tail = x[x >= fit.xmin]
     ref = stats.kstest(tail, lambda v: 1 - (v / fit.xmin) ** (1 - fit.alpha)).statistic
@@ -98,7 +100,9 @@ def test_kde_matches_scikit_learn():
 
     pts = np.random.default_rng(5).gamma(2.0, 1.0, 300)
     grid = np.linspace(0, pts.max() + 0.5, 200)
-    ref = np.exp(KernelDensity(kernel="linear", bandwidth=0.1).fit(pts[:, None]).score_samples(grid[:, None]))
+    ref = np.exp(
+        KernelDensity(kernel="linear", bandwidth=0.1).fit(pts[:, None]).score_samples(grid[:, None])
+    )
     np.testing.assert_allclose(_kde_linear(pts, grid, 0.1), ref, rtol=1e-10, atol=1e-12)
 
 
@@ -141,8 +145,18 @@ def test_warnings():
 
 def test_conv_slices_pool_per_position_eigenvalues():
     w = torch.randn(6, 4, 3, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    ref = np.sort(np.concatenate([np.linalg.svd(w[:, :, i, j].numpy(), compute_uv=False) ** 2 for i in range(3) for j in range(3)]))
-    np.testing.assert_allclose(conv_slice_eigenvalues(w, conv2d_norm=False).numpy(), ref, rtol=1e-10)
+    ref = np.sort(
+        np.concatenate(
+            [
+                np.linalg.svd(w[:, :, i, j].numpy(), compute_uv=False) ** 2
+                for i in range(3)
+                for j in range(3)
+            ]
+        )
+    )
+    np.testing.assert_allclose(
+        conv_slice_eigenvalues(w, conv2d_norm=False).numpy(), ref, rtol=1e-10
+    )
     np.testing.assert_allclose(conv_slice_eigenvalues(w).numpy(), ref / 2, rtol=1e-10)
     unfolded = eigenvalues(unfold_weight(w)).numpy()
     assert unfolded.size == 6 and not np.allclose(unfolded.sum(), ref.sum() / 2)
@@ -156,7 +170,10 @@ def test_alpha_matches_weightwatcher_analyze_on_linear_and_conv_layers():
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(1)
     model = torch.nn.Sequential(
-        torch.nn.Linear(300, 120), torch.nn.Linear(120, 64), torch.nn.Linear(64, 10), torch.nn.Conv2d(16, 32, 3)
+        torch.nn.Linear(300, 120),
+        torch.nn.Linear(120, 64),
+        torch.nn.Linear(64, 10),
+        torch.nn.Conv2d(16, 32, 3),
     )
     with torch.no_grad():  # heavy-tailed weights, as trained layers have
         for mod in model:
