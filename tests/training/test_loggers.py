@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from spectral_probe.errors import ConfigError, MissingExtraError
-from spectral_probe.training import finetune
+from spectral_probe.training import StopAfter, finetune
 from spectral_probe.training.loggers import build_loggers, check_loggers, flat_config
 
 from .conftest import tiny_config
@@ -56,7 +56,9 @@ def test_tensorboard_mlflow_and_csv_from_one_run(tmp_path, monkeypatch):
     cfg = tiny_config(
         method="l2+bss", iterations=20, val=0.1, eval_every=10, log=("tensorboard", "mlflow", "csv")
     )
-    result = finetune(cfg, tmp_path / "run")
+    stopped = finetune(cfg, tmp_path / "run", hooks=[StopAfter(10)])
+    assert stopped.status == "interrupted"
+    result = finetune(cfg, tmp_path / "run")  # resumed: the same TensorBoard folder and MLflow run
     assert result.status == "finished"
     logged = result.metrics.dropna(subset=["loss"])
 
