@@ -222,7 +222,8 @@ def compare_features(
         rbf_sigma: bandwidth of ``rbf-cka`` relative to the median distance.
         svcca_keep: variance share (or count) ``svcca`` keeps.
         labels: names of the two models in the results (default: their specs).
-        arch_a, arch_b: architecture specs for state-dict files without a sidecar.
+        arch_a: architecture spec of a state-dict file without a sidecar for model A.
+        arch_b: the same for model B.
         device: ``auto``, ``cpu`` or ``cuda``.
         amp: autocast the forward (default: on CUDA only).
         num_workers: loader processes for image files.

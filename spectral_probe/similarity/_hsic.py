@@ -82,9 +82,13 @@ def hsic_moments(
 
     Args:
         c: :math:`X^\top Y` ``(p, q)``.
-        sx, sy: column sums :math:`X^\top \mathbf 1`, :math:`Y^\top \mathbf 1`.
-        tx, ty: :math:`\sum_i k_i = \operatorname{tr}(X^\top X)`, :math:`\sum_i l_i`.
-        u: :math:`X^\top l` ``(p,)``; v: :math:`Y^\top k` ``(q,)``; g: :math:`\sum_i k_i l_i`.
+        sx: column sums :math:`X^\top \mathbf 1`.
+        sy: column sums :math:`Y^\top \mathbf 1`.
+        tx: :math:`\sum_i k_i = \operatorname{tr}(X^\top X)`.
+        ty: :math:`\sum_i l_i`.
+        u: :math:`X^\top l` ``(p,)``.
+        v: :math:`Y^\top k` ``(q,)``.
+        g: :math:`\sum_i k_i l_i`.
         n: number of samples.
         debiased: the unbiased estimator instead of the plain one.
     """

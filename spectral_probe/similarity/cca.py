@@ -73,7 +73,7 @@ def svcca(x: Any, y: Any, keep: float = 0.99) -> float:
     :math:`\rho_i` the canonical correlations of the two reduced sets. With ``keep=1.0`` it
     is invariant to invertible linear maps; with ``keep < 1`` the reduction is not.
 
-    Example:
+    Examples:
         >>> x = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0], [3.0, 1.0]])
         >>> round(svcca(x, x @ torch.tensor([[1.0, 2.0], [0.0, 1.0]]), keep=1.0), 12)
         1.0
@@ -101,7 +101,7 @@ def pwcca(x: Any, y: Any) -> float:
     neurons). Invariant to invertible linear maps of the other side; not symmetric in
     general.
 
-    Example:
+    Examples:
         >>> x = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0], [3.0, 1.0]])
         >>> round(pwcca(x, x @ torch.tensor([[1.0, 2.0], [0.0, 1.0]])), 12)
         1.0

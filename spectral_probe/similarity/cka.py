@@ -62,7 +62,7 @@ def linear_cka(
         DegenerateFeaturesError: fewer than 2 samples (4 when debiased), or every feature of
             one side constant.
 
-    Example:
+    Examples:
         >>> x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 0.0]])
         >>> linear_cka(x, 3 * x.flip(1))
         1.0
@@ -114,7 +114,7 @@ def rbf_cka(x: Any, y: Any, sigma: float = 0.8) -> float:
     Raises:
         DegenerateFeaturesError: fewer than 2 samples or a side with every feature constant.
 
-    Example:
+    Examples:
         >>> x = torch.tensor([[0.0, 1.0], [2.0, 0.0], [1.0, 3.0]])
         >>> round(rbf_cka(x, -2 * x), 12)
         1.0

@@ -41,7 +41,7 @@ def procrustes(x: Any, y: Any) -> float:
     Raises:
         DegenerateFeaturesError: fewer than 2 samples or a side with every feature constant.
 
-    Example:
+    Examples:
         >>> import torch
         >>> x = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
         >>> round(procrustes(x, 5 * x.flip(1) + 1), 12)

@@ -176,11 +176,13 @@ def pairwise(
 
     Args:
         name: a key of :data:`METRICS`.
-        xs, ys: feature matrices ``(N, d_i)``, all on the same ``N`` samples.
-        names_x, names_y: layer names for error messages.
+        xs: feature matrices ``(N, p_i)``, all on the same ``N`` samples.
+        ys: feature matrices ``(N, q_j)`` on the same samples.
+        names_x: layer names of ``xs`` for error messages.
+        names_y: layer names of ``ys``.
         **options: the metric's options (``sigma`` for ``rbf-cka``, ``keep`` for ``svcca``).
 
-    Example:
+    Examples:
         >>> x = torch.randn(50, 4, generator=torch.Generator().manual_seed(0))
         >>> pairwise("procrustes", [x, x[:, :2]], [x.flip(1)]).shape
         torch.Size([2, 1])

@@ -72,7 +72,7 @@ class StreamingCKA:
         names_y: names of the Y layers.
         form: ``"auto"``, ``"features"`` or ``"gram"`` (see the module docstring).
 
-    Example:
+    Examples:
         >>> x = torch.randn(100, 5, generator=torch.Generator().manual_seed(0))
         >>> acc = StreamingCKA()
         >>> for rows in x.split(25):  # Y: X flipped and scaled, a rotation and a scaling
@@ -135,7 +135,7 @@ class StreamingCKA:
             for store, mats in zip(self._buffer, (xs, ys)):
                 for chunks, mat in zip(store, mats):
                     chunks.append(mat)
-            if self.form == "auto" and self.n > max(max(widths[0]), max(widths[1])):
+            if self.form == "auto" and self.n > max(*widths[0], *widths[1]):
                 self._flush()
             return
         self._accumulate(xs, ys)

@@ -39,7 +39,7 @@ def orthonormal_basis(w: Tensor, *, rtol: float | None = None) -> Tensor:
     Returns:
         ``(m, r)`` float64 with orthonormal columns, ``r`` the numerical rank.
 
-    Example:
+    Examples:
         >>> orthonormal_basis(torch.tensor([[1.0, 2.0], [2.0, 4.0], [0.0, 0.0]])).shape
         torch.Size([3, 1])
     """
@@ -50,7 +50,8 @@ def orthonormal_basis(w: Tensor, *, rtol: float | None = None) -> Tensor:
     res = svd(w, vectors="left", method="svd")
     u = cast(Tensor, res.U)  # requested above
     tol = (max(m, n) * torch.finfo(torch.float64).eps) if rtol is None else float(rtol)
-    keep = res.S > tol * res.S[0]
+    threshold = tol * res.S[0]
+    keep = torch.gt(res.S, threshold)
     if not bool(res.S[0] > 0):
         keep = torch.zeros_like(keep)
     return u[:, keep]
@@ -59,7 +60,7 @@ def orthonormal_basis(w: Tensor, *, rtol: float | None = None) -> Tensor:
 def nuclear_norm(w: Tensor) -> Tensor:
     r"""The nuclear (trace) norm :math:`\|W\|_* = \sum_i \sigma_i(W)`, in float64.
 
-    Example:
+    Examples:
         >>> float(nuclear_norm(torch.diag(torch.tensor([3.0, -2.0]))))
         5.0
     """
@@ -82,7 +83,7 @@ def canonical_correlations(qx: Tensor, qy: Tensor) -> tuple[Tensor, Tensor, Tens
         ``(rho, A, B)``: ``rho`` ``(r,)`` clamped to ``[0, 1]``, ``A`` ``(r_x, r)``,
         ``B`` ``(r_y, r)``.
 
-    Example:
+    Examples:
         >>> q = torch.eye(3)[:, :2]
         >>> canonical_correlations(q, q)[0].tolist()
         [1.0, 1.0]
