@@ -47,7 +47,13 @@ class PilotRuns:
 
 
 def pilot_configs(settings: ReportSettings) -> list[FinetuneConfig]:
-    """The run configs of every pilot, rate-major then method then seed."""
+    """The run configs of every pilot, rate-major then method then seed.
+
+    Every method runs with every seed of ``settings.seeds``, and a run's seed is also its
+    split seed (``FinetuneConfig.split_seed``: no ``data_seed`` is set), so the methods of one
+    seed share the training subset, the validation split, the head's initialisation and the
+    batch order: the recommendation compares them pairwise over seeds.
+    """
     configs = []
     for rate in settings.rates:
         for method in settings.methods:
