@@ -112,7 +112,7 @@ def gather_evidence(
     base_method = "l2" if "l2" in settings.methods else settings.methods[0]
     say(f"weights: pre-trained vs the {base_method} pilot")
     tuned = load_model(pilots.run(base_method, rate, settings.seeds[0]).model_path.as_posix())
-    weights = compare_weights(pretrained_model, tuned, device=settings.device)
+    weights = compare_weights(pretrained_model, tuned, device=settings.device, esd=True)  # + alpha profile
     top = top_layers(weights)
     top_alignment = _mean(weights.layers, top, "cos_window_mean")
     top_cos = _mean(weights.layers, top, "cos_top")

@@ -145,6 +145,16 @@ def report_figures(report: Report) -> list[ReportFigure]:
             "Spectral-window alignment of every layer (rows, input to output) against the normalised index.",
             _png(plot_angle_heatmap(ev.weights, value="cos_window")),
         ))
+        if not ev.weights.esd.empty:
+            from ..plotting import plot_alpha_profile
+
+            figs.append(ReportFigure(
+                "alpha_profile.png", "α profile: pre-trained vs pilot",
+                "Power-law exponent α of each layer's eigenvalue tail (WeightWatcher's metric, weights only; "
+                "band: 2 ≤ α ≤ 6; docs/esd.md), for the pre-trained model (a) and the pilot (b). Shown, not "
+                "used by the rule.",
+                _png(plot_alpha_profile(ev.weights)),
+            ))
     for i, (path, res) in enumerate(ev.finetuned.items()):
         figs.append(ReportFigure(
             f"finetuned_{i}_angles.png", f"Corresponding angles: pre-trained vs {path}",

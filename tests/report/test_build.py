@@ -33,8 +33,9 @@ def test_every_figure_and_format_is_written(tiny_report):
     figures = sorted(p.name for p in (out / "figures").iterdir())
     assert figures == sorted([
         "pilot_accuracy.png", "error_vs_rate.png", "feature_spectra.png", "feature_spectra_half.png",
-        "spectrum_over_time.png", "corresponding_angles.png", "angle_heatmap.png",
+        "spectrum_over_time.png", "corresponding_angles.png", "angle_heatmap.png", "alpha_profile.png",
     ])
+    assert "α profile (weights only" in paths["markdown"].read_text()
     html = paths["html"].read_text()
     assert html.count("data:image/png;base64,") == len(figures)  # self-contained
     assert 'id="recommendation"' in html and "Caveats" in html and "A test-sized report." in html
