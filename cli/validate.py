@@ -52,10 +52,12 @@ def _run_suite(
     device: str,
     json_out: bool,
     quiet: bool,
+    slurm: list[str],
 ) -> None:
     import shlex
 
     from spectral_probe.errors import ConfigError
+    from spectral_probe.training.config import parse_hp
     from spectral_probe.training.sweep import EXECUTORS
     from spectral_probe.validation import get_suite, validate
 
@@ -82,6 +84,7 @@ def _run_suite(
             executor=executor,
             max_parallel=max_parallel,
             device=device,
+            slurm=parse_hp(slurm) if slurm else None,
             progress=update,
             stage=None if quiet else (lambda t: console.print(f"[bold]›[/] {t}")),
             command=command,
@@ -143,6 +146,14 @@ def validate_cmd(
     max_parallel: Annotated[
         int, typer.Option(help="Cells at once (local) or the SLURM array's parallelism.")
     ] = 1,
+    slurm: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--slurm",
+            help="SLURM parameter KEY=VALUE, repeatable: --slurm partition=gpu --slurm timeout_min=720.",
+            show_default=False,
+        ),
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     json_out: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
@@ -160,4 +171,4 @@ def validate_cmd(
     if retrospective:
         _retrospective(out, json_out)
         return
-    _run_suite(suite, quick, out, executor, max_parallel, device, json_out, quiet)
+    _run_suite(suite, quick, out, executor, max_parallel, device, json_out, quiet, slurm or [])
