@@ -8,7 +8,7 @@ STAMP := $(VENV)/.spectral-probe-installed
 PYTEST_ARGS ?= -n auto
 DEMO_OUT ?= demo-out
 
-.PHONY: setup system-deps demo test test-fast bench docs clean
+.PHONY: setup system-deps demo test test-fast lint typecheck bench docs clean
 
 setup: $(STAMP)
 
@@ -30,6 +30,14 @@ demo: setup system-deps
 
 test: setup system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Rules in pyproject.toml ([tool.ruff], [tool.mypy]); tool versions pinned in the dev extra.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
 
 bench: setup
 	$(BIN)/python bench/run_all.py
