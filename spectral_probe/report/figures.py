@@ -105,7 +105,7 @@ def report_figures(report: Report) -> list[ReportFigure]:
         ReportFigure(
             "pilot_accuracy.png", "Pilot validation accuracy",
             f"Each method fine-tuned {len(s.seeds)} time(s) (grey dots: seeds); marker and bar: mean and 95% "
-            "confidence interval (seed spread plus validation-set noise). Green: the recommendation.",
+            "Student-t confidence interval over seeds (one seed: the seed-sd floor plus validation-set noise). Green: the recommendation.",
             _png(plot_pilot_accuracy(report)),
         )
     ]
