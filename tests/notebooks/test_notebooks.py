@@ -13,7 +13,7 @@ nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 PUBLIC = {"spectral_probe.analysis", "spectral_probe.data", "spectral_probe.extract", "spectral_probe.models",
-          "spectral_probe.plotting", "spectral_probe.spectral", "spectral_probe.training", "spectral_probe.errors"}
+          "spectral_probe.plotting", "spectral_probe.similarity", "spectral_probe.spectral", "spectral_probe.training", "spectral_probe.errors"}
 
 # Tiny settings: real model and real data (digits instead of the 60k Fashion-MNIST images), a
 # few batches at a small resolution.
@@ -21,6 +21,10 @@ SMALL = {
     "feature_spectrum.ipynb": {
         "DATA": "digits", "BATCH_SIZE": 12, "IMAGE_SIZE": 32, "MAX_BATCHES": 2,
         "LAYERS": ["blocks.2", "penultimate"], "RATES": ["30%", "100%"], "DEVICE": "cpu",
+    },
+    "feature_similarity.ipynb": {
+        "DATA": "digits", "RATE": "30%", "ITERATIONS": 4, "IMAGE_SIZE": 32, "BATCH_SIZE": 12, "MAX_BATCHES": 6,
+        "SAMPLE": 72, "DEVICE": "cpu",
     },
     "weight_angles.ipynb": {"INCLUDE": r"^(conv_stem|blocks\.0\.0\.conv_dw|blocks\.6\.0\.conv_pw)$", "DEVICE": "cpu"},
 }
