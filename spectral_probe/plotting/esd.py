@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..spectral.esd import EVALS_THRESHOLD
 from ._base import new_axes, new_figure
 
 if TYPE_CHECKING:
@@ -62,7 +63,8 @@ def plot_alpha_profile(result: Any, *, ax: Axes | None = None) -> Figure:
     """
     frames = _frames(result)
     fig, ax = new_axes(ax, (max(6.4, 0.12 * len(frames[0][1]) + 2), 4.0))
-    ax.axhspan(2.0, 6.0, color="0.92", zorder=0, label="2 ≤ α ≤ 6")
+    if "2 ≤ α ≤ 6" not in ax.get_legend_handles_labels()[1]:  # once per axes when overlaying
+        ax.axhspan(2.0, 6.0, color="0.92", zorder=0, label="2 ≤ α ≤ 6")
     for (label, frame, _), marker in zip(frames, "os"):
         x = np.arange(len(frame))
         ax.plot(
@@ -90,7 +92,9 @@ def plot_alpha_profile(result: Any, *, ax: Axes | None = None) -> Figure:
 def plot_esd_fits(result: Any, layers: Sequence[str] | None = None, *, bins: int = 40) -> Figure:
     """Log-log ESD of each chosen layer with its fitted power law from ``xmin`` on.
 
-    The density is a histogram on logarithmic bins of all eigenvalues; the line is the fitted
+    The density is a histogram on logarithmic bins of the eigenvalues above the fit's threshold
+    (:data:`~spectral_probe.spectral.esd.EVALS_THRESHOLD`; at most ``bins``, and
+    about four eigenvalues per bin for small layers); the line is the fitted
     :math:`p(\\lambda) = \\frac{\\alpha - 1}{x_{\\min}} (\\lambda / x_{\\min})^{-\\alpha}`, scaled by
     the tail's share of the eigenvalues, from :math:`x_{\\min}` to :math:`\\lambda_{\\max}`.
     For a comparison both models are drawn.
@@ -108,10 +112,11 @@ def plot_esd_fits(result: Any, layers: Sequence[str] | None = None, *, bins: int
     for ax, name in zip(axes, layers):
         for (label, frame, evals), color in zip(frames, ("C0", "C1")):
             lam = evals.loc[evals["layer"] == name, "eigenvalue"].to_numpy(float)
-            lam = lam[lam > 0]
+            lam = lam[lam > EVALS_THRESHOLD]  # what the fit sees
             if lam.size == 0:
                 continue
-            edges = np.geomspace(lam.min(), lam.max() * 1.0001, bins + 1)
+            count = min(bins, max(4, lam.size // 4))  # few eigenvalues, few bins
+            edges = np.geomspace(lam.min(), lam.max() * 1.0001, count + 1)
             dens, _ = np.histogram(lam, bins=edges, density=True)
             centres = np.sqrt(edges[:-1] * edges[1:])
             keep = dens > 0
