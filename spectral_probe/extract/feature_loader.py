@@ -148,7 +148,7 @@ def make_feature_loader(
         )
     if max_batches is not None and max_batches < 1:
         raise ConfigError(f"expected max_batches >= 1, found {max_batches}")
-    common = {"shuffle": shuffle, "seed": seed, "drop_last": drop_last, "num_workers": num_workers,
+    common: dict[str, Any] = {"shuffle": shuffle, "seed": seed, "drop_last": drop_last, "num_workers": num_workers,
               "pin_memory": dev.type == "cuda"}
     if kind == "text":
         if model.tokenizer is None:
@@ -208,13 +208,14 @@ def iter_features(
     Example:
         >>> from spectral_probe.data import load_dataset
         >>> from spectral_probe.models import load_model
-        >>> batches = iter_features(load_model("torchvision:resnet18"), load_dataset("digits", "test"),
+        >>> model = load_model("torchvision:resnet18", pretrained=False)
+        >>> batches = iter_features(model, load_dataset("digits", "test"),
         ...                         batch_size=8, image_size=32, max_batches=2, device="cpu")
         >>> [f["penultimate"].shape for f in batches]
         [torch.Size([8, 512]), torch.Size([8, 512])]
     """
     own = not isinstance(model, FeatureExtractor)
-    fx = FeatureExtractor(model, layers, pool=pool, device=device, amp=amp) if own else model  # type: ignore[arg-type]
+    fx = model if isinstance(model, FeatureExtractor) else FeatureExtractor(model, layers, pool=pool, device=device, amp=amp)
     try:
         loader = make_feature_loader(
             fx.loaded, dataset, batch_size, device=fx.device, image_size=image_size,

@@ -98,7 +98,8 @@ def feature_sites(model: LoadedModel, layers: str | Sequence[str] | None = None)
 
     Examples:
         >>> from spectral_probe.models import load_model
-        >>> [s.description for s in feature_sites(load_model("torchvision:resnet18"), [None, "layer4"])]
+        >>> model = load_model("torchvision:resnet18", pretrained=False)
+        >>> [s.description for s in feature_sites(model, [None, "layer4"])]
         ["input of the classifier 'fc'", "output of 'layer4' (Sequential)"]
     """
     names: list[str | None] = [layers] if layers is None or isinstance(layers, str) else list(layers)

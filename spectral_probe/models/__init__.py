@@ -61,7 +61,7 @@ def load_model(spec: str, *, arch: str | None = None, pretrained: bool = True) -
         pretrained: ``False`` builds the architecture only (random initialisation).
 
     Example:
-        >>> load_model("torchvision:resnet18").head
+        >>> load_model("torchvision:resnet18", pretrained=False).head
         'fc'
     """
     if not isinstance(spec, str) or not spec.strip():

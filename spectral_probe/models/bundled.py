@@ -14,13 +14,14 @@ from __future__ import annotations
 import importlib
 import warnings
 from collections import OrderedDict
+from collections.abc import Mapping
 
 import torch
 
 from ..errors import CheckpointError, ModelSpecError
 from ._empty import assign_state, build_empty, can_assign, has_meta_tensors
 from ._registry import register_source
-from .heads import find_head
+from .heads import find_head, head_out_features
 from .loaded import LoadedModel
 
 __all__ = ["load_bundled", "BUNDLED"]
@@ -33,7 +34,7 @@ _LITE = {
 BUNDLED = (*_LITE, "minilm-l6")
 
 
-def _lite_state_dict(name: str, target: OrderedDict[str, torch.Tensor]) -> OrderedDict[str, torch.Tensor]:
+def _lite_state_dict(name: str, target: Mapping[str, torch.Tensor]) -> OrderedDict[str, torch.Tensor]:
     module_name, cls_name = _LITE[name]
     pip_name = module_name.replace("_", "-")
     try:
@@ -106,6 +107,6 @@ def load_bundled(rest: str, pretrained: bool = True) -> LoadedModel:
         arch=f"bundled:{rest}",
         head=head,
         preprocessing=timm_preprocessing(model),
-        num_classes=model.get_submodule(head).out_features if head else None,
+        num_classes=head_out_features(model, head) if head else None,
         metadata={"timm_name": f"tf_{rest}"},
     )

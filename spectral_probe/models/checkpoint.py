@@ -28,7 +28,7 @@ from torch import nn
 from .._io import atomic_write_bytes, write_json
 from ..errors import CheckpointError, UnsafeCheckpointError
 from ._empty import assign_state, build_empty, can_assign, has_meta_tensors
-from .heads import replace_head
+from .heads import head_out_features, replace_head
 from .loaded import LoadedModel, Preprocessing
 
 __all__ = [
@@ -53,7 +53,7 @@ def sidecar_path(path: str | Path) -> Path:
 
 def _dedupe(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Store tensors that share memory once; return (tensors, alias -> kept name)."""
-    kept: dict[tuple[int, int, tuple[int, ...], tuple[int, ...]], str] = {}
+    kept: dict[tuple[object, ...], str] = {}  # (storage pointer, offset, shape, strides)
     tensors: dict[str, torch.Tensor] = {}
     aliases: dict[str, str] = {}
     for name, t in state.items():
@@ -272,7 +272,7 @@ def load_checkpoint(path: str | Path, arch: str | None = None) -> LoadedModel:
         modality=meta.get("modality", loaded.modality),
         preprocessing=Preprocessing.from_dict(pre) if pre else loaded.preprocessing,
         tokenizer=loaded.tokenizer,
-        num_classes=model.get_submodule(head).out_features if head else None,
+        num_classes=head_out_features(model, head) if head else None,
         classes=meta.get("classes"),
         metadata={"sidecar": meta} if meta else {},
     )

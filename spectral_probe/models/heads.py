@@ -10,7 +10,7 @@ import contextlib
 
 from torch import nn
 
-__all__ = ["find_head", "replace_head", "head_in_features"]
+__all__ = ["find_head", "replace_head", "head_in_features", "head_out_features"]
 
 _KNOWN = ("fc", "classifier", "heads.head", "head.fc", "head", "last_linear")
 
@@ -60,6 +60,12 @@ def head_in_features(model: nn.Module, head: str) -> int:
     if not isinstance(mod, nn.Linear):
         raise TypeError(f"expected the head {head!r} to be nn.Linear, found {type(mod).__name__}")
     return mod.in_features
+
+
+def head_out_features(model: nn.Module, head: str) -> int | None:
+    """Output width of the head (its ``out_features``: the number of classes), None if it has none."""
+    out = getattr(model.get_submodule(head), "out_features", None)
+    return None if out is None else int(out)
 
 
 def replace_head(model: nn.Module, num_classes: int, head: str | None = None) -> str:

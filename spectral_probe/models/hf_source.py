@@ -9,16 +9,17 @@ Needs the ``nlp`` extra (``pip install spectral-probe[nlp]``).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ..errors import ModelSpecError
 from ._registry import register_source
-from .heads import find_head
+from .heads import find_head, head_out_features
 from .loaded import LoadedModel
 
 __all__ = ["load_hf"]
 
 
-def _transformers():  # type: ignore[no-untyped-def]
+def _transformers() -> Any:
     try:
         import transformers
     except ImportError:
@@ -63,7 +64,7 @@ def load_hf_from(path: str, spec: str, arch: str, pretrained: bool = True) -> Lo
         head=head,
         modality="text",
         tokenizer=tokenizer,
-        num_classes=model.get_submodule(head).out_features if head else None,
+        num_classes=head_out_features(model, head) if head else None,
         metadata=meta,
     )
 

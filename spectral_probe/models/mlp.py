@@ -27,6 +27,7 @@ class MLP(nn.Module):
         sizes: ``[inputs, hidden_1, ..., hidden_n, outputs]`` (at least two entries).
 
     Example:
+        >>> import torch
         >>> MLP([784, 400, 400, 10])(torch.zeros(2, 784)).shape
         torch.Size([2, 10])
     """

@@ -60,6 +60,7 @@ class DropoutLinear(nn.Linear):
     """``nn.Linear`` applied to ``dropout(x)``: a classifier head whose input is ``x`` itself.
 
     Example:
+        >>> import torch
         >>> head = DropoutLinear(4, 2, p=0.1).eval()
         >>> head(torch.ones(3, 4)).shape
         torch.Size([3, 2])
@@ -111,13 +112,15 @@ class TextClassifier(nn.Module):
         classifier: the :class:`DropoutLinear` head (its input is the feature vector ``f``).
     """
 
+    _encoder: nn.Module  # set with object.__setattr__: not a registered child
+
     def __init__(self, encoder: nn.Module, num_labels: int, *, pool: str = "auto", dropout: float = 0.1) -> None:
         super().__init__()
         if num_labels < 1:
             raise ConfigError(f"expected num_labels >= 1, found {num_labels}")
         self.pool = resolve_pool(encoder, pool)
         if self.pool != "pooler" and getattr(encoder, "pooler", None) is not None:
-            encoder.pooler = None  # unused: no weights without gradients (DDP), none to compare
+            encoder.register_module("pooler", None)  # unused: no weights without gradients (DDP), none to compare
         if any(True for _ in encoder.parameters(recurse=False)) or any(True for _ in encoder.buffers(recurse=False)):
             raise ConfigError(f"expected an encoder whose weights live in submodules, found {type(encoder).__name__}")
         for name, child in encoder.named_children():
@@ -133,7 +136,7 @@ class TextClassifier(nn.Module):
     @property
     def encoder_module(self) -> nn.Module:
         """The wrapped transformers encoder (sharing this module's children)."""
-        return self._encoder  # type: ignore[no-any-return]
+        return self._encoder
 
     def train(self, mode: bool = True) -> TextClassifier:
         super().train(mode)

@@ -10,7 +10,7 @@ import difflib
 
 from ..errors import ModelSpecError
 from ._registry import register_source
-from .heads import find_head
+from .heads import find_head, head_out_features
 from .loaded import LoadedModel, Preprocessing
 
 __all__ = ["load_timm", "timm_preprocessing"]
@@ -59,5 +59,5 @@ def load_timm(rest: str, pretrained: bool = True) -> LoadedModel:
         arch=f"timm:{rest}",
         head=head,
         preprocessing=timm_preprocessing(model),
-        num_classes=model.get_submodule(head).out_features if head else None,
+        num_classes=head_out_features(model, head) if head else None,
     )

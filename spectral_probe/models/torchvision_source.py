@@ -11,7 +11,7 @@ import difflib
 
 from ..errors import ModelSpecError
 from ._registry import register_source
-from .heads import find_head
+from .heads import find_head, head_out_features
 from .loaded import LoadedModel, Preprocessing
 
 __all__ = ["load_torchvision"]
@@ -66,7 +66,7 @@ def load_torchvision(rest: str, pretrained: bool = True) -> LoadedModel:
         ) from None
     model.eval()
     head = find_head(model)
-    num_classes = model.get_submodule(head).out_features if head else None
+    num_classes = head_out_features(model, head) if head else None
     arch = f"torchvision:{name}:{weights.name}" if weights is not None else f"torchvision:{name}"
     return LoadedModel(
         model=model,

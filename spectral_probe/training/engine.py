@@ -362,7 +362,7 @@ class Trainer:
         c = self.config
         warmup = round(c.warmup * self.total) if isinstance(c.warmup, float) else int(c.warmup)  # type: ignore[arg-type]
         return lr_factor(str(c.schedule), iteration, self.total, step=int(c.lr_step),  # type: ignore[arg-type]
-                         gamma=float(c.lr_gamma), warmup=warmup)
+                         gamma=float(c.lr_gamma), warmup=warmup)  # type: ignore[arg-type]  # resolved: set
 
     def step_context(self, inputs: Any, targets: Tensor, logits: Tensor, features: Tensor | None) -> StepContext:
         """What the regularizers see this step."""

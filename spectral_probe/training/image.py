@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
+from torch import Tensor
 
 from ..data import check_interpolation, image_transform, load_dataset, make_splits
 from ..errors import ConfigError, DataError
@@ -22,9 +23,10 @@ def init_head(head: torch.nn.Module, how: str) -> None:
     """``"normal"``: weights ~ N(0, 0.01), zero bias (the released code); ``"default"``: as built."""
     if how == "normal":
         with torch.no_grad():
-            head.weight.normal_(0.0, 0.01)  # type: ignore[operator]
-            if getattr(head, "bias", None) is not None:
-                head.bias.zero_()  # type: ignore[union-attr]
+            cast(Tensor, head.weight).normal_(0.0, 0.01)
+            bias = getattr(head, "bias", None)
+            if bias is not None:
+                bias.zero_()
 
 
 @register_task
