@@ -1,4 +1,13 @@
-"""``esd_layers``: heavy-tailed ESD metrics (WeightWatcher's alpha and friends) of one model, layer by layer."""
+"""``esd_layers``: heavy-tailed ESD metrics (WeightWatcher's alpha and friends) of one model, layer by layer.
+
+Layer selection follows the rest of the toolkit, not WeightWatcher: the matrices of
+:func:`spectral_probe.extract.iter_weight_matrices` (conv, linear and attention kinds, fused
+q/k/v projections split, ``--include``/``--exclude``), no embeddings, no size cap (WeightWatcher
+0.7.x analyses every Linear, Conv1d, Conv2d and Embedding whose smaller side is 8 to 15,000 and
+larger side at most 50,000, and skips the rest). Layers too small to fit keep their row with
+``alpha`` missing and a reason. The maths and the remaining differences are in
+:mod:`spectral_probe.spectral.esd`.
+"""
 
 from __future__ import annotations
 

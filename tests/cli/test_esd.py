@@ -63,7 +63,7 @@ def test_layers_esd_table_json_csv_and_out(runner, tmp_path):
     ]
 
 
-def test_layers_esd_on_minilm_reports_small_layers_as_missing(runner):
+def test_layers_esd_on_minilm_csv(runner):
     res = _invoke(
         runner,
         ["layers", "bundled:minilm-l6", "--esd", "--csv", "-q", "--no-mp", "--include", "layer.0"],
