@@ -89,3 +89,9 @@ def test_bad_data_spec_is_one_line(runner: Any) -> None:
         _invoke(runner, ["rank-models", MODELS[0], "--data", "no-such-data", "-q"])
     )
     assert "no-such-data" in line
+
+
+def test_the_help_names_every_registered_score() -> None:
+    from spectral_probe_cli.transferability import _SCORE_HELP
+
+    assert _SCORE_HELP.split(", ") == list(SCORES)
