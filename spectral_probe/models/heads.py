@@ -86,5 +86,5 @@ def replace_head(model: nn.Module, num_classes: int, head: str | None = None) ->
     model.set_submodule(head, new)
     if hasattr(model, "num_classes"):
         with contextlib.suppress(AttributeError, TypeError):
-            model.num_classes = num_classes
+            model.num_classes = num_classes  # type: ignore[assignment]  # timm's int attribute
     return head

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -178,7 +178,14 @@ class TensorStore(nn.Module):
         return f"{len(self)} tensors"
 
     def _load_from_state_dict(  # type: ignore[override]
-        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        self,
+        state_dict: Mapping[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
     ) -> None:
         for key, value in state_dict.items():
             if key.startswith(prefix):
@@ -272,7 +279,7 @@ def split_start_point(
     return start, new
 
 
-def squared_distance(params: list[Tensor], refs: list[Tensor] | None = None) -> Tensor:
+def squared_distance(params: Sequence[Tensor], refs: Sequence[Tensor] | None = None) -> Tensor:
     """``sum_i ||params[i] - refs[i]||^2`` (or ``sum_i ||params[i]||^2``), with autograd.
 
     Uses the fused multi-tensor ``torch._foreach_*`` kernels when every tensor shares a device

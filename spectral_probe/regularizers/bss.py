@@ -51,19 +51,19 @@ class _SmallestEigenvalueSum(torch.autograd.Function):
             vk = vec.to(out_dtype)
             ctx.save_for_backward(f, vk, (2 * scale) * vk)
             return (total * scale).to(out_dtype)
-        total, v, ctx.left = host
+        host_total, v, ctx.left = host
         np_dtype = np.float64 if out_dtype == torch.float64 else np.float32
         if f.device.type == "cpu":  # no copies: three small arrays become tensors as they are
-            vk = v.astype(np_dtype)
-            ctx.save_for_backward(f, torch.from_numpy(vk), torch.from_numpy((2 * scale) * vk))
-            return torch.tensor(scale * total, dtype=out_dtype)
+            host_vk = v.astype(np_dtype)
+            ctx.save_for_backward(f, torch.from_numpy(host_vk), torch.from_numpy((2 * scale) * host_vk))
+            return torch.tensor(scale * host_total, dtype=out_dtype)
         # on the GPU, one pinned buffer copied once: V_k, 2 * scale * V_k and the value
         n = v.size
         packed = torch.empty(2 * n + 1, dtype=out_dtype, pin_memory=True)
         host_view = packed.numpy()
         host_view[:n] = v.ravel()
         host_view[n : 2 * n] = (2 * scale) * host_view[:n]
-        host_view[-1] = scale * total
+        host_view[-1] = scale * host_total
         buf = packed.to(f.device, non_blocking=True)
         ctx.save_for_backward(f, buf[:n].view(v.shape), buf[n : 2 * n].view(v.shape))
         return buf[-1].clone()  # not a view of the saved tensors' storage

@@ -164,9 +164,12 @@ class DELTA(Regularizer):
         if self.layers is None and first is None:
             raise ConfigError("expected delta.layers or a loader to choose delta's feature maps")
         trace = trace_calls(self.source, first[0]) if first is not None else None
-        self.layers_ = list(
-            self.layers or default_feature_layers(self.source, first[0], head=head, trace=trace)
-        )
+        layers = self.layers
+        if not layers:
+            if first is None:
+                raise ConfigError("expected delta.layers or a loader to choose delta's feature maps")
+            layers = default_feature_layers(self.source, first[0], head=head, trace=trace)
+        self.layers_ = list(layers)
         for name in self.layers_:
             for net in (model, self.source):
                 try:
