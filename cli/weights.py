@@ -96,7 +96,9 @@ def compare_weights_cmd(
 
 
 def _write_figures(result, directory: Path, layers: Optional[list[str]], esd_layers: Optional[list[str]] = None) -> None:  # type: ignore[no-untyped-def]
-    from spectral_probe.plotting import plot_angle_heatmap, plot_corresponding_angles, plot_weight_spectra, save_figure
+    from spectral_probe.plotting import (
+        default_plot_layers, plot_angle_heatmap, plot_corresponding_angles, plot_weight_spectra, save_figures,
+    )
 
     if not result.esd.empty:
         _write_esd_figures(result, directory, esd_layers)
@@ -109,11 +111,14 @@ def _write_figures(result, directory: Path, layers: Optional[list[str]], esd_lay
             from spectral_probe.errors import ConfigError
 
             raise ConfigError(f"expected --plot-layer among the compared layers, found {', '.join(missing)}")
-    save_figure(plot_corresponding_angles(result, layers), directory / "corresponding_angles.png")
-    save_figure(plot_corresponding_angles(result, layers, window=True), directory / "corresponding_angles_window.png")
-    save_figure(plot_angle_heatmap(result), directory / "angle_heatmap.png")
-    save_figure(plot_angle_heatmap(result, value="cos_window"), directory / "angle_heatmap_window.png")
-    save_figure(plot_weight_spectra(result, layers), directory / "weight_spectra.png")
+    panels = len(layers or default_plot_layers(result.layers["layer"], result.layers["kind"]))
+    save_figures([  # drawn in parallel processes; cost: one simple figure ~ 5 spectrum panels
+        (lambda: plot_corresponding_angles(result, layers), directory / "corresponding_angles.png", 1.0),
+        (lambda: plot_corresponding_angles(result, layers, window=True), directory / "corresponding_angles_window.png", 1.0),
+        (lambda: plot_angle_heatmap(result), directory / "angle_heatmap.png", 1.0),
+        (lambda: plot_angle_heatmap(result, value="cos_window"), directory / "angle_heatmap_window.png", 1.0),
+        (lambda: plot_weight_spectra(result, layers), directory / "weight_spectra.png", panels / 5),
+    ])
 
 
 def _write_esd_figures(result, directory: Path, layers: Optional[list[str]]) -> None:  # type: ignore[no-untyped-def]

@@ -1,6 +1,6 @@
 """Figures of analysis results. Plot functions take results, return a Figure, never show it."""
 
-from ._base import new_axes, new_figure, save_figure
+from ._base import FigureJob, new_axes, new_figure, save_figure, save_figures
 from .esd import default_esd_layers, plot_alpha_profile, plot_esd_fits
 from .features import plot_batch_spectra, plot_dataset_spectrum, plot_feature_overview, small_half_start
 from .runs import (
@@ -25,6 +25,8 @@ __all__ = [
     "new_axes",
     "new_figure",
     "save_figure",
+    "save_figures",
+    "FigureJob",
     "plot_alpha_profile",
     "plot_esd_fits",
     "default_esd_layers",

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import pickle
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,7 +15,11 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["new_axes", "new_figure", "save_figure"]
+__all__ = ["new_axes", "new_figure", "save_figure", "save_figures", "FigureJob"]
+
+#: ``(make, path, cost)``: ``make()`` builds the figure saved to ``path``; ``cost`` is a
+#: relative estimate of its drawing time, used to share the jobs out between processes.
+FigureJob = tuple[Callable[[], "Figure"], Path, float]
 
 
 def new_axes(ax: Axes | None, figsize: tuple[float, float] = (6.4, 4.2)) -> tuple[Figure, Axes]:
@@ -36,3 +43,75 @@ def save_figure(fig: Figure, path: str | Path, *, dpi: int = 150) -> Path:
     buf = io.BytesIO()
     fig.savefig(buf, format=path.suffix.lstrip(".") or "png", dpi=dpi, bbox_inches="tight")
     return atomic_write_bytes(path, buf.getvalue())
+
+
+def _share(jobs: Sequence[FigureJob], n: int) -> list[list[FigureJob]]:
+    """Longest-first greedy assignment of the jobs to ``n`` bins of about equal total cost."""
+    bins: list[list[FigureJob]] = [[] for _ in range(n)]
+    totals = [0.0] * n
+    for job in sorted(jobs, key=lambda j: -j[2]):
+        i = totals.index(min(totals))
+        bins[i].append(job)
+        totals[i] += job[2]
+    return [b for b in bins if b]
+
+
+def _draw(jobs: Sequence[FigureJob]) -> None:
+    for make, path, _ in jobs:
+        save_figure(make(), path)
+
+
+def save_figures(jobs: Sequence[FigureJob], *, processes: int | None = None) -> list[Path]:
+    """Draw and save several figures, in parallel processes where the machine allows.
+
+    Drawing is pure Python and holds the GIL, so threads would not help; on POSIX the jobs
+    are shared out (by ``cost``) between this process and ``processes - 1`` forked ones
+    (default: one per CPU, at most one per job), which inherit the results to draw without
+    copying them. An error in any job is raised here, after every process has finished.
+    Elsewhere, or for a single job, figures are drawn one after the other.
+
+    Returns:
+        The paths written, in the order of ``jobs``.
+    """
+    n = min(processes or os.cpu_count() or 1, len(jobs))
+    if n < 2 or not hasattr(os, "fork"):
+        _draw(jobs)
+        return [path for _, path, _ in jobs]
+    mine, *others = _share(jobs, n)
+    children: list[tuple[int, int]] = []
+    for share in others:
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child draws its share and leaves without running any cleanup
+            os.close(read_end)
+            code = 0
+            try:
+                _draw(share)
+            except BaseException as exc:  # reported to the parent
+                try:
+                    payload = pickle.dumps(exc)
+                except Exception:  # an unpicklable error becomes its message
+                    payload = pickle.dumps(RuntimeError(f"{type(exc).__name__}: {exc}"))
+                with os.fdopen(write_end, "wb") as fh:
+                    fh.write(payload)
+                code = 1
+            finally:
+                os._exit(code)
+        os.close(write_end)
+        children.append((pid, read_end))
+    error: BaseException | None = None
+    try:
+        _draw(mine)
+    except BaseException as exc:  # raised once the children are reaped
+        error = exc
+    for pid, read_end in children:
+        with os.fdopen(read_end, "rb") as fh:
+            payload = fh.read()
+        _, status = os.waitpid(pid, 0)
+        if error is None and payload:
+            error = pickle.loads(payload)
+        elif error is None and status != 0:
+            error = RuntimeError(f"a figure process ended with status {status}")
+    if error is not None:
+        raise error
+    return [path for _, path, _ in jobs]
