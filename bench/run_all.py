@@ -19,6 +19,7 @@ HERE = Path(__file__).resolve().parent
 #: script -> arguments of the quick (CPU-sized) run
 QUICK = {
     "bench_compare_weights.py": ["--repeats", "3"],
+    "bench_whole_process.py": ["--rounds", "3"],
     "bench_bss.py": [],
     "bench_delta.py": [],
     "bench_engine.py": [],
