@@ -25,6 +25,7 @@ import time
 import warnings
 from collections.abc import Callable
 from datetime import date
+from functools import partial
 
 import torch
 from torch import nn
@@ -49,13 +50,13 @@ def ours(model: nn.Module, conv: str = "unfolded"):  # type: ignore[no-untyped-d
     return esd_layers(model, conv=conv)  # type: ignore[arg-type]
 
 
-def same_layers(model: nn.Module) -> nn.Module:
+def same_layers(model: nn.Module) -> nn.ModuleList:
     """Our analysed modules (Conv2d/Linear, in order) in a container WeightWatcher walks."""
     return nn.ModuleList([m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))])
 
 
 def ww(model: nn.Module):  # type: ignore[no-untyped-def]
-    import weightwatcher
+    import weightwatcher  # type: ignore[import-untyped]
 
     logging.getLogger("weightwatcher").setLevel(logging.ERROR)
     with warnings.catch_warnings():
@@ -75,7 +76,8 @@ def parity(model: nn.Module) -> tuple[float, float, int, int]:
     details = ww(nn.ModuleList(mods))
     ww_alpha = details["alpha"].tolist()
     mine = ours(model, "slices").layers
-    lin, conv = [], []
+    lin: list[float] = []
+    conv: list[float] = []
     for mod, a_ww, (_, row) in zip(mods, ww_alpha, mine.iterrows()):
         if row["alpha"] != row["alpha"] or (isinstance(mod, nn.Conv2d) and mod.groups > 1):
             continue
@@ -96,9 +98,9 @@ def main() -> None:
         model = build()
         subset = same_layers(model)
         contenders: dict[str, Callable[[], object]] = {
-            "esd_layers (layers --esd)": lambda m=model: ours(m),
-            "WeightWatcher analyze(), whole model": lambda m=model: ww(m),
-            "WeightWatcher analyze(), same layers": lambda m=subset: ww(m),
+            "esd_layers (layers --esd)": partial(ours, model),
+            "WeightWatcher analyze(), whole model": partial(ww, model),
+            "WeightWatcher analyze(), same layers": partial(ww, subset),
         }
         times: dict[str, list[float]] = {k: [] for k in contenders}
         for _ in range(args.repeats):

@@ -115,7 +115,7 @@ def layer_eigenvalues(
 ) -> tuple[np.ndarray, str]:
     """The ESD of one weight matrix and how it was taken: ``unfolded`` or ``slices`` (``""`` if not a conv)."""
     if conv == "slices" and wm.kind == "conv" and module is not None and ":g" not in wm.name:
-        weight = module.weight.detach()
+        weight = torch.as_tensor(module.weight).detach()
         transposed = isinstance(
             module, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
         )

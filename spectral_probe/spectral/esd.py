@@ -202,7 +202,8 @@ def conv_slice_eigenvalues(weight: Tensor, *, conv2d_norm: bool = True) -> Tenso
     lam = torch.linalg.eigvalsh(gram).clamp_min(0).reshape(-1)
     if conv2d_norm:
         lam = lam * 0.5
-    return lam.sort().values
+    ordered: Tensor = lam.sort().values
+    return ordered
 
 
 def trained_warning(alpha: float) -> str:
@@ -363,7 +364,8 @@ def _mp_costs(sigmas: np.ndarray, xde: np.ndarray, yde: np.ndarray, q: float) ->
     with np.errstate(divide="ignore", invalid="ignore"):
         if q == 1.0:
             ymp = np.nan_to_num((1 / (np.pi * sig * sig)) * np.sqrt(4 - x**2))
-            return np.sum((ymp - yde) ** 2, axis=1)
+            circle: np.ndarray = np.sum((ymp - yde) ** 2, axis=1)
+            return circle
         b = (sig * (1 + np.sqrt(1 / q))) ** 2
         a = (sig * (1 - np.sqrt(1 / q))) ** 2
         ymp = np.nan_to_num((1 / (2 * np.pi * sig * sig * x / q)) * np.sqrt((b - x) * (x - a)))
