@@ -6,8 +6,9 @@ by every feature score; models with a trained source head also give its softmax 
 (:math:`\operatorname{softmax}(\text{head}(f))`, the model's own ImageNet head) for LEEP and
 their argmax for NCE. Models without one skip those scores with the reason recorded.
 
-Per score, the models are ranked (1 = best: every score is higher-is-better); the consensus
-rank is the mean of a model's ranks over the scores it has.
+Per score, the models are ranked (1 = best: every score is higher-is-better; values equal to 10
+significant digits tie, at the better rank); the consensus rank is the mean of a model's ranks
+over the scores it has.
 """
 
 from __future__ import annotations
@@ -156,7 +157,9 @@ def build_ranking(
         [{"model": m, **row} for m, rows in per_model.items() for row in rows],
         columns=["model", "score", "value", "seconds", "skipped"],
     )
-    tidy["rank"] = tidy.groupby("score")["value"].rank(ascending=False, method="min")
+    # values equal to 10 significant digits tie (e.g. an H-score at its ceiling C - 1 for every model)
+    rounded = tidy["value"].map(lambda v: float(f"{v:.10g}"))
+    tidy["rank"] = rounded.groupby(tidy["score"]).rank(ascending=False, method="min")
     tidy = tidy[["model", "score", "value", "rank", "seconds", "skipped"]]
     table = pd.DataFrame(
         [{"model": m, **{k: details[m][k] for k in RANKING_COLUMNS[1:-1]}} for m in per_model]

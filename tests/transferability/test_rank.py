@@ -127,3 +127,17 @@ def test_features_are_extracted_once_per_model_and_shared_by_every_score(
     assert feature_ids == set(seen["features"])
     assert result.meta["n_samples"] == 40 and result.table["feature_dim"].tolist() == [1280]
     assert result.table["source_head"].tolist() == [True]
+
+
+def test_values_equal_to_ten_digits_tie() -> None:
+    rows = {
+        "a": [{"score": "h_score", "value": 9.0, "seconds": 0.0, "skipped": None}],
+        "b": [{"score": "h_score", "value": 9.0 * (1 + 1e-13), "seconds": 0.0, "skipped": None}],
+        "c": [{"score": "h_score", "value": 8.5, "seconds": 0.0, "skipped": None}],
+    }
+    details = {
+        m: {"feature_dim": 4, "n_samples": 10, "extract_seconds": 0.0, "source_head": False}
+        for m in rows
+    }
+    table = build_ranking(rows, details, {"scores": ["h_score"]}).table
+    assert table["h_score_rank"].tolist() == [1.0, 1.0, 3.0]
