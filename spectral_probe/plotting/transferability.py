@@ -36,14 +36,12 @@ def plot_model_ranking(result: Any, ax: Axes | None = None) -> Figure:
                 if value != value
                 else (f"{value:.2f}" if name == "consensus" else f"{value:.3g}")
             )
+            rank = ranks[i, j]
+            dark = (
+                rank == rank and (rank - 1) / max(len(table) - 1, 1) > 0.5
+            )  # dark cell: white text
             ax.text(
-                j,
-                i,
-                text,
-                ha="center",
-                va="center",
-                fontsize=8,
-                color="white" if ranks[i, j] == ranks[i, j] else "black",
+                j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else "black"
             )
     ax.set_xticks(range(len(cols)), cols, rotation=30, ha="right")
     ax.set_yticks(range(len(table)), list(table["model"]))
