@@ -200,6 +200,10 @@ def layers_cmd(
         from spectral_probe.errors import ConfigError
 
         raise ConfigError("expected --out together with --esd, found --out alone")
+    if esd and modules:
+        from spectral_probe.errors import ConfigError
+
+        raise ConfigError("expected either --esd or --modules, found both")
     if esd:
         _layers_esd(
             model, arch=arch, include=include, exclude=exclude, kinds=kinds, split_groups=split_groups,
