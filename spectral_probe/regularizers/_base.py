@@ -287,14 +287,15 @@ def squared_distance(params: Sequence[Tensor], refs: Sequence[Tensor] | None = N
     """
     if not params:
         return torch.zeros(())
-    same = len({(p.device, p.dtype) for p in params + (refs or [])}) == 1
+    ps, rs = list(params), None if refs is None else list(refs)
+    same = len({(p.device, p.dtype) for p in ps + (rs or [])}) == 1
     if same:
-        diffs = torch._foreach_sub(params, refs) if refs is not None else params
+        diffs = torch._foreach_sub(ps, rs) if rs is not None else ps
         norms = torch._foreach_norm(diffs)
         return torch.stack(norms).square().sum()
-    total = params[0].new_zeros((), dtype=torch.float32)
-    for i, p in enumerate(params):
-        d = p if refs is None else p - refs[i].to(p.dtype)
+    total = ps[0].new_zeros((), dtype=torch.float32)
+    for i, p in enumerate(ps):
+        d = p if rs is None else p - rs[i].to(p.dtype)
         total = total + d.float().square().sum()
     return total
 

@@ -164,7 +164,7 @@ class DELTA(Regularizer):
         if self.layers is None and first is None:
             raise ConfigError("expected delta.layers or a loader to choose delta's feature maps")
         trace = trace_calls(self.source, first[0]) if first is not None else None
-        layers = self.layers
+        layers: Sequence[str] | None = self.layers
         if not layers:
             if first is None:
                 raise ConfigError("expected delta.layers or a loader to choose delta's feature maps")
