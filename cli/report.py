@@ -88,11 +88,12 @@ def report_cmd(
 
     methods = tuple(method or DEFAULT_METHODS) + (("delta",) if delta and "delta" not in (method or ()) else ())
     gpu = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    extra: dict[str, Any] = {"default_method": default} if default else {}
     settings = ReportSettings(
         model=model, data=data, methods=methods, rates=tuple(rate or ("100%",)), seeds=tuple(seed or (0, 1)),
         preset=preset or ("paper" if gpu else "demo"), iterations=iterations, image_size=image_size, val=val,
         eval_max=eval_max, finetuned=tuple(finetuned or ()), device=device, alpha=alpha, seed_sd_floor=seed_sd_floor,
-        **({"default_method": default} if default else {}),
+        **extra,
     )
     report, paths = _run_report(settings, out, overwrite, quiet)
     rec = report.headline
