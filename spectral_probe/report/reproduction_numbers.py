@@ -1,0 +1,528 @@
+r"""The deciding numbers of the paper's figures and the rules that turn them into verdicts.
+
+Pure functions of tidy tables (a :class:`~spectral_probe.analysis.WeightComparison`'s angles,
+a :class:`~spectral_probe.analysis.FeatureSpectra`'s per-batch singular values, the runs'
+test errors). Intervals are Student-t 95 % intervals over seeds,
+:math:`\bar x \pm t_{0.975,\,n-1}\, s / \sqrt n` (none for one seed). A verdict is
+*provisional* when a cell it rests on has fewer than three seeds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ..analysis._results import records
+
+if TYPE_CHECKING:
+    from ..analysis import WeightComparison
+
+__all__ = [
+    "CLAIMS",
+    "FIGURES",
+    "RULES",
+    "VERDICTS",
+    "Finding",
+    "mean_ci",
+    "top_rest",
+    "layer_contrast",
+    "depth_groups",
+    "run_spectrum_stats",
+    "angle_finding",
+    "spectrum_findings",
+    "sweep_finding",
+    "not_run",
+]
+
+FIGURES = ("1b", "1c", "1d", "3a", "3b", "3c", "3d")
+VERDICTS = ("reproduced", "not reproduced", "reproduced only for stable indices", "not yet run")
+
+#: The paper's claim per figure, in one sentence.
+CLAIMS = {
+    "1b": "In the lower layers all singular vectors of the fine-tuned weights stay aligned with the "
+    "pre-trained ones; in the higher layers only those with the largest singular values do.",
+    "1c": "Models fine-tuned on more data have smaller relative small singular values in their batch "
+    "feature matrices (all singular values).",
+    "1d": "The same seen in the smaller half of the singular values: it shrinks as the training set grows.",
+    "3a": "When data are scarce, truncating the r smallest spectral components (TSVD) with a larger r "
+    "lowers the error; with ample data a larger r may raise it.",
+    "3b": "BSS with k = 1 suppresses the small singular values of the feature matrix, more than just the "
+    "smallest one.",
+    "3c": "In the smaller half of the singular values, features trained with L2+BSS lie below those "
+    "trained with L2.",
+    "3d": "When data are scarce, penalising the k smallest singular values with a larger k lowers the "
+    "error; with ample data a larger k slightly raises it.",
+}
+
+#: The rule each verdict follows.
+RULES = {
+    "1b": "For the L2 runs at the largest rate, per layer: top = mean |cos| of the leading 10% of "
+    "indices, rest = mean |cos| of the others, gap = top - rest. Lower layers = the first conv and the "
+    "first block, higher = the last block (the paper's choice). A view passes when the lower layers' "
+    "rest >= 0.9 and gap(higher) - gap(lower) >= 0.1 (means over seeds). Index view: all indices; stable "
+    "view: only indices whose Wedin bound is below 1. Reproduced: both pass; reproduced only for stable "
+    "indices: only the stable view passes; not reproduced: otherwise (the window view is shown beside).",
+    "1c": "q = mean of sigma_i / sigma_1 over all indices (per test batch, then averaged), L2 runs. "
+    "Reproduced when q(lowest rate) / q(highest rate), paired by seed, has its 95% interval above 1 "
+    "(one seed: its value above 1) and Spearman's rho(rate, q) over the runs is negative.",
+    "1d": "q = share of the energy sum sigma_i^2 in the smaller half of the indices, L2 runs; the rule "
+    "of 1(c).",
+    "3a": "Error (%) of L2+TSVD at the largest r minus L2 (r = 0) at the lowest rate, paired by seed. "
+    "Reproduced when its 95% interval lies below 0 (one seed: the value below 0).",
+    "3b": "Per rate, paired by seed: ratio of sigma_b / sigma_1 (the smallest index) with BSS to without, "
+    "and the number of the 4 smallest indices whose mean ratio is below 1. Reproduced when at every rate "
+    "the smallest index's interval lies below 1 (one seed: the value) and at least 2 of the 4 are below 1.",
+    "3c": "Per rate, paired by seed: ratio of the smaller half's energy share (1(d)'s q) with BSS to "
+    "without. Reproduced when its 95% interval lies below 1 at every rate (one seed: the value).",
+    "3d": "Error (%) of L2+BSS at the largest k minus k = 1 at the lowest rate, paired by seed. "
+    "Reproduced when its 95% interval lies below 0 (one seed: the value below 0).",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One figure's claim, deciding numbers and verdict.
+
+    Attributes:
+        figure: ``"1b"``, ``"1c"``...
+        verdict: one of :data:`VERDICTS`.
+        provisional: a cell it rests on has fewer than three seeds.
+        numbers: the deciding numbers (plain floats and ints).
+        table: the numbers behind them (per layer, per rate...).
+        runs: the run ids it was measured on.
+    """
+
+    figure: str
+    verdict: str
+    provisional: bool = False
+    numbers: Mapping[str, Any] = field(default_factory=dict)
+    table: pd.DataFrame = field(default_factory=pd.DataFrame)
+    runs: tuple[str, ...] = ()
+
+    @property
+    def claim(self) -> str:
+        """The paper's claim (:data:`CLAIMS`)."""
+        return CLAIMS[self.figure]
+
+    @property
+    def rule(self) -> str:
+        """How the verdict follows from the numbers (:data:`RULES`)."""
+        return RULES[self.figure]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON."""
+        return {
+            "figure": self.figure,
+            "claim": self.claim,
+            "rule": self.rule,
+            "verdict": self.verdict,
+            "provisional": self.provisional,
+            "numbers": dict(self.numbers),
+            "table": records(self.table),
+            "runs": list(self.runs),
+        }
+
+
+def not_run(figure: str) -> Finding:
+    """The finding of a figure whose runs are missing."""
+    return Finding(figure=figure, verdict="not yet run")
+
+
+def mean_ci(
+    values: Sequence[float] | np.ndarray, level: float = 0.95
+) -> tuple[float, float, float, int]:
+    r"""Mean and Student-t interval of ``values`` (NaNs dropped): ``(mean, low, high, n)``.
+
+    :math:`\bar x \pm t_{(1+\text{level})/2,\,n-1}\, s / \sqrt n`; ``low = high = NaN`` for
+    ``n < 2``.
+
+    Example:
+        >>> m, lo, hi, n = mean_ci([1.0, 2.0, 3.0])
+        >>> round(m, 3), round(lo, 3), round(hi, 3), n
+        (2.0, -0.484, 4.484, 3)
+    """
+    from scipy import stats
+
+    x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    n = int(x.size)
+    if n == 0:
+        return math.nan, math.nan, math.nan, 0
+    m = float(x.mean())
+    if n < 2:
+        return m, math.nan, math.nan, n
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * float(x.std(ddof=1)) / math.sqrt(n)
+    return m, m - half, m + half, n
+
+
+def _below(m: float, hi: float, n: int, bound: float) -> bool:
+    """The interval (one value: the value) lies below ``bound``."""
+    return (hi < bound) if n >= 2 else (m < bound)
+
+
+# ---------------------------------------------------------------- Figure 1(b)
+
+
+def top_rest(
+    cos: np.ndarray, keep: np.ndarray | None = None, fraction: float = 0.1
+) -> tuple[float, float]:
+    r"""Mean of ``|cos|`` over the leading ``max(1, ceil(fraction n))`` indices and over the rest.
+
+    ``keep`` (a boolean mask) restricts both means to the kept indices (the stable view);
+    an empty side is NaN.
+
+    Example:
+        >>> top_rest(np.array([1.0, 0.9, 0.5, 0.3, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]))
+        (0.95, 0.16666666666666666)
+    """
+    c = np.abs(np.asarray(cos, dtype=float))
+    n = c.size
+    lead = np.zeros(n, dtype=bool)
+    lead[: max(1, math.ceil(fraction * n))] = True
+    k = np.ones(n, dtype=bool) if keep is None else np.asarray(keep, dtype=bool)
+    a, b = c[lead & k], c[~lead & k]
+    return (float(a.mean()) if a.size else math.nan, float(b.mean()) if b.size else math.nan)
+
+
+def layer_contrast(
+    result: WeightComparison, lower: Sequence[str], higher: Sequence[str]
+) -> pd.DataFrame:
+    """Per compared layer: ``top``/``rest`` of the index, stable and window views and the depth group.
+
+    Columns: ``layer``, ``depth`` (0-based order), ``group`` (``lower``, ``higher`` or ``""``),
+    ``rank``, ``top_index``, ``rest_index``, ``top_stable``, ``rest_stable``, ``top_window``,
+    ``rest_window``, ``stable_share`` (share of indices with a Wedin bound below 1).
+    """
+    rows = []
+    for depth, (name, group) in enumerate(result.angles.groupby("layer", sort=False)):
+        g = group.sort_values("index")
+        cos = g["cos"].to_numpy()
+        stable = g["resolvable"].to_numpy(dtype=bool)
+        ti, ri = top_rest(cos)
+        ts, rs = top_rest(cos, stable)
+        tw, rw = top_rest(g["cos_window"].to_numpy())
+        depth_group = "lower" if name in lower else "higher" if name in higher else ""
+        rows.append(
+            {
+                "layer": name,
+                "depth": depth,
+                "group": depth_group,
+                "rank": len(g),
+                "top_index": ti,
+                "rest_index": ri,
+                "top_stable": ts,
+                "rest_stable": rs,
+                "top_window": tw,
+                "rest_window": rw,
+                "stable_share": float(stable.mean()) if stable.size else math.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def depth_groups(result: WeightComparison) -> tuple[list[str], list[str]]:
+    """The paper's lower layers (first conv, first block) and higher layers (last block).
+
+    A model without numbered blocks: the first and the last third of the compared layers.
+    """
+    from ..plotting.weights import block_of, default_plot_layers
+
+    chosen = default_plot_layers(result.layers["layer"], result.layers["kind"])
+    blocks = [block_of(n) for n in chosen]
+    last = blocks[-1] if blocks else ""
+    higher = [n for n, b in zip(chosen, blocks) if b == last and b != n]
+    lower = [n for n in chosen if n not in higher]
+    if not higher:
+        names = list(result.layers["layer"])
+        third = max(1, len(names) // 3)
+        lower, higher = names[:third], names[-third:] if len(names) > 1 else []
+    return lower, higher
+
+
+def angle_finding(weights: Mapping[str, WeightComparison], runs: pd.DataFrame) -> Finding:
+    """Figure 1(b) from the weight comparisons of the L2 runs at the largest rate (one per seed)."""
+    per_seed = []
+    tables = []
+    for run_id, result in weights.items():
+        lower, higher = depth_groups(result)
+        t = layer_contrast(result, lower, higher)
+        t.insert(0, "run_id", run_id)
+        tables.append(t)
+        row: dict[str, float] = {}
+        for view in ("index", "stable", "window"):
+            gap = t[f"top_{view}"] - t[f"rest_{view}"]
+            low, high = t["group"] == "lower", t["group"] == "higher"
+            row[f"rest_lower_{view}"] = float(t.loc[low, f"rest_{view}"].mean())
+            row[f"gap_lower_{view}"] = float(gap[low].mean())
+            row[f"gap_higher_{view}"] = float(gap[high].mean())
+        per_seed.append(row)
+    seeds = pd.DataFrame(per_seed)
+    numbers: dict[str, Any] = {k: float(seeds[k].mean()) for k in seeds}
+    passes = {}
+    for view in ("index", "stable", "window"):
+        contrast = numbers[f"gap_higher_{view}"] - numbers[f"gap_lower_{view}"]
+        numbers[f"contrast_{view}"] = contrast
+        passes[view] = bool(numbers[f"rest_lower_{view}"] >= 0.9 and contrast >= 0.1)
+        numbers[f"passes_{view}"] = passes[view]
+    numbers["n_seeds"] = len(per_seed)
+    numbers["rate"] = str(runs["rate"].iloc[0]) if not runs.empty else None
+    if passes["index"] and passes["stable"]:
+        verdict = "reproduced"
+    elif passes["stable"]:
+        verdict = "reproduced only for stable indices"
+    else:
+        verdict = "not reproduced"
+    table = pd.concat(tables, ignore_index=True)
+    cols = [
+        "top_index",
+        "rest_index",
+        "top_stable",
+        "rest_stable",
+        "top_window",
+        "rest_window",
+        "stable_share",
+    ]
+    table = table.groupby(["depth", "layer", "group", "rank"], sort=True)[cols].mean().reset_index()
+    return Finding(
+        "1b",
+        verdict,
+        provisional=len(per_seed) < 3,
+        numbers=numbers,
+        table=table,
+        runs=tuple(weights),
+    )
+
+
+# ---------------------------------------------------------------- Figures 1(c,d), 3(b,c)
+
+
+def run_spectrum_stats(batches: pd.DataFrame) -> pd.DataFrame:
+    r"""Per model (run): ``q_all`` = mean of :math:`\sigma_i/\sigma_1` over all indices and batches,
+    ``q_tail`` = mean over batches of the smaller half's energy share
+    :math:`\sum_{i \ge s} \sigma_i^2 / \sum_i \sigma_i^2` (``s`` = ``small_half_start(k)``),
+    and ``k`` (values per batch).
+    """
+    from ..plotting.features import small_half_start
+
+    rows = []
+    for model, g in batches.groupby("model", sort=False):
+        k = int(g["index"].max())
+        tail = g[g["index"] >= small_half_start(k)].groupby("batch")["energy"].sum()
+        rows.append(
+            {
+                "model": model,
+                "k": k,
+                "q_all": float(g["sigma_norm"].mean()),
+                "q_tail": float(tail.mean()),
+            }
+        )
+    return pd.DataFrame(rows, columns=["model", "k", "q_all", "q_tail"])
+
+
+def _rate_finding(figure: str, stats: pd.DataFrame, runs: pd.DataFrame, column: str) -> Finding:
+    """1(c)/1(d): ``column`` of the L2 runs by rate, the lowest/highest-rate ratio by seed."""
+    from scipy import stats as st
+
+    df = runs.merge(stats, left_on="run_id", right_on="model")
+    if df["rate_percent"].nunique() < 2:
+        return not_run(figure)
+    lo, hi = df["rate_percent"].min(), df["rate_percent"].max()
+    a = df[df["rate_percent"] == lo].set_index("seed")[column]
+    b = df[df["rate_percent"] == hi].set_index("seed")[column]
+    ratio = (a / b).dropna()
+    m, low, high, n = mean_ci(ratio.to_numpy())
+    rho = float(st.spearmanr(df["rate_percent"], df[column]).statistic) if len(df) > 2 else math.nan
+    if len(df) == 2:
+        rho = float(np.sign(df.sort_values("rate_percent")[column].diff().iloc[-1]))
+    table = df.groupby(["rate", "rate_percent"])[column].agg(["mean", "std", "count"]).reset_index()
+    table = table.sort_values("rate_percent").rename(columns={"count": "n"})
+    above = (low > 1) if n >= 2 else (m > 1)
+    verdict = "reproduced" if above and rho < 0 else "not reproduced"
+    numbers = {
+        "quantity": column,
+        "lowest_rate": str(df.loc[df["rate_percent"] == lo, "rate"].iloc[0]),
+        "highest_rate": str(df.loc[df["rate_percent"] == hi, "rate"].iloc[0]),
+        "ratio": m,
+        "ratio_ci_low": low,
+        "ratio_ci_high": high,
+        "n_seeds": n,
+        "spearman_rho": rho,
+    }
+    return Finding(
+        figure,
+        verdict,
+        provisional=int(table["n"].min()) < 3,
+        numbers=numbers,
+        table=table,
+        runs=tuple(df["run_id"]),
+    )
+
+
+def _bss_table(batches: pd.DataFrame, runs: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
+    """Per (rate, seed) pair of L2 / L2+BSS runs: the ratios of 3(b) and 3(c)."""
+    norm = batches.groupby(["model", "index"])["sigma_norm"].mean()
+    tail = stats.set_index("model")["q_tail"]
+    rows = []
+    for (rate, seed), g in runs.groupby(["rate", "seed"], sort=False):
+        by = dict(zip(g["method"], g["run_id"]))
+        if "l2" not in by or "l2+bss" not in by or by["l2"] not in tail or by["l2+bss"] not in tail:
+            continue
+        sa, sb = norm.loc[by["l2"]].to_numpy(), norm.loc[by["l2+bss"]].to_numpy()
+        r = sb / sa
+        rows.append(
+            {
+                "rate": rate,
+                "rate_percent": float(g["rate_percent"].iloc[0]),
+                "seed": seed,
+                "ratio_smallest": float(r[-1]),
+                "ratios_smallest4": r[-4:][::-1].tolist(),
+                "ratio_tail": float(tail[by["l2+bss"]] / tail[by["l2"]]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _bss_findings(pairs: pd.DataFrame) -> tuple[Finding, Finding]:
+    """3(b) and 3(c) from :func:`_bss_table`."""
+    if pairs.empty:
+        return not_run("3b"), not_run("3c")
+    rows = []
+    ok_b, ok_c = True, True
+    for (rate, pct), g in pairs.groupby(["rate", "rate_percent"], sort=False):
+        m1, l1, h1, n = mean_ci(g["ratio_smallest"].to_numpy())
+        four = np.mean(np.stack(g["ratios_smallest4"].to_numpy()), axis=0)
+        below4 = int((four < 1).sum())
+        mt, lt, ht, _ = mean_ci(g["ratio_tail"].to_numpy())
+        ok_b &= _below(m1, h1, n, 1.0) and below4 >= 2
+        ok_c &= _below(mt, ht, n, 1.0)
+        rows.append(
+            {
+                "rate": rate,
+                "rate_percent": pct,
+                "n": n,
+                "ratio_smallest": m1,
+                "ci_low_smallest": l1,
+                "ci_high_smallest": h1,
+                "smallest4_below_1": below4,
+                "ratio_tail": mt,
+                "ci_low_tail": lt,
+                "ci_high_tail": ht,
+            }
+        )
+    table = pd.DataFrame(rows).sort_values("rate_percent").reset_index(drop=True)
+    provisional = int(table["n"].min()) < 3
+    nb = {
+        "rates": table["rate"].tolist(),
+        "ratio_smallest": table["ratio_smallest"].tolist(),
+        "smallest4_below_1": table["smallest4_below_1"].tolist(),
+        "n_seeds": int(table["n"].min()),
+    }
+    nc = {
+        "rates": table["rate"].tolist(),
+        "ratio_tail": table["ratio_tail"].tolist(),
+        "ci_high_tail": table["ci_high_tail"].tolist(),
+        "n_seeds": int(table["n"].min()),
+    }
+    b = Finding(
+        "3b",
+        "reproduced" if ok_b else "not reproduced",
+        provisional,
+        nb,
+        table.drop(columns=["ratio_tail", "ci_low_tail", "ci_high_tail"]),
+    )
+    c = Finding(
+        "3c",
+        "reproduced" if ok_c else "not reproduced",
+        provisional,
+        nc,
+        table[["rate", "rate_percent", "n", "ratio_tail", "ci_low_tail", "ci_high_tail"]],
+    )
+    return b, c
+
+
+def spectrum_findings(
+    batches: pd.DataFrame | None, fig1: pd.DataFrame, fig3: pd.DataFrame
+) -> dict[str, Finding]:
+    """1(c), 1(d) from the L2 runs ``fig1``; 3(b), 3(c) from the L2 and L2+BSS runs ``fig3``.
+
+    ``batches``: a :class:`~spectral_probe.analysis.FeatureSpectra`'s ``batches`` table whose
+    model labels are the run ids (or ``None``: nothing measured).
+    """
+    if batches is None or batches.empty:
+        return {f: not_run(f) for f in ("1c", "1d", "3b", "3c")}
+    stats = run_spectrum_stats(batches)
+    out = {
+        "1c": _rate_finding("1c", stats, fig1, "q_all") if not fig1.empty else not_run("1c"),
+        "1d": _rate_finding("1d", stats, fig1, "q_tail") if not fig1.empty else not_run("1d"),
+    }
+    b, c = _bss_findings(_bss_table(batches, fig3, stats) if not fig3.empty else pd.DataFrame())
+    ids = tuple(fig3["run_id"])
+    out["3b"] = Finding(
+        b.figure, b.verdict, b.provisional, b.numbers, b.table, ids if not b.table.empty else ()
+    )
+    out["3c"] = Finding(
+        c.figure, c.verdict, c.provisional, c.numbers, c.table, ids if not c.table.empty else ()
+    )
+    return out
+
+
+# ---------------------------------------------------------------- Figures 3(a), 3(d)
+
+
+def sweep_finding(figure: str, runs: pd.DataFrame) -> Finding:
+    """3(a) (TSVD's r, L2 as r = 0) or 3(d) (BSS's k, k = 1 as the reference) from test errors."""
+    if figure == "3a":
+        arm = runs[(runs["method"] == "l2+tsvd") | (runs["method"] == "l2")].copy()
+        arm["x"] = arm["r"]
+    else:
+        arm = runs[runs["method"] == "l2+bss"].copy()
+        arm["x"] = arm["k"]
+    ref = 0 if figure == "3a" else 1
+    if arm.empty or arm["x"].nunique() < 2 or ref not in set(arm["x"]):
+        return not_run(figure)
+    table = (
+        arm.groupby(["rate", "rate_percent", "x"])["error"]
+        .agg(["mean", "std", "count"])
+        .reset_index()
+    )
+    table = table.rename(columns={"x": "r" if figure == "3a" else "k", "count": "n"}).sort_values(
+        ["rate_percent"]
+    )
+    numbers: dict[str, Any] = {}
+    verdict = "not reproduced"
+    for label, pct in (
+        ("lowest", arm["rate_percent"].min()),
+        ("highest", arm["rate_percent"].max()),
+    ):
+        at = arm[arm["rate_percent"] == pct]
+        xmax = int(at["x"].max())
+        d = (
+            at[at["x"] == xmax].set_index("seed")["error"]
+            - at[at["x"] == ref].set_index("seed")["error"]
+        ).dropna()
+        m, lo, hi, n = mean_ci(d.to_numpy())
+        numbers.update(
+            {
+                f"{label}_rate": str(at["rate"].iloc[0]),
+                f"{label}_x_max": xmax,
+                f"{label}_delta": m,
+                f"{label}_ci_low": lo,
+                f"{label}_ci_high": hi,
+                f"{label}_n": n,
+            }
+        )
+        if label == "lowest" and n > 0 and _below(m, hi, n, 0.0):
+            verdict = "reproduced"
+    return Finding(
+        figure,
+        verdict,
+        provisional=int(table["n"].min()) < 3,
+        numbers=numbers,
+        table=table.reset_index(drop=True),
+        runs=tuple(arm["run_id"]),
+    )
