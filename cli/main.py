@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import features, report, similarity, training, transferability, validate, weights
+from . import features, report, reproduce, similarity, training, transferability, validate, weights
 
 app = typer.Typer(
     name="spectral-probe",
@@ -21,6 +21,7 @@ app.add_typer(features.app)
 app.add_typer(similarity.app)
 app.add_typer(training.app)
 app.add_typer(report.app)
+app.add_typer(reproduce.app)
 app.add_typer(validate.app)
 app.add_typer(transferability.app)
 
