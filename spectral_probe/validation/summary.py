@@ -25,12 +25,11 @@ def plot_policy_regret(policies: pd.DataFrame, ax: Any = None) -> Any:
     fig, ax = new_axes(ax, (6, 0.35 * len(policies) + 1.2))
     y = range(len(policies))
     colors = ["tab:green" if p == "advice" else "tab:gray" for p in policies["policy"]]
-    ax.barh(list(y), policies["regret"], color=colors, label="mean")
-    ax.plot(policies["max_regret"], list(y), "k|", markersize=12, label="max")
+    ax.barh(list(y), policies["regret"], color=colors)
+    ax.plot(policies["max_regret"], list(y), "k|", markersize=12)
     ax.set_yticks(list(y), list(policies["policy"]))
     ax.invert_yaxis()
-    ax.set_xlabel("regret against the best candidate (test accuracy points)")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.set_xlabel("regret against the best candidate (test-accuracy points)\nbars: mean over tasks; ticks: max")
     return fig
 
 
