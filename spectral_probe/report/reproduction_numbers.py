@@ -63,7 +63,8 @@ CLAIMS = {
 RULES = {
     "1b": "For the L2 runs at the largest rate, per layer: top = mean |cos| of the leading 10% of "
     "indices, rest = mean |cos| of the others, gap = top - rest. Lower layers = the first conv and the "
-    "first block, higher = the last block (the paper's choice). A view passes when the lower layers' "
+    "first block, higher = the last block (the paper's choice; without numbered blocks, the first and last "
+    "third of the layers). A view passes when the lower layers' "
     "rest >= 0.9 and gap(higher) - gap(lower) >= 0.1 (means over seeds). Index view: all indices; stable "
     "view: only indices whose Wedin bound is below 1. Reproduced: both pass; reproduced only for stable "
     "indices: only the stable view passes; not reproduced: otherwise (the window view is shown beside).",

@@ -75,6 +75,26 @@ _LIMITS = """\
 """
 
 
+_COST = """\
+**How long, and why 64 px.** `OMP_NUM_THREADS=1 python bench/bench_reproduce_cost.py` times
+Lite0 + BSS on Fashion-MNIST (batch 32, one torch thread) for 10 and 40 iterations and
+divides the difference in CPU time by 30. On the dev box (2 cores, 2026-12-04, shared with
+other jobs at a load of ~15-20, so absolute times are noisy) it gave 0.263 CPU s per
+iteration at 64 px and 0.48 at 96 px. The sweep's 24 runs x 2,500 iterations at 64 px are
+then 24 x 2,500 x 0.263 / 2 cores = 2.2 h of training, plus one pass over the 10,000 test
+images per run (~30 CPU s each, ~6 min in all) and the page itself (minutes): about 2.3 h on
+two idle cores, two cells at a time. At 96 px the same grid needs ~4 h; 64 px keeps the
+iterations (convergence matters more for these claims than resolution, and the 28 px source
+holds no detail that 96 px would reveal), and matches the validation suite's `cpu` runs.
+
+**Sharing runs with the validation suite.** Run directories are named by a hash of their
+configuration, so a run of another sweep with the same settings is found and skipped when
+both write to one folder. The validation suite's `cpu` full runs (Lite0, Fashion-MNIST at 1%,
+5% and 20%, `demo` preset, 64 px, seeds 0-2) differ from this sweep only in their length
+(600 iterations, lr x0.1 after 100) and rates: with `iterations = 2500`, `lr_step = 1700`
+and the rates here, their L2 and L2+BSS cells would be these very runs."""
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -328,6 +348,8 @@ def render_reproduction_markdown(
         RUN_COMMANDS["cpu"],
         "spectral-probe reproduce-page runs/reproduce --out docs/",
         "```",
+        "",
+        _COST,
         "",
         "Paper scale (the `reproduce-paper` sweep: ResNet-50 at 224 px on MIT Indoor 67 and Stanford Dogs, "
         "with the TSVD and BSS-k axes of Figure 3):",
