@@ -317,14 +317,8 @@ def render_reproduction_markdown(
         out += ["**The numbers.**", "", _numbers_table(f.numbers), ""]
         if not f.table.empty:
             table = f.table.drop(columns=[c for c in ("ratios_smallest4",) if c in f.table])
-            out += [
-                "<details><summary>Per cell</summary>",
-                "",
-                markdown_table(table),
-                "",
-                "</details>",
-                "",
-            ]
+            what = "Per layer (means over seeds):" if f.figure == "1b" else "Per cell:"
+            out += [what, "", markdown_table(table), ""]
         out += [f"**Rule.** {f.rule}", ""]
         note = (
             " (provisional: fewer than three seeds, or a reduced run)"
