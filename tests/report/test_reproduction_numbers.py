@@ -138,3 +138,71 @@ def test_spectrum_rules_on_hand_made_spectra():
 
 def test_every_figure_has_a_claim_and_a_rule():
     assert set(CLAIMS) == set(RULES) == set(FIGURES)
+
+
+def _comparison(cos: dict[str, np.ndarray], stable: dict[str, np.ndarray]):
+    from spectral_probe.analysis import WeightComparison
+
+    layers = pd.DataFrame({"layer": list(cos), "kind": "conv"})
+    angles = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "layer": n,
+                    "index": np.arange(1, len(c) + 1),
+                    "cos": c,
+                    "resolvable": stable[n],
+                    "cos_window": c,
+                }
+            )
+            for n, c in cos.items()
+        ],
+        ignore_index=True,
+    )
+    return WeightComparison(
+        layers=layers, angles=angles, principal=pd.DataFrame(), skipped=pd.DataFrame()
+    )
+
+
+LITE = [
+    "conv_stem",
+    "blocks.0.0.conv_dw",
+    "blocks.0.0.conv_pw",
+    "blocks.3.1.conv_pw",
+    "blocks.6.0.conv_pw",
+    "blocks.6.0.conv_pwl",
+    "conv_head",
+]
+
+
+def test_depth_groups_are_the_first_conv_first_block_and_last_block():
+    from spectral_probe.report.reproduction_numbers import depth_groups
+
+    res = _comparison({n: np.ones(20) for n in LITE}, {n: np.ones(20, dtype=bool) for n in LITE})
+    assert depth_groups(res) == (LITE[:3], LITE[4:6])
+
+
+@pytest.mark.parametrize(
+    ("higher_rest", "higher_rest_stable", "lower_rest", "lower_rest_stable", "verdict"),
+    [
+        (0.3, True, 0.99, True, "reproduced"),
+        (0.3, False, 0.99, True, "not reproduced"),  # the decay sits on unstable indices only
+        (0.3, True, 0.5, False, "reproduced only for stable indices"),
+        (0.95, True, 0.99, True, "not reproduced"),  # no decay in the higher layers
+    ],
+)
+def test_angle_rule(higher_rest, higher_rest_stable, lower_rest, lower_rest_stable, verdict):
+    from spectral_probe.report.reproduction_numbers import angle_finding
+
+    cos, stable = {}, {}
+    for n in LITE:
+        hi = n.startswith("blocks.6")
+        rest = higher_rest if hi else lower_rest
+        cos[n] = np.r_[np.ones(2), np.full(18, rest)]
+        rs = higher_rest_stable if hi else lower_rest_stable
+        # half of the rest indices take the flag; the other half stay stable and aligned
+        stable[n] = np.r_[np.ones(2, dtype=bool), np.full(9, rs), np.ones(9, dtype=bool)]
+        cos[n][11:] = 1.0 if not rs else cos[n][11:]
+    runs = pd.DataFrame({"rate": ["100%"]})
+    f = angle_finding({"a": _comparison(cos, stable)}, runs)
+    assert f.verdict == verdict and f.provisional and f.numbers["n_seeds"] == 1
