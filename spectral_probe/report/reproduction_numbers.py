@@ -175,7 +175,8 @@ def top_rest(
     r"""Mean of ``|cos|`` over the leading ``max(1, ceil(fraction n))`` indices and over the rest.
 
     ``keep`` (a boolean mask) restricts both means to the kept indices (the stable view);
-    an empty side is NaN.
+    NaN entries are ignored (as :func:`~spectral_probe.spectral.leading_mean` does); an
+    empty side is NaN.
 
     Example:
         >>> top_rest(np.array([1.0, 0.9, 0.5, 0.3, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]))
@@ -186,7 +187,8 @@ def top_rest(
     lead = np.zeros(n, dtype=bool)
     lead[: max(1, math.ceil(fraction * n))] = True
     k = np.ones(n, dtype=bool) if keep is None else np.asarray(keep, dtype=bool)
-    a, b = c[lead & k], c[~lead & k]
+    finite = ~np.isnan(c)
+    a, b = c[lead & k & finite], c[~lead & k & finite]
     return (float(a.mean()) if a.size else math.nan, float(b.mean()) if b.size else math.nan)
 
 

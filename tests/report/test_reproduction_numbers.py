@@ -43,6 +43,7 @@ def test_top_rest_leading_tenth_and_the_stable_mask():
     keep = np.r_[True, False, np.ones(18, dtype=bool)]
     assert top_rest(-cos, keep) == pytest.approx((1.0, (1 + 17 * 0.2) / 18))
     assert math.isnan(top_rest(cos, np.zeros(20, dtype=bool))[0])
+    assert top_rest(np.r_[cos, np.nan]) == pytest.approx((1.0, 0.2))  # n = 21: 3 leading indices
 
 
 def _runs(rows):
