@@ -73,7 +73,7 @@ def reproduce_page_cmd(
         stage=lambda text: console.print(f"[bold]›[/] {text}"),
     )
     command = f"spectral-probe reproduce-page {runs} --out {out}" + (
-        ' --reduced "..."' if reduced else ""
+        f' --reduced "{reduced}"' if reduced else ""
     )
     paths = write_reproduction_page(rep, out, command=command, reduced=reduced)
     if json_out:
