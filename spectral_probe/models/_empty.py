@@ -29,7 +29,7 @@ def build_empty(build: Callable[[], _T]) -> _T | None:
     try:
         with torch.device("meta"):
             return build()
-    except Exception:  # noqa: BLE001 - any failure on meta means: build the ordinary way
+    except Exception:  # any failure on meta means: build the ordinary way
         return None
 
 
