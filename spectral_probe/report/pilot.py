@@ -99,9 +99,14 @@ def run_pilots(settings: ReportSettings, directory: str | Path, *, progress: Pil
         if reused:
             result = load_run(run_dir)
         else:
-            hooks = []
+            hooks: list[TrainingHook] = []
             if progress is not None:
-                hooks.append(_Forward(lambda it, total, i=i, label=label: progress(i, len(configs), it, total, label)))
+                step = progress
+
+                def forward(it: int, total: int, i: int = i, label: str = label) -> None:
+                    step(i, len(configs), it, total, label)
+
+                hooks.append(_Forward(forward))
             result = finetune(cfg, run_dir, resume="auto", hooks=hooks)
         if progress is not None:
             progress(i + 1, len(configs), 0, 0, label)
