@@ -6,8 +6,9 @@ Two layouts:
   the test split when there is no ``test/``): two splits. The classes are the subfolders
   of ``train/``, sorted; ``test/`` may lack a class but may not add one.
 * ``ROOT/<class>/*.jpg``: a single split of every image, ``all`` (``train`` reads the same
-  images, so training carves its validation split from them). Asking for ``test`` is an error;
-  hold data out with :func:`~spectral_probe.data.split_train_val` instead.
+  images, so training carves its validation split from them, and fine-tuning holds out a test
+  share of each class first). Asking for ``test`` is an error; hold data out with
+  :func:`~spectral_probe.data.split_train_val` instead.
 
 ``split="auto"`` (the analysis commands' default) reads ``test`` (or ``val``) in the first
 layout and ``all`` in the second.
@@ -116,7 +117,7 @@ def load_imagefolder(
             raise DataError(
                 f"expected {root / 'test'}/ for split 'test', found a single-folder layout "
                 f"(ROOT/<class>/): analyses read every image with --split all (or auto, their "
-                f"default); fine-tuning needs a held-out ROOT/test/<class>/ beside ROOT/train/"
+                f"default); fine-tuning holds out 20% of each class itself (--task-option holdout=...)"
             )
         folder = root
     if not classes:

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from ..data import check_interpolation, image_transform, load_dataset, make_splits
+from ..data import (
+    check_interpolation,
+    get_dataset_info,
+    image_transform,
+    load_dataset,
+    make_splits,
+    parse_data_spec,
+    split_train_val,
+)
+from ..data.sampling import Splits
 from ..errors import ConfigError, DataError
 from ..models import Preprocessing, load_model, replace_head
 from .batches import TensorTenCrop
@@ -16,7 +26,12 @@ from .tasks import Task, TaskSetup, register_task
 if TYPE_CHECKING:
     from .config import FinetuneConfig
 
-__all__ = ["ImageClassificationTask", "init_head"]
+__all__ = ["HOLDOUT", "ImageClassificationTask", "init_head"]
+
+#: Share of each class held out as the test split when the data have no test split of their
+#: own (a single-folder ``imagefolder``). Drawn with seed 0 whatever the run's seed, so every
+#: method, rate and seed of a sweep is scored on the same images.
+HOLDOUT = "20%"
 
 
 def init_head(head: torch.nn.Module, how: str) -> None:
@@ -38,7 +53,10 @@ class ImageClassificationTask(Task):
       images per class), training transform (``augment``);
     * the model's head replaced by a new ``nn.Linear(d, num_classes)`` initialised by
       ``head_init``;
-    * the test split evaluated with a centre crop, or ten crops (``ten_crop``);
+    * the test split evaluated with a centre crop, or ten crops (``ten_crop``); data without
+      a test split of their own (a single-folder ``imagefolder``) hold out :data:`HOLDOUT` of
+      each class first (task option ``holdout``: a share, a count per class), recorded in
+      the run's info;
     * images resized with the model's own filter (its ``preprocessing.interpolation``:
       bilinear for torchvision's ResNets, bicubic for EfficientNet-Lite; bilinear when the
       model states none), or the task option ``interpolation`` (``bilinear``, ``bicubic``,
@@ -48,7 +66,7 @@ class ImageClassificationTask(Task):
 
     name = "image-classification"
     unit = "images"
-    options = ("interpolation",)
+    options = ("interpolation", "holdout")
 
     def setup(self, config: FinetuneConfig) -> TaskSetup:
         options = self.check_options(config.task_options)
@@ -60,11 +78,12 @@ class ImageClassificationTask(Task):
             raise ConfigError(
                 f"expected an image dataset for task {self.name}, found {config.data} ({full.kind})"
             )
-        splits = make_splits(
-            full.targets, rate=config.rate, val=config.val, seed=config.split_seed, min_per_class=2,
-            classes=full.classes,
+        pool, test, holdout = _train_and_test(config.data, full, options.get("holdout"))
+        picked = make_splits(
+            np.asarray(full.targets)[pool], rate=config.rate, val=config.val,
+            seed=config.split_seed, min_per_class=2, classes=full.classes,
         )
-        test = load_dataset(config.data, "test")
+        splits = Splits(train=pool[picked.train], val=pool[picked.val])
         loaded = load_model(config.model)
         if loaded.head is None:
             raise ConfigError(f"expected a model with a classifier head, found none in {config.model}")
@@ -96,8 +115,37 @@ class ImageClassificationTask(Task):
             preprocessing=used,
             modality="image",
             info={"train_size": len(train), "val_size": len(splits.val), "test_size": len(test),
-                  "num_classes": len(full.classes), "interpolation": interpolation},
+                  "num_classes": len(full.classes), "interpolation": interpolation,
+                  "test_holdout": holdout},
         )
+
+
+def _train_and_test(
+    data: str, full: Any, holdout: Any
+) -> tuple[np.ndarray, Any, str | None]:
+    """The indices of ``full`` to train from, the test set, and the hold-out used (or None).
+
+    Data with a test split of their own use all of ``full`` and that split (``holdout`` is then
+    refused: it would silently change nothing). Data without one (a single-folder
+    ``imagefolder``) keep ``holdout`` (default :data:`HOLDOUT`) of each class aside as the
+    test set, drawn with seed 0 so that every run of a sweep sees the same test images.
+    """
+    spec = parse_data_spec(data)
+    if get_dataset_info(spec.name).evaluation_split(spec.root) != "all":
+        if holdout is not None:
+            raise ConfigError(
+                f"expected no task option holdout for {data}, which has a test split of its "
+                f"own, found holdout={holdout}"
+            )
+        return np.arange(len(full)), load_dataset(data, "test"), None
+    share = HOLDOUT if holdout is None else str(holdout)
+    try:
+        rest, test_idx = split_train_val(full.targets, share, 0, classes=full.classes)
+    except DataError as exc:
+        raise ConfigError(f"{exc} (task option holdout, the test share of a single folder)") from None
+    if len(test_idx) == 0:
+        raise ConfigError(f"expected a test hold-out above 0 for {data}, found holdout={share}")
+    return rest, full.subset(test_idx), share
 
 
 def _filter_option(value: Any) -> str:

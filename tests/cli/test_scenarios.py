@@ -125,7 +125,7 @@ def test_task_option_errors_are_one_line(runner, tmp_path, mrpc):
     assert err.endswith("expected a task option as KEY=VALUE (e.g. max_length=64), found 'max_length'")
     image = ["finetune", "--data", "digits", "--iterations", "2", "--out", str(out)]
     err = one_line_error(_run(runner, [*image, "--task-option", "pool=mean"]))
-    assert err.endswith("expected task options of image-classification from ['interpolation'], found ['pool']")
+    assert err.endswith("expected task options of image-classification from ['interpolation', 'holdout'], found ['pool']")
     err = one_line_error(_run(runner, [*image, "--task-option", "interpolation=lanczos"]))
     assert err.endswith("expected an interpolation in bilinear, bicubic, nearest, found 'lanczos' (or 'model') "
                         "for task option interpolation")

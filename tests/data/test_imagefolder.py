@@ -84,7 +84,7 @@ def test_auto_split_reads_every_image_of_a_single_folder(tmp_path: Path) -> None
     assert load_dataset(f"imagefolder:{tmp_path}", "all").targets == ds.targets
     with pytest.raises(
         DataError,
-        match=r"analyses read every image with --split all .* fine-tuning needs a held-out ROOT/test/",
+        match=r"analyses read every image with --split all .* fine-tuning holds out 20% of each class itself",
     ):
         load_dataset(f"imagefolder:{tmp_path}", "test")
 

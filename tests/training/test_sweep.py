@@ -201,7 +201,7 @@ seed = [0]
         load_sweep(path).configs()
     assert all(c.task_options == {} for c in load_sweep(_spec(tmp_path)).configs())
     path.write_text(TINY.format(iterations=4, grid="seed = [0]", extra="task_options = [{ pool = 'mean' }]\n"))
-    with pytest.raises(ConfigError, match=r"expected task options of image-classification from \['interpolation'\], found \['pool'\]"):
+    with pytest.raises(ConfigError, match=r"expected task options of image-classification from \['interpolation', 'holdout'\], found \['pool'\]"):
         load_sweep(path).configs()
 
 
