@@ -32,7 +32,7 @@ __all__ = [
 #: How the runs behind the page are made (shown on the page).
 RUN_COMMANDS = {
     "cpu": "OMP_NUM_THREADS=1 spectral-probe sweep reproduce --executor local --max-parallel 2",
-    "quick": "OMP_NUM_THREADS=2 spectral-probe sweep reproduce-quick --executor inline",
+    "quick": "OMP_NUM_THREADS=1 spectral-probe sweep reproduce-quick --executor local --max-parallel 2",
     "paper": "DATA=/data spectral-probe sweep reproduce-paper --executor slurm --slurm partition=gpu "
     "--slurm gpus_per_node=1 --slurm timeout_min=720 --max-parallel 32",
 }

@@ -24,8 +24,13 @@ def test_cpu_reproduce_grid():
 def test_quick_reproduce_is_a_subset_of_the_cells_at_fewer_iterations():
     quick = load_sweep("reproduce-quick").configs()
     assert {(c.method, c.rate, c.seed, c.iterations, c.eval_max) for c in quick} == {
-        (m, r, 0, 300, 1000) for m in ("l2", "l2+bss") for r in ("1%", "50%")
+        (m, r, s, 300, 1000)
+        for m in ("l2", "l2+bss")
+        for r in ("1%", "5%", "50%")
+        for s in (0, 1, 2)
     }
+    full = {(c.method, c.rate, c.seed) for c in load_sweep("reproduce").configs()}
+    assert {(c.method, c.rate, c.seed) for c in quick} <= full
 
 
 def test_paper_reproduce_grid_and_its_shared_figure3_cells(monkeypatch):
