@@ -68,6 +68,10 @@ _LIMITS = """\
   |cos| = 1 everywhere.
 - **Batch size of the spectra.** b = 32 singular values per feature matrix (the paper's 48):
   the "smaller half" is 16 values.
+- **Normalisation.** The numbers of 1(c,d) and 3(b,c) compare sigma_i / sigma_1 and energy
+  shares, not the raw singular values the paper plots: fine-tuning (and BSS) also change the
+  overall scale of the features, and a raw comparison would mix that in. Figure 3(b,c) above
+  shows raw values; where raw and normalised disagree, the verdict follows the normalised ones.
 - **Seeds.** Three seeds give wide t-intervals (t = 4.30): a real but small effect can
   fail the interval rules.
 - **Figures 3(a) and 3(d)** need TSVD and BSS-k runs, which the CPU sweep does not
