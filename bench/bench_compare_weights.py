@@ -52,8 +52,9 @@ def weights(model: torch.nn.Module) -> list[torch.Tensor]:
     ]
 
 
-def plain_loop(a: torch.nn.Module, b: torch.nn.Module, dtype: torch.dtype,
-               device: str = "cpu") -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+def plain_loop(
+    a: torch.nn.Module, b: torch.nn.Module, dtype: torch.dtype, device: str = "cpu"
+) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """The plain PyTorch way: full SVD of both matrices, then index-matched |cos|."""
     out = []
     for wa, wb in zip(weights(a), weights(b)):
@@ -153,24 +154,36 @@ def main() -> None:
 
     results: dict[str, list[float]] = {}
     for _ in range(args.repeats):  # interleave so machine noise hits every contender alike
-        results.setdefault("plain float64 SVD loop", []).extend(timeit(lambda: plain_loop(a, b, torch.float64), 1))
-        results.setdefault("plain float32 SVD loop", []).extend(timeit(lambda: plain_loop(a, b, torch.float32), 1))
+        results.setdefault("plain float64 SVD loop", []).extend(
+            timeit(lambda: plain_loop(a, b, torch.float64), 1)
+        )
+        results.setdefault("plain float32 SVD loop", []).extend(
+            timeit(lambda: plain_loop(a, b, torch.float32), 1)
+        )
         results.setdefault("compare_weights (cpu)", []).extend(timeit(lambda: ours(a, b, "cpu"), 1))
         if have_ww:
-            results.setdefault("WeightWatcher analyze (1 model)", []).extend(timeit(lambda: weightwatcher_one(a), 1))
+            results.setdefault("WeightWatcher analyze (1 model)", []).extend(
+                timeit(lambda: weightwatcher_one(a), 1)
+            )
     if torch.cuda.is_available():
         plain_loop(a, b, torch.float64, "cuda")
         ours(a, b, "cuda")
         torch.cuda.reset_peak_memory_stats()
         results["compare_weights (cuda)"] = timeit(lambda: ours(a, b, "cuda"), args.repeats)
         gpu_peak = torch.cuda.max_memory_allocated() / 2**20
-        results["plain float64 SVD loop (cuda)"] = timeit(lambda: plain_loop(a, b, torch.float64, "cuda"), args.repeats)
+        results["plain float64 SVD loop (cuda)"] = timeit(
+            lambda: plain_loop(a, b, torch.float64, "cuda"), args.repeats
+        )
 
     med = {k: statistics.median(v) for k, v in results.items()}
-    print(f"# compare-weights benchmark, {date.today()}, {platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} threads, torch {torch.__version__}"
-          + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))
-    print("ResNet-50 pair (random init vs 1e-3 perturbed copy), 54 Conv2d/Linear layers, load excluded")
+    print(
+        f"# compare-weights benchmark, {date.today()}, {platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} threads, torch {torch.__version__}"
+        + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "")
+    )
+    print(
+        "ResNet-50 pair (random init vs 1e-3 perturbed copy), 54 Conv2d/Linear layers, load excluded"
+    )
     print(f"{'method':36s} {'median s':>9s} {'min s':>8s} {'max s':>8s}")
     for k, v in results.items():
         print(f"{k:36s} {med[k]:9.3f} {min(v):8.3f} {max(v):8.3f}")
@@ -179,7 +192,9 @@ def main() -> None:
     f32 = plain_loop(a, b, torch.float32)
     res = ours(a, b, "cpu")
     sv_err, cos_err, cos32_err = 0.0, 0.0, 0.0
-    for (sa, _, cos), (_, _, c32), (_, rows) in zip(ref, f32, res.angles.groupby("layer", sort=False)):
+    for (sa, _, cos), (_, _, c32), (_, rows) in zip(
+        ref, f32, res.angles.groupby("layer", sort=False)
+    ):
         got_s = torch.tensor(rows["sigma_a"].to_numpy())
         got_c = torch.tensor(rows["cos"].to_numpy())
         sv_err = max(sv_err, float(((got_s - sa) / sa[0]).abs().max()))
@@ -187,26 +202,40 @@ def main() -> None:
         cos32_err = max(cos32_err, float((c32.double() - cos).abs().max()))
     print()
     print("ratios (lower is faster):")
-    print(f"  compare_weights / plain float64 loop  = {med['compare_weights (cpu)'] / med['plain float64 SVD loop']:.3f}  (goal <= 0.25)")
+    print(
+        f"  compare_weights / plain float64 loop  = {med['compare_weights (cpu)'] / med['plain float64 SVD loop']:.3f}  (goal <= 0.25)"
+    )
     if have_ww:
-        print(f"  compare_weights / WeightWatcher (1)   = {med['compare_weights (cpu)'] / med['WeightWatcher analyze (1 model)']:.3f}  (goal <= 0.6)")
+        print(
+            f"  compare_weights / WeightWatcher (1)   = {med['compare_weights (cpu)'] / med['WeightWatcher analyze (1 model)']:.3f}  (goal <= 0.6)"
+        )
     if torch.cuda.is_available():
-        print(f"  compare_weights on GPU: {med['compare_weights (cuda)']:.3f} s (goal < 0.5 s), peak GPU memory {gpu_peak:.0f} MiB")
-        print(f"  compare_weights / plain float64 loop, both on GPU = "
-              f"{med['compare_weights (cuda)'] / med['plain float64 SVD loop (cuda)']:.3f}")
+        print(
+            f"  compare_weights on GPU: {med['compare_weights (cuda)']:.3f} s (goal < 0.5 s), peak GPU memory {gpu_peak:.0f} MiB"
+        )
+        print(
+            f"  compare_weights / plain float64 loop, both on GPU = "
+            f"{med['compare_weights (cuda)'] / med['plain float64 SVD loop (cuda)']:.3f}"
+        )
         gpu = ours(a, b, "cuda").angles
         cpu = res.angles
-        print(f"  GPU vs CPU results: max |sigma| diff / sigma_1 = "
-              f"{float(((gpu['sigma_a'] - cpu['sigma_a']).abs() / cpu.groupby('layer')['sigma_a'].transform('max')).max()):.1e}, "
-              f"max |cos| diff = {float((gpu['cos'] - cpu['cos']).abs().max()):.1e}")
+        print(
+            f"  GPU vs CPU results: max |sigma| diff / sigma_1 = "
+            f"{float(((gpu['sigma_a'] - cpu['sigma_a']).abs() / cpu.groupby('layer')['sigma_a'].transform('max')).max()):.1e}, "
+            f"max |cos| diff = {float((gpu['cos'] - cpu['cos']).abs().max()):.1e}"
+        )
     print()
     print("accuracy against the plain float64 SVD loop:")
     print(f"  max |sigma - ref| / sigma_1          = {sv_err:.1e}")
     print(f"  max | |cos| - ref |  (compare_weights) = {cos_err:.1e}")
     print(f"  max | |cos| - ref |  (float32 SVD)     = {cos32_err:.1e}")
     print()
-    print("peak extra resident memory while running (fresh process each, after a warm-up run; MiB):")
-    names = ["plain float64 SVD loop", "compare_weights (cpu)"] + (["WeightWatcher analyze (1 model)"] if have_ww else [])
+    print(
+        "peak extra resident memory while running (fresh process each, after a warm-up run; MiB):"
+    )
+    names = ["plain float64 SVD loop", "compare_weights (cpu)"] + (
+        ["WeightWatcher analyze (1 model)"] if have_ww else []
+    )
     for name in names:
         print(f"  {name:36s} {peak_memory(name):8.0f}")
 

@@ -80,28 +80,50 @@ def bare_step(cfg: FinetuneConfig, warmup: int, steps: int) -> float:
     splits = make_splits(full.targets, rate=cfg.rate, seed=cfg.seed, min_per_class=2)
     loaded = load_model(cfg.model)
     pre = loaded.preprocessing
-    tf = image_transform(full, train=True, size=cfg.image_size, resize=cfg.resize, mean=pre.mean, std=pre.std)
+    tf = image_transform(
+        full, train=True, size=cfg.image_size, resize=cfg.resize, mean=pre.mean, std=pre.std
+    )
     train = full.with_transform(tf).subset(splits.train)
     model = loaded.model
     head = replace_head(model, len(full.classes), loaded.head)
     init_head(model.get_submodule(head), "normal")
     cl = use_channels_last(cfg.channels_last, device, "image", model)  # as the engine decides
-    model = model.to(device, memory_format=torch.channels_last if cl else torch.preserve_format).train()
+    model = model.to(
+        device, memory_format=torch.channels_last if cl else torch.preserve_format
+    ).train()
     head_params = list(model.get_submodule(head).parameters())
     ids = {id(p) for p in head_params}
-    groups = [{"params": [p for p in model.parameters() if id(p) not in ids], "lr": cfg.lr / cfg.head_lr_ratio},
-              {"params": head_params, "lr": cfg.lr}]
-    opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.hp.get("l2.alpha", 0.01))
+    groups = [
+        {
+            "params": [p for p in model.parameters() if id(p) not in ids],
+            "lr": cfg.lr / cfg.head_lr_ratio,
+        },
+        {"params": head_params, "lr": cfg.lr},
+    ]
+    opt = torch.optim.SGD(
+        groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.hp.get("l2.alpha", 0.01)
+    )
     amp = amp_dtype(cfg.amp, device)
-    loader = make_loader(train, cfg.batch_size, shuffle=True, seed=cfg.seed, drop_last=True,
-                         pin_memory=device.type == "cuda", num_workers=cfg.num_workers)
+    loader = make_loader(
+        train,
+        cfg.batch_size,
+        shuffle=True,
+        seed=cfg.seed,
+        drop_last=True,
+        pin_memory=device.type == "cuda",
+        num_workers=cfg.num_workers,
+    )
     done, t0 = 0, 0.0
     while True:
         for xb, yb in loader:
             x, y = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
             if cl:
                 x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast("cuda", dtype=amp) if amp is not None else torch.autocast("cpu", enabled=False):
+            with (
+                torch.autocast("cuda", dtype=amp)
+                if amp is not None
+                else torch.autocast("cpu", enabled=False)
+            ):
                 loss = torch.nn.functional.cross_entropy(model(x).float(), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -137,19 +159,35 @@ def main() -> None:
         try:
             load_dataset("fashion-mnist", "train")
             data = "fashion-mnist"
-        except Exception:  # noqa: BLE001 - no Fashion-MNIST on this machine
+        except Exception:
             data = "digits"
-    base = FinetuneConfig(model=model, data=data, method="l2", rate="100%", preset="paper", device=args.device,
-                          batch_size=args.batch, image_size=size, resize=round(size * 256 / 224),
-                          iterations=args.warmup + steps + 1, eval_max=args.batch, ten_crop=False,
-                          checkpoint_every=10**6, num_workers=workers).resolve()
+    base = FinetuneConfig(
+        model=model,
+        data=data,
+        method="l2",
+        rate="100%",
+        preset="paper",
+        device=args.device,
+        batch_size=args.batch,
+        image_size=size,
+        resize=round(size * 256 / 224),
+        iterations=args.warmup + steps + 1,
+        eval_max=args.batch,
+        ten_crop=False,
+        checkpoint_every=10**6,
+        num_workers=workers,
+    ).resolve()
     bss = base.with_overrides(method="l2+bss")
     gpu = torch.cuda.get_device_name(0) if cuda else f"{torch.get_num_threads()} CPU threads"
-    print(f"# engine benchmark, {date.today()}, {platform.machine()}, {gpu}, torch {torch.__version__}, "
-          f"load {os.getloadavg()[0]:.2f}")
-    print(f"# {model}, {size} px, batch {args.batch}, {data}, {args.device}"
-          f"{', AMP ' + str(amp_dtype('auto', torch.device(args.device))).replace('torch.', '') if cuda else ''}, "
-          f"{steps} timed steps after {args.warmup}, {args.repeats} interleaved rounds, {workers} loader workers")
+    print(
+        f"# engine benchmark, {date.today()}, {platform.machine()}, {gpu}, torch {torch.__version__}, "
+        f"load {os.getloadavg()[0]:.2f}"
+    )
+    print(
+        f"# {model}, {size} px, batch {args.batch}, {data}, {args.device}"
+        f"{', AMP ' + str(amp_dtype('auto', torch.device(args.device))).replace('torch.', '') if cuda else ''}, "
+        f"{steps} timed steps after {args.warmup}, {args.repeats} interleaved rounds, {workers} loader workers"
+    )
     times: dict[str, list[float]] = {"bare": [], "engine l2": [], "engine l2+bss": []}
     for _ in range(args.repeats):
         times["bare"].append(bare_step(base, args.warmup, steps))
@@ -157,10 +195,14 @@ def main() -> None:
         times["engine l2+bss"].append(engine_step(bss, args.warmup, steps))
     med = {k: statistics.median(v) for k, v in times.items()}
     for name, t in med.items():
-        print(f"{name:14s}: {1000 * t:8.1f} ms/step  {args.batch / t:8.1f} img/s   "
-              f"(rounds: {', '.join(f'{1000 * x:.1f}' for x in times[name])} ms)")
+        print(
+            f"{name:14s}: {1000 * t:8.1f} ms/step  {args.batch / t:8.1f} img/s   "
+            f"(rounds: {', '.join(f'{1000 * x:.1f}' for x in times[name])} ms)"
+        )
     print(f"engine / bare images/s: {med['bare'] / med['engine l2']:.3f}   (target >= 0.95)")
-    print(f"BSS step / plain step:  {med['engine l2+bss'] / med['engine l2']:.3f}   (target <= 1.03 on GPU)")
+    print(
+        f"BSS step / plain step:  {med['engine l2+bss'] / med['engine l2']:.3f}   (target <= 1.03 on GPU)"
+    )
 
 
 if __name__ == "__main__":

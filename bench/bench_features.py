@@ -47,8 +47,15 @@ def run_device(args: argparse.Namespace, device: torch.device) -> dict[str, floa
     dataset = load_dataset(args.data, args.split)
     ref = copy.deepcopy(loaded.model).to(device)  # plain float32 NCHW twin, no hooks (CUDA only)
     fx = FeatureExtractor(loaded, device=device)
-    loader = make_feature_loader(loaded, dataset, args.batch_size, device=device, image_size=args.image_size,
-                                 max_batches=args.batches, channels_last=fx.channels_last)
+    loader = make_feature_loader(
+        loaded,
+        dataset,
+        args.batch_size,
+        device=device,
+        image_size=args.image_size,
+        max_batches=args.batches,
+        channels_last=fx.channels_last,
+    )
     # the batches are materialised once on the device, so the main loops compare the model
     # side alone (a stricter test: loading time would dilute any overhead); the "+load"
     # loops include the loader and the on-device transform
@@ -108,11 +115,17 @@ def run_device(args: argparse.Namespace, device: torch.device) -> dict[str, floa
     n = len(batches) * args.batch_size
     med = {name: statistics.median(ts) for name, ts in times.items()}
     base = {name: times["bare+load" if name.endswith("+load") else "bare"] for name in times}
-    ratios = {name: statistics.median(b / t for b, t in zip(base[name], ts)) for name, ts in times.items()}
-    print(f"\n{device.type}: {args.model}, {args.data}/{args.split}, {len(batches)} batches of {args.batch_size} "
-          f"at {loader.transform.size if loader.transform is not None else '?'} px, amp={fx.amp}, "
-          f"channels_last={fx.channels_last}, {args.rounds} interleaved rounds")
-    print(f"{'loop':<16}{'median s':>10}{'images/s':>12}{'throughput vs bare':>20}   (+load: vs bare+load)")
+    ratios = {
+        name: statistics.median(b / t for b, t in zip(base[name], ts)) for name, ts in times.items()
+    }
+    print(
+        f"\n{device.type}: {args.model}, {args.data}/{args.split}, {len(batches)} batches of {args.batch_size} "
+        f"at {loader.transform.size if loader.transform is not None else '?'} px, amp={fx.amp}, "
+        f"channels_last={fx.channels_last}, {args.rounds} interleaved rounds"
+    )
+    print(
+        f"{'loop':<16}{'median s':>10}{'images/s':>12}{'throughput vs bare':>20}   (+load: vs bare+load)"
+    )
     for name in loops:
         print(f"{name:<16}{med[name]:>10.3f}{n / med[name]:>12.1f}{ratios[name]:>20.3f}")
     return ratios
@@ -124,7 +137,9 @@ def main() -> None:
     parser.add_argument("--data", default="fashion-mnist")
     parser.add_argument("--split", default="test")
     parser.add_argument("--batch-size", type=int, default=48)
-    parser.add_argument("--image-size", type=int, default=None, help="default: the model's own (224)")
+    parser.add_argument(
+        "--image-size", type=int, default=None, help="default: the model's own (224)"
+    )
     parser.add_argument("--batches", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--device", default="all", choices=["all", "cpu", "cuda"])
@@ -132,7 +147,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, python {platform.python_version()}, {torch.get_num_threads()} CPU threads")
+    print(
+        f"torch {torch.__version__}, python {platform.python_version()}, {torch.get_num_threads()} CPU threads"
+    )
     devices = []
     if args.device in ("all", "cpu"):
         devices.append(torch.device("cpu"))

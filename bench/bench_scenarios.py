@@ -35,10 +35,70 @@ from spectral_probe.models import save_checkpoint
 from spectral_probe.regularizers.ewc import diagonal_fisher
 from spectral_probe.training import MLP, FinetuneConfig, PixelPermutation, TrainingHook, finetune
 
-_WORDS = ("the a film movie story plot actor actors scene scenes music score director script dialogue pace "
-          "moving dull brilliant tedious charming clumsy warm cold funny sad long short bold quiet loud "
-          "never always often rarely truly hardly quite very too so and but or yet because while though "
-          "it is was seems feels looks plays runs ends starts drags soars falls rises").split()
+_WORDS = [
+    "the",
+    "a",
+    "film",
+    "movie",
+    "story",
+    "plot",
+    "actor",
+    "actors",
+    "scene",
+    "scenes",
+    "music",
+    "score",
+    "director",
+    "script",
+    "dialogue",
+    "pace",
+    "moving",
+    "dull",
+    "brilliant",
+    "tedious",
+    "charming",
+    "clumsy",
+    "warm",
+    "cold",
+    "funny",
+    "sad",
+    "long",
+    "short",
+    "bold",
+    "quiet",
+    "loud",
+    "never",
+    "always",
+    "often",
+    "rarely",
+    "truly",
+    "hardly",
+    "quite",
+    "very",
+    "too",
+    "so",
+    "and",
+    "but",
+    "or",
+    "yet",
+    "because",
+    "while",
+    "though",
+    "it",
+    "is",
+    "was",
+    "seems",
+    "feels",
+    "looks",
+    "plays",
+    "runs",
+    "ends",
+    "starts",
+    "drags",
+    "soars",
+    "falls",
+    "rises",
+]
 
 
 def _sync(device: torch.device) -> None:
@@ -95,14 +155,25 @@ def _sst2(folder: Path, n: int, seed: int = 0) -> Path:
 def bench_glue(args: argparse.Namespace, workdir: Path) -> None:
     glue = Path(args.glue) if args.glue else _sst2(workdir, n=max(8 * args.batch, 256))
     cuda = args.device.startswith("cuda")
-    base = FinetuneConfig(model="bundled:minilm-l6", data=f"glue-sst2:{glue}", task="text-classification",
-                          preset="glue", method="none", device=args.device, batch_size=args.batch,
-                          iterations=args.warmup + args.steps + 1, checkpoint_every=10**6, eval_max=args.batch,
-                          task_options={"max_length": args.max_length}).resolve()
+    base = FinetuneConfig(
+        model="bundled:minilm-l6",
+        data=f"glue-sst2:{glue}",
+        task="text-classification",
+        preset="glue",
+        method="none",
+        device=args.device,
+        batch_size=args.batch,
+        iterations=args.warmup + args.steps + 1,
+        checkpoint_every=10**6,
+        eval_max=args.batch,
+        task_options={"max_length": args.max_length},
+    ).resolve()
     bss = base.with_overrides(method="bss")
-    print(f"## GLUE fine-tuning: MiniLM-L6, SST-2 format ({'generated' if not args.glue else glue}), batch "
-          f"{args.batch}, max length {args.max_length}, AdamW{', AMP bf16' if cuda else ''}, {args.steps} timed steps "
-          f"after {args.warmup}, {args.repeats} interleaved rounds")
+    print(
+        f"## GLUE fine-tuning: MiniLM-L6, SST-2 format ({'generated' if not args.glue else glue}), batch "
+        f"{args.batch}, max length {args.max_length}, AdamW{', AMP bf16' if cuda else ''}, {args.steps} timed steps "
+        f"after {args.warmup}, {args.repeats} interleaved rounds"
+    )
     runs: dict[str, list[_Timer]] = {"none": [], "bss": []}
     for _ in range(args.repeats):
         runs["none"].append(_run(base, args.warmup, args.steps, count_tokens=True))
@@ -111,48 +182,70 @@ def bench_glue(args: argparse.Namespace, workdir: Path) -> None:
     for name, timers in runs.items():
         rates = [t.tokens / (t.seconds * args.steps) for t in timers]
         med[name] = statistics.median(rates)
-        print(f"{name:5s}: {med[name]:9.0f} tokens/s  {1000 * statistics.median(t.seconds for t in timers):8.1f} ms/step"
-              f"   (rounds: {', '.join(f'{r:.0f}' for r in rates)} tokens/s; {timers[0].tokens // args.steps} tokens/step)")
-    print(f"tokens/s without BSS / with BSS: {med['none'] / med['bss']:.3f}   (target <= 1.03 on GPU)")
+        print(
+            f"{name:5s}: {med[name]:9.0f} tokens/s  {1000 * statistics.median(t.seconds for t in timers):8.1f} ms/step"
+            f"   (rounds: {', '.join(f'{r:.0f}' for r in rates)} tokens/s; {timers[0].tokens // args.steps} tokens/step)"
+        )
+    print(
+        f"tokens/s without BSS / with BSS: {med['none'] / med['bss']:.3f}   (target <= 1.03 on GPU)"
+    )
 
 
 def bench_permuted(args: argparse.Namespace, workdir: Path) -> None:
     try:
         load_dataset("fashion-mnist", "train")
         data, sizes = "fashion-mnist", [784, 400, 400, 10]
-    except Exception:  # noqa: BLE001 - no Fashion-MNIST here
+    except Exception:
         data, sizes = "digits", [64, 400, 400, 10]
     torch.manual_seed(0)
     spec = "mlp:" + "-".join(map(str, sizes))
-    ckpt = save_checkpoint(workdir / "task_a.safetensors", MLP(sizes), base=spec, head="fc", num_classes=sizes[-1])
+    ckpt = save_checkpoint(
+        workdir / "task_a.safetensors", MLP(sizes), base=spec, head="fc", num_classes=sizes[-1]
+    )
     steps = args.mlp_steps
-    common = dict(data=data, task="permuted", preset="permuted", device=args.device, iterations=args.warmup + steps + 1,
-                  checkpoint_every=10**6, eval_max=100)
+    common = dict(
+        data=data,
+        task="permuted",
+        preset="permuted",
+        device=args.device,
+        iterations=args.warmup + steps + 1,
+        checkpoint_every=10**6,
+        eval_max=100,
+    )
     cfgs = {
         "task A, none": FinetuneConfig(model=spec, method="none", **common).resolve(),
         "task B, ewc": FinetuneConfig(model=str(ckpt), method="ewc", **common).resolve(),
         "task B, ewc+bss": FinetuneConfig(model=str(ckpt), method="ewc+bss", **common).resolve(),
     }
     per_epoch = 60000 // 100 if data == "fashion-mnist" else 1343 // 100
-    print(f"## permuted-pixel task: MLP {'-'.join(map(str, sizes))}, {data}, batch 100, SGD, {steps} timed steps "
-          f"after {args.warmup}, {args.repeats} interleaved rounds; an epoch = {per_epoch} steps")
+    print(
+        f"## permuted-pixel task: MLP {'-'.join(map(str, sizes))}, {data}, batch 100, SGD, {steps} timed steps "
+        f"after {args.warmup}, {args.repeats} interleaved rounds; an epoch = {per_epoch} steps"
+    )
     times: dict[str, list[float]] = {k: [] for k in cfgs}
     for _ in range(args.repeats):
         for name, cfg in cfgs.items():
             times[name].append(_run(cfg, args.warmup, steps).seconds)
     for name, ts in times.items():
         t = statistics.median(ts)
-        print(f"{name:16s}: {1000 * t:7.2f} ms/step  {t * per_epoch:6.2f} s/epoch   "
-              f"(rounds: {', '.join(f'{1000 * x:.2f}' for x in ts)} ms)")
+        print(
+            f"{name:16s}: {1000 * t:7.2f} ms/step  {t * per_epoch:6.2f} s/epoch   "
+            f"(rounds: {', '.join(f'{1000 * x:.2f}' for x in ts)} ms)"
+        )
     model = MLP(sizes).to(args.device)
     ds = load_dataset(data, "train").with_transform(PixelPermutation(None))
     x, y = ds[np.arange(1024)]
-    batches = [(x[i : i + 100].to(args.device), y[i : i + 100].to(args.device)) for i in range(0, 1024, 100)]
+    batches = [
+        (x[i : i + 100].to(args.device), y[i : i + 100].to(args.device))
+        for i in range(0, 1024, 100)
+    ]
     _sync(torch.device(args.device))
     t0 = time.perf_counter()
     diagonal_fisher(model, batches, max_samples=1024)
     _sync(torch.device(args.device))
-    print(f"EWC's diagonal Fisher (1024 task-A images, once per task-B run): {time.perf_counter() - t0:.2f} s")
+    print(
+        f"EWC's diagonal Fisher (1024 task-A images, once per task-B run): {time.perf_counter() - t0:.2f} s"
+    )
 
 
 def main() -> None:
@@ -174,8 +267,10 @@ def main() -> None:
     args.steps = args.steps or (30 if cuda else 6)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     where = torch.cuda.get_device_name(0) if cuda else f"{torch.get_num_threads()} CPU threads"
-    print(f"# scenarios benchmark, {date.today()}, {platform.machine()}, {where}, torch {torch.__version__}, "
-          f"load {os.getloadavg()[0]:.2f}")
+    print(
+        f"# scenarios benchmark, {date.today()}, {platform.machine()}, {where}, torch {torch.__version__}, "
+        f"load {os.getloadavg()[0]:.2f}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         if args.only in (None, "glue"):
             bench_glue(args, Path(tmp))

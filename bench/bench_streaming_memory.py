@@ -71,15 +71,27 @@ def child(args: argparse.Namespace) -> dict[str, float]:
         data = load_dataset(args.data, "train")
         d = 1280
         # warm up (allocator, kernels) on a few batches so the baseline includes them
-        feature_spectrum(loaded, data, batch_size=args.batch_size, max_batches=2, image_size=args.image_size,
-                         device=device)
+        feature_spectrum(
+            loaded,
+            data,
+            batch_size=args.batch_size,
+            max_batches=2,
+            image_size=args.image_size,
+            device=device,
+        )
         before, t0 = _rss_mib(), time.perf_counter()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
             torch.cuda.reset_peak_memory_stats(device)
             base_gpu = torch.cuda.memory_allocated(device)
-        res = feature_spectrum(loaded, data, rate=str(n // 10), batch_size=args.batch_size, image_size=args.image_size,
-                               device=device)
+        res = feature_spectrum(
+            loaded,
+            data,
+            rate=str(n // 10),
+            batch_size=args.batch_size,
+            image_size=args.image_size,
+            device=device,
+        )
         assert int(res.summary["dataset_n"].iloc[0]) == (n // args.batch_size) * args.batch_size
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -104,8 +116,12 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 60000])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--model", default="bundled:efficientnet_lite0")
-    parser.add_argument("--data", default="fashion-mnist", help="a data spec with 60,000 training images")
-    parser.add_argument("--image-size", type=int, default=None, help="default: the model's own (224)")
+    parser.add_argument(
+        "--data", default="fashion-mnist", help="a data spec with 60,000 training images"
+    )
+    parser.add_argument(
+        "--image-size", type=int, default=None, help="default: the model's own (224)"
+    )
     parser.add_argument("--batch-size", type=int, default=48)
     parser.add_argument("--dim", type=int, default=1280, help="synthetic feature width")
     parser.add_argument("--threads", type=int, default=None)
@@ -116,8 +132,14 @@ def main() -> None:
     if args.n is not None:
         print(json.dumps(child(args)))
         return
-    print(f"torch {torch.__version__}, python {platform.python_version()}, device {args.device}, source {args.source}"
-          + (f", {args.model} at {args.image_size or 'its own'} px" if args.source == "model" else f", d = {args.dim}"))
+    print(
+        f"torch {torch.__version__}, python {platform.python_version()}, device {args.device}, source {args.source}"
+        + (
+            f", {args.model} at {args.image_size or 'its own'} px"
+            if args.source == "model"
+            else f", d = {args.dim}"
+        )
+    )
     rows = []
     for n in args.sizes:
         cmd = [sys.executable, __file__, "--n", str(n), *sys.argv[1:]]

@@ -11,7 +11,14 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from spectral_probe.errors import SpectralProbeError
@@ -70,7 +77,9 @@ def handles_errors(fn: F) -> F:
 
 
 @contextmanager
-def progress_bar(description: str, *, quiet: bool = False) -> Iterator[Callable[[int, int, str], None]]:
+def progress_bar(
+    description: str, *, quiet: bool = False
+) -> Iterator[Callable[[int, int, str], None]]:
     """A rich progress bar on stderr; yields ``update(done, total, item)``."""
     if quiet:
         yield lambda done, total, item: None
@@ -104,14 +113,26 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def print_frame(df: Any, columns: Sequence[str], *, title: str | None = None, headers: Sequence[str] | None = None) -> None:
+def print_frame(
+    df: Any,
+    columns: Sequence[str],
+    *,
+    title: str | None = None,
+    headers: Sequence[str] | None = None,
+) -> None:
     """Print selected DataFrame columns as a rich table on stdout."""
     import pandas as pd
 
     table = Table(title=title, header_style="bold", show_lines=False, pad_edge=False)
     for i, (col, head) in enumerate(zip(columns, headers or columns)):
         left = not pd.api.types.is_numeric_dtype(df[col])
-        table.add_column(head, justify="left" if left else "right", no_wrap=True, overflow="ellipsis" if i == 0 else "fold", min_width=8 if i == 0 else None)
+        table.add_column(
+            head,
+            justify="left" if left else "right",
+            no_wrap=True,
+            overflow="ellipsis" if i == 0 else "fold",
+            min_width=8 if i == 0 else None,
+        )
     for row in df[list(columns)].itertuples(index=False):
         table.add_row(*(_fmt(v) for v in row))
     stdout.print(table)
@@ -141,7 +162,11 @@ def invocation(command: str, options: dict[str, Any]) -> dict[str, Any]:
         "command": command,
         "options": options,
         "argv": sys.argv,
-        "versions": {"spectral_probe": __version__, "torch": torch.__version__, "python": platform.python_version()},
+        "versions": {
+            "spectral_probe": __version__,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        },
     }
 
 

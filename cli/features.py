@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -23,30 +23,105 @@ class PoolChoice(str, Enum):
 @app.command("feature-spectrum")
 @handles_errors
 def feature_spectrum_cmd(
-    models: Annotated[list[str], typer.Argument(help="Model specs or checkpoint paths: one curve each.", show_default=False)],
-    data: Annotated[str, typer.Option("--data", help="Data spec NAME[:ROOT], e.g. fashion-mnist, cub200:/data/CUB_200_2011.", show_default=False)],
+    models: Annotated[
+        list[str],
+        typer.Argument(help="Model specs or checkpoint paths: one curve each.", show_default=False),
+    ],
+    data: Annotated[
+        str,
+        typer.Option(
+            "--data",
+            help="Data spec NAME[:ROOT], e.g. fashion-mnist, cub200:/data/CUB_200_2011.",
+            show_default=False,
+        ),
+    ],
     split: SplitOpt = "auto",
-    layer: Annotated[Optional[list[str]], typer.Option("--layer", help="Module whose output to analyse (repeatable; 'penultimate' = pooled features) [default: penultimate]. List names with `spectral-probe layers MODEL --modules`.")] = None,
-    batch_size: Annotated[int, typer.Option(help="Rows b of each feature matrix (the paper: 48).")] = 48,
-    rate: Annotated[Optional[str], typer.Option(help="Sample this share (0.15, 15%) or count (30) per class first.")] = None,
-    max_batches: Annotated[Optional[int], typer.Option(help="Analyse at most this many batches per model.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the per-class sample, the batch order and random initialisations.")] = 0,
-    image_size: Annotated[Optional[int], typer.Option(help="Input side in pixels [default: each model's own].")] = None,
-    interpolation: Annotated[Optional[str], typer.Option(help="Resizing filter for every model: bilinear, bicubic or nearest [default: each model's own, e.g. bicubic for EfficientNet-Lite].", show_default=False)] = None,
-    pool: Annotated[PoolChoice, typer.Option(help="Maps: auto/avg = spatial mean, flatten = C*H*W; sequences: auto/cls = [CLS], avg = token mean.")] = PoolChoice.auto,
-    center: Annotated[bool, typer.Option(help="Dataset-level spectrum of the centred features (PCA).")] = False,
-    dataset_spectrum: Annotated[bool, typer.Option(help="Accumulate the dataset-level spectrum (a d x d float64 Gram).")] = True,
+    layer: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--layer",
+            help="Module whose output to analyse (repeatable; 'penultimate' = pooled features) [default: penultimate]. List names with `spectral-probe layers MODEL --modules`.",
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option(help="Rows b of each feature matrix (the paper: 48).")
+    ] = 48,
+    rate: Annotated[
+        str | None,
+        typer.Option(help="Sample this share (0.15, 15%) or count (30) per class first."),
+    ] = None,
+    max_batches: Annotated[
+        int | None, typer.Option(help="Analyse at most this many batches per model.")
+    ] = None,
+    seed: Annotated[
+        int,
+        typer.Option(
+            help="Seed of the per-class sample, the batch order and random initialisations."
+        ),
+    ] = 0,
+    image_size: Annotated[
+        int | None, typer.Option(help="Input side in pixels [default: each model's own].")
+    ] = None,
+    interpolation: Annotated[
+        str | None,
+        typer.Option(
+            help="Resizing filter for every model: bilinear, bicubic or nearest [default: each model's own, e.g. bicubic for EfficientNet-Lite].",
+            show_default=False,
+        ),
+    ] = None,
+    pool: Annotated[
+        PoolChoice,
+        typer.Option(
+            help="Maps: auto/avg = spatial mean, flatten = C*H*W; sequences: auto/cls = [CLS], avg = token mean."
+        ),
+    ] = PoolChoice.auto,
+    center: Annotated[
+        bool, typer.Option(help="Dataset-level spectrum of the centred features (PCA).")
+    ] = False,
+    dataset_spectrum: Annotated[
+        bool, typer.Option(help="Accumulate the dataset-level spectrum (a d x d float64 Gram).")
+    ] = True,
     ci: Annotated[float, typer.Option(help="Confidence level of the bands over batches.")] = 0.95,
-    label: Annotated[Optional[list[str]], typer.Option("--label", help="Name of each model in tables and figures (repeat once per model).")] = None,
-    arch: Annotated[Optional[str], typer.Option(help="Architecture spec for state-dict files without a sidecar.")] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--label", help="Name of each model in tables and figures (repeat once per model)."
+        ),
+    ] = None,
+    arch: Annotated[
+        str | None, typer.Option(help="Architecture spec for state-dict files without a sidecar.")
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    amp: Annotated[Optional[bool], typer.Option("--amp/--no-amp", help="Autocast (float16) the forward [default: on CUDA only].", show_default=False)] = None,
-    channels_last: Annotated[Optional[bool], typer.Option("--channels-last/--no-channels-last", help="Images and weights in channels_last [default: on CUDA only].", show_default=False)] = None,
+    amp: Annotated[
+        bool | None,
+        typer.Option(
+            "--amp/--no-amp",
+            help="Autocast (float16) the forward [default: on CUDA only].",
+            show_default=False,
+        ),
+    ] = None,
+    channels_last: Annotated[
+        bool | None,
+        typer.Option(
+            "--channels-last/--no-channels-last",
+            help="Images and weights in channels_last [default: on CUDA only].",
+            show_default=False,
+        ),
+    ] = None,
     workers: Annotated[int, typer.Option(help="Loader processes for image files.")] = 0,
-    max_length: Annotated[int, typer.Option(help="Text: truncate token sequences to this length.")] = 128,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write CSVs, results.json, config.json and figures here.")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the full results as JSON on stdout.")] = False,
-    csv_out: Annotated[bool, typer.Option("--csv", help="Print the aggregated spectrum as CSV on stdout.")] = False,
+    max_length: Annotated[
+        int, typer.Option(help="Text: truncate token sequences to this length.")
+    ] = 128,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write CSVs, results.json, config.json and figures here."),
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the full results as JSON on stdout.")
+    ] = False,
+    csv_out: Annotated[
+        bool, typer.Option("--csv", help="Print the aggregated spectrum as CSV on stdout.")
+    ] = False,
     figures: Annotated[bool, typer.Option(help="Write figures into --out.")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -67,23 +142,62 @@ def feature_spectrum_cmd(
     seed_everything(seed)  # randomly initialised models (e.g. timm:NAME) are then reproducible
     with progress_bar("extracting features", quiet=quiet) as update:
         result = feature_spectrum(
-            models, data, split=split, layers=layer, batch_size=batch_size, rate=rate, seed=seed,
-            max_batches=max_batches, image_size=image_size, interpolation=interpolation, pool=pool.value,
-            center=center, dataset_spectrum=dataset_spectrum, ci=ci, labels=label, arch=arch, device=device, amp=amp,
-            channels_last=channels_last, num_workers=workers, max_length=max_length, progress=update,
+            models,
+            data,
+            split=split,
+            layers=layer,
+            batch_size=batch_size,
+            rate=rate,
+            seed=seed,
+            max_batches=max_batches,
+            image_size=image_size,
+            interpolation=interpolation,
+            pool=pool.value,
+            center=center,
+            dataset_spectrum=dataset_spectrum,
+            ci=ci,
+            labels=label,
+            arch=arch,
+            device=device,
+            amp=amp,
+            channels_last=channels_last,
+            num_workers=workers,
+            max_length=max_length,
+            progress=update,
         )
     options = {
-        "models": models, "data": data, "split": split, "layer": layer, "batch_size": batch_size,
-        "rate": rate, "max_batches": max_batches, "seed": seed, "image_size": image_size,
-        "interpolation": interpolation, "pool": pool.value, "center": center,
-        "dataset_spectrum": dataset_spectrum, "ci": ci,
-        "label": label, "arch": arch, "device": device, "amp": amp, "channels_last": channels_last, "workers": workers,
+        "models": models,
+        "data": data,
+        "split": split,
+        "layer": layer,
+        "batch_size": batch_size,
+        "rate": rate,
+        "max_batches": max_batches,
+        "seed": seed,
+        "image_size": image_size,
+        "interpolation": interpolation,
+        "pool": pool.value,
+        "center": center,
+        "dataset_spectrum": dataset_spectrum,
+        "ci": ci,
+        "label": label,
+        "arch": arch,
+        "device": device,
+        "amp": amp,
+        "channels_last": channels_last,
+        "workers": workers,
         "max_length": max_length,
     }
     save_and_show(
-        result, command="feature-spectrum", options=options, out=out,
+        result,
+        command="feature-spectrum",
+        options=options,
+        out=out,
         figures=(lambda d: _write_figures(result, d)) if figures else None,
-        json_out=json_out, csv_out=csv_out, csv_frame=result.spectrum, summary=lambda: _print_summary(result),
+        json_out=json_out,
+        csv_out=csv_out,
+        csv_frame=result.spectrum,
+        summary=lambda: _print_summary(result),
     )
 
 
@@ -92,7 +206,9 @@ def _write_figures(result: Any, directory: Path) -> None:
 
     save_figure(plot_batch_spectra(result), directory / "batch_spectra.png")
     save_figure(plot_batch_spectra(result, half=True), directory / "batch_spectra_small_half.png")
-    save_figure(plot_batch_spectra(result, normalise=True), directory / "batch_spectra_normalised.png")
+    save_figure(
+        plot_batch_spectra(result, normalise=True), directory / "batch_spectra_normalised.png"
+    )
     if not result.dataset.empty:
         save_figure(plot_dataset_spectrum(result), directory / "dataset_spectrum.png")
 
@@ -139,10 +255,16 @@ def _print_summary(result: Any) -> None:
             cells.append(f"{r['mean']:.3g}" + (f" ± {half:.2g}" if half == half else ""))
         table[_short(row.model) + (f" · {row.layer}" if several else "")] = cells
     frame = pd.DataFrame(table)
-    print_frame(frame, list(frame.columns), title=f"mean σ_i over batches (± half-width of the {meta['ci']:.0%} CI)")
+    print_frame(
+        frame,
+        list(frame.columns),
+        title=f"mean σ_i over batches (± half-width of the {meta['ci']:.0%} CI)",
+    )
     console.print(
         "means over batches; small-half: share of sum(σ²) in the smaller half of the values (paper Fig. 1d); "
         "eff. rank: exp(entropy of σ/sum σ); --json or --out for every index",
         style="dim",
     )
-    console.print(f"analysed {len(result.models)} model(s) in {meta['seconds']:.1f} s on {meta['device']}")
+    console.print(
+        f"analysed {len(result.models)} model(s) in {meta['seconds']:.1f} s on {meta['device']}"
+    )

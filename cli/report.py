@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -21,7 +21,12 @@ def _report_progress(quiet: bool) -> Iterator[tuple[Callable[[str], None], Calla
     if quiet:
         yield (lambda text: None), (lambda *a: None)
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console, transient=True) as prog:
         runs = prog.add_task("pilot runs", total=None, visible=False)
         steps = prog.add_task("", total=None, visible=False)
@@ -32,7 +37,9 @@ def _report_progress(quiet: bool) -> Iterator[tuple[Callable[[str], None], Calla
         def pilot(done: int, total: int, it: int, iters: int, label: str) -> None:
             prog.update(runs, completed=done, total=total, visible=True)
             if iters:
-                prog.update(steps, completed=it, total=iters, description=f"  {label}", visible=True)
+                prog.update(
+                    steps, completed=it, total=iters, description=f"  {label}", visible=True
+                )
 
         yield stage, pilot
 
@@ -56,22 +63,87 @@ def _run_report(settings: Any, out: Path, overwrite: bool, quiet: bool) -> Any:
 def report_cmd(
     model: Annotated[str, typer.Option(help="Pre-trained model spec.")],
     data: Annotated[str, typer.Option(help="Target data spec, e.g. imagefolder:/data/mytask.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder (index.html, report.md, report.json, figures/, pilots/).")] = Path("report"),
-    method: Annotated[Optional[list[str]], typer.Option("--method", help="Candidate regularizer, repeatable [default: l2, l2+bss, l2-sp, l2-sp+bss, delta+bss].", show_default=False)] = None,
-    rate: Annotated[Optional[list[str]], typer.Option("--rate", help="Per-class sampling rate of the pilots, repeatable; the recommendation is made at the last [default: 100%].", show_default=False)] = None,
-    seed: Annotated[Optional[list[int]], typer.Option("--seed", help="Pilot seed, repeatable, shared by every method [default: 0 1]; high confidence needs 3 or more.", show_default=False)] = None,
-    preset: Annotated[Optional[str], typer.Option(help="Fine-tuning preset of the pilots [default: demo on CPU, paper on GPU].", show_default=False)] = None,
-    iterations: Annotated[Optional[int], typer.Option(help="Pilot length in iterations [preset].", show_default=False)] = None,
-    image_size: Annotated[Optional[int], typer.Option(help="Input side of the pilots in pixels [preset].", show_default=False)] = None,
-    val: Annotated[str, typer.Option(help="Validation share carved from the training split.")] = "10%",
-    eval_max: Annotated[int, typer.Option(help="Evaluate pilots on at most this many images.")] = 2000,
-    finetuned: Annotated[Optional[list[str]], typer.Option("--finetuned", help="Your own fine-tuned checkpoint to compare with the pre-trained model, repeatable.", show_default=False)] = None,
-    delta: Annotated[bool, typer.Option(help="Also pilot DELTA (costly: a frozen model copy and extra forwards).")] = False,
-    alpha: Annotated[float, typer.Option(help="One-sided level of the paired, best-of-k corrected comparisons.")] = 0.05,
-    seed_sd_floor: Annotated[float, typer.Option(help="Seed-to-seed accuracy std assumed with one seed (in [0, 1]).")] = 0.01,
-    default: Annotated[Optional[str], typer.Option(help="Method used when the pilots show no detectable difference [default: delta+bss, the lowest-regret fixed policy of docs/validation.md].", show_default=False)] = None,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Report folder (index.html, report.md, report.json, figures/, pilots/).",
+        ),
+    ] = Path("report"),
+    method: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--method",
+            help="Candidate regularizer, repeatable [default: l2, l2+bss, l2-sp, l2-sp+bss, delta+bss].",
+            show_default=False,
+        ),
+    ] = None,
+    rate: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--rate",
+            help="Per-class sampling rate of the pilots, repeatable; the recommendation is made at the last [default: 100%].",
+            show_default=False,
+        ),
+    ] = None,
+    seed: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--seed",
+            help="Pilot seed, repeatable, shared by every method [default: 0 1]; high confidence needs 3 or more.",
+            show_default=False,
+        ),
+    ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help="Fine-tuning preset of the pilots [default: demo on CPU, paper on GPU].",
+            show_default=False,
+        ),
+    ] = None,
+    iterations: Annotated[
+        int | None, typer.Option(help="Pilot length in iterations [preset].", show_default=False)
+    ] = None,
+    image_size: Annotated[
+        int | None,
+        typer.Option(help="Input side of the pilots in pixels [preset].", show_default=False),
+    ] = None,
+    val: Annotated[
+        str, typer.Option(help="Validation share carved from the training split.")
+    ] = "10%",
+    eval_max: Annotated[
+        int, typer.Option(help="Evaluate pilots on at most this many images.")
+    ] = 2000,
+    finetuned: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--finetuned",
+            help="Your own fine-tuned checkpoint to compare with the pre-trained model, repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    delta: Annotated[
+        bool,
+        typer.Option(help="Also pilot DELTA (costly: a frozen model copy and extra forwards)."),
+    ] = False,
+    alpha: Annotated[
+        float, typer.Option(help="One-sided level of the paired, best-of-k corrected comparisons.")
+    ] = 0.05,
+    seed_sd_floor: Annotated[
+        float, typer.Option(help="Seed-to-seed accuracy std assumed with one seed (in [0, 1]).")
+    ] = 0.01,
+    default: Annotated[
+        str | None,
+        typer.Option(
+            help="Method used when the pilots show no detectable difference [default: delta+bss, the lowest-regret fixed policy of docs/validation.md].",
+            show_default=False,
+        ),
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    overwrite: Annotated[bool, typer.Option(help="Replace a finished report in --out (its pilot runs are reused).")] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace a finished report in --out (its pilot runs are reused).")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> None:
     """Which regularizer should you fine-tune with? Pilots, spectra, a recommendation.
@@ -86,13 +158,26 @@ def report_cmd(
 
     from spectral_probe.report import DEFAULT_METHODS, ReportSettings
 
-    methods = tuple(method or DEFAULT_METHODS) + (("delta",) if delta and "delta" not in (method or ()) else ())
+    methods = tuple(method or DEFAULT_METHODS) + (
+        ("delta",) if delta and "delta" not in (method or ()) else ()
+    )
     gpu = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     extra: dict[str, Any] = {"default_method": default} if default else {}
     settings = ReportSettings(
-        model=model, data=data, methods=methods, rates=tuple(rate or ("100%",)), seeds=tuple(seed or (0, 1)),
-        preset=preset or ("paper" if gpu else "demo"), iterations=iterations, image_size=image_size, val=val,
-        eval_max=eval_max, finetuned=tuple(finetuned or ()), device=device, alpha=alpha, seed_sd_floor=seed_sd_floor,
+        model=model,
+        data=data,
+        methods=methods,
+        rates=tuple(rate or ("100%",)),
+        seeds=tuple(seed or (0, 1)),
+        preset=preset or ("paper" if gpu else "demo"),
+        iterations=iterations,
+        image_size=image_size,
+        val=val,
+        eval_max=eval_max,
+        finetuned=tuple(finetuned or ()),
+        device=device,
+        alpha=alpha,
+        seed_sd_floor=seed_sd_floor,
         **extra,
     )
     report, paths = _run_report(settings, out, overwrite, quiet)
@@ -104,9 +189,13 @@ def report_cmd(
 @app.command("demo")
 @handles_errors
 def demo_cmd(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder of the demo's results.")] = Path("demo-out"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder of the demo's results.")] = Path(
+        "demo-out"
+    ),
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    overwrite: Annotated[bool, typer.Option(help="Replace a finished demo in --out (its runs are reused).")] = True,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace a finished demo in --out (its runs are reused).")
+    ] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> None:
     """The main job on the embedded default: EfficientNet-Lite0 (ImageNet) on Fashion-MNIST.
@@ -122,7 +211,9 @@ def demo_cmd(
     report, paths = _run_report(settings, out, overwrite, quiet)
     extras = write_demo_extras(report, out)
     rec = report.headline
-    console.print(f"recommendation at {settings.rate}: [bold]{rec.method}[/] (confidence: {rec.confidence})")
+    console.print(
+        f"recommendation at {settings.rate}: [bold]{rec.method}[/] (confidence: {rec.confidence})"
+    )
     for name, path in extras.items():
         console.print(f"{name}: {path}")
     console.print(f"report: [bold]{paths['html']}[/]")

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any
 
 import typer
 
-from ._common import console, handles_errors, parse_kinds, print_frame, print_json, progress_bar, save_and_show, stdout
+from ._common import (
+    console,
+    handles_errors,
+    parse_kinds,
+    print_frame,
+    print_json,
+    progress_bar,
+    save_and_show,
+    stdout,
+)
 
 app = typer.Typer()
 
@@ -28,37 +37,92 @@ class EsdConv(str, Enum):
     slices = "slices"
 
 
-KindsOpt = Annotated[str, typer.Option("--kinds", help="Comma-separated layer kinds: conv, linear, attention.")]
-IncludeOpt = Annotated[Optional[str], typer.Option("--include", help="Keep only layers whose name matches this regex.")]
-ExcludeOpt = Annotated[Optional[str], typer.Option("--exclude", help="Drop layers whose name matches this regex.")]
+KindsOpt = Annotated[
+    str, typer.Option("--kinds", help="Comma-separated layer kinds: conv, linear, attention.")
+]
+IncludeOpt = Annotated[
+    str | None, typer.Option("--include", help="Keep only layers whose name matches this regex.")
+]
+ExcludeOpt = Annotated[
+    str | None, typer.Option("--exclude", help="Drop layers whose name matches this regex.")
+]
 
 
 @app.command("compare-weights")
 @handles_errors
 def compare_weights_cmd(
-    model_a: Annotated[str, typer.Argument(help="Reference (pre-trained) model spec or checkpoint path.")],
-    model_b: Annotated[str, typer.Argument(help="Compared (fine-tuned) model spec or checkpoint path.")],
-    arch: Annotated[Optional[str], typer.Option(help="Architecture spec for state-dict files without a sidecar (both models).")] = None,
-    arch_a: Annotated[Optional[str], typer.Option(help="Architecture spec for MODEL_A only.")] = None,
-    arch_b: Annotated[Optional[str], typer.Option(help="Architecture spec for MODEL_B only.")] = None,
+    model_a: Annotated[
+        str, typer.Argument(help="Reference (pre-trained) model spec or checkpoint path.")
+    ],
+    model_b: Annotated[
+        str, typer.Argument(help="Compared (fine-tuned) model spec or checkpoint path.")
+    ],
+    arch: Annotated[
+        str | None,
+        typer.Option(
+            help="Architecture spec for state-dict files without a sidecar (both models)."
+        ),
+    ] = None,
+    arch_a: Annotated[str | None, typer.Option(help="Architecture spec for MODEL_A only.")] = None,
+    arch_b: Annotated[str | None, typer.Option(help="Architecture spec for MODEL_B only.")] = None,
     include: IncludeOpt = None,
     exclude: ExcludeOpt = None,
     kinds: KindsOpt = "conv,linear,attention",
-    split_groups: Annotated[bool, typer.Option(help="Compare grouped convolutions group by group.")] = False,
-    vectors: Annotated[Vectors, typer.Option(help="Corresponding angles of left or right singular vectors.")] = Vectors.left,
-    top_k: Annotated[int, typer.Option(help="Size of the leading subspaces compared by principal angles.")] = 10,
-    threshold: Annotated[float, typer.Option(help="first_below: first index whose |cos| is below this.")] = 0.5,
-    window: Annotated[float, typer.Option(help="Spectral window for cos_window: singular values within this fraction of sigma_i count as near-equal.")] = 0.05,
-    method: Annotated[Method, typer.Option(help="gram (fast, float64) or svd (LAPACK).")] = Method.gram,
+    split_groups: Annotated[
+        bool, typer.Option(help="Compare grouped convolutions group by group.")
+    ] = False,
+    vectors: Annotated[
+        Vectors, typer.Option(help="Corresponding angles of left or right singular vectors.")
+    ] = Vectors.left,
+    top_k: Annotated[
+        int, typer.Option(help="Size of the leading subspaces compared by principal angles.")
+    ] = 10,
+    threshold: Annotated[
+        float, typer.Option(help="first_below: first index whose |cos| is below this.")
+    ] = 0.5,
+    window: Annotated[
+        float,
+        typer.Option(
+            help="Spectral window for cos_window: singular values within this fraction of sigma_i count as near-equal."
+        ),
+    ] = 0.05,
+    method: Annotated[
+        Method, typer.Option(help="gram (fast, float64) or svd (LAPACK).")
+    ] = Method.gram,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write CSVs, results.json, config.json and figures here.")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the full results as JSON on stdout.")] = False,
-    csv_out: Annotated[bool, typer.Option("--csv", help="Print the per-layer summary as CSV on stdout.")] = False,
-    plot_layer: Annotated[Optional[list[str]], typer.Option("--plot-layer", help="Layer for the angle/spectrum figures (repeatable) [default: first conv, first block, last block].")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write CSVs, results.json, config.json and figures here."),
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the full results as JSON on stdout.")
+    ] = False,
+    csv_out: Annotated[
+        bool, typer.Option("--csv", help="Print the per-layer summary as CSV on stdout.")
+    ] = False,
+    plot_layer: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--plot-layer",
+            help="Layer for the angle/spectrum figures (repeatable) [default: first conv, first block, last block].",
+        ),
+    ] = None,
     figures: Annotated[bool, typer.Option(help="Write figures into --out.")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-    esd: Annotated[bool, typer.Option("--esd", help="Also WeightWatcher's heavy-tailed ESD metrics (alpha...) of both models, and delta alpha.")] = False,
-    esd_layer: Annotated[Optional[list[str]], typer.Option("--esd-layer", help="Layer for the ESD-with-fit figure (repeatable) [default: first, lowest and highest alpha, last].")] = None,
+    esd: Annotated[
+        bool,
+        typer.Option(
+            "--esd",
+            help="Also WeightWatcher's heavy-tailed ESD metrics (alpha...) of both models, and delta alpha.",
+        ),
+    ] = False,
+    esd_layer: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--esd-layer",
+            help="Layer for the ESD-with-fit figure (repeatable) [default: first, lowest and highest alpha, last].",
+        ),
+    ] = None,
 ) -> None:
     """Compare two models layer by layer: singular values and corresponding angles.
 
@@ -78,26 +142,62 @@ def compare_weights_cmd(
         b = load_model(model_b, arch=arch_b or arch)
     with progress_bar("comparing layers", quiet=quiet) as update:
         result = compare_weights(
-            a, b, include=include, exclude=exclude, kinds=parse_kinds(kinds), split_groups=split_groups,
-            vectors=vectors.value, top_k=top_k, threshold=threshold, window=window,
-            method=method.value, device=device, progress=update, esd=esd,
+            a,
+            b,
+            include=include,
+            exclude=exclude,
+            kinds=parse_kinds(kinds),
+            split_groups=split_groups,
+            vectors=vectors.value,
+            top_k=top_k,
+            threshold=threshold,
+            window=window,
+            method=method.value,
+            device=device,
+            progress=update,
+            esd=esd,
         )
     options = {
-        "model_a": model_a, "model_b": model_b, "arch_a": arch_a or arch, "arch_b": arch_b or arch,
-        "include": include, "exclude": exclude, "kinds": kinds, "split_groups": split_groups,
-        "vectors": vectors.value, "top_k": top_k, "threshold": threshold, "window": window,
-        "method": method.value, "device": device, "plot_layer": plot_layer, "esd": esd, "esd_layer": esd_layer,
+        "model_a": model_a,
+        "model_b": model_b,
+        "arch_a": arch_a or arch,
+        "arch_b": arch_b or arch,
+        "include": include,
+        "exclude": exclude,
+        "kinds": kinds,
+        "split_groups": split_groups,
+        "vectors": vectors.value,
+        "top_k": top_k,
+        "threshold": threshold,
+        "window": window,
+        "method": method.value,
+        "device": device,
+        "plot_layer": plot_layer,
+        "esd": esd,
+        "esd_layer": esd_layer,
     }
     save_and_show(
-        result, command="compare-weights", options=options, out=out,
+        result,
+        command="compare-weights",
+        options=options,
+        out=out,
         figures=(lambda d: _write_figures(result, d, plot_layer, esd_layer)) if figures else None,
-        json_out=json_out, csv_out=csv_out, csv_frame=result.layers, summary=lambda: _print_summary(result),
+        json_out=json_out,
+        csv_out=csv_out,
+        csv_frame=result.layers,
+        summary=lambda: _print_summary(result),
     )
 
 
-def _write_figures(result, directory: Path, layers: Optional[list[str]], esd_layers: Optional[list[str]] = None) -> None:  # type: ignore[no-untyped-def]
+def _write_figures(
+    result: Any, directory: Path, layers: list[str] | None, esd_layers: list[str] | None = None
+) -> None:
     from spectral_probe.plotting import (
-        default_plot_layers, plot_angle_heatmap, plot_corresponding_angles, plot_weight_spectra, save_figures,
+        default_plot_layers,
+        plot_angle_heatmap,
+        plot_corresponding_angles,
+        plot_weight_spectra,
+        save_figures,
     )
 
     if not result.esd.empty:
@@ -110,18 +210,38 @@ def _write_figures(result, directory: Path, layers: Optional[list[str]], esd_lay
         if missing:
             from spectral_probe.errors import ConfigError
 
-            raise ConfigError(f"expected --plot-layer among the compared layers, found {', '.join(missing)}")
+            raise ConfigError(
+                f"expected --plot-layer among the compared layers, found {', '.join(missing)}"
+            )
     panels = len(layers or default_plot_layers(result.layers["layer"], result.layers["kind"]))
-    save_figures([  # drawn in parallel processes; cost: one simple figure ~ 5 spectrum panels
-        (lambda: plot_corresponding_angles(result, layers), directory / "corresponding_angles.png", 1.0),
-        (lambda: plot_corresponding_angles(result, layers, window=True), directory / "corresponding_angles_window.png", 1.0),
-        (lambda: plot_angle_heatmap(result), directory / "angle_heatmap.png", 1.0),
-        (lambda: plot_angle_heatmap(result, value="cos_window"), directory / "angle_heatmap_window.png", 1.0),
-        (lambda: plot_weight_spectra(result, layers), directory / "weight_spectra.png", panels / 5),
-    ])
+    save_figures(
+        [  # drawn in parallel processes; cost: one simple figure ~ 5 spectrum panels
+            (
+                lambda: plot_corresponding_angles(result, layers),
+                directory / "corresponding_angles.png",
+                1.0,
+            ),
+            (
+                lambda: plot_corresponding_angles(result, layers, window=True),
+                directory / "corresponding_angles_window.png",
+                1.0,
+            ),
+            (lambda: plot_angle_heatmap(result), directory / "angle_heatmap.png", 1.0),
+            (
+                lambda: plot_angle_heatmap(result, value="cos_window"),
+                directory / "angle_heatmap_window.png",
+                1.0,
+            ),
+            (
+                lambda: plot_weight_spectra(result, layers),
+                directory / "weight_spectra.png",
+                panels / 5,
+            ),
+        ]
+    )
 
 
-def _write_esd_figures(result, directory: Path, layers: Optional[list[str]]) -> None:  # type: ignore[no-untyped-def]
+def _write_esd_figures(result, directory: Path, layers: list[str] | None) -> None:  # type: ignore[no-untyped-def]
     from spectral_probe.plotting import plot_alpha_profile, plot_esd_fits, save_figure
 
     frame = result.layers
@@ -130,7 +250,9 @@ def _write_esd_figures(result, directory: Path, layers: Optional[list[str]]) -> 
         if missing:
             from spectral_probe.errors import ConfigError
 
-            raise ConfigError(f"expected --esd-layer among the analysed layers, found {', '.join(missing)}")
+            raise ConfigError(
+                f"expected --esd-layer among the analysed layers, found {', '.join(missing)}"
+            )
     save_figure(plot_alpha_profile(result), directory / "alpha_profile.png")
     save_figure(plot_esd_fits(result, layers), directory / "esd_fits.png")
 
@@ -147,13 +269,24 @@ def _print_summary(result) -> None:  # type: ignore[no-untyped-def]
     df = result.layers.copy()
     df["shape"] = df["rows"].astype(str) + "x" + df["cols"].astype(str)
     df["resolvable"] = df["resolvable_frac"]
-    cols = ["layer", "shape", "cos_top", "cos_mean", "first_below", "cos_window_mean", "resolvable", "w_rel_change"]
+    cols = [
+        "layer",
+        "shape",
+        "cos_top",
+        "cos_mean",
+        "first_below",
+        "cos_window_mean",
+        "resolvable",
+        "w_rel_change",
+    ]
     heads = ["layer", "matrix", "|cos| top", "|cos| all", "first<thr", "window", "resolv.", "ΔW/W"]
     df["first_below"] = df["first_below"].map(lambda v: "" if v != v or v is None else str(int(v)))
     if "alpha_a" in df:
         cols += ["alpha_a", "alpha_b", "delta_alpha"]
         heads += ["α A", "α B", "Δα"]
-    print_frame(df, cols, headers=heads, title=f"{result.meta['model_a']}  vs  {result.meta['model_b']}")
+    print_frame(
+        df, cols, headers=heads, title=f"{result.meta['model_a']}  vs  {result.meta['model_b']}"
+    )
     console.print(
         "|cos| top: mean over the leading 10% of indices; window: alignment with the vectors of "
         "near-equal singular value, beyond chance; resolv.: share of indices with Wedin bound < 1 "
@@ -163,32 +296,72 @@ def _print_summary(result) -> None:  # type: ignore[no-untyped-def]
     if not result.skipped.empty:
         names = ", ".join(result.skipped["layer"].head(5))
         more = f" (+{len(result.skipped) - 5} more)" if len(result.skipped) > 5 else ""
-        console.print(f"skipped {len(result.skipped)} layer(s) not shared by both models: {names}{more}")
+        console.print(
+            f"skipped {len(result.skipped)} layer(s) not shared by both models: {names}{more}"
+        )
     bad = result.layers[result.layers["status"] != "ok"]
     if not bad.empty:
-        console.print(f"[yellow]{len(bad)} layer(s) hold NaN/Inf weights and were not analysed: {', '.join(bad['layer'])}[/]")
+        console.print(
+            f"[yellow]{len(bad)} layer(s) hold NaN/Inf weights and were not analysed: {', '.join(bad['layer'])}[/]"
+        )
     for tag, summary in result.meta.get("esd_summary", {}).items():
         _print_esd_summary(summary, f"{tag.upper()}: ")
-    console.print(f"compared {len(result.layers)} layers in {result.meta['seconds']:.2f} s on {result.meta['device']}")
+    console.print(
+        f"compared {len(result.layers)} layers in {result.meta['seconds']:.2f} s on {result.meta['device']}"
+    )
 
 
 @app.command("layers")
 @handles_errors
 def layers_cmd(
     model: Annotated[str, typer.Argument(help="Model spec or checkpoint path.")],
-    arch: Annotated[Optional[str], typer.Option(help="Architecture spec for a state-dict file without a sidecar.")] = None,
+    arch: Annotated[
+        str | None, typer.Option(help="Architecture spec for a state-dict file without a sidecar.")
+    ] = None,
     include: IncludeOpt = None,
     exclude: ExcludeOpt = None,
     kinds: KindsOpt = "conv,linear,attention",
-    split_groups: Annotated[bool, typer.Option(help="One row per group of grouped convolutions.")] = False,
-    modules: Annotated[bool, typer.Option("--modules", help="List every named module (the names --layer accepts for features).")] = False,
+    split_groups: Annotated[
+        bool, typer.Option(help="One row per group of grouped convolutions.")
+    ] = False,
+    modules: Annotated[
+        bool,
+        typer.Option(
+            "--modules", help="List every named module (the names --layer accepts for features)."
+        ),
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
     csv_out: Annotated[bool, typer.Option("--csv", help="Print as CSV.")] = False,
-    esd: Annotated[bool, typer.Option("--esd", help="Heavy-tailed ESD metrics per layer, as WeightWatcher: alpha, D, xmin, alpha-hat, norms, MP soft rank.")] = False,
-    esd_conv: Annotated[EsdConv, typer.Option("--esd-conv", help="Conv ESD: the unfolded matrix, or WeightWatcher's pooled per-kernel-position slices.")] = EsdConv.unfolded,
-    no_mp: Annotated[bool, typer.Option("--no-mp", help="With --esd: skip the Marchenko-Pastur fit (mp_softrank...).")] = False,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="With --esd: write esd.csv, eigenvalues.csv, results.json, config.json and figures here.")] = None,
-    esd_layer: Annotated[Optional[list[str]], typer.Option("--esd-layer", help="Layer for the ESD-with-fit figure (repeatable).")] = None,
+    esd: Annotated[
+        bool,
+        typer.Option(
+            "--esd",
+            help="Heavy-tailed ESD metrics per layer, as WeightWatcher: alpha, D, xmin, alpha-hat, norms, MP soft rank.",
+        ),
+    ] = False,
+    esd_conv: Annotated[
+        EsdConv,
+        typer.Option(
+            "--esd-conv",
+            help="Conv ESD: the unfolded matrix, or WeightWatcher's pooled per-kernel-position slices.",
+        ),
+    ] = EsdConv.unfolded,
+    no_mp: Annotated[
+        bool,
+        typer.Option("--no-mp", help="With --esd: skip the Marchenko-Pastur fit (mp_softrank...)."),
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="With --esd: write esd.csv, eigenvalues.csv, results.json, config.json and figures here.",
+        ),
+    ] = None,
+    esd_layer: Annotated[
+        list[str] | None,
+        typer.Option("--esd-layer", help="Layer for the ESD-with-fit figure (repeatable)."),
+    ] = None,
     figures: Annotated[bool, typer.Option(help="With --esd --out: write figures.")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -206,16 +379,33 @@ def layers_cmd(
         raise ConfigError("expected either --esd or --modules, found both")
     if esd:
         _layers_esd(
-            model, arch=arch, include=include, exclude=exclude, kinds=kinds, split_groups=split_groups,
-            conv=esd_conv.value, mp=not no_mp, out=out, esd_layer=esd_layer, figures=figures,
-            json_out=json_out, csv_out=csv_out, quiet=quiet,
+            model,
+            arch=arch,
+            include=include,
+            exclude=exclude,
+            kinds=kinds,
+            split_groups=split_groups,
+            conv=esd_conv.value,
+            mp=not no_mp,
+            out=out,
+            esd_layer=esd_layer,
+            figures=figures,
+            json_out=json_out,
+            csv_out=csv_out,
+            quiet=quiet,
         )
         return
     loaded = load_model(model, arch=arch)
     if modules:
         df = module_table(loaded.model, include=include, exclude=exclude)
     else:
-        df = layer_table(loaded.model, include=include, exclude=exclude, kinds=parse_kinds(kinds), split_groups=split_groups)
+        df = layer_table(
+            loaded.model,
+            include=include,
+            exclude=exclude,
+            kinds=parse_kinds(kinds),
+            split_groups=split_groups,
+        )
     if json_out:
         print_json(df.to_dict(orient="records"))
     elif csv_out:
@@ -227,9 +417,23 @@ def layers_cmd(
         print_frame(df, list(df.columns), title=title)
 
 
-def _layers_esd(model: str, *, arch: Optional[str], include: Optional[str], exclude: Optional[str], kinds: str,
-                split_groups: bool, conv: str, mp: bool, out: Optional[Path], esd_layer: Optional[list[str]],
-                figures: bool, json_out: bool, csv_out: bool, quiet: bool) -> None:
+def _layers_esd(
+    model: str,
+    *,
+    arch: str | None,
+    include: str | None,
+    exclude: str | None,
+    kinds: str,
+    split_groups: bool,
+    conv: str,
+    mp: bool,
+    out: Path | None,
+    esd_layer: list[str] | None,
+    figures: bool,
+    json_out: bool,
+    csv_out: bool,
+    quiet: bool,
+) -> None:
     from spectral_probe._io import check_writable_dir
     from spectral_probe.analysis.esd import esd_layers
     from spectral_probe.models import load_model
@@ -240,12 +444,25 @@ def _layers_esd(model: str, *, arch: Optional[str], include: Optional[str], excl
         loaded = load_model(model, arch=arch)
     with progress_bar("fitting layer ESDs", quiet=quiet) as update:
         result = esd_layers(
-            loaded, include=include, exclude=exclude, kinds=parse_kinds(kinds), split_groups=split_groups,
-            conv=conv, mp=mp, progress=update,  # type: ignore[arg-type]
+            loaded,
+            include=include,
+            exclude=exclude,
+            kinds=parse_kinds(kinds),
+            split_groups=split_groups,
+            conv=conv,  # type: ignore[arg-type]
+            mp=mp,
+            progress=update,  # type: ignore[arg-type]
         )
     options = {
-        "model": model, "arch": arch, "include": include, "exclude": exclude, "kinds": kinds,
-        "split_groups": split_groups, "esd_conv": conv, "mp": mp, "esd_layer": esd_layer,
+        "model": model,
+        "arch": arch,
+        "include": include,
+        "exclude": exclude,
+        "kinds": kinds,
+        "split_groups": split_groups,
+        "esd_conv": conv,
+        "mp": mp,
+        "esd_layer": esd_layer,
     }
 
     def summary() -> None:
@@ -257,17 +474,31 @@ def _layers_esd(model: str, *, arch: Optional[str], include: Optional[str], excl
         if not mp:
             cols.remove("mp_softrank")
             heads.remove("MP soft r.")
-        print_frame(df, cols, headers=heads, title=f"{result.meta['model']}: ESD of {len(df)} weight matrices (conv: {conv})")
+        print_frame(
+            df,
+            cols,
+            headers=heads,
+            title=f"{result.meta['model']}: ESD of {len(df)} weight matrices (conv: {conv})",
+        )
         missing = result.layers[result.layers["alpha"].isna()]
         for name, reason in zip(missing["layer"].head(5), missing["alpha_reason"].head(5)):
             console.print(f"α missing for {name}: {reason}", style="dim")
         _print_esd_summary(result.summary())
-        console.print("--json or --csv for every column (xmin, norms, stable rank, MP bulk edge...)", style="dim")
+        console.print(
+            "--json or --csv for every column (xmin, norms, stable rank, MP bulk edge...)",
+            style="dim",
+        )
 
     save_and_show(
-        result, command="layers --esd", options=options, out=out,
+        result,
+        command="layers --esd",
+        options=options,
+        out=out,
         figures=(lambda d: _write_esd_figures(result, d, esd_layer)) if figures else None,
-        json_out=json_out, csv_out=csv_out, csv_frame=result.layers, summary=summary,
+        json_out=json_out,
+        csv_out=csv_out,
+        csv_frame=result.layers,
+        summary=summary,
     )
 
 

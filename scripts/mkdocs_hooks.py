@@ -19,7 +19,10 @@ def _command(command: Any, path: list[str]) -> str:
     import typer
 
     ctx = typer.Context(command, info_name=" ".join(path))
-    pieces = [piece.strip("{}").upper() if piece.startswith("{") else piece for piece in command.collect_usage_pieces(ctx)]
+    pieces = [
+        piece.strip("{}").upper() if piece.startswith("{") else piece
+        for piece in command.collect_usage_pieces(ctx)
+    ]
     usage = " ".join([*path, *pieces])
     lines = [f"## `{' '.join(path)}`\n" if len(path) > 1 else "", f"```text\n{usage}\n```\n"]
     if command.help:
@@ -35,7 +38,9 @@ def _command(command: Any, path: list[str]) -> str:
         for p in opts:
             names = ", ".join(f"`{o}`" for o in [*p.opts, *p.secondary_opts])
             value = getattr(p.default, "value", p.default)  # Enum choices show their value
-            default = "" if value in (None, False, ()) or p.is_flag and not value else f"`{value}`"
+            default = (
+                "" if value in (None, False, ()) or (p.is_flag and not value) else f"`{value}`"
+            )
             lines.append(f"| {names} | {default} | {_cell(p.help or '')} |")
         lines.append("")
     if hasattr(command, "list_commands"):
@@ -47,13 +52,12 @@ def _command(command: Any, path: list[str]) -> str:
 def cli_reference() -> str:
     """Markdown reference for the whole ``spectral-probe`` command tree."""
     import typer.main
-
     from spectral_probe_cli.main import app
 
     return _command(typer.main.get_command(app), ["spectral-probe"])
 
 
-def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:  # noqa: ARG001
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     if MARKER in markdown:
         return markdown.replace(MARKER, cli_reference())
     return markdown

@@ -42,7 +42,14 @@ def main() -> None:
         ax.plot(rows["index"], rows["cos"], lw=1.0, label=r"index-matched $|\cos\theta_i|$")
         ax.plot(rows["index"], rows["cos_window"], lw=1.4, label="spectral-window alignment")
         weak = ~rows["resolvable"].astype(bool)
-        ax.scatter(rows["index"][weak], rows["cos"][weak], s=4, color="0.5", label="Wedin bound = 1", zorder=3)
+        ax.scatter(
+            rows["index"][weak],
+            rows["cos"][weak],
+            s=4,
+            color="0.5",
+            label="Wedin bound = 1",
+            zorder=3,
+        )
         ax.set_title(f"{LAYER}, noise {scale:.0%} of std", fontsize=9)
         ax.set_xlabel("index i")
         ax.set_ylim(0, 1.02)

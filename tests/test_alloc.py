@@ -27,14 +27,23 @@ print(applied, round(rss_mib() - before))
 
 
 def _probe(mode: str, **env: str) -> tuple[bool, int]:
-    base = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES" and not k.startswith("MALLOC_")}
-    out = subprocess.run([sys.executable, "-c", _PROBE, mode], capture_output=True, text=True, check=True,
-                         env={**base, **env}).stdout.split()
+    base = {
+        k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES" and not k.startswith("MALLOC_")
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE, mode],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**base, **env},
+    ).stdout.split()
     return out[0] == "True", int(out[1])
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux") or not os.path.exists("/proc/self/statm"),
-                    reason="glibc on Linux only")
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or not os.path.exists("/proc/self/statm"),
+    reason="glibc on Linux only",
+)
 def test_freed_block_is_kept_only_when_applied():
     applied, kept = _probe("on")
     if not applied:

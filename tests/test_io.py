@@ -10,7 +10,13 @@ import stat
 import numpy as np
 import pytest
 
-from spectral_probe._io import atomic_write_text, check_writable_dir, staged_dir, to_jsonable, write_json
+from spectral_probe._io import (
+    atomic_write_text,
+    check_writable_dir,
+    staged_dir,
+    to_jsonable,
+    write_json,
+)
 from spectral_probe.errors import OutputError
 
 
@@ -25,7 +31,10 @@ def test_atomic_write_has_usual_permissions_and_no_leftovers(tmp_path):
 
 
 def test_strict_json_turns_nan_into_null(tmp_path):
-    path = write_json(tmp_path / "x.json", {"a": math.nan, "b": np.float32(1.5), "c": np.arange(3), "d": (1, math.inf)})
+    path = write_json(
+        tmp_path / "x.json",
+        {"a": math.nan, "b": np.float32(1.5), "c": np.arange(3), "d": (1, math.inf)},
+    )
     assert json.loads(path.read_text()) == {"a": None, "b": 1.5, "c": [0, 1, 2], "d": [1, None]}
     assert to_jsonable({1: [np.int64(2)]}) == {"1": [2]}
 

@@ -6,10 +6,10 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,7 +22,8 @@ def test_every_package_is_listed_in_pyproject():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     listed = set(config["tool"]["setuptools"]["packages"])
     found = {
-        ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "spectral_probe").rglob("__init__.py")
+        ".".join(p.parent.relative_to(ROOT).parts)
+        for p in (ROOT / "spectral_probe").rglob("__init__.py")
     } | {"spectral_probe_cli"}
     assert found == listed
 
@@ -34,7 +35,9 @@ def test_library_never_imports_typer():
         "    importlib.import_module(m.name)\n"
         "print('typer' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
     assert out.stdout.strip().splitlines()[-1] == "False"
 
 
@@ -43,12 +46,18 @@ def test_no_unsafe_loading_or_deprecated_svd():
         text = path.read_text()
         assert not re.search(r"torch\.svd\(", text), f"deprecated torch.svd in {path}"
         for call in re.findall(r"torch\.load\([^)]*\)", text):
-            assert "weights_only=True" in call, f"torch.load without weights_only=True in {path}: {call}"
+            assert "weights_only=True" in call, (
+                f"torch.load without weights_only=True in {path}: {call}"
+            )
         assert "plt.show(" not in text, f"plt.show() in library code: {path}"
 
 
 def test_modules_stay_small():
-    big = {str(p.relative_to(ROOT)): n for p in _python_files("spectral_probe", "cli") if (n := len(p.read_text().splitlines())) > 700}
+    big = {
+        str(p.relative_to(ROOT)): n
+        for p in _python_files("spectral_probe", "cli")
+        if (n := len(p.read_text().splitlines())) > 700
+    }
     assert not big, f"modules over 700 lines: {big}"
 
 
@@ -62,6 +71,23 @@ def test_no_unused_imports_or_undefined_names():
     ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
     if not Path(ruff).exists():
         pytest.skip("ruff not installed (pip install 'spectral-probe[dev]')")
-    out = subprocess.run([ruff, "check", "--select", "F,E9", "--output-format", "concise", "spectral_probe", "cli",
-                          "tests", "bench", "scripts"], cwd=ROOT, capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [
+            ruff,
+            "check",
+            "--select",
+            "F,E9",
+            "--output-format",
+            "concise",
+            "spectral_probe",
+            "cli",
+            "tests",
+            "bench",
+            "scripts",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert out.returncode == 0, out.stdout[-2000:]

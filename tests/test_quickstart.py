@@ -16,10 +16,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from typer.testing import CliRunner
-
 from _fixtures.datasets import make_imagefolder
 from spectral_probe_cli.main import app
+from typer.testing import CliRunner
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "quickstart.md"
 FAST = {

@@ -88,7 +88,9 @@ class BatchSpectra:
         b, d = f.shape
         if self.shape is None:
             if b < 2:
-                raise ConfigError(f"expected a batch of at least 2 feature vectors for a spectrum, found {b}")
+                raise ConfigError(
+                    f"expected a batch of at least 2 feature vectors for a spectrum, found {b}"
+                )
             self.shape = (b, d)
         elif (b, d) != self.shape:
             raise ConfigError(
@@ -108,11 +110,15 @@ class BatchSpectra:
         finite = torch.isfinite(grams).flatten(1).all(1)
         if not bool(finite.all()):
             first = self._count + int(torch.nonzero(~finite)[0]) + 1
-            raise NonFiniteFeaturesError(f"expected finite features, found NaN/Inf in batch {first} of {self.what}")
+            raise NonFiniteFeaturesError(
+                f"expected finite features, found NaN/Inf in batch {first} of {self.what}"
+            )
         lam = eigvalsh(grams, descending=True, clip=True)
         n, k = lam.shape
         if self._count + n > len(self._values):
-            grown = torch.empty(max(256, 2 * len(self._values), self._count + n), k, dtype=torch.float64)
+            grown = torch.empty(
+                max(256, 2 * len(self._values), self._count + n), k, dtype=torch.float64
+            )
             if self._count:
                 grown[: self._count] = self._values[: self._count]
             self._values = grown
@@ -124,7 +130,11 @@ class BatchSpectra:
         """``(n_batches, k)`` float64 on the CPU, ``k = min(b, d)``, rows descending."""
         self._flush()
         k = min(self.shape) if self.shape else 0
-        return self._values[: self._count].clone() if self._count else torch.zeros(0, k, dtype=torch.float64)
+        return (
+            self._values[: self._count].clone()
+            if self._count
+            else torch.zeros(0, k, dtype=torch.float64)
+        )
 
 
 class StreamingGram:
@@ -180,7 +190,9 @@ class StreamingGram:
             self.gram = torch.zeros(d, d, dtype=torch.float64, device=f.device)
             self.sum = torch.zeros(d, dtype=torch.float64, device=f.device)
         elif f.shape[1] != self.dim:
-            raise ConfigError(f"expected features of width {self.dim} for {self.what}, found {f.shape[1]}")
+            raise ConfigError(
+                f"expected features of width {self.dim} for {self.what}, found {f.shape[1]}"
+            )
         self._pending.append(f.detach().to(torch.float64, copy=True))
         self._pending_rows += f.shape[0]
         self.n += f.shape[0]

@@ -84,7 +84,9 @@ class FeatureSpectra(TidyResult):
             raise KeyError(f"expected quantity in {QUANTITIES}, found {quantity!r}")
         layer = layer if layer is not None else self.layers[0]
         rows = self.spectrum[
-            (self.spectrum["model"] == model) & (self.spectrum["layer"] == layer) & (self.spectrum["quantity"] == quantity)
+            (self.spectrum["model"] == model)
+            & (self.spectrum["layer"] == layer)
+            & (self.spectrum["quantity"] == quantity)
         ]
         if rows.empty:
             raise KeyError(f"no spectrum for model {model!r} at layer {layer!r}")
@@ -94,16 +96,24 @@ class FeatureSpectra(TidyResult):
         """JSON-ready: per (model, layer), the summary with its per-index arrays."""
         entries = []
         for row in records(self.summary):
-            key = (self.spectrum["model"] == row["model"]) & (self.spectrum["layer"] == row["layer"])
+            key = (self.spectrum["model"] == row["model"]) & (
+                self.spectrum["layer"] == row["layer"]
+            )
             spec = self.spectrum[key]
             row["spectrum"] = {
                 q: {c: g[c].tolist() for c in ("mean", "std", "ci_low", "ci_high")}
                 for q, g in spec.groupby("quantity", sort=False)
             }
-            b = self.batches[(self.batches["model"] == row["model"]) & (self.batches["layer"] == row["layer"])]
+            b = self.batches[
+                (self.batches["model"] == row["model"]) & (self.batches["layer"] == row["layer"])
+            ]
             row["batch_sigma"] = [g["sigma"].tolist() for _, g in b.groupby("batch", sort=True)]
-            ds = self.dataset[(self.dataset["model"] == row["model"]) & (self.dataset["layer"] == row["layer"])]
-            row["dataset"] = {c: ds[c].tolist() for c in ("sigma", "eigenvalue", "sigma_norm", "energy")}
+            ds = self.dataset[
+                (self.dataset["model"] == row["model"]) & (self.dataset["layer"] == row["layer"])
+            ]
+            row["dataset"] = {
+                c: ds[c].tolist() for c in ("sigma", "eigenvalue", "sigma_norm", "energy")
+            }
             entries.append(row)
         return {"meta": self.meta, "spectra": entries}
 
@@ -116,8 +126,12 @@ class FeatureSpectra(TidyResult):
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """``summary``, ``spectrum``, ``batches``, ``dataset``."""
-        return {"summary": self.summary, "spectrum": self.spectrum, "batches": self.batches,
-                "dataset": self.dataset}
+        return {
+            "summary": self.summary,
+            "spectrum": self.spectrum,
+            "batches": self.batches,
+            "dataset": self.dataset,
+        }
 
     def to_csv(self, directory: str | Path) -> list[Path]:
         """Write ``summary.csv``, ``spectrum.csv``, ``batches.csv``, ``dataset.csv``."""
@@ -136,10 +150,16 @@ class Entry:
 
 
 def _mean_over(values: np.ndarray, fn: Callable[[Tensor], float]) -> float:
-    return float(np.mean([fn(torch.from_numpy(row)) for row in values])) if len(values) else float("nan")
+    return (
+        float(np.mean([fn(torch.from_numpy(row)) for row in values]))
+        if len(values)
+        else float("nan")
+    )
 
 
-def _frames(entry: Entry, *, center: bool, ci: float) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _frames(
+    entry: Entry, *, center: bool, ci: float
+) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     values = entry.batches.values().numpy()
     n, k = values.shape
     ratio, energy = normalised_spectra(values)
@@ -173,7 +193,9 @@ def _frames(entry: Entry, *, center: bool, ci: float) -> tuple[dict[str, Any], p
         "stable_rank": _mean_over(values, stable_rank),
         "effective_rank": _mean_over(values, effective_rank),
     }
-    dataset = pd.DataFrame(columns=["index", "sigma", "eigenvalue", "sigma_norm", "energy", "cum_energy"])
+    dataset = pd.DataFrame(
+        columns=["index", "sigma", "eigenvalue", "sigma_norm", "energy", "cum_energy"]
+    )
     if entry.gram is not None and entry.gram.n:
         lam = entry.gram.eigenvalues(center=center)
         s = lam.sqrt()
@@ -201,7 +223,9 @@ def _frames(entry: Entry, *, center: bool, ci: float) -> tuple[dict[str, Any], p
     return row, spec, batches, dataset
 
 
-def build_result(entries: list[Entry], meta: dict[str, Any], *, center: bool, ci: float) -> FeatureSpectra:
+def build_result(
+    entries: list[Entry], meta: dict[str, Any], *, center: bool, ci: float
+) -> FeatureSpectra:
     rows, specs, batches, datasets = [], [], [], []
     for entry in entries:
         row, spec, batch, ds = _frames(entry, center=center, ci=ci)
@@ -235,7 +259,12 @@ def combine_spectra(results: Mapping[str, FeatureSpectra]) -> FeatureSpectra:
     """
     if not results:
         raise ConfigError("expected at least one result to combine, found none")
-    tables: dict[str, list[pd.DataFrame]] = {"summary": [], "spectrum": [], "batches": [], "dataset": []}
+    tables: dict[str, list[pd.DataFrame]] = {
+        "summary": [],
+        "spectrum": [],
+        "batches": [],
+        "dataset": [],
+    }
     for key, res in results.items():
         single = len(res.models) == 1
         rename = {m: str(key) if single else f"{key}: {m}" for m in res.models}
@@ -245,8 +274,13 @@ def combine_spectra(results: Mapping[str, FeatureSpectra]) -> FeatureSpectra:
                 df["model"] = df["model"].map(rename)
             parts.append(df)
     first = next(iter(results.values()))
-    meta = {"ci": first.meta.get("ci", 0.95), "center": first.meta.get("center", False),
-            "parts": {str(k): r.meta for k, r in results.items()}}
-    frames = {name: pd.concat([d for d in parts if not d.empty] or parts[:1], ignore_index=True)
-              for name, parts in tables.items()}
+    meta = {
+        "ci": first.meta.get("ci", 0.95),
+        "center": first.meta.get("center", False),
+        "parts": {str(k): r.meta for k, r in results.items()},
+    }
+    frames = {
+        name: pd.concat([d for d in parts if not d.empty] or parts[:1], ignore_index=True)
+        for name, parts in tables.items()
+    }
     return FeatureSpectra(meta=meta, **frames)

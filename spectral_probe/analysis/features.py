@@ -23,11 +23,18 @@ from torch import Tensor, nn
 
 from ..data.spec import AUTO_SPLIT
 from ..errors import ConfigError, DataError
-from ..extract.features import FeatureExtractor, Pool, resolve_device
 from ..extract.feature_loader import make_feature_loader
+from ..extract.features import FeatureExtractor, Pool, resolve_device
 from ..models import LoadedModel, load_model
 from ._spectra import BatchSpectra, StreamingGram
-from .feature_tables import FEATURE_SUMMARY_COLUMNS, QUANTITIES, Entry, FeatureSpectra, build_result, combine_spectra
+from .feature_tables import (
+    FEATURE_SUMMARY_COLUMNS,
+    QUANTITIES,
+    Entry,
+    FeatureSpectra,
+    build_result,
+    combine_spectra,
+)
 
 __all__ = [
     "FeatureSpectra",
@@ -43,8 +50,12 @@ Progress = Callable[[int, int, str], None]
 
 
 def _check_common(batch_size: int | None, ci: float) -> None:
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2):
-        raise ConfigError(f"expected a batch size of at least 2 (a batch spectrum needs two samples), found {batch_size!r}")
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2
+    ):
+        raise ConfigError(
+            f"expected a batch size of at least 2 (a batch spectrum needs two samples), found {batch_size!r}"
+        )
     if not 0.0 < ci < 1.0:
         raise ConfigError(f"expected a confidence level in (0, 1), found {ci}")
 
@@ -76,7 +87,13 @@ def spectra_from_features(
     entries = []
     for label, batches in groups.items():
         what = f"{label} at {layer}"
-        entry = Entry(label, layer, layer, BatchSpectra(what=what), StreamingGram(what=what) if dataset_spectrum else None)
+        entry = Entry(
+            label,
+            layer,
+            layer,
+            BatchSpectra(what=what),
+            StreamingGram(what=what) if dataset_spectrum else None,
+        )
         for f in batches:
             entry.batches.update(f)
             if entry.gram is not None:
@@ -88,17 +105,28 @@ def spectra_from_features(
     return build_result(entries, meta, center=center, ci=ci)
 
 
-def _labelled(models: ModelLike | Sequence[ModelLike] | Mapping[str, ModelLike], labels: Sequence[str] | None) -> list[tuple[str, ModelLike]]:
+def _labelled(
+    models: ModelLike | Sequence[ModelLike] | Mapping[str, ModelLike], labels: Sequence[str] | None
+) -> list[tuple[str, ModelLike]]:
     if isinstance(models, Mapping):
         pairs = [(str(k), v) for k, v in models.items()]
     else:
         items = [models] if isinstance(models, (str, LoadedModel, nn.Module)) else list(models)
         if labels is not None:
             if len(labels) != len(items):
-                raise ConfigError(f"expected one label per model ({len(items)}), found {len(labels)}")
+                raise ConfigError(
+                    f"expected one label per model ({len(items)}), found {len(labels)}"
+                )
             names = [str(x) for x in labels]
         else:
-            names = [m if isinstance(m, str) else m.spec if isinstance(m, LoadedModel) else type(m).__name__ for m in items]
+            names = [
+                m
+                if isinstance(m, str)
+                else m.spec
+                if isinstance(m, LoadedModel)
+                else type(m).__name__
+                for m in items
+            ]
         pairs = list(zip(names, items))
     if not pairs:
         raise ConfigError("expected at least one model, found none")
@@ -123,7 +151,11 @@ def _dataset(data: Any, split: str, rate: Any, seed: int) -> Any:
 
     dataset = load_dataset(data, split) if isinstance(data, (str, DataSpec)) else data
     if rate is not None:
-        dataset = dataset.subset(sample_per_class(dataset.targets, rate, seed=seed, classes=getattr(dataset, "classes", None)))
+        dataset = dataset.subset(
+            sample_per_class(
+                dataset.targets, rate, seed=seed, classes=getattr(dataset, "classes", None)
+            )
+        )
     return dataset
 
 
@@ -214,11 +246,20 @@ def feature_spectrum(
     for label, model in pairs:
         loaded = load_model(model, arch=arch) if isinstance(model, str) else model
         t0 = time.perf_counter()
-        with FeatureExtractor(loaded, layers, pool=pool, device=dev, amp=amp, channels_last=channels_last) as fx:
+        with FeatureExtractor(
+            loaded, layers, pool=pool, device=dev, amp=amp, channels_last=channels_last
+        ) as fx:
             loader = make_feature_loader(
-                fx.loaded, dataset, batch_size, device=dev, image_size=image_size,
-                interpolation=interpolation, seed=seed,
-                max_batches=max_batches, num_workers=num_workers, max_length=max_length,
+                fx.loaded,
+                dataset,
+                batch_size,
+                device=dev,
+                image_size=image_size,
+                interpolation=interpolation,
+                seed=seed,
+                max_batches=max_batches,
+                num_workers=num_workers,
+                max_length=max_length,
                 channels_last=fx.channels_last,
             )
             if len(loader) == 0:  # checked after the loader, which checks the modality first
@@ -228,8 +269,13 @@ def feature_spectrum(
                     f"pass a smaller --batch-size (at most {max(2, len(dataset))})"
                 )
             mine = [
-                Entry(label, s.name, s.description, BatchSpectra(what=f"{label} at {s.name}"),
-                       StreamingGram(what=f"{label} at {s.name}") if dataset_spectrum else None)
+                Entry(
+                    label,
+                    s.name,
+                    s.description,
+                    BatchSpectra(what=f"{label} at {s.name}"),
+                    StreamingGram(what=f"{label} at {s.name}") if dataset_spectrum else None,
+                )
                 for s in fx.sites
             ]
             for inputs, _ in loader:
@@ -267,14 +313,18 @@ def feature_spectrum(
         "data": str(data) if isinstance(data, str) else getattr(data, "name", type(data).__name__),
         "split": getattr(dataset, "split", split),
         "n_samples": len(dataset),
-        "class_counts": np.bincount(np.asarray(dataset.targets, dtype=np.int64),
-                                    minlength=len(getattr(dataset, "classes", []))).tolist(),
+        "class_counts": np.bincount(
+            np.asarray(dataset.targets, dtype=np.int64),
+            minlength=len(getattr(dataset, "classes", [])),
+        ).tolist(),
         "rate": None if rate is None else str(rate),
         "seed": seed,
         "batch_size": batch_size,
         "max_batches": max_batches,
         "interpolation": interpolation,
-        "layers": None if layers is None else ([layers] if isinstance(layers, str) else list(layers)),
+        "layers": None
+        if layers is None
+        else ([layers] if isinstance(layers, str) else list(layers)),
         "pool": pool,
         "center": center,
         "dataset_spectrum": dataset_spectrum,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
@@ -100,8 +100,8 @@ class WeightComparison(TidyResult):
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: per-layer summaries with their per-index arrays."""
-        by_layer = {name: g for name, g in self.angles.groupby("layer", sort=False)}
-        by_principal = {name: g for name, g in self.principal.groupby("layer", sort=False)}
+        by_layer = dict(self.angles.groupby("layer", sort=False))
+        by_principal = dict(self.principal.groupby("layer", sort=False))
         layers = []
         for row in records(self.layers):
             g = by_layer.get(row["layer"])
@@ -125,7 +125,12 @@ class WeightComparison(TidyResult):
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """``summary`` (= ``layers``), ``angles``, ``principal``, ``skipped`` (and ``esd``)."""
-        tables = {"summary": self.layers, "angles": self.angles, "principal": self.principal, "skipped": self.skipped}
+        tables = {
+            "summary": self.layers,
+            "angles": self.angles,
+            "principal": self.principal,
+            "skipped": self.skipped,
+        }
         if not self.esd.empty:
             tables["esd"] = self.esd
         return tables
@@ -143,10 +148,14 @@ def _resolve(model: ModelLike, arch: str | None) -> tuple[nn.Module, str]:
         return model.model, model.spec
     if isinstance(model, nn.Module):
         return model, type(model).__name__
-    raise TypeError(f"expected a model spec, LoadedModel or nn.Module, found {type(model).__name__}")
+    raise TypeError(
+        f"expected a model spec, LoadedModel or nn.Module, found {type(model).__name__}"
+    )
 
 
-def _summary(wa: WeightMatrix, cmp: MatrixComparison | None, status: str, threshold: float) -> dict[str, Any]:
+def _summary(
+    wa: WeightMatrix, cmp: MatrixComparison | None, status: str, threshold: float
+) -> dict[str, Any]:
     m, n = wa.matrix.shape
     row: dict[str, Any] = {
         "layer": wa.name,
@@ -323,7 +332,9 @@ def compare_weights(
     )
     started = time.perf_counter()
 
-    def one(pair: tuple[WeightMatrix, WeightMatrix]) -> tuple[str, MatrixComparison | None, list[dict[str, Any]]]:
+    def one(
+        pair: tuple[WeightMatrix, WeightMatrix],
+    ) -> tuple[str, MatrixComparison | None, list[dict[str, Any]]]:
         a = pair[0].matrix.to(dev, torch.float64)
         b = pair[1].matrix.to(dev, torch.float64)
         if not bool(torch.isfinite(a.sum())):  # float64 sums of float32 weights cannot overflow
@@ -347,7 +358,13 @@ def compare_weights(
         if cmp is not None:
             angle_frames.append(_angle_frame(wa.name, cmp))
             principal_frames.append(
-                pd.DataFrame({"layer": wa.name, "index": range(1, cmp.principal.numel() + 1), "cos": cmp.principal.cpu().numpy()})
+                pd.DataFrame(
+                    {
+                        "layer": wa.name,
+                        "index": range(1, cmp.principal.numel() + 1),
+                        "cos": cmp.principal.cpu().numpy(),
+                    }
+                )
             )
         rows.append(_summary(wa, cmp, status, threshold))
         if fits:
@@ -408,10 +425,22 @@ def compare_weights(
         from .esd import ESD_COLUMNS, esd_summary
 
         esd_frame = esd_frame.reindex(columns=["layer", "model", *ESD_COLUMNS])
-        meta["esd_summary"] = {tag: esd_summary(esd_frame[esd_frame["model"] == tag]) for tag in "ab"}
+        meta["esd_summary"] = {
+            tag: esd_summary(esd_frame[esd_frame["model"] == tag]) for tag in "ab"
+        }
     return WeightComparison(layers, angles, principal, skipped, meta, esd_frame)
 
 
 def _empty_angles() -> pd.DataFrame:
-    cols = ["layer", "index", "sigma_a", "sigma_b", "cos", "sin_bound", "resolvable", "cos_window", "window"]
+    cols = [
+        "layer",
+        "index",
+        "sigma_a",
+        "sigma_b",
+        "cos",
+        "sin_bound",
+        "resolvable",
+        "cos_window",
+        "window",
+    ]
     return pd.DataFrame(columns=cols)

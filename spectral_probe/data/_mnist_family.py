@@ -110,7 +110,9 @@ class IdxFamily:
             hit = _find_in(folders[-1], split)
             if hit is not None:
                 return hit
-            raise DataError(f"{expected}; found none, and the download into {folders[-1]} failed: {why} ({self.hint})")
+            raise DataError(
+                f"{expected}; found none, and the download into {folders[-1]} failed: {why} ({self.hint})"
+            )
         raise DataError(f"{expected}; found none")
 
     def _download(self, root: Path) -> str:  # pragma: no cover - needs internet
@@ -125,7 +127,9 @@ class IdxFamily:
             return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
         return "the files did not appear"
 
-    def load_arrays(self, root: Path | None, split: str, system: Sequence[Path] = ()) -> tuple[np.ndarray, np.ndarray]:
+    def load_arrays(
+        self, root: Path | None, split: str, system: Sequence[Path] = ()
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``(images (N, H, W) uint8, labels (N,) int64)``, checked against each other."""
         images_path, labels_path = self.find(root, split, system)
         images, labels = _read(images_path), _read(labels_path)
@@ -142,8 +146,9 @@ class IdxFamily:
         check_labels(labels, len(self.classes), str(labels_path))
         return images, labels.astype(np.int64)
 
-    def dataset(self, images: np.ndarray, labels: np.ndarray, split: str,
-                transform: Transform | None = None) -> TensorImageDataset:
+    def dataset(
+        self, images: np.ndarray, labels: np.ndarray, split: str, transform: Transform | None = None
+    ) -> TensorImageDataset:
         """``split`` as a :class:`TensorImageDataset` of ``(1, H, W)`` uint8 images."""
         # A copy: the parsed array stays cached and must not change under a caller's feet.
         return TensorImageDataset(

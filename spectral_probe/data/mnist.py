@@ -58,7 +58,9 @@ def load_mnist_arrays(root: Path | None, split: str) -> tuple[np.ndarray, np.nda
     summary="MNIST, 28x28 grayscale digits, 10 classes; IDX folder or torchvision root "
     "(download into the cache as a last resort)",
 )
-def load_mnist(root: Path | None, split: str, transform: Transform | None = None) -> TensorImageDataset:
+def load_mnist(
+    root: Path | None, split: str, transform: Transform | None = None
+) -> TensorImageDataset:
     """MNIST ``split`` as a :class:`TensorImageDataset` of ``(1, 28, 28)`` uint8 images."""
     images, labels = load_mnist_arrays(root, split)
     return _FAMILY.dataset(images, labels, split, transform)

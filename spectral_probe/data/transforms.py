@@ -61,7 +61,9 @@ def check_interpolation(name: Any) -> str:
     key = value.strip().lower() if isinstance(value, str) else None
     key = _ALIASES.get(key, key) if key is not None else None
     if key not in INTERPOLATIONS:
-        raise DataError(f"expected an interpolation in {', '.join(INTERPOLATIONS)}, found {value!r}")
+        raise DataError(
+            f"expected an interpolation in {', '.join(INTERPOLATIONS)}, found {value!r}"
+        )
     return key
 
 
@@ -163,7 +165,9 @@ def paper_test_transform(
         if ten_crop
         else [v2.CenterCrop(size), *_to_normalised_tensor(mean, std)]
     )
-    return v2.Compose([v2.RGB(), v2.Resize((resize, resize), interpolation=mode, antialias=True), *crop])
+    return v2.Compose(
+        [v2.RGB(), v2.Resize((resize, resize), interpolation=mode, antialias=True), *crop]
+    )
 
 
 class TensorImageTransform(torch.nn.Module):
@@ -296,10 +300,12 @@ class TensorImageTransform(torch.nn.Module):
         if mode == "bilinear":  # a convex combination: never leaves the pixel range
             return F.interpolate(x, size=size, mode=mode, align_corners=False, antialias=True)
         # bicubic overshoots at edges: width then height, clamped after each pass as PIL does
-        x = F.interpolate(x, size=(x.shape[-2], self.size), mode=mode, align_corners=False,
-                          antialias=True).clamp_(0.0, 255.0)
-        return F.interpolate(x, size=size, mode=mode, align_corners=False,
-                             antialias=True).clamp_(0.0, 255.0)
+        x = F.interpolate(
+            x, size=(x.shape[-2], self.size), mode=mode, align_corners=False, antialias=True
+        ).clamp_(0.0, 255.0)
+        return F.interpolate(x, size=size, mode=mode, align_corners=False, antialias=True).clamp_(
+            0.0, 255.0
+        )
 
     def extra_repr(self) -> str:
         return (

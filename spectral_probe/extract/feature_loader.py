@@ -74,7 +74,10 @@ class FeatureLoader:
             if self.max_batches is not None and i >= self.max_batches:
                 break
             if isinstance(inputs, Mapping):
-                yield {k: v.to(self.device, non_blocking=non_blocking) for k, v in inputs.items()}, labels
+                yield (
+                    {k: v.to(self.device, non_blocking=non_blocking) for k, v in inputs.items()},
+                    labels,
+                )
                 continue
             x = inputs.to(self.device, non_blocking=non_blocking)
             if self.transform is not None:
@@ -148,13 +151,22 @@ def make_feature_loader(
         )
     if max_batches is not None and max_batches < 1:
         raise ConfigError(f"expected max_batches >= 1, found {max_batches}")
-    common: dict[str, Any] = {"shuffle": shuffle, "seed": seed, "drop_last": drop_last, "num_workers": num_workers,
-              "pin_memory": dev.type == "cuda"}
+    common: dict[str, Any] = {
+        "shuffle": shuffle,
+        "seed": seed,
+        "drop_last": drop_last,
+        "num_workers": num_workers,
+        "pin_memory": dev.type == "cuda",
+    }
     if kind == "text":
         if model.tokenizer is None:
             why = model.metadata.get("tokenizer_error", "no tokenizer files")
-            raise ConfigError(f"expected a tokenizer with the text model {model.spec}, found none ({why})")
-        loader = make_loader(dataset, batch_size, collate_fn=_tokenize_collate(model.tokenizer, max_length), **common)
+            raise ConfigError(
+                f"expected a tokenizer with the text model {model.spec}, found none ({why})"
+            )
+        loader = make_loader(
+            dataset, batch_size, collate_fn=_tokenize_collate(model.tokenizer, max_length), **common
+        )
         return FeatureLoader(loader, dev, max_batches=max_batches)
     pre = model.preprocessing
     if pre is None:
@@ -170,16 +182,31 @@ def make_feature_loader(
         try:
             mode = check_interpolation(pre.interpolation)
         except DataError as exc:
-            raise DataError(f"{exc} in the preprocessing of {model.spec} (pass an interpolation)") from None
+            raise DataError(
+                f"{exc} in the preprocessing of {model.spec} (pass an interpolation)"
+            ) from None
     cl = (dev.type == "cuda") if channels_last is None else channels_last
     if _in_memory(dataset):
         # in-memory uint8 images: gather the batch on the host, transform it on the device
         loader = make_loader(dataset.with_transform(None), batch_size, **common)
         transform = TensorImageTransform(size, pre.mean, pre.std, interpolation=mode)
-        return FeatureLoader(loader, dev, transform=transform, channels_last=cl, max_batches=max_batches,
-                             interpolation=mode)
-    tf = image_transform(dataset, train=False, size=size, resize=max(size, round(size / pre.crop_pct)),
-                         mean=pre.mean, std=pre.std, interpolation=mode)
+        return FeatureLoader(
+            loader,
+            dev,
+            transform=transform,
+            channels_last=cl,
+            max_batches=max_batches,
+            interpolation=mode,
+        )
+    tf = image_transform(
+        dataset,
+        train=False,
+        size=size,
+        resize=max(size, round(size / pre.crop_pct)),
+        mean=pre.mean,
+        std=pre.std,
+        interpolation=mode,
+    )
     loader = make_loader(dataset.with_transform(tf), batch_size, **common)
     return FeatureLoader(loader, dev, channels_last=cl, max_batches=max_batches, interpolation=mode)
 
@@ -215,12 +242,24 @@ def iter_features(
         [torch.Size([8, 512]), torch.Size([8, 512])]
     """
     own = not isinstance(model, FeatureExtractor)
-    fx = model if isinstance(model, FeatureExtractor) else FeatureExtractor(model, layers, pool=pool, device=device, amp=amp)
+    fx = (
+        model
+        if isinstance(model, FeatureExtractor)
+        else FeatureExtractor(model, layers, pool=pool, device=device, amp=amp)
+    )
     try:
         loader = make_feature_loader(
-            fx.loaded, dataset, batch_size, device=fx.device, image_size=image_size,
-            interpolation=interpolation, shuffle=shuffle,
-            seed=seed, max_batches=max_batches, num_workers=num_workers, max_length=max_length,
+            fx.loaded,
+            dataset,
+            batch_size,
+            device=fx.device,
+            image_size=image_size,
+            interpolation=interpolation,
+            shuffle=shuffle,
+            seed=seed,
+            max_batches=max_batches,
+            num_workers=num_workers,
+            max_length=max_length,
             channels_last=fx.channels_last,
         )
         for inputs, _ in loader:

@@ -90,7 +90,9 @@ class FeatureSite:
     description: str
 
 
-def feature_sites(model: LoadedModel, layers: str | Sequence[str] | None = None) -> list[FeatureSite]:
+def feature_sites(
+    model: LoadedModel, layers: str | Sequence[str] | None = None
+) -> list[FeatureSite]:
     """The sites for ``layers`` (``None``: the pooled penultimate features), in the given order.
 
     Raises:
@@ -102,7 +104,9 @@ def feature_sites(model: LoadedModel, layers: str | Sequence[str] | None = None)
         >>> [s.description for s in feature_sites(model, [None, "layer4"])]
         ["input of the classifier 'fc'", "output of 'layer4' (Sequential)"]
     """
-    names: list[str | None] = [layers] if layers is None or isinstance(layers, str) else list(layers)
+    names: list[str | None] = (
+        [layers] if layers is None or isinstance(layers, str) else list(layers)
+    )
     if not names:
         names = [None]
     sites: list[FeatureSite] = []
@@ -113,7 +117,9 @@ def feature_sites(model: LoadedModel, layers: str | Sequence[str] | None = None)
             raise ConfigError(f"expected a module name or {PENULTIMATE!r}, found {name!r}")
         else:
             module = resolve_module(model.model, name)
-            site = FeatureSite(name, name, "output", f"output of {name!r} ({type(module).__name__})")
+            site = FeatureSite(
+                name, name, "output", f"output of {name!r} ({type(module).__name__})"
+            )
         if site.name not in {s.name for s in sites}:
             sites.append(site)
     return sites
@@ -121,9 +127,13 @@ def feature_sites(model: LoadedModel, layers: str | Sequence[str] | None = None)
 
 def _penultimate(model: LoadedModel) -> FeatureSite:
     if model.head:
-        return FeatureSite(PENULTIMATE, model.head, "input", f"input of the classifier {model.head!r}")
+        return FeatureSite(
+            PENULTIMATE, model.head, "input", f"input of the classifier {model.head!r}"
+        )
     if model.modality == "text":
-        return FeatureSite(PENULTIMATE, "", "output", "[CLS] token of last_hidden_state (no classifier head)")
+        return FeatureSite(
+            PENULTIMATE, "", "output", "[CLS] token of last_hidden_state (no classifier head)"
+        )
     return FeatureSite(PENULTIMATE, "", "output", "output of the model (no classifier head)")
 
 
@@ -150,7 +160,9 @@ def pool_features(
     if pool not in POOLS:
         raise ConfigError(f"expected pool in {list(POOLS)}, found {pool!r}")
     if x.dim() < 2:
-        raise ConfigError(f"expected batch-first features of shape (b, ...), found shape {tuple(x.shape)}")
+        raise ConfigError(
+            f"expected batch-first features of shape (b, ...), found shape {tuple(x.shape)}"
+        )
     if x.dim() == 2:
         return x
     if pool == "flatten":
@@ -163,7 +175,9 @@ def pool_features(
             return (x * w).sum(1) / w.sum(1).clamp_min(1)
         return x.mean(1)
     if pool == "cls":
-        raise ConfigError(f"expected a token sequence (b, T, d) for pool 'cls', found shape {tuple(x.shape)}")
+        raise ConfigError(
+            f"expected a token sequence (b, T, d) for pool 'cls', found shape {tuple(x.shape)}"
+        )
     return x.mean(dim=tuple(range(2, x.dim())))
 
 
@@ -198,7 +212,9 @@ def _as_loaded(model: LoadedModel | nn.Module) -> LoadedModel:
     if isinstance(model, nn.Module):
         from ..models import find_head
 
-        return LoadedModel(model=model, spec=type(model).__name__, arch=type(model).__name__, head=find_head(model))
+        return LoadedModel(
+            model=model, spec=type(model).__name__, arch=type(model).__name__, head=find_head(model)
+        )
     raise TypeError(f"expected a LoadedModel or nn.Module, found {type(model).__name__}")
 
 
@@ -249,7 +265,11 @@ class FeatureExtractor:
         cuda = self.device.type == "cuda"
         self.amp = cuda if amp is None else bool(amp)
         self.amp_dtype = amp_dtype
-        self.channels_last = (cuda and self.loaded.modality == "image") if channels_last is None else bool(channels_last)
+        self.channels_last = (
+            (cuda and self.loaded.modality == "image")
+            if channels_last is None
+            else bool(channels_last)
+        )
         self.pool = pool
         self.stop_early = stop_early
         self.sites = feature_sites(self.loaded, layers)
@@ -263,7 +283,9 @@ class FeatureExtractor:
         for site in self.sites:
             module = self.model if not site.module else self.model.get_submodule(site.module)
             if site.capture == "input":
-                handle = module.register_forward_pre_hook(self._make_hook(site.name, use_input=True))
+                handle = module.register_forward_pre_hook(
+                    self._make_hook(site.name, use_input=True)
+                )
             else:
                 handle = module.register_forward_hook(self._make_hook(site.name, use_input=False))
             self._handles.append(handle)
@@ -281,7 +303,9 @@ class FeatureExtractor:
                 return
             value = _first_tensor(args if use_input else output)
             if value is None:
-                raise ConfigError(f"expected a tensor at feature site {name!r}, found {type(output).__name__}")
+                raise ConfigError(
+                    f"expected a tensor at feature site {name!r}, found {type(output).__name__}"
+                )
             pooled = pool_features(value, self.pool, modality=modality, attention_mask=self._mask)
             self._captured[name] = pooled.float()
             if self.stop_early and len(self._captured) == len(self.sites):

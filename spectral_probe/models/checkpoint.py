@@ -57,7 +57,12 @@ def _dedupe(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor],
     tensors: dict[str, torch.Tensor] = {}
     aliases: dict[str, str] = {}
     for name, t in state.items():
-        key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), tuple(t.stride()))
+        key = (
+            t.untyped_storage().data_ptr(),
+            t.storage_offset(),
+            tuple(t.shape),
+            tuple(t.stride()),
+        )
         if t.numel() and key in kept:
             aliases[name] = kept[key]
             continue
@@ -116,10 +121,16 @@ def save_checkpoint(
 
 def _unwrap(obj: Any, path: Path) -> dict[str, torch.Tensor]:
     for _ in range(3):
-        if isinstance(obj, Mapping) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        if (
+            isinstance(obj, Mapping)
+            and obj
+            and all(isinstance(v, torch.Tensor) for v in obj.values())
+        ):
             break
         if isinstance(obj, Mapping):
-            inner = next((obj[k] for k in _WRAPPERS if k in obj and isinstance(obj[k], Mapping)), None)
+            inner = next(
+                (obj[k] for k in _WRAPPERS if k in obj and isinstance(obj[k], Mapping)), None
+            )
             if inner is not None:
                 obj = inner
                 continue
@@ -127,13 +138,15 @@ def _unwrap(obj: Any, path: Path) -> dict[str, torch.Tensor]:
             obj = obj.state_dict()
             continue
         break
-    if not (isinstance(obj, Mapping) and obj and all(isinstance(v, torch.Tensor) for v in obj.values())):
+    if not (
+        isinstance(obj, Mapping) and obj and all(isinstance(v, torch.Tensor) for v in obj.values())
+    ):
         raise CheckpointError(
             f"expected a state dict (name -> tensor) in {path}, found {type(obj).__name__}"
         )
     state = dict(obj)
     if all(k.startswith("module.") for k in state):  # saved from DDP / DataParallel
-        state = {k[len("module."):]: v for k, v in state.items()}
+        state = {k[len("module.") :]: v for k, v in state.items()}
     return state
 
 

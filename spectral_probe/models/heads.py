@@ -77,7 +77,9 @@ def replace_head(model: nn.Module, num_classes: int, head: str | None = None) ->
         raise ValueError(f"expected num_classes >= 1, found {num_classes}")
     head = head or find_head(model)
     if head is None:
-        raise ValueError(f"expected a model with a classifier head, found none in {type(model).__name__}")
+        raise ValueError(
+            f"expected a model with a classifier head, found none in {type(model).__name__}"
+        )
     old = model.get_submodule(head)
     if not isinstance(old, nn.Linear):
         raise TypeError(f"expected the head {head!r} to be nn.Linear, found {type(old).__name__}")

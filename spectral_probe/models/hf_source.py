@@ -37,14 +37,18 @@ def load_hf_from(path: str, spec: str, arch: str, pretrained: bool = True) -> Lo
     if local.suffix == "" and not local.exists() and path.startswith(("/", ".", "~")):
         raise ModelSpecError(f"expected a transformers model directory, found no such path: {path}")
     if local.exists() and not (local / "config.json").is_file():
-        raise ModelSpecError(f"expected a transformers model directory with config.json, found none in {path}")
+        raise ModelSpecError(
+            f"expected a transformers model directory with config.json, found none in {path}"
+        )
     try:
         config = tr.AutoConfig.from_pretrained(path)
         is_cls = any("ForSequenceClassification" in a for a in (config.architectures or []))
         cls = tr.AutoModelForSequenceClassification if is_cls else tr.AutoModel
         model = cls.from_pretrained(path) if pretrained else cls.from_config(config)
     except OSError as exc:
-        raise ModelSpecError(f"cannot load transformers model {path!r}: {str(exc).splitlines()[0]}") from None
+        raise ModelSpecError(
+            f"cannot load transformers model {path!r}: {str(exc).splitlines()[0]}"
+        ) from None
     model.eval()
     tokenizer = None
     meta: dict[str, object] = {"model_type": config.model_type}
@@ -52,7 +56,9 @@ def load_hf_from(path: str, spec: str, arch: str, pretrained: bool = True) -> Lo
         tokenizer = tr.AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError) as exc:
         meta["tokenizer_error"] = str(exc).splitlines()[0]
-    if tokenizer is not None and len(tokenizer) <= len(set(getattr(tokenizer, "all_special_tokens", []) or [])):
+    if tokenizer is not None and len(tokenizer) <= len(
+        set(getattr(tokenizer, "all_special_tokens", []) or [])
+    ):
         # transformers 5 builds a tokenizer of special tokens only from a folder without vocabulary files
         meta["tokenizer_error"] = "no vocabulary files in the model directory"
         tokenizer = None

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from ..errors import ModelSpecError
+
 # submodules, not the package: this module moves into spectral_probe.models as it is
 from ._registry import list_sources, register_source
 from .loaded import LoadedModel
@@ -34,8 +35,12 @@ class MLP(nn.Module):
 
     def __init__(self, sizes: Sequence[int]) -> None:
         super().__init__()
-        if len(sizes) < 2 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
-            raise ModelSpecError(f"expected MLP sizes as at least two positive integers, found {list(sizes)}")
+        if len(sizes) < 2 or any(
+            isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes
+        ):
+            raise ModelSpecError(
+                f"expected MLP sizes as at least two positive integers, found {list(sizes)}"
+            )
         self.sizes = [int(s) for s in sizes]
         layers: list[nn.Module] = []
         for a, b in zip(self.sizes[:-2], self.sizes[1:-1]):
@@ -53,12 +58,24 @@ def load_mlp(rest: str, pretrained: bool = True) -> LoadedModel:
     try:
         sizes = [int(s) for s in rest.split("-")]
     except ValueError:
-        raise ModelSpecError(f"expected mlp:IN-H1-...-OUT (e.g. mlp:784-400-400-10), found mlp:{rest}") from None
+        raise ModelSpecError(
+            f"expected mlp:IN-H1-...-OUT (e.g. mlp:784-400-400-10), found mlp:{rest}"
+        ) from None
     model = MLP(sizes).eval()
-    return LoadedModel(model=model, spec=f"mlp:{rest}", arch=f"mlp:{rest}", head="fc", modality="image",
-                       num_classes=sizes[-1], metadata={"sizes": sizes})
+    return LoadedModel(
+        model=model,
+        spec=f"mlp:{rest}",
+        arch=f"mlp:{rest}",
+        head="fc",
+        modality="image",
+        num_classes=sizes[-1],
+        metadata={"sizes": sizes},
+    )
 
 
 if "mlp" not in {s.name for s in list_sources()}:
-    register_source("mlp", help="a fully connected ReLU network: mlp:IN-H1-...-OUT (the permuted scenario)",
-                    example="mlp:784-400-400-10")(load_mlp)
+    register_source(
+        "mlp",
+        help="a fully connected ReLU network: mlp:IN-H1-...-OUT (the permuted scenario)",
+        example="mlp:784-400-400-10",
+    )(load_mlp)

@@ -46,11 +46,20 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError, ModelSpecError
+
 # submodules, not the package: this module moves into spectral_probe.models as it is
 from ._registry import list_sources, register_source
 from .loaded import LoadedModel
 
-__all__ = ["POOLS", "TextClassifier", "DropoutLinear", "pooler_is_trained", "resolve_pool", "load_textcls", "textcls_spec"]
+__all__ = [
+    "POOLS",
+    "TextClassifier",
+    "DropoutLinear",
+    "pooler_is_trained",
+    "resolve_pool",
+    "load_textcls",
+    "textcls_spec",
+]
 
 POOLS = ("auto", "cls", "mean", "pooler")
 SOURCE = "textcls"
@@ -66,7 +75,9 @@ class DropoutLinear(nn.Linear):
         torch.Size([3, 2])
     """
 
-    def __init__(self, in_features: int, out_features: int, *, p: float = 0.1, bias: bool = True) -> None:
+    def __init__(
+        self, in_features: int, out_features: int, *, p: float = 0.1, bias: bool = True
+    ) -> None:
         super().__init__(in_features, out_features, bias=bias)
         if not 0 <= p < 1:
             raise ConfigError(f"expected a dropout probability in [0, 1), found {p!r}")
@@ -93,7 +104,9 @@ def resolve_pool(encoder: nn.Module, pool: str) -> str:
     if pool == "auto":
         return "pooler" if pooler_is_trained(encoder) else "cls"
     if pool == "pooler" and getattr(encoder, "pooler", None) is None:
-        raise ConfigError(f"expected an encoder with a pooler for pool 'pooler', found none in {type(encoder).__name__}")
+        raise ConfigError(
+            f"expected an encoder with a pooler for pool 'pooler', found none in {type(encoder).__name__}"
+        )
     return pool
 
 
@@ -114,15 +127,23 @@ class TextClassifier(nn.Module):
 
     _encoder: nn.Module  # set with object.__setattr__: not a registered child
 
-    def __init__(self, encoder: nn.Module, num_labels: int, *, pool: str = "auto", dropout: float = 0.1) -> None:
+    def __init__(
+        self, encoder: nn.Module, num_labels: int, *, pool: str = "auto", dropout: float = 0.1
+    ) -> None:
         super().__init__()
         if num_labels < 1:
             raise ConfigError(f"expected num_labels >= 1, found {num_labels}")
         self.pool = resolve_pool(encoder, pool)
         if self.pool != "pooler" and getattr(encoder, "pooler", None) is not None:
-            encoder.register_module("pooler", None)  # unused: no weights without gradients (DDP), none to compare
-        if any(True for _ in encoder.parameters(recurse=False)) or any(True for _ in encoder.buffers(recurse=False)):
-            raise ConfigError(f"expected an encoder whose weights live in submodules, found {type(encoder).__name__}")
+            encoder.register_module(
+                "pooler", None
+            )  # unused: no weights without gradients (DDP), none to compare
+        if any(True for _ in encoder.parameters(recurse=False)) or any(
+            True for _ in encoder.buffers(recurse=False)
+        ):
+            raise ConfigError(
+                f"expected an encoder whose weights live in submodules, found {type(encoder).__name__}"
+            )
         for name, child in encoder.named_children():
             if name in ("classifier", "_encoder"):
                 raise ConfigError(f"expected an encoder without a submodule named {name!r}")
@@ -130,7 +151,9 @@ class TextClassifier(nn.Module):
         object.__setattr__(self, "_encoder", encoder)  # not registered: its children are ours
         hidden = int(getattr(getattr(encoder, "config", None), "hidden_size", 0) or 0)
         if hidden < 1:
-            raise ConfigError(f"expected an encoder config with hidden_size, found none in {type(encoder).__name__}")
+            raise ConfigError(
+                f"expected an encoder config with hidden_size, found none in {type(encoder).__name__}"
+            )
         self.classifier = DropoutLinear(hidden, num_labels, p=dropout)
 
     @property
@@ -143,11 +166,15 @@ class TextClassifier(nn.Module):
         self._encoder.training = mode  # the encoder object itself is not a registered child
         return self
 
-    def features(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
-                 **inputs: Any) -> Tensor:
+    def features(
+        self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None, **inputs: Any
+    ) -> Tensor:
         """The pooled feature vectors ``f``, shape ``(b, hidden_size)``."""
-        kwargs = {k: v for k, v in {"input_ids": input_ids, "attention_mask": attention_mask, **inputs}.items()
-                  if v is not None}
+        kwargs = {
+            k: v
+            for k, v in {"input_ids": input_ids, "attention_mask": attention_mask, **inputs}.items()
+            if v is not None
+        }
         out = self._encoder(**kwargs, return_dict=True)
         if self.pool == "pooler":
             return out.pooler_output
@@ -159,15 +186,18 @@ class TextClassifier(nn.Module):
         w = attention_mask.to(hidden.dtype).unsqueeze(-1)
         return (hidden * w).sum(1) / w.sum(1).clamp_min(1.0)
 
-    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
-                **inputs: Any) -> Tensor:
+    def forward(
+        self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None, **inputs: Any
+    ) -> Tensor:
         """Logits ``(b, num_labels)`` of a tokenised batch (the tokenizer's dict as keywords)."""
         return self.classifier(self.features(input_ids, attention_mask, **inputs))
 
     def reset_head(self, num_labels: int, *, dropout: float | None = None) -> str:
         """Replace the classifier by a new one with ``num_labels`` outputs; return its name."""
         old = self.classifier
-        self.classifier = DropoutLinear(old.in_features, num_labels, p=old.p if dropout is None else dropout)
+        self.classifier = DropoutLinear(
+            old.in_features, num_labels, p=old.p if dropout is None else dropout
+        )
         self.classifier.to(device=old.weight.device, dtype=old.weight.dtype)
         return "classifier"
 
@@ -188,11 +218,20 @@ def load_textcls(rest: str, pretrained: bool = True) -> LoadedModel:
 
     loaded = load_model(spec, pretrained=pretrained)
     if loaded.modality != "text" or loaded.head is not None:
-        raise ModelSpecError(f"expected a text encoder without a classifier for textcls:, found {spec}")
+        raise ModelSpecError(
+            f"expected a text encoder without a classifier for textcls:, found {spec}"
+        )
     model = TextClassifier(loaded.model, 2, pool=pool).eval()
-    return LoadedModel(model=model, spec=f"{SOURCE}:{rest}", arch=f"{SOURCE}:{rest}", head="classifier",
-                       modality="text", tokenizer=loaded.tokenizer, num_classes=2,
-                       metadata={**loaded.metadata, "encoder": spec, "pool": pool})
+    return LoadedModel(
+        model=model,
+        spec=f"{SOURCE}:{rest}",
+        arch=f"{SOURCE}:{rest}",
+        head="classifier",
+        modality="text",
+        tokenizer=loaded.tokenizer,
+        num_classes=2,
+        metadata={**loaded.metadata, "encoder": spec, "pool": pool},
+    )
 
 
 def textcls_spec(pool: str, encoder_spec: str) -> str:
@@ -202,8 +241,11 @@ def textcls_spec(pool: str, encoder_spec: str) -> str:
 
 def _register() -> None:
     if SOURCE not in {s.name for s in list_sources()}:
-        register_source(SOURCE, help="a sequence classifier on a text encoder: textcls:POOL:ENCODER (POOL: cls, mean, pooler)",
-                        example="textcls:cls:bundled:minilm-l6")(load_textcls)
+        register_source(
+            SOURCE,
+            help="a sequence classifier on a text encoder: textcls:POOL:ENCODER (POOL: cls, mean, pooler)",
+            example="textcls:cls:bundled:minilm-l6",
+        )(load_textcls)
 
 
 _register()

@@ -50,7 +50,9 @@ def load_timm(rest: str, pretrained: bool = True) -> LoadedModel:
     try:
         model = timm.create_model(name, pretrained=bool(flag) and pretrained)
     except (OSError, RuntimeError) as exc:
-        raise ModelSpecError(f"cannot load pretrained weights for timm:{name}: {exc}".splitlines()[0]) from None
+        raise ModelSpecError(
+            f"cannot load pretrained weights for timm:{name}: {exc}".splitlines()[0]
+        ) from None
     model.eval()
     head = find_head(model)
     return LoadedModel(

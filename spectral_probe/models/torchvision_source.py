@@ -46,7 +46,9 @@ def load_torchvision(rest: str, pretrained: bool = True) -> LoadedModel:
     if name not in available:
         close = difflib.get_close_matches(name, available, n=5, cutoff=0.6)
         hint = f" (close: {', '.join(close)})" if close else ""
-        raise ModelSpecError(f"unknown torchvision model {name!r}{hint}; see torchvision.models.list_models()")
+        raise ModelSpecError(
+            f"unknown torchvision model {name!r}{hint}; see torchvision.models.list_models()"
+        )
     weights = None
     if weights_name:
         enum = tvm.get_model_weights(name)

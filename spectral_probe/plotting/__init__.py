@@ -2,7 +2,12 @@
 
 from ._base import FigureJob, new_axes, new_figure, save_figure, save_figures
 from .esd import default_esd_layers, plot_alpha_profile, plot_esd_fits
-from .features import plot_batch_spectra, plot_dataset_spectrum, plot_feature_overview, small_half_start
+from .features import (
+    plot_batch_spectra,
+    plot_dataset_spectrum,
+    plot_feature_overview,
+    small_half_start,
+)
 from .runs import (
     plot_bss_k_sweep,
     plot_error_vs_rate,

@@ -41,16 +41,24 @@ def _layers(result: FeatureSpectra, layer: str | Sequence[str] | None) -> list[s
     names = [layer] if isinstance(layer, str) else list(layer)
     unknown = [n for n in names if n not in result.layers]
     if unknown:
-        raise ValueError(f"expected a layer in {result.layers}, found {', '.join(map(repr, unknown))}")
+        raise ValueError(
+            f"expected a layer in {result.layers}, found {', '.join(map(repr, unknown))}"
+        )
     return names
 
 
-def _panels(result: FeatureSpectra, layer: str | Sequence[str] | None, ax: Axes | None,
-            size: tuple[float, float]) -> tuple[Figure, Iterator[tuple[Axes, str]]]:
+def _panels(
+    result: FeatureSpectra,
+    layer: str | Sequence[str] | None,
+    ax: Axes | None,
+    size: tuple[float, float],
+) -> tuple[Figure, Iterator[tuple[Axes, str]]]:
     layers = _layers(result, layer)
     if ax is not None:
         if len(layers) != 1:
-            raise ValueError(f"expected one layer when drawing on given axes, found {len(layers)}: pass layer=")
+            raise ValueError(
+                f"expected one layer when drawing on given axes, found {len(layers)}: pass layer="
+            )
         return ax.figure, iter([(ax, layers[0])])  # type: ignore[return-value]
     if len(layers) == 1:
         fig, ax = new_axes(None, size)
@@ -59,7 +67,7 @@ def _panels(result: FeatureSpectra, layer: str | Sequence[str] | None, ax: Axes 
     nrows = math.ceil(len(layers) / ncols)
     fig = new_figure((size[0] * 0.75 * ncols, size[1] * 0.8 * nrows))
     axes = list(fig.subplots(nrows, ncols, squeeze=False).flat)
-    for extra in axes[len(layers):]:
+    for extra in axes[len(layers) :]:
         extra.set_visible(False)
     return fig, zip(axes, layers)
 
@@ -112,7 +120,9 @@ def plot_batch_spectra(
                 rows = rows[rows["index"] >= small_half_start(len(rows))]
             axis.plot(rows["index"], rows["mean"], color=color, lw=1.5, label=model)
             if band and rows["n"].iloc[0] > 1:
-                axis.fill_between(rows["index"], rows["ci_low"], rows["ci_high"], color=color, alpha=0.2, lw=0)
+                axis.fill_between(
+                    rows["index"], rows["ci_low"], rows["ci_high"], color=color, alpha=0.2, lw=0
+                )
         if log:
             axis.set_yscale("log")
         axis.set_xlabel("index i")
@@ -125,7 +135,11 @@ def plot_batch_spectra(
         if len(result.layers) > 1:
             title = f"{name}: {title}"
         axis.set_title(title, fontsize=9)
-        axis.legend(fontsize=7, title=f"mean, {level:.0%} CI over batches" if band else None, title_fontsize=7)
+        axis.legend(
+            fontsize=7,
+            title=f"mean, {level:.0%} CI over batches" if band else None,
+            title_fontsize=7,
+        )
     return fig
 
 
@@ -146,21 +160,37 @@ def plot_dataset_spectrum(
         ax: axes to draw on (one layer only).
     """
     if quantity not in ("sigma_norm", "sigma", "eigenvalue", "energy", "cum_energy"):
-        raise ValueError(f"expected quantity sigma_norm, sigma, eigenvalue, energy or cum_energy, found {quantity!r}")
+        raise ValueError(
+            f"expected quantity sigma_norm, sigma, eigenvalue, energy or cum_energy, found {quantity!r}"
+        )
     if result.dataset.empty:
-        raise ValueError("expected a result with the dataset-level spectrum, found none (dataset_spectrum=False)")
+        raise ValueError(
+            "expected a result with the dataset-level spectrum, found none (dataset_spectrum=False)"
+        )
     fig, panels = _panels(result, layer, ax, (6.4, 4.2))
     models = result.models
     colors = _colors(len(models))
     centred = "centred " if result.meta.get("center") else ""
-    labels = {"sigma_norm": r"$\sigma_i / \sigma_1$", "sigma": r"$\sigma_i$", "eigenvalue": r"eigenvalue $\lambda_i$",
-              "energy": r"$\sigma_i^2 / \sum_j \sigma_j^2$", "cum_energy": "cumulative energy"}
+    labels = {
+        "sigma_norm": r"$\sigma_i / \sigma_1$",
+        "sigma": r"$\sigma_i$",
+        "eigenvalue": r"eigenvalue $\lambda_i$",
+        "energy": r"$\sigma_i^2 / \sum_j \sigma_j^2$",
+        "cum_energy": "cumulative energy",
+    }
     for axis, name in panels:
         for model, color in zip(models, colors):
-            rows = result.dataset[(result.dataset["model"] == model) & (result.dataset["layer"] == name)]
+            rows = result.dataset[
+                (result.dataset["model"] == model) & (result.dataset["layer"] == name)
+            ]
             if rows.empty:
                 continue
-            n = int(result.summary.loc[(result.summary["model"] == model) & (result.summary["layer"] == name), "dataset_n"].iloc[0])
+            n = int(
+                result.summary.loc[
+                    (result.summary["model"] == model) & (result.summary["layer"] == name),
+                    "dataset_n",
+                ].iloc[0]
+            )
             axis.plot(rows["index"], rows[quantity], color=color, lw=1.5, label=f"{model} (N={n})")
         axis.set_xscale("log")
         if quantity != "cum_energy":

@@ -49,7 +49,9 @@ def _cells(table: SweepTable, dataset: str | None) -> Any:
     dataset = dataset or str(cells["dataset"].iloc[0])
     out = cells[cells["dataset"] == dataset]
     if out.empty:
-        raise ValueError(f"expected runs of dataset {dataset!r}, found {sorted(cells['dataset'].unique())}")
+        raise ValueError(
+            f"expected runs of dataset {dataset!r}, found {sorted(cells['dataset'].unique())}"
+        )
     return out, dataset
 
 
@@ -68,12 +70,21 @@ def _lines(ax: Axes, cells: Any, hue: str, label: Any) -> None:
             continue
         err = 1 - g["mean"].to_numpy() / 100
         std = np.nan_to_num(g["std"].to_numpy() / 100)
-        ax.errorbar(g["rate_percent"], err, yerr=std, marker="o", ms=4, capsize=3, lw=1.5,
-                    label=label(value))
+        ax.errorbar(
+            g["rate_percent"],
+            err,
+            yerr=std,
+            marker="o",
+            ms=4,
+            capsize=3,
+            lw=1.5,
+            label=label(value),
+        )
 
 
-def plot_error_vs_rate(table: SweepTable, *, dataset: str | None = None, hue: str = "method",
-                       ax: Axes | None = None) -> Figure:
+def plot_error_vs_rate(
+    table: SweepTable, *, dataset: str | None = None, hue: str = "method", ax: Axes | None = None
+) -> Figure:
     """Error rate (1 - top-1) against the sampling rate, one line per ``hue`` (Figure 1a).
 
     Error bars are the standard deviation over seeds.
@@ -93,8 +104,9 @@ def plot_error_vs_rate(table: SweepTable, *, dataset: str | None = None, hue: st
     return fig
 
 
-def _sweep(table: SweepTable, term: str, key: str, dataset: str | None, ax: Axes | None,
-           figure: str) -> Figure:
+def _sweep(
+    table: SweepTable, term: str, key: str, dataset: str | None, ax: Axes | None, figure: str
+) -> Figure:
     cells, dataset = _cells(table, dataset)
     column = f"hp.{term}.{key}"
     has = cells["method"].str.split("+").map(lambda parts: term in parts)
@@ -113,13 +125,17 @@ def _sweep(table: SweepTable, term: str, key: str, dataset: str | None, ax: Axes
     return fig
 
 
-def plot_tsvd_sweep(table: SweepTable, *, dataset: str | None = None, ax: Axes | None = None) -> Figure:
+def plot_tsvd_sweep(
+    table: SweepTable, *, dataset: str | None = None, ax: Axes | None = None
+) -> Figure:
     """Error rate against sampling rate for TSVD with each r (Figure 3a); the method without
     TSVD, when present, is drawn as r = 0."""
     return _sweep(table, "tsvd", "r", dataset, ax, "TSVD, removing the r smallest components")
 
 
-def plot_bss_k_sweep(table: SweepTable, *, dataset: str | None = None, ax: Axes | None = None) -> Figure:
+def plot_bss_k_sweep(
+    table: SweepTable, *, dataset: str | None = None, ax: Axes | None = None
+) -> Figure:
     """Error rate against sampling rate for BSS with each k (Figure 3d); the method without
     BSS, when present, is drawn as k = 0."""
     return _sweep(table, "bss", "k", dataset, ax, "BSS, penalising the k smallest singular values")
@@ -138,7 +154,9 @@ def plot_spectra_with_without_bss(result: FeatureSpectra, *, half_only: bool = F
     for model in result.models:
         method, _, rate = model.partition(RUN_LABEL_SEP)
         entries.append((model, method, rate, method.split("+")[-1] == "bss"))
-    rates = sorted({e[2] for e in entries}, key=lambda r: (float(r.rstrip("%")) if r.endswith("%") else 1e9, r))
+    rates = sorted(
+        {e[2] for e in entries}, key=lambda r: (float(r.rstrip("%")) if r.endswith("%") else 1e9, r)
+    )
     colors = dict(zip(rates, _colors(len(rates))))
     panels = [True] if half_only else [False, True]
     fig = new_figure((5.2 * len(panels), 4.0))
@@ -148,11 +166,19 @@ def plot_spectra_with_without_bss(result: FeatureSpectra, *, half_only: bool = F
             rows = result.curve(model, quantity="sigma")
             if half:
                 rows = rows[rows["index"] >= small_half_start(len(rows))]
-            ax.plot(rows["index"], rows["mean"], color=colors[rate], ls=":" if bss else "-", lw=1.6,
-                    label=f"{method.upper()} {rate}")
+            ax.plot(
+                rows["index"],
+                rows["mean"],
+                color=colors[rate],
+                ls=":" if bss else "-",
+                lw=1.6,
+                label=f"{method.upper()} {rate}",
+            )
         ax.set_xlabel("index i")
         ax.set_ylabel(r"singular value $\sigma_i$")
-        ax.set_title("smaller half of the singular values" if half else "singular values", fontsize=9)
+        ax.set_title(
+            "smaller half of the singular values" if half else "singular values", fontsize=9
+        )
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, ncol=2)
     return fig
@@ -175,7 +201,10 @@ def plot_spectrum_over_time(run: RunResult, *, smallest: int = 8, ax: Axes | Non
     ax.set_yscale("log")
     ax.set_xlabel("iteration")
     ax.set_ylabel("singular value")
-    ax.set_title(f"{run.config.method} {run.config.rate}: smallest singular values during training", fontsize=9)
+    ax.set_title(
+        f"{run.config.method} {run.config.rate}: smallest singular values during training",
+        fontsize=9,
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     return fig

@@ -34,7 +34,7 @@ def block_of(layer: str) -> str:
     ``layer4.2.conv1`` -> ``layer4.2``; ``blocks.6.0.conv_pwl`` -> ``blocks.6.0``;
     ``encoder.layer.5.attention.self.query`` -> ``encoder.layer.5``; ``conv1`` -> ``conv1``.
     """
-    parts = layer.split(":")[0].split(".")
+    parts = layer.split(":", maxsplit=1)[0].split(".")
     for i, part in enumerate(parts):
         if _NUM.match(part):
             j = i
@@ -86,7 +86,11 @@ def plot_corresponding_angles(
     (not resolvable index by index) are drawn as faint markers; with ``window=True`` the
     spectral-window alignment is overlaid as dashed lines.
     """
-    layers = list(layers) if layers is not None else default_plot_layers(result.layers["layer"], result.layers["kind"])
+    layers = (
+        list(layers)
+        if layers is not None
+        else default_plot_layers(result.layers["layer"], result.layers["kind"])
+    )
     fig, ax = new_axes(ax, (7.0, 4.4))
     from matplotlib import colormaps
 
@@ -147,12 +151,23 @@ def plot_angle_heatmap(
         grid[names.index(name)] = row
     height = min(max(3.0, 0.16 * len(names) + 1.2), 18.0)
     fig, ax = new_axes(ax, (7.0, height))
-    im = ax.imshow(grid, aspect="auto", cmap="viridis", vmin=0, vmax=1, interpolation="nearest",
-                   extent=(0, 1, len(names), 0))
+    im = ax.imshow(
+        grid,
+        aspect="auto",
+        cmap="viridis",
+        vmin=0,
+        vmax=1,
+        interpolation="nearest",
+        extent=(0, 1, len(names), 0),
+    )
     step = max(1, math.ceil(len(names) / 40))
     ax.set_yticks(np.arange(0, len(names), step) + 0.5, names[::step], fontsize=6)
     ax.set_xlabel("normalised index i / rank")
-    ax.set_title("|cos| of corresponding angles across the network" if value == "cos" else "spectral-window alignment across the network")
+    ax.set_title(
+        "|cos| of corresponding angles across the network"
+        if value == "cos"
+        else "spectral-window alignment across the network"
+    )
     fig.colorbar(im, ax=ax, label=value)
     return fig
 
@@ -165,7 +180,11 @@ def plot_weight_spectra(
     normalise: bool = False,
 ) -> Figure:
     """Singular values of both models, one small panel per layer (log scale)."""
-    layers = list(layers) if layers is not None else default_plot_layers(result.layers["layer"], result.layers["kind"])
+    layers = (
+        list(layers)
+        if layers is not None
+        else default_plot_layers(result.layers["layer"], result.layers["kind"])
+    )
     n = max(len(layers), 1)
     ncols = min(ncols, n)
     nrows = math.ceil(n / ncols)
@@ -184,7 +203,7 @@ def plot_weight_spectra(
         ax.set_title(name, fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(layers):]:
+    for ax in list(axes.flat)[len(layers) :]:
         ax.set_visible(False)
     axes.flat[0].legend(fontsize=6)
     fig.supxlabel("index i", fontsize=8)

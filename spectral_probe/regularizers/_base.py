@@ -116,7 +116,7 @@ class Regularizer(nn.Module):
         """Weight decay for ``param`` in the optimizer (non-zero only for optimizer-side L2)."""
         return 0.0
 
-    def forward(self, ctx: StepContext) -> Tensor:  # noqa: D102 - nn.Module protocol
+    def forward(self, ctx: StepContext) -> Tensor:
         return self.penalty(ctx)
 
     def extra_repr(self) -> str:

@@ -159,8 +159,7 @@ def build_regularizer(spec: str, **hparams: Any) -> RegularizerSet:
         method, _, hp = key.rpartition(".")
         targets = [method] if method else [n for n in names if hp in signatures[n]]
         if (
-            method
-            and method not in names
+            (method and method not in names)
             or not targets
             or any(hp not in signatures[t] for t in targets)
         ):

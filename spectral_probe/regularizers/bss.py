@@ -55,7 +55,9 @@ class _SmallestEigenvalueSum(torch.autograd.Function):
         np_dtype = np.float64 if out_dtype == torch.float64 else np.float32
         if f.device.type == "cpu":  # no copies: three small arrays become tensors as they are
             host_vk: np.ndarray = v.astype(np_dtype)
-            ctx.save_for_backward(f, torch.from_numpy(host_vk), torch.from_numpy((2 * scale) * host_vk))
+            ctx.save_for_backward(
+                f, torch.from_numpy(host_vk), torch.from_numpy((2 * scale) * host_vk)
+            )
             return torch.tensor(scale * host_total, dtype=out_dtype)
         # on the GPU, one pinned buffer copied once: V_k, 2 * scale * V_k and the value
         n = v.size

@@ -167,7 +167,9 @@ class DELTA(Regularizer):
         layers: Sequence[str] | None = self.layers
         if not layers:
             if first is None:
-                raise ConfigError("expected delta.layers or a loader to choose delta's feature maps")
+                raise ConfigError(
+                    "expected delta.layers or a loader to choose delta's feature maps"
+                )
             layers = default_feature_layers(self.source, first[0], head=head, trace=trace)
         self.layers_ = list(layers)
         for name in self.layers_:

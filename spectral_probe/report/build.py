@@ -62,7 +62,11 @@ class Report:
         best = rec.ranking.iloc[0]["method"]
         parts = [
             f"For {s.model} fine-tuned on {s.data}, use **{rec.method}** (confidence: {rec.confidence}"
-            + (f"; the pilots could not tell it apart from {best}, which scored higher" if best != rec.method else "")
+            + (
+                f"; the pilots could not tell it apart from {best}, which scored higher"
+                if best != rec.method
+                else ""
+            )
             + ").",
             f"In {len(s.seeds)}-seed pilot fine-tunes of {iters} iterations it reached "
             f"{100 * row['mean']:.1f}% validation accuracy (95% CI {100 * row['ci_low']:.1f}–{100 * row['ci_high']:.1f}%).",
@@ -107,9 +111,15 @@ class Report:
                 "top_cos": ev.top_cos,
                 "decides": False,  # shown, never used by the rule (docs/validation.md)
                 "feature_spectra": ev.spectra.summary.to_dict(orient="records"),
-                "weights": ev.weights.layers.to_dict(orient="records") if ev.weights is not None else None,
-                "finetuned": {k: v.layers.to_dict(orient="records") for k, v in ev.finetuned.items()},
-                "transferability": ev.transferability.to_dict() if ev.transferability is not None else None,
+                "weights": ev.weights.layers.to_dict(orient="records")
+                if ev.weights is not None
+                else None,
+                "finetuned": {
+                    k: v.layers.to_dict(orient="records") for k, v in ev.finetuned.items()
+                },
+                "transferability": ev.transferability.to_dict()
+                if ev.transferability is not None
+                else None,
             },
             "commands": self.commands,
             "seconds": self.seconds,
@@ -136,22 +146,39 @@ def check_pilot_data(settings: ReportSettings) -> None:
     """
     train = load_dataset(settings.data, "train")
     targets = list(train.targets)
-    check_min_per_class(targets, 3, classes=train.classes, what="the pilot's train/validation split")
+    check_min_per_class(
+        targets, 3, classes=train.classes, what="the pilot's train/validation split"
+    )
     for rate in settings.rates:
         try:
-            splits = make_splits(targets, rate=rate, val=settings.val, seed=settings.seeds[0], min_per_class=2,
-                                 classes=train.classes)
+            splits = make_splits(
+                targets,
+                rate=rate,
+                val=settings.val,
+                seed=settings.seeds[0],
+                min_per_class=2,
+                classes=train.classes,
+            )
         except DataError as exc:
-            raise DataError(f"dataset too small for the pilot splits at rate {rate}: {exc}") from None
+            raise DataError(
+                f"dataset too small for the pilot splits at rate {rate}: {exc}"
+            ) from None
         if len(splits.val) == 0:
-            raise DataError(f"expected a non-empty validation split (--val {settings.val}), found none in {settings.data}")
+            raise DataError(
+                f"expected a non-empty validation split (--val {settings.val}), found none in {settings.data}"
+            )
 
 
 def _commands(settings: ReportSettings, pilots: PilotRuns, out: Path) -> list[str]:
     q = shlex.quote
     cmds = [
         " ".join(
-            ["spectral-probe report", f"--model {q(settings.model)}", f"--data {q(settings.data)}", f"--out {q(str(out))}"]
+            [
+                "spectral-probe report",
+                f"--model {q(settings.model)}",
+                f"--data {q(settings.data)}",
+                f"--out {q(str(out))}",
+            ]
             + [f"--method {q(m)}" for m in settings.methods]
             + [f"--rate {q(r)}" for r in settings.rates]
             + [f"--seed {s}" for s in settings.seeds]
@@ -163,8 +190,10 @@ def _commands(settings: ReportSettings, pilots: PilotRuns, out: Path) -> list[st
             + [f"--finetuned {q(p)}" for p in settings.finetuned]
         )
     ]
-    for cfg_dir in pilots.table["run_dir"]:
-        cmds.append(f"spectral-probe finetune --config {q(str(Path(cfg_dir) / 'config.json'))} --run-dir {q(cfg_dir)}")
+    cmds.extend(
+        f"spectral-probe finetune --config {q(str(Path(cfg_dir) / 'config.json'))} --run-dir {q(cfg_dir)}"
+        for cfg_dir in pilots.table["run_dir"]
+    )
     return cmds
 
 
@@ -208,17 +237,24 @@ def build_report(
     evidence = gather_evidence(settings, pilots, progress=say)
     seconds["evidence"] = time.perf_counter() - t0
 
-    signals = SpectralEvidence(tail_energy=evidence.tail_energy, top_alignment=evidence.top_alignment)
+    signals = SpectralEvidence(
+        tail_energy=evidence.tail_energy, top_alignment=evidence.top_alignment
+    )
     recommendations = {}
     for rate in settings.rates:
         rows = pilots.table[pilots.table["rate"] == rate]
         accs = {
-            m: dict(zip(rows[rows["method"] == m]["seed"], rows[rows["method"] == m]["val_accuracy"]))
+            m: dict(
+                zip(rows[rows["method"] == m]["seed"], rows[rows["method"] == m]["val_accuracy"])
+            )
             for m in settings.methods
         }  # seed -> accuracy: the methods share seeds and splits, so the comparisons are paired
         n_val = int(rows["n_val"].dropna().min()) if rows["n_val"].notna().any() else 0
         recommendations[rate] = recommend(
-            score_pilots(accs, n_val), signals, alpha=settings.alpha, seed_sd_floor=settings.seed_sd_floor,
+            score_pilots(accs, n_val),
+            signals,
+            alpha=settings.alpha,
+            seed_sd_floor=settings.seed_sd_floor,
             default=settings.default_method,
         )
     return Report(
@@ -235,7 +271,9 @@ def build_report(
 
 def pilot_frame(report: Report) -> pd.DataFrame:
     """Pilot table as shown in the report (accuracy in percent)."""
-    df = report.pilots.table[["method", "rate", "seed", "val_accuracy", "test_accuracy", "train_seconds", "run_id"]].copy()
+    df = report.pilots.table[
+        ["method", "rate", "seed", "val_accuracy", "test_accuracy", "train_seconds", "run_id"]
+    ].copy()
     for col in ("val_accuracy", "test_accuracy"):
         df[col] = 100 * df[col]
     return df

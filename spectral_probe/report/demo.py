@@ -33,13 +33,29 @@ def demo_settings(device: str = "auto") -> ReportSettings:
     gpu = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     if gpu:
         return ReportSettings(
-            model=DEMO_MODEL, data=DEMO_DATA, methods=("l2", "l2+bss"), rates=("1%", "5%"), seeds=(0, 1),
-            preset="paper", eval_max=None, spectrum_batches=20, device=device,
-            scaled_down=("Fashion-MNIST (28 x 28 grey images, resized) stands in for the paper's fine-grained datasets.",),
+            model=DEMO_MODEL,
+            data=DEMO_DATA,
+            methods=("l2", "l2+bss"),
+            rates=("1%", "5%"),
+            seeds=(0, 1),
+            preset="paper",
+            eval_max=None,
+            spectrum_batches=20,
+            device=device,
+            scaled_down=(
+                "Fashion-MNIST (28 x 28 grey images, resized) stands in for the paper's fine-grained datasets.",
+            ),
         )
     return ReportSettings(
-        model=DEMO_MODEL, data=DEMO_DATA, methods=("l2", "l2+bss"), rates=("1%", "5%"), seeds=(0,),
-        preset="demo", eval_max=1000, spectrum_batches=8, device=device,
+        model=DEMO_MODEL,
+        data=DEMO_DATA,
+        methods=("l2", "l2+bss"),
+        rates=("1%", "5%"),
+        seeds=(0,),
+        preset="demo",
+        eval_max=1000,
+        spectrum_batches=8,
+        device=device,
         scaled_down=(
             "Scaled down to run on 2 CPU cores in minutes: EfficientNet-Lite0 at 64 px (the paper: ResNet-50 at "
             "224 px), 150 iterations of batch 32 (the paper: 9000 of batch 48), one seed (the paper: five), "
@@ -58,8 +74,13 @@ def write_demo_extras(report: Report, out: str | Path) -> dict[str, Path]:
         with staged_dir(out / "compare-weights") as tmp:
             ev.weights.to_csv(tmp)
             ev.weights.to_json(tmp / "results.json")
-            save_figure(plot_corresponding_angles(ev.weights), tmp / "figures" / "corresponding_angles.png")
-            save_figure(plot_corresponding_angles(ev.weights, window=True), tmp / "figures" / "corresponding_angles_window.png")
+            save_figure(
+                plot_corresponding_angles(ev.weights), tmp / "figures" / "corresponding_angles.png"
+            )
+            save_figure(
+                plot_corresponding_angles(ev.weights, window=True),
+                tmp / "figures" / "corresponding_angles_window.png",
+            )
             save_figure(plot_angle_heatmap(ev.weights), tmp / "figures" / "angle_heatmap.png")
             save_figure(plot_weight_spectra(ev.weights), tmp / "figures" / "weight_spectra.png")
         written["compare-weights"] = out / "compare-weights"
@@ -67,7 +88,12 @@ def write_demo_extras(report: Report, out: str | Path) -> dict[str, Path]:
         ev.spectra.to_csv(tmp)
         ev.spectra.to_json(tmp / "results.json")
         save_figure(plot_batch_spectra(ev.spectra), tmp / "figures" / "batch_spectra.png")
-        save_figure(plot_batch_spectra(ev.spectra, half=True), tmp / "figures" / "batch_spectra_half.png")
-        save_figure(plot_batch_spectra(ev.spectra, normalise=True), tmp / "figures" / "batch_spectra_normalised.png")
+        save_figure(
+            plot_batch_spectra(ev.spectra, half=True), tmp / "figures" / "batch_spectra_half.png"
+        )
+        save_figure(
+            plot_batch_spectra(ev.spectra, normalise=True),
+            tmp / "figures" / "batch_spectra_normalised.png",
+        )
     written["feature-spectrum"] = out / "feature-spectrum"
     return written

@@ -86,23 +86,38 @@ def gather_evidence(
 ) -> Evidence:
     """Feature spectra (pre-trained and pilots) and weight comparisons for the report."""
     say = progress or (lambda stage: None)
-    resolved = FinetuneConfig(model=settings.model, data=settings.data, preset=settings.preset,
-                              image_size=settings.image_size).resolve()
+    resolved = FinetuneConfig(
+        model=settings.model,
+        data=settings.data,
+        preset=settings.preset,
+        image_size=settings.image_size,
+    ).resolve()
     batch = int(resolved.batch_size or 32)
     size = resolved.image_size
     split = analysis_split(settings.data)
-    common = dict(split=split, batch_size=batch, max_batches=settings.spectrum_batches, image_size=size,
-                  device=settings.device, dataset_spectrum=False, progress=spectrum_progress)
+    common = dict(
+        split=split,
+        batch_size=batch,
+        max_batches=settings.spectrum_batches,
+        image_size=size,
+        device=settings.device,
+        dataset_spectrum=False,
+        progress=spectrum_progress,
+    )
 
     say("feature spectra of the pre-trained and pilot models")
     pretrained_model = load_model(settings.model)
     models: dict[str, Any] = {"pre-trained": pretrained_model}
     rate = settings.rate
     for method in settings.methods:
-        models[f"{method} @ {rate}"] = pilots.run(method, rate, settings.seeds[0]).model_path.as_posix()
+        models[f"{method} @ {rate}"] = pilots.run(
+            method, rate, settings.seeds[0]
+        ).model_path.as_posix()
     if len(settings.rates) > 1 and "l2" in settings.methods:
         for other in settings.rates[:-1]:
-            models[f"l2 @ {other}"] = pilots.run("l2", other, settings.seeds[0]).model_path.as_posix()
+            models[f"l2 @ {other}"] = pilots.run(
+                "l2", other, settings.seeds[0]
+            ).model_path.as_posix()
     spectra = feature_spectrum(models, settings.data, **common)
     tail = float(spectra.summary.set_index("model").loc["pre-trained", "small_half_energy"])
 
@@ -112,7 +127,9 @@ def gather_evidence(
     base_method = "l2" if "l2" in settings.methods else settings.methods[0]
     say(f"weights: pre-trained vs the {base_method} pilot")
     tuned = load_model(pilots.run(base_method, rate, settings.seeds[0]).model_path.as_posix())
-    weights = compare_weights(pretrained_model, tuned, device=settings.device, esd=True)  # + alpha profile
+    weights = compare_weights(
+        pretrained_model, tuned, device=settings.device, esd=True
+    )  # + alpha profile
     top = top_layers(weights)
     top_alignment = _mean(weights.layers, top, "cos_window_mean")
     top_cos = _mean(weights.layers, top, "cos_top")
@@ -124,6 +141,13 @@ def gather_evidence(
     if top_alignment is not None and not math.isfinite(top_alignment):
         top_alignment = None
     say("transferability scores of the pre-trained model")
-    ranking = rank_models({"pre-trained": pretrained_model}, settings.data, split=split, batch_size=batch,
-                          max_samples=batch * settings.spectrum_batches, image_size=size, device=settings.device)
+    ranking = rank_models(
+        {"pre-trained": pretrained_model},
+        settings.data,
+        split=split,
+        batch_size=batch,
+        max_samples=batch * settings.spectrum_batches,
+        image_size=size,
+        device=settings.device,
+    )
     return Evidence(split, spectra, weights, finetuned, tail, top, top_alignment, top_cos, ranking)

@@ -53,8 +53,18 @@ def plot_pilot_accuracy(report: Report) -> Figure:
         for y, method in enumerate(order):
             row = rec.ranking.set_index("method").loc[method]
             color = "tab:green" if method == rec.method else "tab:blue"
-            ax.errorbar(100 * row["mean"], y, xerr=[[100 * (row["mean"] - row["ci_low"])], [100 * (row["ci_high"] - row["mean"])]],
-                        fmt="o", color=color, capsize=4, ms=7)
+            ax.errorbar(
+                100 * row["mean"],
+                y,
+                xerr=[
+                    [100 * (row["mean"] - row["ci_low"])],
+                    [100 * (row["ci_high"] - row["mean"])],
+                ],
+                fmt="o",
+                color=color,
+                capsize=4,
+                ms=7,
+            )
             seeds = table[table["method"] == method]["val_accuracy"].to_numpy(dtype=float)
             ax.scatter(100 * seeds, np.full(len(seeds), y + 0.18), s=12, color="0.4", zorder=3)
         ax.set_yticks(range(len(order)), order)
@@ -92,7 +102,9 @@ def _over_time(report: Report) -> Figure:
     fig = new_figure((4.2 * len(methods), 3.4))
     axes = fig.subplots(1, len(methods), squeeze=False)[0]
     for ax, method in zip(axes, methods):
-        plot_spectrum_over_time(report.pilots.run(method, rate, report.settings.seeds[0]), smallest=6, ax=ax)
+        plot_spectrum_over_time(
+            report.pilots.run(method, rate, report.settings.seeds[0]), smallest=6, ax=ax
+        )
         ax.set_title(method, fontsize=9)
     return fig
 
@@ -103,62 +115,87 @@ def report_figures(report: Report) -> list[ReportFigure]:
     ev = report.evidence
     figs = [
         ReportFigure(
-            "pilot_accuracy.png", "Pilot validation accuracy",
+            "pilot_accuracy.png",
+            "Pilot validation accuracy",
             f"Each method fine-tuned {len(s.seeds)} time(s) (grey dots: seeds); marker and bar: mean and 95% "
             "Student-t confidence interval over seeds (one seed: the seed-sd floor plus validation-set noise). Green: the recommendation.",
             _png(plot_pilot_accuracy(report)),
         )
     ]
     if len(report.recommendations) > 1:
-        figs.append(ReportFigure(
-            "error_vs_rate.png", "Error against sampling rate",
-            "Pilot validation error of every method at each per-class sampling rate (the paper's Figure 1a).",
-            _png(plot_rate_curve(report)),
-        ))
-    figs.append(ReportFigure(
-        "feature_spectra.png", "Singular values of batch feature matrices",
-        f"Mean over batches (band: 95% CI) of the singular values of {int(ev.spectra.summary['batch_size'].iloc[0])}-row "
-        f"feature matrices on the {ev.split} split, for the pre-trained model and each pilot (paper Figures 1c and 3b).",
-        _png(plot_batch_spectra(ev.spectra)),
-    ))
-    figs.append(ReportFigure(
-        "feature_spectra_half.png", "The smaller half of the singular values",
-        "The same spectra, smaller half only: the components BSS shrinks (paper Figures 1d and 3c).",
-        _png(plot_batch_spectra(ev.spectra, half=True)),
-    ))
-    figs.append(ReportFigure(
-        "spectrum_over_time.png", "Smallest singular values during training",
-        "The smallest singular values of the training batches' feature matrices as each pilot (seed "
-        f"{s.seeds[0]}, rate {s.rate}) trains, logged about 20 times per run; BSS penalises the smallest ones.",
-        _png(_over_time(report)),
-    ))
+        figs.append(
+            ReportFigure(
+                "error_vs_rate.png",
+                "Error against sampling rate",
+                "Pilot validation error of every method at each per-class sampling rate (the paper's Figure 1a).",
+                _png(plot_rate_curve(report)),
+            )
+        )
+    figs.append(
+        ReportFigure(
+            "feature_spectra.png",
+            "Singular values of batch feature matrices",
+            f"Mean over batches (band: 95% CI) of the singular values of {int(ev.spectra.summary['batch_size'].iloc[0])}-row "
+            f"feature matrices on the {ev.split} split, for the pre-trained model and each pilot (paper Figures 1c and 3b).",
+            _png(plot_batch_spectra(ev.spectra)),
+        )
+    )
+    figs.append(
+        ReportFigure(
+            "feature_spectra_half.png",
+            "The smaller half of the singular values",
+            "The same spectra, smaller half only: the components BSS shrinks (paper Figures 1d and 3c).",
+            _png(plot_batch_spectra(ev.spectra, half=True)),
+        )
+    )
+    figs.append(
+        ReportFigure(
+            "spectrum_over_time.png",
+            "Smallest singular values during training",
+            "The smallest singular values of the training batches' feature matrices as each pilot (seed "
+            f"{s.seeds[0]}, rate {s.rate}) trains, logged about 20 times per run; BSS penalises the smallest ones.",
+            _png(_over_time(report)),
+        )
+    )
     if ev.weights is not None:
-        figs.append(ReportFigure(
-            "corresponding_angles.png", "Corresponding angles: pre-trained vs pilot",
-            "|cos θ_i| between the i-th singular vectors of the pre-trained and the fine-tuned weights for the "
-            "first convolution, the first block and the last block (paper Figure 1b); dashed: spectral-window "
-            "alignment; faint dots: indices Wedin's bound cannot resolve.",
-            _png(plot_corresponding_angles(ev.weights, window=True)),
-        ))
-        figs.append(ReportFigure(
-            "angle_heatmap.png", "Alignment across the network",
-            "Spectral-window alignment of every layer (rows, input to output) against the normalised index.",
-            _png(plot_angle_heatmap(ev.weights, value="cos_window")),
-        ))
+        figs.append(
+            ReportFigure(
+                "corresponding_angles.png",
+                "Corresponding angles: pre-trained vs pilot",
+                "|cos θ_i| between the i-th singular vectors of the pre-trained and the fine-tuned weights for the "
+                "first convolution, the first block and the last block (paper Figure 1b); dashed: spectral-window "
+                "alignment; faint dots: indices Wedin's bound cannot resolve.",
+                _png(plot_corresponding_angles(ev.weights, window=True)),
+            )
+        )
+        figs.append(
+            ReportFigure(
+                "angle_heatmap.png",
+                "Alignment across the network",
+                "Spectral-window alignment of every layer (rows, input to output) against the normalised index.",
+                _png(plot_angle_heatmap(ev.weights, value="cos_window")),
+            )
+        )
         if not ev.weights.esd.empty:
             from ..plotting import plot_alpha_profile
 
-            figs.append(ReportFigure(
-                "alpha_profile.png", "α profile: pre-trained vs pilot",
-                "Power-law exponent α of each layer's eigenvalue tail (WeightWatcher's metric, weights only; "
-                "band: 2 ≤ α ≤ 6; docs/esd.md), for the pre-trained model (a) and the pilot (b). Shown, not "
-                "used by the rule.",
-                _png(plot_alpha_profile(ev.weights)),
-            ))
+            figs.append(
+                ReportFigure(
+                    "alpha_profile.png",
+                    "α profile: pre-trained vs pilot",
+                    "Power-law exponent α of each layer's eigenvalue tail (WeightWatcher's metric, weights only; "
+                    "band: 2 ≤ α ≤ 6; docs/esd.md), for the pre-trained model (a) and the pilot (b). Shown, not "
+                    "used by the rule.",
+                    _png(plot_alpha_profile(ev.weights)),
+                )
+            )
     for i, (path, res) in enumerate(ev.finetuned.items()):
-        figs.append(ReportFigure(
-            f"finetuned_{i}_angles.png", f"Corresponding angles: pre-trained vs {path}",
-            "Your fine-tuned checkpoint against the pre-trained model.",
-            _png(plot_corresponding_angles(res, window=True)),
-        ))
+        figs.append(
+            ReportFigure(
+                f"finetuned_{i}_angles.png",
+                f"Corresponding angles: pre-trained vs {path}",
+                "Your fine-tuned checkpoint against the pre-trained model.",
+                _png(plot_corresponding_angles(res, window=True)),
+            )
+        )
     return figs

@@ -34,7 +34,9 @@ def prepare_output(out: str | Path, settings: ReportSettings, *, overwrite: bool
             state = "resume"
         elif not overwrite:
             what = "a finished report" if (out / "report.json").exists() else "other files"
-            raise OutputError(f"expected a new or empty --out folder, found {what} in {out}; pass --overwrite to replace it")
+            raise OutputError(
+                f"expected a new or empty --out folder, found {what} in {out}; pass --overwrite to replace it"
+            )
         else:
             state = "overwrite"
             for name in REPORT_FILES:

@@ -72,7 +72,9 @@ def pilot_configs(settings: ReportSettings) -> list[FinetuneConfig]:
                     device=settings.device,
                 ).resolve()
                 # about 20 log points per pilot: the spectrum-over-time figure needs them
-                configs.append(cfg.with_overrides(log_every=max(1, int(cfg.iterations or 1) // 20)).resolve())
+                configs.append(
+                    cfg.with_overrides(log_every=max(1, int(cfg.iterations or 1) // 20)).resolve()
+                )
     return configs
 
 
@@ -87,7 +89,9 @@ class _Forward(TrainingHook):
         self.report(trainer.iteration, trainer.total)  # type: ignore[attr-defined]
 
 
-def run_pilots(settings: ReportSettings, directory: str | Path, *, progress: PilotProgress | None = None) -> PilotRuns:
+def run_pilots(
+    settings: ReportSettings, directory: str | Path, *, progress: PilotProgress | None = None
+) -> PilotRuns:
     """Run (or reuse) every pilot of ``settings`` under ``directory``."""
     directory = Path(directory)
     configs = pilot_configs(settings)
@@ -101,9 +105,14 @@ def run_pilots(settings: ReportSettings, directory: str | Path, *, progress: Pil
         else:
             hooks: list[TrainingHook] = []
             if progress is not None:
-                step = progress
 
-                def forward(it: int, total: int, i: int = i, label: str = label) -> None:
+                def forward(
+                    it: int,
+                    total: int,
+                    i: int = i,
+                    label: str = label,
+                    step: PilotProgress = progress,
+                ) -> None:
                     step(i, len(configs), it, total, label)
 
                 hooks.append(_Forward(forward))

@@ -37,11 +37,15 @@ def caveats(report: Report) -> list[str]:
         "methods early in training, which usually but not always predicts the ranking of full runs."
     )
     if len(s.seeds) < 3:
-        out.append(f"{len(s.seeds)} seed(s) per method: the confidence intervals are wide; add seeds (--seed) to firm them up.")
+        out.append(
+            f"{len(s.seeds)} seed(s) per method: the confidence intervals are wide; add seeds (--seed) to firm them up."
+        )
     n_val = report.pilots.table["n_val"].dropna()
     if len(n_val):
-        out.append(f"Validation accuracy is measured on {int(n_val.min())} images carved from the training split; "
-                   "nothing was selected on the test split.")
+        out.append(
+            f"Validation accuracy is measured on {int(n_val.min())} images carved from the training split; "
+            "nothing was selected on the test split."
+        )
     out.append(
         "The spectral signals (tail energy, top-layer alignment) are shown for analysis and do not decide: no "
         "validation result (docs/validation.md) shows that the former tie-break thresholds predict when BSS "
@@ -65,8 +69,14 @@ def _transferability_rows(report: Report) -> list[dict[str, Any]]:
     for row in ranking.scores.itertuples(index=False):
         skipped = row.skipped if isinstance(row.skipped, str) else None
         value = f"skipped ({skipped})" if skipped else f"{row.value:.4g}"
-        rows.append({"score": row.score, "value": value, "paper": SCORES[row.score].paper,
-                     "measures": SCORES[row.score].measures})
+        rows.append(
+            {
+                "score": row.score,
+                "value": value,
+                "paper": SCORES[row.score].paper,
+                "measures": SCORES[row.score].measures,
+            }
+        )
     return rows
 
 
@@ -76,16 +86,21 @@ def _context(report: Report, figures: list[ReportFigure], embed: bool) -> dict[s
     rec = report.headline
     rankings = {
         rate: r.ranking.assign(
-            mean_pct=100 * r.ranking["mean"], std_pct=100 * r.ranking["std"],
-            ci_low_pct=100 * r.ranking["ci_low"], ci_high_pct=100 * r.ranking["ci_high"],
-            diff_pct=100 * r.ranking["diff"], p_best_pct=100 * r.ranking["p_best"],
+            mean_pct=100 * r.ranking["mean"],
+            std_pct=100 * r.ranking["std"],
+            ci_low_pct=100 * r.ranking["ci_low"],
+            ci_high_pct=100 * r.ranking["ci_high"],
+            diff_pct=100 * r.ranking["diff"],
+            p_best_pct=100 * r.ranking["p_best"],
         ).to_dict(orient="records")
         for rate, r in report.recommendations.items()
     }
     ev = report.evidence
     top_rows = []
     if ev.weights is not None:
-        top_rows = ev.weights.layers[ev.weights.layers["layer"].isin(ev.top_layers)].to_dict(orient="records")
+        top_rows = ev.weights.layers[ev.weights.layers["layer"].isin(ev.top_layers)].to_dict(
+            orient="records"
+        )
     return {
         "r": report,
         "s": report.settings,
@@ -96,8 +111,12 @@ def _context(report: Report, figures: list[ReportFigure], embed: bool) -> dict[s
         "pilots": pilot_frame(report).to_dict(orient="records"),
         "figures": [
             {
-                "name": f.name, "title": f.title, "caption": f.caption,
-                "src": ("data:image/png;base64," + base64.b64encode(f.png).decode()) if embed else f"figures/{f.name}",
+                "name": f.name,
+                "title": f.title,
+                "caption": f.caption,
+                "src": ("data:image/png;base64," + base64.b64encode(f.png).decode())
+                if embed
+                else f"figures/{f.name}",
             }
             for f in figures
         ],
@@ -105,7 +124,9 @@ def _context(report: Report, figures: list[ReportFigure], embed: bool) -> dict[s
         "signals": report.signals,
         "top_rows": top_rows,
         "transferability": _transferability_rows(report),
-        "transferability_n": report.evidence.transferability.meta["n_samples"] if report.evidence.transferability else 0,
+        "transferability_n": report.evidence.transferability.meta["n_samples"]
+        if report.evidence.transferability
+        else 0,
         "caveats": caveats(report),
         "commands": report.commands,
         "version": __version__,
@@ -118,8 +139,14 @@ def render_report(report: Report, directory: str | Path) -> dict[str, Path]:
     figures = report_figures(report)
     env = _env()
     paths = {
-        "html": atomic_write_text(directory / "index.html", env.get_template("report.html.j2").render(**_context(report, figures, True))),
-        "markdown": atomic_write_text(directory / "report.md", env.get_template("report.md.j2").render(**_context(report, figures, False))),
+        "html": atomic_write_text(
+            directory / "index.html",
+            env.get_template("report.html.j2").render(**_context(report, figures, True)),
+        ),
+        "markdown": atomic_write_text(
+            directory / "report.md",
+            env.get_template("report.md.j2").render(**_context(report, figures, False)),
+        ),
         "json": write_json(directory / "report.json", report.to_dict()),
     }
     for fig in figures:

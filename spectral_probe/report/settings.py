@@ -63,7 +63,9 @@ class ReportSettings:
 
     def __post_init__(self) -> None:
         if len(set(self.methods)) < 2:
-            raise ConfigError(f"expected at least two distinct methods to compare, found {list(self.methods)}")
+            raise ConfigError(
+                f"expected at least two distinct methods to compare, found {list(self.methods)}"
+            )
         if not self.rates:
             raise ConfigError("expected at least one sampling rate, found none")
         from ..data import parse_rate

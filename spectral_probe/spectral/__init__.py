@@ -7,6 +7,15 @@ is called here.
 from .angles import corresponding_cosines, principal_cosines, wedin_bounds, window_cosines
 from .bases import canonical_correlations, nuclear_norm, orthonormal_basis
 from .compare import MatrixComparison, compare_matrices
+from .eigen import (
+    eigh,
+    eigvalsh,
+    gram,
+    one_lapack_thread,
+    smallest_eigenpairs_device,
+    smallest_eigenpairs_host,
+    solved_on_host,
+)
 from .esd import (
     MPFit,
     PowerLawFit,
@@ -16,15 +25,6 @@ from .esd import (
     fit_power_law,
     ks_distance,
     mp_fit,
-)
-from .eigen import (
-    eigh,
-    eigvalsh,
-    gram,
-    one_lapack_thread,
-    smallest_eigenpairs_device,
-    smallest_eigenpairs_host,
-    solved_on_host,
 )
 from .psd import psd_pinv, spd_solve
 from .summary import (

@@ -83,7 +83,9 @@ def principal_cosines(a: Tensor, b: Tensor, k: int | None = None) -> Tensor:
     return torch.linalg.svdvals(qa.mT @ qb).clamp(0.0, 1.0)
 
 
-def wedin_bounds(s_a: Tensor, s_b: Tensor, e_norm: Tensor | float, *, square: bool = True) -> Tensor:
+def wedin_bounds(
+    s_a: Tensor, s_b: Tensor, e_norm: Tensor | float, *, square: bool = True
+) -> Tensor:
     """Upper bounds on :math:`\\sin\\theta_i` for each index-matched singular pair.
 
     Args:
@@ -111,7 +113,9 @@ def wedin_bounds(s_a: Tensor, s_b: Tensor, e_norm: Tensor | float, *, square: bo
     return bound.clamp(max=1.0)
 
 
-def window_cosines(a: Tensor, b: Tensor, s_a: Tensor, s_b: Tensor, rtol: float = 0.05) -> tuple[Tensor, Tensor]:
+def window_cosines(
+    a: Tensor, b: Tensor, s_a: Tensor, s_b: Tensor, rtol: float = 0.05
+) -> tuple[Tensor, Tensor]:
     """Alignment, beyond chance, of each vector of ``a`` with ``b``'s vectors of similar strength.
 
     For index :math:`i` the window :math:`W_i` is the contiguous index range that covers

@@ -74,7 +74,9 @@ def compare_matrices(
         dtype: working precision.
     """
     if a.shape != b.shape or a.ndim != 2:
-        raise ValueError(f"expected two matrices of the same 2-D shape, found {tuple(a.shape)} and {tuple(b.shape)}")
+        raise ValueError(
+            f"expected two matrices of the same 2-D shape, found {tuple(a.shape)} and {tuple(b.shape)}"
+        )
     if vectors not in ("left", "right"):
         raise ValueError(f"expected vectors 'left' or 'right', found {vectors!r}")
     a = a.to(dtype)

@@ -37,7 +37,9 @@ def unfold_weight(weight: Tensor, *, transposed: bool = False, groups: int = 1) 
         torch.Size([64, 147])
     """
     if weight.ndim < 2:
-        raise ValueError(f"expected a weight with at least 2 dimensions, found shape {tuple(weight.shape)}")
+        raise ValueError(
+            f"expected a weight with at least 2 dimensions, found shape {tuple(weight.shape)}"
+        )
     if transposed:
         c_in, c_out_g = weight.shape[:2]
         k = weight.shape[2:]
@@ -55,9 +57,7 @@ def split_groups(matrix: Tensor, groups: int) -> list[Tensor]:
         groups: the convolution's ``groups``; must divide ``c_out``.
     """
     if groups < 1 or matrix.shape[0] % groups:
-        raise ValueError(
-            f"expected groups dividing c_out={matrix.shape[0]}, found groups={groups}"
-        )
+        raise ValueError(f"expected groups dividing c_out={matrix.shape[0]}, found groups={groups}")
     return list(torch.chunk(matrix, groups, dim=0))
 
 

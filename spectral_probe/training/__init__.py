@@ -15,26 +15,39 @@ Scenarios plug in as a :class:`Task` (``register_task``), optimisation defaults 
 
 from __future__ import annotations
 
-from .aggregate import PAPER_DATASETS, PAPER_METHODS, SweepTable, collect_runs, paper_table2, sweep_table
+from ..models.mlp import MLP
+from ..models.text_classifier import TextClassifier
+from .aggregate import (
+    PAPER_DATASETS,
+    PAPER_METHODS,
+    SweepTable,
+    collect_runs,
+    paper_table2,
+    sweep_table,
+)
 from .batches import BatchPlan, TensorTenCrop
 from .config import OPERATIONAL_KEYS, FinetuneConfig, config_diff, parse_hp, parse_task_options
 from .distributed import DistContext, init_distributed
 from .engine import Trainer, finetune
 from .hooks import StopAfter, TrainingHook
 from .image import ImageClassificationTask
+from .permuted import (
+    PermutedPixelsTask,
+    PermutedResult,
+    PixelPermutation,
+    pixel_permutation,
+    run_permuted,
+)
 from .presets import Preset, get_preset, list_presets, register_preset
 from .rundir import RunDir, RunResult, load_run
+from .scenarios import SCENARIOS, apply_scenario, scenario_of
 from .schedule import lr_factor
 from .spectra import bss_pairs, runs_feature_spectra
 from .sweep import SweepReport, SweepSpec, load_sweep, run_sweep
-from ..models.mlp import MLP
-from .permuted import PermutedPixelsTask, PermutedResult, PixelPermutation, pixel_permutation, run_permuted
-from .scenarios import SCENARIOS, apply_scenario, scenario_of
 from .table3 import PAPER_TABLE3, Table3, collect_permuted, table3
 from .table4 import PAPER_TABLE4, Table4, collect_glue, table4
 from .tasks import Task, TaskSetup, get_task, list_tasks, register_task
 from .text import GLUE_METRICS, TextClassificationTask, TokenizeCollate
-from ..models.text_classifier import TextClassifier
 
 __all__ = [
     "FinetuneConfig",

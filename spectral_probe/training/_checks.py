@@ -12,7 +12,9 @@ __all__ = ["is_zero", "check_string", "check_bool", "check_integer", "check_numb
 
 
 def is_zero(value: Any) -> bool:
-    return (not isinstance(value, bool) and isinstance(value, (int, float)) and value == 0) or value in ("0", "0%")
+    return (
+        not isinstance(value, bool) and isinstance(value, (int, float)) and value == 0
+    ) or value in ("0", "0%")
 
 
 def check_string(name: str, value: Any) -> None:

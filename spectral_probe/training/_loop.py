@@ -39,7 +39,9 @@ class _Meters:
     sample count and the work units (images/tokens) are host integers.
     """
 
-    def __init__(self, terms: list[str], device: torch.device, saved: dict[str, Any] | None) -> None:
+    def __init__(
+        self, terms: list[str], device: torch.device, saved: dict[str, Any] | None
+    ) -> None:
         self.terms = terms
         self.device = device
         self.sums = torch.zeros(3 + len(terms), dtype=torch.float64, device=device)
@@ -52,8 +54,14 @@ class _Meters:
             self.steps, self.count = int(saved["steps"]), int(saved["count"])
             self.units, self.seconds = int(saved["units"]), float(saved["seconds"])
 
-    def add(self, loss: torch.Tensor, task: torch.Tensor, parts: dict[str, torch.Tensor],
-            logits: torch.Tensor, targets: torch.Tensor) -> None:
+    def add(
+        self,
+        loss: torch.Tensor,
+        task: torch.Tensor,
+        parts: dict[str, torch.Tensor],
+        logits: torch.Tensor,
+        targets: torch.Tensor,
+    ) -> None:
         correct = (logits.detach().argmax(-1) == targets).sum()
         values = [loss.detach(), task.detach(), *(parts[t] for t in self.terms), correct]
         self.sums += torch.stack([v.to(torch.float64).reshape(()) for v in values])
@@ -65,13 +73,20 @@ class _Meters:
         self.steps, self.count, self.units, self.seconds = 0, 0, 0, 0.0
 
     def state(self) -> dict[str, Any]:
-        return {"sums": self.sums.tolist(), "steps": self.steps, "count": self.count,
-                "units": self.units, "seconds": self.seconds}
+        return {
+            "sums": self.sums.tolist(),
+            "steps": self.steps,
+            "count": self.count,
+            "units": self.units,
+            "seconds": self.seconds,
+        }
 
 
 def _finite_weights(model: torch.nn.Module) -> bool:
     params = [p.detach() for p in model.parameters() if p.is_floating_point()]
-    return bool(torch.stack([p.float().norm() for p in params]).isfinite().all()) if params else True
+    return (
+        bool(torch.stack([p.float().norm() for p in params]).isfinite().all()) if params else True
+    )
 
 
 def run_loop(tr: Trainer, capture: FeatureCapture, state: dict[str, Any]) -> RunResult:
@@ -83,8 +98,17 @@ def run_loop(tr: Trainer, capture: FeatureCapture, state: dict[str, Any]) -> Run
     local_bad = False
     last_good: int | None = tr.iteration if tr.iteration > 0 else None
     start = tr.iteration
-    data = iter(train_loader(setup.train, tr.plan, start, tr.total, num_workers=cfg.num_workers,
-                             pin_memory=device.type == "cuda", collate=setup.collate))
+    data = iter(
+        train_loader(
+            setup.train,
+            tr.plan,
+            start,
+            tr.total,
+            num_workers=cfg.num_workers,
+            pin_memory=device.type == "cuda",
+            collate=setup.collate,
+        )
+    )
     tr.net.train()
     last_factor: float | None = None
     features: torch.Tensor | None = None
@@ -136,7 +160,12 @@ def run_loop(tr: Trainer, capture: FeatureCapture, state: dict[str, Any]) -> Run
             local_bad = True
         # one process: every step; DDP: the ranks agree every _SYNC_EVERY steps (no per-step sync)
         stop = False
-        if not dist.active or it % _SYNC_EVERY == 0 or it == tr.total or it % cfg.checkpoint_every == 0:
+        if (
+            not dist.active
+            or it % _SYNC_EVERY == 0
+            or it == tr.total
+            or it % cfg.checkpoint_every == 0
+        ):
             stop, bad = dist.max_flags(tr._stop_reason is not None, local_bad)
             if bad:
                 raise tr.diverged(it, last_good)
@@ -161,7 +190,9 @@ def run_loop(tr: Trainer, capture: FeatureCapture, state: dict[str, Any]) -> Run
 
         if (it % cfg.checkpoint_every == 0 and it < tr.total) or stop:
             pause()
-            stop_if_diverged(not math.isfinite(float(meters.sums[0])) or not _finite_weights(tr.model))
+            stop_if_diverged(
+                not math.isfinite(float(meters.sums[0])) or not _finite_weights(tr.model)
+            )
             state["meters"] = meters.state()
             tr.save_state(state)
             last_good = it
@@ -176,8 +207,13 @@ def run_loop(tr: Trainer, capture: FeatureCapture, state: dict[str, Any]) -> Run
     return _finish(tr, state)
 
 
-def _log_record(tr: Trainer, meters: _Meters, factor: float, features: torch.Tensor | None,
-                state: dict[str, Any]) -> dict[str, Any]:
+def _log_record(
+    tr: Trainer,
+    meters: _Meters,
+    factor: float,
+    features: torch.Tensor | None,
+    state: dict[str, Any],
+) -> dict[str, Any]:
     totals = torch.cat([meters.sums, meters.sums.new_tensor([meters.count])])
     sums = tr.dist.sum(totals).tolist()
     count = max(sums[-1], 1.0)
@@ -197,7 +233,9 @@ def _log_record(tr: Trainer, meters: _Meters, factor: float, features: torch.Ten
             record[f"loss_{term.name}"] = float(term.value(tr.model))
     record["train_acc"] = sums[-2] / count
     unit = tr.task.unit
-    record[f"{unit}_per_s"] = meters.units * tr.dist.world / meters.seconds if meters.seconds else None
+    record[f"{unit}_per_s"] = (
+        meters.units * tr.dist.world / meters.seconds if meters.seconds else None
+    )
     record["seconds"] = round(state["elapsed"], 3)
     state["units"] = state.get("units", 0) + meters.units * tr.dist.world
     if tr.config.spectrum and features is not None:

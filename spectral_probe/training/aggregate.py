@@ -21,7 +21,14 @@ from .._io import write_json
 from ..analysis._results import TidyResult
 from .rundir import iter_run_records
 
-__all__ = ["collect_runs", "sweep_table", "SweepTable", "paper_table2", "PAPER_DATASETS", "PAPER_METHODS"]
+__all__ = [
+    "collect_runs",
+    "sweep_table",
+    "SweepTable",
+    "paper_table2",
+    "PAPER_DATASETS",
+    "PAPER_METHODS",
+]
 
 #: data spec names -> the dataset names of ``table2_top1.csv``
 PAPER_DATASETS = {
@@ -33,11 +40,26 @@ PAPER_DATASETS = {
 }
 #: method specs -> the method names of ``table2_top1.csv``
 PAPER_METHODS = {
-    "l2": "L2", "l2+bss": "L2+BSS", "l2-sp": "L2-SP", "l2-sp+bss": "L2-SP+BSS",
-    "delta": "DELTA", "delta+bss": "DELTA+BSS",
+    "l2": "L2",
+    "l2+bss": "L2+BSS",
+    "l2-sp": "L2-SP",
+    "l2-sp+bss": "L2-SP+BSS",
+    "delta": "DELTA",
+    "delta+bss": "DELTA+BSS",
 }
-_IGNORED = {"seed", "data_seed", "data", "device", "num_workers", "log_every", "checkpoint_every",
-            "keep_train_state", "eval_batch_size", "spectrum", "log"}
+_IGNORED = {
+    "seed",
+    "data_seed",
+    "data",
+    "device",
+    "num_workers",
+    "log_every",
+    "checkpoint_every",
+    "keep_train_state",
+    "eval_batch_size",
+    "spectrum",
+    "log",
+}
 
 
 def percent(value: Any) -> float:
@@ -162,7 +184,9 @@ class SweepTable(RunsAndCells):
 
     def to_json(self, path: str | Path) -> Path:
         """Write the cells (and keys) as JSON."""
-        return write_json(path, {"keys": list(self.keys), "cells": self.cells.to_dict(orient="records")})
+        return write_json(
+            path, {"keys": list(self.keys), "cells": self.cells.to_dict(orient="records")}
+        )
 
 
 def sweep_table(root: str | Path, *, paper: bool = False) -> SweepTable:
@@ -173,23 +197,50 @@ def sweep_table(root: str | Path, *, paper: bool = False) -> SweepTable:
     if runs.empty:
         return SweepTable(runs, pd.DataFrame(), ("dataset", "method", "rate"), paper)
     fixed = ["model", "dataset", "method", "rate"]
-    config_cols = [c for c in runs.columns if c not in {"run_id", "path", "status", "test_accuracy",
-                   "val_accuracy", "best_iteration", "train_seconds", "rate_percent", *_IGNORED}]
+    config_cols = [
+        c
+        for c in runs.columns
+        if c
+        not in {
+            "run_id",
+            "path",
+            "status",
+            "test_accuracy",
+            "val_accuracy",
+            "best_iteration",
+            "train_seconds",
+            "rate_percent",
+            *_IGNORED,
+        }
+    ]
     # a hyperparameter is empty for methods without its term: only values that differ count
-    varying = [c for c in config_cols if c not in fixed and runs[c].dropna().astype(str).nunique() > 1]
+    varying = [
+        c for c in config_cols if c not in fixed and runs[c].dropna().astype(str).nunique() > 1
+    ]
     keys = [k for k in fixed if k != "model" or runs["model"].nunique() > 1] + varying
     grouped = runs.groupby(keys, sort=False, dropna=False)
-    cells = grouped.agg(n=("test_accuracy", "size"), mean=("test_accuracy", "mean"),
-                        std=("test_accuracy", "std"), val_mean=("val_accuracy", "mean")).reset_index()
+    cells = grouped.agg(
+        n=("test_accuracy", "size"),
+        mean=("test_accuracy", "mean"),
+        std=("test_accuracy", "std"),
+        val_mean=("val_accuracy", "mean"),
+    ).reset_index()
     cells["rate_percent"] = cells["rate"].map(_rate_percent)
     if paper:
         ref = paper_table2()
         cells["paper_dataset"] = cells["dataset"].map(PAPER_DATASETS)
         cells["paper_method"] = cells["method"].map(PAPER_METHODS)
         cells = cells.merge(
-            ref.rename(columns={"dataset": "paper_dataset", "method": "paper_method",
-                                "sampling_rate_percent": "rate_percent", "top1_mean": "paper_mean",
-                                "top1_std": "paper_std"}),
-            on=["paper_dataset", "paper_method", "rate_percent"], how="left",
+            ref.rename(
+                columns={
+                    "dataset": "paper_dataset",
+                    "method": "paper_method",
+                    "sampling_rate_percent": "rate_percent",
+                    "top1_mean": "paper_mean",
+                    "top1_std": "paper_std",
+                }
+            ),
+            on=["paper_dataset", "paper_method", "rate_percent"],
+            how="left",
         ).drop(columns=["paper_dataset", "paper_method"])
     return SweepTable(runs, cells, tuple(keys), paper)

@@ -55,7 +55,9 @@ class BatchPlan:
         world: number of processes; must divide ``B``.
     """
 
-    def __init__(self, n: int, batch_size: int, seed: int, *, rank: int = 0, world: int = 1) -> None:
+    def __init__(
+        self, n: int, batch_size: int, seed: int, *, rank: int = 0, world: int = 1
+    ) -> None:
         if n < batch_size:
             raise DataError(
                 f"expected at least batch_size = {batch_size} training images, found {n} "
@@ -114,7 +116,9 @@ def seeded_rng(seed: int) -> Iterator[None]:
             random.setstate(state)
 
 
-def fetch_batch(dataset: Any, indices: np.ndarray, collate: Callable[[list[Any]], Any] | None) -> Any:
+def fetch_batch(
+    dataset: Any, indices: np.ndarray, collate: Callable[[list[Any]], Any] | None
+) -> Any:
     """``(inputs, targets)`` for ``indices``: one indexing call for in-memory tensor datasets
     (whose transform takes batches), else per sample and ``collate`` (default: torch's)."""
     if collate is None and getattr(dataset, "supports_batch_index", False):
@@ -125,9 +129,21 @@ def fetch_batch(dataset: Any, indices: np.ndarray, collate: Callable[[list[Any]]
 class _TrainBatches(Dataset):
     """Map-style view: item ``i`` is the seeded, transformed batch of iteration ``start + i``."""
 
-    def __init__(self, dataset: Any, plan: BatchPlan, start: int, stop: int,
-                 collate: Callable[[list[Any]], Any] | None) -> None:
-        self.dataset, self.plan, self.start, self.stop, self.collate = dataset, plan, start, stop, collate
+    def __init__(
+        self,
+        dataset: Any,
+        plan: BatchPlan,
+        start: int,
+        stop: int,
+        collate: Callable[[list[Any]], Any] | None,
+    ) -> None:
+        self.dataset, self.plan, self.start, self.stop, self.collate = (
+            dataset,
+            plan,
+            start,
+            stop,
+            collate,
+        )
 
     def __len__(self) -> int:
         return max(self.stop - self.start, 0)
@@ -141,9 +157,19 @@ class _TrainBatches(Dataset):
 class _EvalBatches(Dataset):
     """Map-style view: item ``i`` is the ``i``-th chunk of ``indices``."""
 
-    def __init__(self, dataset: Any, indices: np.ndarray, batch_size: int,
-                 collate: Callable[[list[Any]], Any] | None) -> None:
-        self.dataset, self.indices, self.batch_size, self.collate = dataset, indices, batch_size, collate
+    def __init__(
+        self,
+        dataset: Any,
+        indices: np.ndarray,
+        batch_size: int,
+        collate: Callable[[list[Any]], Any] | None,
+    ) -> None:
+        self.dataset, self.indices, self.batch_size, self.collate = (
+            dataset,
+            indices,
+            batch_size,
+            collate,
+        )
 
     def __len__(self) -> int:
         return (len(self.indices) + self.batch_size - 1) // self.batch_size  # ceiling division
@@ -155,13 +181,26 @@ class _EvalBatches(Dataset):
 
 def _loader(view: Dataset, num_workers: int, pin_memory: bool) -> DataLoader:
     extra: dict[str, Any] = {"prefetch_factor": 4} if num_workers > 0 else {}
-    return DataLoader(view, batch_size=None, shuffle=False, num_workers=num_workers,
-                      pin_memory=pin_memory, **extra)
+    return DataLoader(
+        view,
+        batch_size=None,
+        shuffle=False,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        **extra,
+    )
 
 
-def train_loader(dataset: Any, plan: BatchPlan, start: int, stop: int, *, num_workers: int = 0,
-                 pin_memory: bool = False,
-                 collate: Callable[[list[Any]], Any] | None = None) -> DataLoader:
+def train_loader(
+    dataset: Any,
+    plan: BatchPlan,
+    start: int,
+    stop: int,
+    *,
+    num_workers: int = 0,
+    pin_memory: bool = False,
+    collate: Callable[[list[Any]], Any] | None = None,
+) -> DataLoader:
     """Batches of iterations ``start .. stop - 1`` in order (see the module docstring)."""
     return _loader(_TrainBatches(dataset, plan, start, stop, collate), num_workers, pin_memory)
 
@@ -176,9 +215,15 @@ def eval_subset(n: int, cap: int | None, *, rank: int = 0, world: int = 1) -> np
     return idx[rank::world]
 
 
-def eval_loader(dataset: Any, indices: np.ndarray, batch_size: int, *, num_workers: int = 0,
-                pin_memory: bool = False,
-                collate: Callable[[list[Any]], Any] | None = None) -> DataLoader:
+def eval_loader(
+    dataset: Any,
+    indices: np.ndarray,
+    batch_size: int,
+    *,
+    num_workers: int = 0,
+    pin_memory: bool = False,
+    collate: Callable[[list[Any]], Any] | None = None,
+) -> DataLoader:
     """Sequential batches over ``indices`` (no shuffling, no augmentation)."""
     return _loader(_EvalBatches(dataset, indices, batch_size, collate), num_workers, pin_memory)
 
@@ -193,8 +238,15 @@ class TensorTenCrop(torch.nn.Module):
 
     batched = True
 
-    def __init__(self, size: int, resize: int, mean: Sequence[float], std: Sequence[float], *,
-                 interpolation: str = "bilinear") -> None:
+    def __init__(
+        self,
+        size: int,
+        resize: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+        *,
+        interpolation: str = "bilinear",
+    ) -> None:
         super().__init__()
         if resize < size:
             raise ConfigError(f"expected resize >= crop size {size}, found {resize}")

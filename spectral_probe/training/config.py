@@ -19,11 +19,12 @@ import dataclasses
 import hashlib
 import json
 import re
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from .._io import to_jsonable
 from ..errors import ConfigError, DataError
@@ -43,8 +44,16 @@ __all__ = [
 #: Fields that change how a run is executed or logged, not what it computes: they are left
 #: out of the run id and may differ when a run is resumed.
 OPERATIONAL_KEYS = frozenset(
-    {"device", "num_workers", "log_every", "checkpoint_every", "keep_train_state",
-     "eval_batch_size", "spectrum", "log"}
+    {
+        "device",
+        "num_workers",
+        "log_every",
+        "checkpoint_every",
+        "keep_train_state",
+        "eval_batch_size",
+        "spectrum",
+        "log",
+    }
 )
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -155,7 +164,9 @@ class FinetuneConfig:
                 raise ConfigError(f"expected {name} to be a table of key = value, found {value!r}")
             object.__setattr__(self, name, dict(value))
         if isinstance(self.log, (str, list, tuple)):  # TOML/JSON give lists, a bare name is one
-            object.__setattr__(self, "log", (self.log,) if isinstance(self.log, str) else tuple(self.log))
+            object.__setattr__(
+                self, "log", (self.log,) if isinstance(self.log, str) else tuple(self.log)
+            )
 
     # ------------------------------------------------------------------ resolution
 
@@ -167,7 +178,9 @@ class FinetuneConfig:
     @property
     def is_resolved(self) -> bool:
         """Whether every preset field holds a value (as after :meth:`resolve`)."""
-        filled = all(getattr(self, k) is not None for k in PRESET_FIELDS if k not in ("iterations", "epochs"))
+        filled = all(
+            getattr(self, k) is not None for k in PRESET_FIELDS if k not in ("iterations", "epochs")
+        )
         return filled and (self.iterations is not None or self.epochs is not None)
 
     def resolve(self) -> FinetuneConfig:
@@ -186,7 +199,9 @@ class FinetuneConfig:
                 continue
             if getattr(self, key) is None:
                 # the run's length: the config's iterations or epochs, else the preset's
-                if key == "iterations" and (self.epochs is not None or values["epochs"] is not None):
+                if key == "iterations" and (
+                    self.epochs is not None or values["epochs"] is not None
+                ):
                     continue
                 if key == "epochs" and self.iterations is not None:
                     continue
@@ -207,7 +222,9 @@ class FinetuneConfig:
             check_integer("data_seed", self.data_seed, 0)
         for key, choices in _CHOICES.items():
             if getattr(self, key) not in choices:
-                raise ConfigError(f"expected {key} in {list(choices)}, found {getattr(self, key)!r}")
+                raise ConfigError(
+                    f"expected {key} in {list(choices)}, found {getattr(self, key)!r}"
+                )
         check_number("lr", self.lr, 0, strict=True)
         check_number("head_lr_ratio", self.head_lr_ratio, 0, strict=True)
         check_number("momentum", self.momentum, 0)
@@ -231,7 +248,11 @@ class FinetuneConfig:
             )
         if not isinstance(self.warmup, float):
             check_integer("warmup", self.warmup, 0)
-        if self.iterations is not None and not isinstance(self.warmup, float) and self.warmup >= self.iterations:  # type: ignore[operator]
+        if (
+            self.iterations is not None
+            and not isinstance(self.warmup, float)
+            and self.warmup >= self.iterations  # type: ignore[operator]
+        ):
             raise ConfigError(
                 f"expected warmup < iterations ({self.iterations}), found {self.warmup}"
             )
@@ -342,7 +363,9 @@ class FinetuneConfig:
             changes["hp"] = {**self.hp, **dict(changes["hp"])}
         unknown = sorted(set(changes) - {f.name for f in fields(self)})
         if unknown:
-            raise ConfigError(f"expected config keys, found unknown {', '.join(map(repr, unknown))}")
+            raise ConfigError(
+                f"expected config keys, found unknown {', '.join(map(repr, unknown))}"
+            )
         return dataclasses.replace(self, **changes)
 
 
@@ -410,7 +433,9 @@ def _canonical_method(method: str) -> str:
     return "+".join(regs.names) or "none"
 
 
-def _resolve_hp(method: str, preset_hp: Mapping[str, Any], user_hp: Mapping[str, Any]) -> dict[str, Any]:
+def _resolve_hp(
+    method: str, preset_hp: Mapping[str, Any], user_hp: Mapping[str, Any]
+) -> dict[str, Any]:
     """Every hyperparameter of the method's terms, qualified, with its effective value."""
     from ..regularizers import build_regularizer
     from ..regularizers._registry import hyperparameters_of

@@ -28,7 +28,9 @@ def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
         spec = "cuda" if torch.cuda.is_available() else "cpu"
     if spec.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ConfigError(f"expected a CUDA device for device = {spec!r}, found none on this machine")
+            raise ConfigError(
+                f"expected a CUDA device for device = {spec!r}, found none on this machine"
+            )
         if spec == "cuda":
             return torch.device("cuda", local_rank % torch.cuda.device_count())
     try:

@@ -98,7 +98,9 @@ class _Batches:
 
     def __iter__(self) -> Iterator[tuple[Any, Tensor]]:
         t = self.trainer
-        for batch in train_loader(t.setup.train, t.plan, 0, t.plan.per_epoch, collate=t.setup.collate):
+        for batch in train_loader(
+            t.setup.train, t.plan, 0, t.plan.per_epoch, collate=t.setup.collate
+        ):
             yield t.task.to_device(batch, t.dist.device)
 
 
@@ -110,8 +112,14 @@ class Trainer:
     (steps done), ``total`` (steps planned), ``records`` (metrics so far).
     """
 
-    def __init__(self, config: FinetuneConfig, out_dir: str | Path, *, resume: Resume = "auto",
-                 hooks: Sequence[TrainingHook] = ()) -> None:
+    def __init__(
+        self,
+        config: FinetuneConfig,
+        out_dir: str | Path,
+        *,
+        resume: Resume = "auto",
+        hooks: Sequence[TrainingHook] = (),
+    ) -> None:
         self.config = config.resolve()
         self.run_dir = RunDir(out_dir)
         self.resume = resume
@@ -188,16 +196,25 @@ class Trainer:
         seed_everything(cfg.seed)
         self.task = get_task(cfg.task)
         self.setup: TaskSetup = self.task.setup(cfg)
-        self.plan = BatchPlan(len(self.setup.train), int(cfg.batch_size), cfg.seed,  # type: ignore[arg-type]
-                              rank=self.dist.rank, world=self.dist.world)
-        self.total = int(cfg.iterations) if cfg.epochs is None else max(  # type: ignore[arg-type]
-            1, math.ceil(cfg.epochs * self.plan.per_epoch))
+        self.plan = BatchPlan(
+            len(self.setup.train),
+            int(cfg.batch_size),  # type: ignore[arg-type]
+            cfg.seed,
+            rank=self.dist.rank,
+            world=self.dist.world,
+        )
+        self.total = (
+            int(cfg.iterations)  # type: ignore[arg-type]
+            if cfg.epochs is None
+            else max(1, math.ceil(cfg.epochs * self.plan.per_epoch))
+        )
         self.regularizer: RegularizerSet = build_regularizer(cfg.method, **cfg.hp)
         self._check_spectrum_batch()
         device = self.dist.device
         self.amp = amp_dtype(cfg.amp, device)
-        self.channels_last = use_channels_last(cfg.channels_last, device, self.setup.modality,
-                                               self.setup.model)
+        self.channels_last = use_channels_last(
+            cfg.channels_last, device, self.setup.modality, self.setup.model
+        )
         model = self.setup.model.to(device)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -224,10 +241,13 @@ class Trainer:
         loader: Iterable[Any] | None = None
         if self.regularizer.needs_loader:
             loader = self.task.prepare_loader(self.setup, lambda: _Batches(self))
-        self.regularizer.prepare(self.model, head=self.setup.head, reference=self.setup.reference,
-                                 loader=loader)
+        self.regularizer.prepare(
+            self.model, head=self.setup.head, reference=self.setup.reference, loader=loader
+        )
         self.regularizer.to(self.dist.device)
-        groups = self.task.param_groups(self.model, self.regularizer.param_groups(self.model, head=self.setup.head))
+        groups = self.task.param_groups(
+            self.model, self.regularizer.param_groups(self.model, head=self.setup.head)
+        )
         self.optimizer = build_optimizer(self.config, groups)
         fp16 = self.amp == torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=fp16) if fp16 else None
@@ -239,7 +259,13 @@ class Trainer:
     def _start(self, mode: str) -> dict[str, Any]:
         """Write ``config.json`` (fresh) or load the training state (resume)."""
         rd, cfg = self.run_dir, self.config
-        state: dict[str, Any] = {"best": None, "elapsed": 0.0, "units": 0, "meters": None, "sessions": 1}
+        state: dict[str, Any] = {
+            "best": None,
+            "elapsed": 0.0,
+            "units": 0,
+            "meters": None,
+            "sessions": 1,
+        }
         if mode == "fresh":
             if self.dist.is_main:
                 rd.path.mkdir(parents=True, exist_ok=True)
@@ -262,10 +288,16 @@ class Trainer:
         rngs = saved["rng"]
         restore_rng(rngs[self.dist.rank % len(rngs)], self.dist.device)
         self.iteration = int(saved["iteration"])
-        self.records = [r for r in rd.read_metrics() if int(r.get("iteration", 0)) <= self.iteration]
-        state.update(best=saved.get("best"), elapsed=float(saved.get("elapsed", 0.0)),
-                     units=int(saved.get("units", 0)),
-                     meters=saved.get("meters"), sessions=int(saved.get("sessions", 1)) + 1)
+        self.records = [
+            r for r in rd.read_metrics() if int(r.get("iteration", 0)) <= self.iteration
+        ]
+        state.update(
+            best=saved.get("best"),
+            elapsed=float(saved.get("elapsed", 0.0)),
+            units=int(saved.get("units", 0)),
+            meters=saved.get("meters"),
+            sessions=int(saved.get("sessions", 1)) + 1,
+        )
         return state
 
     def _meta(self) -> dict[str, Any]:
@@ -284,8 +316,11 @@ class Trainer:
             "world_size": self.dist.world,
             "device": str(self.dist.device),
             "amp": str(self.amp).replace("torch.", "") if self.amp else "off",
-            "versions": {"spectral_probe": __version__, "torch": torch.__version__,
-                         "python": platform.python_version()},
+            "versions": {
+                "spectral_probe": __version__,
+                "torch": torch.__version__,
+                "python": platform.python_version(),
+            },
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
 
@@ -311,20 +346,23 @@ class Trainer:
         """Save the training state (every rank's RNG; rank 0 writes)."""
         rngs = self.dist.gather_objects(capture_rng(self.dist.device))
         if self.dist.is_main:
-            save_train_state(self.run_dir / RunDir.STATE, {
-                "iteration": self.iteration,
-                "config_hash": self.config.config_hash,
-                "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "scaler": self.scaler.state_dict() if self.scaler is not None else {},
-                "regularizer": self.regularizer.state_dict(),
-                "rng": rngs,
-                "best": state.get("best"),
-                "elapsed": state["elapsed"],
-                "units": state.get("units", 0),
-                "meters": state.get("meters"),
-                "sessions": state.get("sessions", 1),
-            })
+            save_train_state(
+                self.run_dir / RunDir.STATE,
+                {
+                    "iteration": self.iteration,
+                    "config_hash": self.config.config_hash,
+                    "model": self.model.state_dict(),
+                    "optimizer": self.optimizer.state_dict(),
+                    "scaler": self.scaler.state_dict() if self.scaler is not None else {},
+                    "regularizer": self.regularizer.state_dict(),
+                    "rng": rngs,
+                    "best": state.get("best"),
+                    "elapsed": state["elapsed"],
+                    "units": state.get("units", 0),
+                    "meters": state.get("meters"),
+                    "sessions": state.get("sessions", 1),
+                },
+            )
             self.run_dir.write_metrics(self.records)
         self.dist.barrier()
         for hook in self.hooks:
@@ -335,9 +373,17 @@ class Trainer:
         path = self.run_dir / name
         if self.dist.is_main:
             s = self.setup
-            save_checkpoint(path, self.model, base=s.base, head=s.head, num_classes=len(s.classes),
-                            classes=s.classes, modality=s.modality, preprocessing=s.preprocessing,
-                            config=self.config.to_dict())
+            save_checkpoint(
+                path,
+                self.model,
+                base=s.base,
+                head=s.head,
+                num_classes=len(s.classes),
+                classes=s.classes,
+                modality=s.modality,
+                preprocessing=s.preprocessing,
+                config=self.config.to_dict(),
+            )
         return path
 
     def load_weights(self, name: str) -> None:
@@ -349,10 +395,18 @@ class Trainer:
     def evaluate(self, split: str, dataset: Any, *, cap: int | None) -> dict[str, Any]:
         """Evaluate the bare model on ``dataset``; hooks see the result."""
         cfg = self.config
-        result = evaluate(self.task, self.model, dataset, dist=self.dist,
-                          batch_size=int(cfg.eval_batch_size), cap=cap, amp=self.amp,  # type: ignore[arg-type]
-                          channels_last=self.channels_last, num_workers=cfg.num_workers,
-                          collate=self.setup.collate)
+        result = evaluate(
+            self.task,
+            self.model,
+            dataset,
+            dist=self.dist,
+            batch_size=int(cfg.eval_batch_size),  # type: ignore[arg-type]
+            cap=cap,
+            amp=self.amp,
+            channels_last=self.channels_last,
+            num_workers=cfg.num_workers,
+            collate=self.setup.collate,
+        )
         for hook in self.hooks:
             hook.on_eval(self, split, result)
         return result
@@ -361,26 +415,39 @@ class Trainer:
         """The schedule's multiplier at ``iteration`` (0-based)."""
         c = self.config
         warmup = round(c.warmup * self.total) if isinstance(c.warmup, float) else int(c.warmup)  # type: ignore[arg-type]
-        return lr_factor(str(c.schedule), iteration, self.total, step=int(c.lr_step),  # type: ignore[arg-type]
-                         gamma=float(c.lr_gamma), warmup=warmup)  # type: ignore[arg-type]  # resolved: set
+        return lr_factor(
+            str(c.schedule),
+            iteration,
+            self.total,
+            step=int(c.lr_step),  # type: ignore[arg-type]  # resolved: set
+            gamma=float(c.lr_gamma),  # type: ignore[arg-type]
+            warmup=warmup,
+        )
 
-    def step_context(self, inputs: Any, targets: Tensor, logits: Tensor, features: Tensor | None) -> StepContext:
+    def step_context(
+        self, inputs: Any, targets: Tensor, logits: Tensor, features: Tensor | None
+    ) -> StepContext:
         """What the regularizers see this step."""
         return StepContext(self.model, self.setup.head, inputs, targets, logits, features)
 
     def diverged(self, iteration: int, last_good: int | None) -> TrainingDivergedError:
         """Write ``final.json`` for a divergence and build the error to raise."""
-        where = (f"kept the last good checkpoint (iteration {last_good}) in {self.run_dir / RunDir.STATE}"
-                 if last_good is not None else "no checkpoint had been saved yet")
+        where = (
+            f"kept the last good checkpoint (iteration {last_good}) in {self.run_dir / RunDir.STATE}"
+            if last_good is not None
+            else "no checkpoint had been saved yet"
+        )
         if self.dist.is_main:
             self.run_dir.write_metrics(self.records)
-            self.run_dir.write_final({
-                "status": "diverged",
-                "iteration": iteration,
-                "last_checkpoint": last_good,
-                "message": f"loss became NaN or infinite at iteration {iteration}",
-                "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            })
+            self.run_dir.write_final(
+                {
+                    "status": "diverged",
+                    "iteration": iteration,
+                    "last_checkpoint": last_good,
+                    "message": f"loss became NaN or infinite at iteration {iteration}",
+                    "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                }
+            )
         return TrainingDivergedError(
             f"loss became NaN or infinite at iteration {iteration}; stopped and {where} "
             f"(lower --lr or check the data)"

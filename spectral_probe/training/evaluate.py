@@ -17,7 +17,9 @@ from .tasks import Task
 __all__ = ["evaluate", "autocast"]
 
 
-def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager[Any]:
+def autocast(
+    device: torch.device, dtype: torch.dtype | None
+) -> contextlib.AbstractContextManager[Any]:
     """``torch.autocast`` on CUDA with ``dtype``; a no-op when ``dtype`` is ``None``."""
     if dtype is None or device.type != "cuda":
         return contextlib.nullcontext()
@@ -59,8 +61,14 @@ def evaluate(
     confusion = torch.zeros(k * k, dtype=torch.float64, device=device) if wants and k else None
     try:
         with autocast(device, amp):
-            for batch in eval_loader(dataset, idx, batch_size, num_workers=num_workers,
-                                     pin_memory=device.type == "cuda", collate=collate):
+            for batch in eval_loader(
+                dataset,
+                idx,
+                batch_size,
+                num_workers=num_workers,
+                pin_memory=device.type == "cuda",
+                collate=collate,
+            ):
                 x, y = task.to_device(batch, device)
                 crops = 1
                 if isinstance(x, torch.Tensor) and x.ndim == 5:
@@ -77,15 +85,20 @@ def evaluate(
                     if confusion is None:
                         k = logits.shape[-1]
                         confusion = torch.zeros(k * k, dtype=torch.float64, device=device)
-                    confusion += torch.bincount(y * k + pred, minlength=k * k)[: k * k].to(torch.float64)
+                    confusion += torch.bincount(y * k + pred, minlength=k * k)[: k * k].to(
+                        torch.float64
+                    )
                 sums[1] += F.cross_entropy(logits / crops, y, reduction="sum").double()
                 sums[2] += y.shape[0]
     finally:
         model.train(was_training)
     dist.sum(sums)
     correct, loss, n = sums.tolist()
-    out: dict[str, float] = {"accuracy": correct / n if n else float("nan"),
-                             "loss": loss / n if n else float("nan"), "n": int(n)}
+    out: dict[str, float] = {
+        "accuracy": correct / n if n else float("nan"),
+        "loss": loss / n if n else float("nan"),
+        "n": int(n),
+    }
     if confusion is not None:
         out.update(task.metrics(dist.sum(confusion).view(k, k).cpu()))
     return out

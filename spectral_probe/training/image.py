@@ -80,22 +80,35 @@ class ImageClassificationTask(Task):
             )
         pool, test, holdout = _train_and_test(config.data, full, options.get("holdout"))
         picked = make_splits(
-            np.asarray(full.targets)[pool], rate=config.rate, val=config.val,
-            seed=config.split_seed, min_per_class=2, classes=full.classes,
+            np.asarray(full.targets)[pool],
+            rate=config.rate,
+            val=config.val,
+            seed=config.split_seed,
+            min_per_class=2,
+            classes=full.classes,
         )
         splits = Splits(train=pool[picked.train], val=pool[picked.val])
         loaded = load_model(config.model)
         if loaded.head is None:
-            raise ConfigError(f"expected a model with a classifier head, found none in {config.model}")
+            raise ConfigError(
+                f"expected a model with a classifier head, found none in {config.model}"
+            )
         pre = loaded.preprocessing or Preprocessing()
         interpolation = _interpolation(choice, pre, config.model)
         size, resize = int(config.image_size), int(config.resize)  # type: ignore[arg-type]
-        common: dict[str, Any] = {"size": size, "resize": resize, "mean": pre.mean, "std": pre.std,
-                                  "interpolation": interpolation}
+        common: dict[str, Any] = {
+            "size": size,
+            "resize": resize,
+            "mean": pre.mean,
+            "std": pre.std,
+            "interpolation": interpolation,
+        }
         train_t = image_transform(full, train=config.augment == "paper", **common)
         eval_t = image_transform(full, train=False, **common)
         if config.ten_crop and getattr(test, "supports_batch_index", False):
-            test_t: Any = TensorTenCrop(size, resize, pre.mean, pre.std, interpolation=interpolation)
+            test_t: Any = TensorTenCrop(
+                size, resize, pre.mean, pre.std, interpolation=interpolation
+            )
         else:
             test_t = image_transform(test, train=False, ten_crop=bool(config.ten_crop), **common)
         model = loaded.model
@@ -114,15 +127,18 @@ class ImageClassificationTask(Task):
             classes=list(full.classes),
             preprocessing=used,
             modality="image",
-            info={"train_size": len(train), "val_size": len(splits.val), "test_size": len(test),
-                  "num_classes": len(full.classes), "interpolation": interpolation,
-                  "test_holdout": holdout},
+            info={
+                "train_size": len(train),
+                "val_size": len(splits.val),
+                "test_size": len(test),
+                "num_classes": len(full.classes),
+                "interpolation": interpolation,
+                "test_holdout": holdout,
+            },
         )
 
 
-def _train_and_test(
-    data: str, full: Any, holdout: Any
-) -> tuple[np.ndarray, Any, str | None]:
+def _train_and_test(data: str, full: Any, holdout: Any) -> tuple[np.ndarray, Any, str | None]:
     """The indices of ``full`` to train from, the test set, and the hold-out used (or None).
 
     Data with a test split of their own use all of ``full`` and that split (``holdout`` is then
@@ -142,7 +158,9 @@ def _train_and_test(
     try:
         rest, test_idx = split_train_val(full.targets, share, 0, classes=full.classes)
     except DataError as exc:
-        raise ConfigError(f"{exc} (task option holdout, the test share of a single folder)") from None
+        raise ConfigError(
+            f"{exc} (task option holdout, the test share of a single folder)"
+        ) from None
     if len(test_idx) == 0:
         raise ConfigError(f"expected a test hold-out above 0 for {data}, found holdout={share}")
     return rest, full.subset(test_idx), share
@@ -163,4 +181,6 @@ def _interpolation(value: Any, pre: Preprocessing, model: str) -> str:
     try:
         return check_interpolation(pre.interpolation or "bilinear")
     except DataError as exc:
-        raise ConfigError(f"{exc} in the preprocessing of {model}: pass --task-option interpolation=...") from None
+        raise ConfigError(
+            f"{exc} in the preprocessing of {model}: pass --task-option interpolation=..."
+        ) from None

@@ -28,13 +28,23 @@ def build_optimizer(config: FinetuneConfig, groups: list[dict[str, Any]]) -> tor
     for g in groups:
         base = lr if g.get("head") else lr / float(config.head_lr_ratio)  # type: ignore[arg-type]
         extra = 0.0 if g.get("no_decay") else float(config.weight_decay)  # type: ignore[arg-type]
-        out.append({**g, "lr": base, "initial_lr": base,
-                    "weight_decay": float(g.get("weight_decay", 0.0)) + extra})
+        out.append(
+            {
+                **g,
+                "lr": base,
+                "initial_lr": base,
+                "weight_decay": float(g.get("weight_decay", 0.0)) + extra,
+            }
+        )
     if not out or not any(g["params"] for g in out):
         raise ConfigError("expected trainable parameters in the model, found none")
     if config.optimizer == "sgd":
-        return torch.optim.SGD(out, lr=lr, momentum=float(config.momentum),  # type: ignore[arg-type]
-                               nesterov=bool(config.nesterov))
+        return torch.optim.SGD(
+            out,
+            lr=lr,
+            momentum=float(config.momentum),  # type: ignore[arg-type]
+            nesterov=bool(config.nesterov),
+        )
     if config.optimizer == "adamw":
         return torch.optim.AdamW(out, lr=lr, betas=(float(config.momentum), 0.999))  # type: ignore[arg-type]
     raise ConfigError(f"expected optimizer sgd or adamw, found {config.optimizer!r}")
@@ -51,7 +61,9 @@ def amp_dtype(setting: str, device: torch.device) -> torch.dtype | None:
     return torch.float16
 
 
-def use_channels_last(setting: str, device: torch.device, modality: str, model: torch.nn.Module | None = None) -> bool:
+def use_channels_last(
+    setting: str, device: torch.device, modality: str, model: torch.nn.Module | None = None
+) -> bool:
     """``auto``: channels-last memory format for image models on CUDA, and on CPU for models
     with depthwise convolutions (oneDNN's channels-last depthwise kernels: EfficientNet-Lite0
     at 64 px trains ~1.5x faster on CPU, without its multi-second first steps; ResNets gain
@@ -63,5 +75,6 @@ def use_channels_last(setting: str, device: torch.device, modality: str, model: 
     if device.type == "cuda":
         return True
     return model is not None and any(
-        isinstance(m, torch.nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels for m in model.modules()
+        isinstance(m, torch.nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels
+        for m in model.modules()
     )

@@ -32,7 +32,6 @@ The permutation of a run is drawn from ``SeedSequence([permutation_seed, 17])`` 
 from __future__ import annotations
 
 import contextlib
-
 import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -98,7 +97,11 @@ class PixelPermutation(nn.Module):
 
     def __init__(self, permutation: np.ndarray | Sequence[int] | None = None) -> None:
         super().__init__()
-        index = None if permutation is None else torch.as_tensor(np.asarray(permutation), dtype=torch.int64)
+        index = (
+            None
+            if permutation is None
+            else torch.as_tensor(np.asarray(permutation), dtype=torch.int64)
+        )
         self.register_buffer("index", index, persistent=False)
 
     def forward(self, images: Tensor) -> Tensor:
@@ -106,7 +109,9 @@ class PixelPermutation(nn.Module):
         x = (images.unsqueeze(0) if single else images).flatten(1).to(torch.float32).div_(255.0)
         if self.index is not None:
             if self.index.numel() != x.shape[1]:
-                raise ConfigError(f"expected images of {self.index.numel()} pixels, found {x.shape[1]}")
+                raise ConfigError(
+                    f"expected images of {self.index.numel()} pixels, found {x.shape[1]}"
+                )
             x = x.index_select(1, self.index.to(x.device))
         return x[0] if single else x
 
@@ -121,8 +126,9 @@ class _TaskABatches:
         self.dataset, self.batch_size, self.device, self.seed = dataset, batch_size, device, seed
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        order = np.random.default_rng(np.random.SeedSequence([self.seed, _PERMUTATION_STREAM, 1])).permutation(
-            len(self.dataset))
+        order = np.random.default_rng(
+            np.random.SeedSequence([self.seed, _PERMUTATION_STREAM, 1])
+        ).permutation(len(self.dataset))
         for i in range(0, len(order), self.batch_size):
             x, y = self.dataset[order[i : i + self.batch_size]]
             yield x.to(self.device), y.to(self.device)
@@ -135,7 +141,9 @@ def _options(config: FinetuneConfig) -> dict[str, Any]:
         raise ConfigError(f"expected task option phase 'A' or 'B', found {phase!r}")
     pseed = opts.get("permutation_seed", config.seed)
     if isinstance(pseed, bool) or not isinstance(pseed, int) or pseed < 0:
-        raise ConfigError(f"expected task option permutation_seed to be an integer >= 0, found {pseed!r}")
+        raise ConfigError(
+            f"expected task option permutation_seed to be an integer >= 0, found {pseed!r}"
+        )
     return {"phase": phase, "permutation_seed": pseed}
 
 
@@ -158,8 +166,14 @@ class PermutedPixelsTask(Task):
             raise ConfigError(
                 f"expected an in-memory image dataset (mnist, fashion-mnist, digits) for task {self.name}, found {config.data}"
             )
-        splits = make_splits(full.targets, rate=config.rate, val=config.val, seed=config.split_seed, min_per_class=2,
-                             classes=full.classes)
+        splits = make_splits(
+            full.targets,
+            rate=config.rate,
+            val=config.val,
+            seed=config.split_seed,
+            min_per_class=2,
+            classes=full.classes,
+        )
         test = load_dataset(config.data, "test")
         pixels = int(np.prod(full[0][0].shape))
         original = PixelPermutation(None)
@@ -177,7 +191,12 @@ class PermutedPixelsTask(Task):
             )
         loaded = load_model(config.model)
         sizes = getattr(loaded.model, "sizes", None)
-        if not isinstance(loaded.model, MLP) or sizes is None or sizes[0] != pixels or sizes[-1] != len(full.classes):
+        if (
+            not isinstance(loaded.model, MLP)
+            or sizes is None
+            or sizes[0] != pixels
+            or sizes[-1] != len(full.classes)
+        ):
             want = f"mlp:{pixels}-400-400-{len(full.classes)}"
             raise ConfigError(
                 f"expected an MLP with {pixels} inputs and {len(full.classes)} outputs for {config.data} "
@@ -196,11 +215,25 @@ class PermutedPixelsTask(Task):
             self._task_a_train = full.with_transform(original).subset(splits.train)
             self._fisher_batches = (int(config.batch_size), int(config.seed))  # type: ignore[arg-type]
         return TaskSetup(
-            model=loaded.model, head="fc", base=loaded.arch, train=train, val=val, evals=evals,
-            classes=list(full.classes), preprocessing=None, modality="image",
-            info={"phase": opts["phase"], "permutation_seed": opts["permutation_seed"], "pixels": pixels,
-                  "train_size": len(train), "val_size": len(splits.val), "test_size": len(test),
-                  "num_classes": len(full.classes), "task_a_model": config.model if phase_b else None},
+            model=loaded.model,
+            head="fc",
+            base=loaded.arch,
+            train=train,
+            val=val,
+            evals=evals,
+            classes=list(full.classes),
+            preprocessing=None,
+            modality="image",
+            info={
+                "phase": opts["phase"],
+                "permutation_seed": opts["permutation_seed"],
+                "pixels": pixels,
+                "train_size": len(train),
+                "val_size": len(splits.val),
+                "test_size": len(test),
+                "num_classes": len(full.classes),
+                "task_a_model": config.model if phase_b else None,
+            },
         )
 
     def prepare_loader(self, setup: TaskSetup, batches: Any) -> Any:
@@ -263,25 +296,40 @@ class PermutedResult:
         a = (evals.get("task_a") or {}).get("accuracy")
         b = (evals.get("test") or {}).get("accuracy")
         avg = (a + b) / 2 if a is not None and b is not None else None
-        return {"task_a": a, "task_b": b, "average": avg,
-                "task_a_before_b": self.task_a.test_accuracy}
+        return {
+            "task_a": a,
+            "task_b": b,
+            "average": avg,
+            "task_a_before_b": self.task_a.test_accuracy,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON: status, accuracies, both run directories and final.json files."""
-        return {"status": self.status, **self.accuracies(),
-                "task_a_run": str(self.task_a.run_dir), "task_b_run": str(self.task_b.run_dir) if self.task_b else None,
-                "task_a_final": self.task_a.final, "task_b_final": self.task_b.final if self.task_b else None}
+        return {
+            "status": self.status,
+            **self.accuracies(),
+            "task_a_run": str(self.task_a.run_dir),
+            "task_b_run": str(self.task_b.run_dir) if self.task_b else None,
+            "task_a_final": self.task_a.final,
+            "task_b_final": self.task_b.final if self.task_b else None,
+        }
 
 
-def permuted_configs(config: FinetuneConfig, task_a_model: str | Path) -> tuple[FinetuneConfig, FinetuneConfig]:
+def permuted_configs(
+    config: FinetuneConfig, task_a_model: str | Path
+) -> tuple[FinetuneConfig, FinetuneConfig]:
     """``(task A config, task B config)`` for a task-B ``config`` (its method is task B's).
 
     Task A keeps the data, rate, seed, preset and optimisation fields, with ``method = "none"``
     and the hyperparameters dropped; task B starts from ``task_a_model``.
     """
     opts = {k: v for k, v in dict(config.task_options).items() if k != "phase"}
-    cfg_a = dataclasses.replace(config, task="permuted", method="none", hp={}, task_options={**opts, "phase": "A"})
-    cfg_b = dataclasses.replace(config, task="permuted", model=str(task_a_model), task_options={**opts, "phase": "B"})
+    cfg_a = dataclasses.replace(
+        config, task="permuted", method="none", hp={}, task_options={**opts, "phase": "A"}
+    )
+    cfg_b = dataclasses.replace(
+        config, task="permuted", model=str(task_a_model), task_options={**opts, "phase": "B"}
+    )
     return cfg_a, cfg_b
 
 
@@ -307,7 +355,9 @@ def _exclusive(lock: Path) -> Iterator[None]:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
     except BaseException:
-        if created and [p.name for p in lock.parent.iterdir()] == [lock.name]:  # leave nothing behind
+        if created and [p.name for p in lock.parent.iterdir()] == [
+            lock.name
+        ]:  # leave nothing behind
             lock.unlink(missing_ok=True)
             lock.parent.rmdir()
         raise
@@ -337,7 +387,9 @@ def run_permuted(
     from .engine import finetune
 
     if not config.model.startswith("mlp:"):
-        raise ConfigError(f"expected the task-A network as an mlp: spec (e.g. mlp:784-400-400-10), found {config.model}")
+        raise ConfigError(
+            f"expected the task-A network as an mlp: spec (e.g. mlp:784-400-400-10), found {config.model}"
+        )
     out = Path(out)
     cfg_a, _ = permuted_configs(config, "")
     dir_a = out / cfg_a.run_id

@@ -127,9 +127,7 @@ def get_preset(name: str) -> Preset:
     try:
         return _PRESETS[name]
     except (KeyError, TypeError):
-        raise ConfigError(
-            f"expected a preset in {sorted(_PRESETS)}, found {name!r}"
-        ) from None
+        raise ConfigError(f"expected a preset in {sorted(_PRESETS)}, found {name!r}") from None
 
 
 def list_presets() -> list[Preset]:

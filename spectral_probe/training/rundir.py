@@ -74,11 +74,15 @@ class RunDir:
         try:
             meta = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise ConfigError(f"expected a run directory with {self.CONFIG} at {self.path}, found none") from None
+            raise ConfigError(
+                f"expected a run directory with {self.CONFIG} at {self.path}, found none"
+            ) from None
         except (OSError, json.JSONDecodeError) as exc:
             raise ConfigError(f"cannot read {path}: {exc}") from None
         if not isinstance(meta, dict) or meta.get("format") != RUN_FORMAT:
-            raise ConfigError(f"expected a spectral-probe run's {self.CONFIG} at {path}, found another file")
+            raise ConfigError(
+                f"expected a spectral-probe run's {self.CONFIG} at {path}, found another file"
+            )
         return meta
 
     def read_config(self) -> FinetuneConfig:
@@ -140,8 +144,10 @@ class RunDir:
         """Refuse a path that is a file, or a non-empty directory that holds no run."""
         if self.path.exists() and not self.path.is_dir():
             raise OutputError(f"expected a run directory, found a file: {self.path}")
-        if self.path.is_dir() and not self.exists and any(
-            p for p in self.path.iterdir() if not p.name.startswith(".")
+        if (
+            self.path.is_dir()
+            and not self.exists
+            and any(p for p in self.path.iterdir() if not p.name.startswith("."))
         ):
             raise OutputError(
                 f"expected an empty or new run directory, found other files in {self.path}"
@@ -250,8 +256,13 @@ def load_run(path: str | Path) -> RunResult:
         status = "interrupted" if rd.has_state else "incomplete"
     metrics = pd.DataFrame([{k: v for k, v in r.items() if k != "sv"} for r in records])
     return RunResult(
-        run_dir=rd.path, config=config, status=status, final=final, metrics=metrics,
-        spectra=_spectra(records), meta=meta,
+        run_dir=rd.path,
+        config=config,
+        status=status,
+        final=final,
+        metrics=metrics,
+        spectra=_spectra(records),
+        meta=meta,
     )
 
 

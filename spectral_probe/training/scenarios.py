@@ -25,10 +25,24 @@ from .config import FinetuneConfig
 __all__ = ["SCENARIOS", "scenario_of", "apply_scenario"]
 
 SCENARIOS: dict[str, dict[str, str]] = {
-    "image": {"task": "image-classification", "preset": "paper", "method": "l2",
-              "model": "torchvision:resnet50:IMAGENET1K_V1"},
-    "glue": {"task": "text-classification", "preset": "glue", "method": "none", "model": "bundled:minilm-l6"},
-    "permuted": {"task": "permuted", "preset": "permuted", "method": "ewc", "model": "mlp:784-400-400-10"},
+    "image": {
+        "task": "image-classification",
+        "preset": "paper",
+        "method": "l2",
+        "model": "torchvision:resnet50:IMAGENET1K_V1",
+    },
+    "glue": {
+        "task": "text-classification",
+        "preset": "glue",
+        "method": "none",
+        "model": "bundled:minilm-l6",
+    },
+    "permuted": {
+        "task": "permuted",
+        "preset": "permuted",
+        "method": "ewc",
+        "model": "mlp:784-400-400-10",
+    },
 }
 
 
@@ -46,7 +60,9 @@ def scenario_of(data: str, task: str = "image-classification") -> str:
     return "image"
 
 
-def apply_scenario(base: FinetuneConfig, given: Mapping[str, Any], scenario: str | None = None) -> dict[str, Any]:
+def apply_scenario(
+    base: FinetuneConfig, given: Mapping[str, Any], scenario: str | None = None
+) -> dict[str, Any]:
     """``given`` completed with the scenario's defaults for task, preset, method and model.
 
     A default fills a field only when ``given`` lacks it and ``base`` still holds the

@@ -34,7 +34,9 @@ def bss_pairs(runs: pd.DataFrame, dataset: str | None = None) -> pd.DataFrame:
     dataset = dataset or str(done["dataset"].iloc[0])
     done = done[done["dataset"] == dataset].sort_values("seed")
     methods = set(done["method"])
-    partners = {m for m in methods if f"{m}+bss" in methods} | {f"{m}+bss" for m in methods if f"{m}+bss" in methods}
+    partners = {m for m in methods if f"{m}+bss" in methods} | {
+        f"{m}+bss" for m in methods if f"{m}+bss" in methods
+    }
     chosen = done[done["method"].isin(partners)].groupby(["method", "rate"], sort=False).head(1)
     rates = set(chosen.loc[chosen["method"].str.endswith("+bss"), "rate"])
     return chosen[chosen["rate"].isin(rates)].reset_index(drop=True)
@@ -76,8 +78,18 @@ def runs_feature_spectra(
     sizes = set(pairs["image_size"])
     if len(sizes) > 1:
         raise ConfigError(f"expected runs trained at one image size, found {sorted(sizes)}")
-    models = {f"{row.method}{LABEL_SEP}{row.rate}": str(Path(row.path) / "model.safetensors")
-              for row in pairs.itertuples()}
+    models = {
+        f"{row.method}{LABEL_SEP}{row.rate}": str(Path(row.path) / "model.safetensors")
+        for row in pairs.itertuples()
+    }
     b = int(batch_size or pairs["batch_size"].iloc[0])
-    return feature_spectrum(models, data, split=split, batch_size=b, max_batches=max_batches,
-                            image_size=int(sizes.pop()), dataset_spectrum=False, device=device)
+    return feature_spectrum(
+        models,
+        data,
+        split=split,
+        batch_size=b,
+        max_batches=max_batches,
+        image_size=int(sizes.pop()),
+        dataset_spectrum=False,
+        device=device,
+    )

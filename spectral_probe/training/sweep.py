@@ -47,20 +47,27 @@ import itertools
 import os
 import re
 import time
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import tomllib
 
 from .._io import write_json
 from ..errors import ConfigError, SpectralProbeError, TrainingDivergedError
 from .config import FinetuneConfig
 
-__all__ = ["SweepSpec", "SweepReport", "load_sweep", "list_packaged_sweeps", "run_sweep", "run_cell",
-           "EXECUTORS"]
+__all__ = [
+    "SweepSpec",
+    "SweepReport",
+    "load_sweep",
+    "list_packaged_sweeps",
+    "run_sweep",
+    "run_cell",
+    "EXECUTORS",
+]
 
 EXECUTORS = ("local", "slurm", "inline")
 _SECTIONS = {"sweep", "base", "grid", "executor"}
@@ -97,11 +104,16 @@ class SweepSpec:
 
         registry = {r.name: dict(r.hyperparameters) for r in list_regularizers()}
         axes = [[(key, v) for v in values] for key, values in self.grid.items()]
-        axes += [[(f"task_options.{key}", v) for v in values] for key, values in self.task_options_grid.items()]
+        axes += [
+            [(f"task_options.{key}", v) for v in values]
+            for key, values in self.task_options_grid.items()
+        ]
         hp_axes = [[(key, v) for v in values] for key, values in self.hp_grid.items()]
         seen: dict[str, FinetuneConfig] = {}
         for i, combo in enumerate(itertools.product(*axes) if axes else [()]):
-            fields_: dict[str, Any] = {k: v for k, v in self.base.items() if k not in ("hp", "task_options")}
+            fields_: dict[str, Any] = {
+                k: v for k, v in self.base.items() if k not in ("hp", "task_options")
+            }
             hp = dict(self.base.get("hp", {}))
             opts = dict(self.base.get("task_options", {}))
             for key, value in combo:
@@ -110,7 +122,9 @@ class SweepSpec:
                 elif key == "task_options" and isinstance(value, Mapping):
                     opts.update(value)
                 elif isinstance(value, Mapping):
-                    fields_.update({k: v for k, v in value.items() if k not in ("hp", "task_options")})
+                    fields_.update(
+                        {k: v for k, v in value.items() if k not in ("hp", "task_options")}
+                    )
                     hp.update(value.get("hp", {}))
                     opts.update(value.get("task_options", {}))
                 else:
@@ -126,7 +140,9 @@ class SweepSpec:
                             not term and any(name in h for h in known.values())
                         ):
                             cell_hp[key] = value
-                    cfg = FinetuneConfig.from_dict({**fields_, "hp": cell_hp, "task_options": opts}).resolve()
+                    cfg = FinetuneConfig.from_dict(
+                        {**fields_, "hp": cell_hp, "task_options": opts}
+                    ).resolve()
                     if cfg.task in list_tasks():  # a task of executor.imports registers in the job
                         get_task(cfg.task).check_options(cfg.task_options)
                     seen.setdefault(cfg.run_id, cfg)
@@ -142,6 +158,7 @@ _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 def _expand(value: Any, where: Path) -> Any:
     """``${NAME}`` in strings (at any depth) replaced by the environment variable ``NAME``."""
     if isinstance(value, str):
+
         def sub(m: re.Match[str]) -> str:
             if m.group(1) not in os.environ:
                 raise ConfigError(
@@ -171,10 +188,14 @@ def load_sweep(path: str | Path) -> SweepSpec:
     if not path.is_file() and path.suffix == "" and str(path) in list_packaged_sweeps():
         from importlib import resources
 
-        text = (resources.files("spectral_probe") / "resources" / f"{path}.toml").read_text(encoding="utf-8")
+        text = (resources.files("spectral_probe") / "resources" / f"{path}.toml").read_text(
+            encoding="utf-8"
+        )
     elif not path.is_file():
         known = ", ".join(list_packaged_sweeps())
-        raise ConfigError(f"expected a sweep file at {path} (or a packaged sweep: {known}), found nothing")
+        raise ConfigError(
+            f"expected a sweep file at {path} (or a packaged sweep: {known}), found nothing"
+        )
     else:
         text = path.read_text(encoding="utf-8")
     try:
@@ -189,7 +210,9 @@ def load_sweep(path: str | Path) -> SweepSpec:
     opt_grid = dict(grid.pop("task_options")) if isinstance(grid.get("task_options"), dict) else {}
     for key, values in [*grid.items(), *hp_grid.items(), *opt_grid.items()]:
         if not isinstance(values, list) or not values:
-            raise ConfigError(f"expected a non-empty list for grid axis {key!r} in {path}, found {values!r}")
+            raise ConfigError(
+                f"expected a non-empty list for grid axis {key!r} in {path}, found {values!r}"
+            )
     meta = data.get("sweep", {})
     executor = dict(data.get("executor", {}))
     kind = executor.get("kind", "local")
@@ -207,7 +230,9 @@ def load_sweep(path: str | Path) -> SweepSpec:
     )
 
 
-def run_cell(config: Mapping[str, Any], run_dir: str, imports: Sequence[str] = ()) -> dict[str, Any]:
+def run_cell(
+    config: Mapping[str, Any], run_dir: str, imports: Sequence[str] = ()
+) -> dict[str, Any]:
     """Run one cell (in a job process): resume or start it, return a short summary.
 
     A diverged run is a result, not a failure: ``{"status": "diverged", ...}``.
@@ -221,7 +246,9 @@ def run_cell(config: Mapping[str, Any], run_dir: str, imports: Sequence[str] = (
 
     cfg = FinetuneConfig.from_dict(config)
     try:
-        if cfg.task == "permuted":  # two runs: task A (shared by the cells of a seed), then task B here
+        if (
+            cfg.task == "permuted"
+        ):  # two runs: task A (shared by the cells of a seed), then task B here
             from .permuted import run_permuted
 
             pair = run_permuted(cfg, Path(run_dir).parent, run_dir=run_dir)
@@ -237,7 +264,9 @@ class _CellJob:
     """Callable submitted to SLURM; on preemption/timeout submitit requeues it and the run
     resumes from its training state (``resume="auto"``)."""
 
-    def __call__(self, config: Mapping[str, Any], run_dir: str, imports: Sequence[str]) -> dict[str, Any]:
+    def __call__(
+        self, config: Mapping[str, Any], run_dir: str, imports: Sequence[str]
+    ) -> dict[str, Any]:
         return run_cell(config, run_dir, imports)
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
@@ -304,7 +333,9 @@ def run_sweep(
         try:
             importlib.import_module(module)
         except ImportError as exc:
-            raise ConfigError(f"expected an importable module in executor.imports, found {module!r} ({exc})") from None
+            raise ConfigError(
+                f"expected an importable module in executor.imports, found {module!r} ({exc})"
+            ) from None
     from .loggers import check_loggers, require_loggers
 
     configs = spec.configs()
@@ -322,8 +353,10 @@ def run_sweep(
     if dry_run:
         return SweepReport(out_dir, pd.DataFrame(rows))
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(out_dir / "sweep.json", {"name": spec.name, "source": spec.source,
-                                        "runs": [c.run_id for c in configs]})
+    write_json(
+        out_dir / "sweep.json",
+        {"name": spec.name, "source": spec.source, "runs": [c.run_id for c in configs]},
+    )
     status = {r["run_id"]: r for r in rows}
     jobs = [(c.to_dict(), str(d), imports) for c, d in pending]
     runner = {"inline": _run_inline, "local": _run_local, "slurm": _run_slurm}[kind]
@@ -336,8 +369,14 @@ def run_sweep(
         if progress is not None:
             progress(done_count, len(configs), run_id)
 
-    runner(jobs, record, out_dir=out_dir, parallel=parallel, slurm=dict(opts.get("slurm", {}), **(slurm or {})),
-           wait=wait)
+    runner(
+        jobs,
+        record,
+        out_dir=out_dir,
+        parallel=parallel,
+        slurm=dict(opts.get("slurm", {}), **(slurm or {})),
+        wait=wait,
+    )
     return SweepReport(out_dir, pd.DataFrame(list(status.values())))
 
 
@@ -346,8 +385,11 @@ def _failure(exc: BaseException) -> dict[str, Any]:
     return {"status": "failed", "error": (text[-1] if text else type(exc).__name__)[:300]}
 
 
-def _run_inline(jobs: list[tuple[dict[str, Any], str, list[str]]], record: Callable[[str, dict[str, Any]], None],
-                **_: Any) -> None:
+def _run_inline(
+    jobs: list[tuple[dict[str, Any], str, list[str]]],
+    record: Callable[[str, dict[str, Any]], None],
+    **_: Any,
+) -> None:
     for cfg, run_dir, imports in jobs:
         try:
             outcome = run_cell(cfg, run_dir, imports)
@@ -356,13 +398,22 @@ def _run_inline(jobs: list[tuple[dict[str, Any], str, list[str]]], record: Calla
         record(Path(run_dir).name, outcome)
 
 
-def _run_local(jobs: list[tuple[dict[str, Any], str, list[str]]], record: Callable[[str, dict[str, Any]], None],
-               *, out_dir: Path, parallel: int, slurm: Mapping[str, Any], **_: Any) -> None:
+def _run_local(
+    jobs: list[tuple[dict[str, Any], str, list[str]]],
+    record: Callable[[str, dict[str, Any]], None],
+    *,
+    out_dir: Path,
+    parallel: int,
+    slurm: Mapping[str, Any],
+    **_: Any,
+) -> None:
     import submitit
 
     ex = submitit.LocalExecutor(folder=out_dir / ".submitit" / "%j")
-    ex.update_parameters(timeout_min=int(slurm.get("timeout_min", 60 * 24 * 7)),
-                         gpus_per_node=int(slurm.get("gpus_per_node", 0)))
+    ex.update_parameters(
+        timeout_min=int(slurm.get("timeout_min", 60 * 24 * 7)),
+        gpus_per_node=int(slurm.get("gpus_per_node", 0)),
+    )
     queue = list(jobs)
     running: list[tuple[Any, str]] = []
     while queue or running:
@@ -380,14 +431,32 @@ def _run_local(jobs: list[tuple[dict[str, Any], str, list[str]]], record: Callab
                 record(Path(run_dir).name, outcome)
 
 
-def _run_slurm(jobs: list[tuple[dict[str, Any], str, list[str]]], record: Callable[[str, dict[str, Any]], None],
-               *, out_dir: Path, parallel: int, slurm: Mapping[str, Any], wait: bool, **_: Any) -> None:
+def _run_slurm(
+    jobs: list[tuple[dict[str, Any], str, list[str]]],
+    record: Callable[[str, dict[str, Any]], None],
+    *,
+    out_dir: Path,
+    parallel: int,
+    slurm: Mapping[str, Any],
+    wait: bool,
+    **_: Any,
+) -> None:
     import submitit
 
     ex = submitit.AutoExecutor(folder=out_dir / ".submitit" / "%j", cluster="slurm")
-    plain = {"timeout_min", "gpus_per_node", "cpus_per_task", "mem_gb", "nodes", "tasks_per_node",
-             "name", "stderr_to_stdout"}
-    params = {k if k in plain or k.startswith("slurm_") else f"slurm_{k}": v for k, v in slurm.items()}
+    plain = {
+        "timeout_min",
+        "gpus_per_node",
+        "cpus_per_task",
+        "mem_gb",
+        "nodes",
+        "tasks_per_node",
+        "name",
+        "stderr_to_stdout",
+    }
+    params = {
+        k if k in plain or k.startswith("slurm_") else f"slurm_{k}": v for k, v in slurm.items()
+    }
     params.setdefault("slurm_array_parallelism", parallel)
     ex.update_parameters(**params)
     if not jobs:

@@ -47,14 +47,26 @@ def collect_permuted(root: str | Path) -> pd.DataFrame:
         if final.get("status") != "finished":
             continue
         evals = final.get("evals") or {}
-        a, b = percent((evals.get("task_a") or {}).get("accuracy")), percent((evals.get("test") or {}).get("accuracy"))
+        a, b = (
+            percent((evals.get("task_a") or {}).get("accuracy")),
+            percent((evals.get("test") or {}).get("accuracy")),
+        )
         row: dict[str, Any] = {
-            "run_id": run.name, "path": str(run), "dataset": str(cfg.get("data", "")).partition(":")[0],
-            "method": cfg.get("method"), "rate": cfg.get("rate"), "seed": cfg.get("seed"),
+            "run_id": run.name,
+            "path": str(run),
+            "dataset": str(cfg.get("data", "")).partition(":")[0],
+            "method": cfg.get("method"),
+            "rate": cfg.get("rate"),
+            "seed": cfg.get("seed"),
         }
         row.update({f"hp.{k}": v for k, v in (cfg.get("hp") or {}).items()})
-        row.update(task_a=a, task_b=b, average=(a + b) / 2, task_a_before_b=_task_a_before(cfg.get("model", "")),
-                   train_seconds=(final.get("timings") or {}).get("train_seconds"))
+        row.update(
+            task_a=a,
+            task_b=b,
+            average=(a + b) / 2,
+            task_a_before_b=_task_a_before(cfg.get("model", "")),
+            train_seconds=(final.get("timings") or {}).get("train_seconds"),
+        )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -96,22 +108,42 @@ class Table3(RunsAndCells):
                 return ""
             return fmt.format(m) + ("" if s != s else " ± " + fmt.format(s))
 
-        header = [*self.keys, "n", "task A", "task B", "avg", "paper task A", "paper task B", "paper avg"]
+        header = [
+            *self.keys,
+            "n",
+            "task A",
+            "task B",
+            "avg",
+            "paper task A",
+            "paper task B",
+            "paper avg",
+        ]
         lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
         for _, row in self.cells.iterrows():
             cells = [str(row[k]) for k in self.keys] + [str(int(row["n"]))]
             cells += [pm(row[f"{m}_mean"], row[f"{m}_std"]) for m in _METRICS]
-            cells += ["" if row[f"paper_{m}"] != row[f"paper_{m}"] else fmt.format(row[f"paper_{m}"]) for m in _METRICS]
+            cells += [
+                "" if row[f"paper_{m}"] != row[f"paper_{m}"] else fmt.format(row[f"paper_{m}"])
+                for m in _METRICS
+            ]
             lines.append("| " + " | ".join(cells) + " |")
         datasets = ", ".join(sorted(self.cells["dataset"].astype(str).unique()))
-        note = (f"\nOurs: permuted {datasets}; the paper's: permuted MNIST (Table 3). "
-                "Top-1 % on each task's test set after training on task B; mean ± std over seeds.\n")
+        note = (
+            f"\nOurs: permuted {datasets}; the paper's: permuted MNIST (Table 3). "
+            "Top-1 % on each task's test set after training on task B; mean ± std over seeds.\n"
+        )
         return "\n".join(lines) + "\n" + note
 
     def to_json(self, path: str | Path) -> Path:
         """Write the keys, cells and runs as JSON."""
-        return write_json(path, {"keys": list(self.keys), "cells": self.cells.to_dict(orient="records"),
-                                 "runs": self.runs.to_dict(orient="records")})
+        return write_json(
+            path,
+            {
+                "keys": list(self.keys),
+                "cells": self.cells.to_dict(orient="records"),
+                "runs": self.runs.to_dict(orient="records"),
+            },
+        )
 
 
 def table3(root: str | Path) -> Table3:
@@ -133,7 +165,11 @@ def table3(root: str | Path) -> Table3:
         aggs[f"{m}_std"] = (m, "std")
     cells = runs.groupby(keys, sort=False, dropna=False).agg(**aggs).reset_index()
     # sorted as text: rates may mix forms ("15%", 0.3, 30 per class) that do not compare
-    cells = cells.sort_values(keys, key=lambda col: col.astype(str), kind="stable").reset_index(drop=True)
+    cells = cells.sort_values(keys, key=lambda col: col.astype(str), kind="stable").reset_index(
+        drop=True
+    )
     for i, m in enumerate(_METRICS):
-        cells[f"paper_{m}"] = cells["method"].map(lambda k, i=i: PAPER_TABLE3.get(str(k), (np.nan,) * 3)[i])
+        cells[f"paper_{m}"] = cells["method"].map(
+            lambda k, i=i: PAPER_TABLE3.get(str(k), (np.nan,) * 3)[i]
+        )
     return Table3(runs, cells, tuple(keys))

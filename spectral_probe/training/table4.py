@@ -20,14 +20,19 @@ import numpy as np
 import pandas as pd
 
 from .._io import write_json
-from .config import OPERATIONAL_KEYS
 from .aggregate import RunsAndCells, percent
+from .config import OPERATIONAL_KEYS
 from .rundir import iter_run_records
 
 __all__ = ["PAPER_TABLE4", "PAPER_ROWS", "GLUE_TASKS", "collect_glue", "Table4", "table4"]
 
 #: the data spec names of the GLUE tasks -> the paper's column names, in the paper's order
-GLUE_TASKS: dict[str, str] = {"glue-mnli": "MNLI-m", "glue-qnli": "QNLI", "glue-mrpc": "MRPC", "glue-sst2": "SST-2"}
+GLUE_TASKS: dict[str, str] = {
+    "glue-mnli": "MNLI-m",
+    "glue-qnli": "QNLI",
+    "glue-mrpc": "MRPC",
+    "glue-sst2": "SST-2",
+}
 #: Table 4 of the paper (BERT-base, GLUE dev sets, accuracy %): method -> task column -> value
 PAPER_TABLE4: dict[str, dict[str, float]] = {
     "none": {"MNLI-m": 84.4, "QNLI": 88.4, "MRPC": 86.7, "SST-2": 92.7, "avg": 88.0},
@@ -57,13 +62,21 @@ def collect_glue(root: str | Path) -> pd.DataFrame:
             continue
         test = (final.get("evals") or {}).get("test") or {}
         dataset = str(cfg.get("data", "")).partition(":")[0]
-        row: dict[str, Any] = {"run_id": run.name, "path": str(run), "dataset": dataset,
-                               "glue_task": GLUE_TASKS.get(dataset, dataset)}
+        row: dict[str, Any] = {
+            "run_id": run.name,
+            "path": str(run),
+            "dataset": dataset,
+            "glue_task": GLUE_TASKS.get(dataset, dataset),
+        }
         row.update({k: v for k, v in cfg.items() if not isinstance(v, (dict, list))})
         row.update({f"hp.{k}": v for k, v in (cfg.get("hp") or {}).items()})
         row.update({f"task_option.{k}": v for k, v in (cfg.get("task_options") or {}).items()})
-        row.update(accuracy=percent(test.get("accuracy")), f1=percent(test.get("f1")), loss=test.get("loss", np.nan),
-                   train_seconds=(final.get("timings") or {}).get("train_seconds"))
+        row.update(
+            accuracy=percent(test.get("accuracy")),
+            f1=percent(test.get("f1")),
+            loss=test.get("loss", np.nan),
+            train_seconds=(final.get("timings") or {}).get("train_seconds"),
+        )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -119,33 +132,53 @@ class Table4(RunsAndCells):
         def paper(v: float) -> str:
             return "" if v != v else f"{v:.1f}"
 
-        header = [*self.keys, *self.tasks, "avg", "paper", *(f"paper {t}" for t in self.tasks), "paper avg"]
+        header = [
+            *self.keys,
+            *self.tasks,
+            "avg",
+            "paper",
+            *(f"paper {t}" for t in self.tasks),
+            "paper avg",
+        ]
         lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
         for _, row in self.rows.iterrows():
             cells = [str(row[k]) for k in self.keys]
             cells += [pm(row[f"{t}_mean"], row[f"{t}_std"], row[f"{t}_n"]) for t in self.tasks]
-            cells += ["" if row["avg"] != row["avg"] else fmt.format(row["avg"]), str(row["paper"] or "")]
+            cells += [
+                "" if row["avg"] != row["avg"] else fmt.format(row["avg"]),
+                str(row["paper"] or ""),
+            ]
             cells += [paper(row[f"paper_{t}"]) for t in self.tasks] + [paper(row["paper_avg"])]
             lines.append("| " + " | ".join(cells) + " |")
         models = ", ".join(sorted(self.runs["model"].astype(str).unique()))
-        note = (f"\nOurs: {models}; accuracy % on each GLUE dev set (MNLI: matched), mean ± std over seeds "
-                "(n runs); avg over the tasks present in the row. The paper's (Table 4): BERT-base, dev "
-                "accuracy %; its row \"BERT\" is plain fine-tuning (method none), \"BERT + BSS\" is method bss; "
-                "paper avg over the same tasks (all four: the paper's own average). MRPC F1 is in cells.csv.\n")
+        note = (
+            f"\nOurs: {models}; accuracy % on each GLUE dev set (MNLI: matched), mean ± std over seeds "
+            "(n runs); avg over the tasks present in the row. The paper's (Table 4): BERT-base, dev "
+            'accuracy %; its row "BERT" is plain fine-tuning (method none), "BERT + BSS" is method bss; '
+            "paper avg over the same tasks (all four: the paper's own average). MRPC F1 is in cells.csv.\n"
+        )
         return "\n".join(lines) + "\n" + note
 
     def to_json(self, path: str | Path) -> Path:
         """Write the keys, task columns, rows, cells and runs as JSON."""
-        return write_json(path, {"keys": list(self.keys), "tasks": list(self.tasks),
-                                 "rows": self.rows.to_dict(orient="records"),
-                                 "cells": self.cells.to_dict(orient="records"),
-                                 "runs": self.runs.to_dict(orient="records")})
+        return write_json(
+            path,
+            {
+                "keys": list(self.keys),
+                "tasks": list(self.tasks),
+                "rows": self.rows.to_dict(orient="records"),
+                "cells": self.cells.to_dict(orient="records"),
+                "runs": self.runs.to_dict(orient="records"),
+            },
+        )
 
 
 def _keys(runs: pd.DataFrame) -> list[str]:
     """model, method, rate (when it varies or is not 100 %), then every other column that varies."""
     rates = runs["rate"].astype(str)
-    keys = ["model", "method"] + (["rate"] if rates.nunique() > 1 or (rates != "100%").any() else [])
+    keys = ["model", "method"] + (
+        ["rate"] if rates.nunique() > 1 or (rates != "100%").any() else []
+    )
     candidates = [c for c in runs.columns if c not in _NOT_KEYS and c not in _VALUES]
     # a hyperparameter is empty for methods without its term: only values that differ count
     return keys + [c for c in candidates if runs[c].dropna().astype(str).nunique() > 1]
@@ -162,12 +195,21 @@ def table4(root: str | Path) -> Table4:
     if runs.empty:
         return Table4(runs, pd.DataFrame(), pd.DataFrame(), ("model", "method"), tasks)
     keys = _keys(runs)
-    cells = runs.groupby([*keys, "glue_task"], sort=False, dropna=False).agg(
-        n=("accuracy", "size"), accuracy_mean=("accuracy", "mean"), accuracy_std=("accuracy", "std"),
-        f1_mean=("f1", "mean"), f1_std=("f1", "std"),
-    ).reset_index()
-    cells["paper_accuracy"] = [PAPER_TABLE4.get(str(m), {}).get(str(t), np.nan)
-                               for m, t in zip(cells["method"], cells["glue_task"])]
+    cells = (
+        runs.groupby([*keys, "glue_task"], sort=False, dropna=False)
+        .agg(
+            n=("accuracy", "size"),
+            accuracy_mean=("accuracy", "mean"),
+            accuracy_std=("accuracy", "std"),
+            f1_mean=("f1", "mean"),
+            f1_std=("f1", "std"),
+        )
+        .reset_index()
+    )
+    cells["paper_accuracy"] = [
+        PAPER_TABLE4.get(str(m), {}).get(str(t), np.nan)
+        for m, t in zip(cells["method"], cells["glue_task"])
+    ]
     order = {t: i for i, t in enumerate(tasks)}
 
     def sort_key(col: pd.Series) -> pd.Series:  # the paper's task order; plain fine-tuning first
@@ -175,7 +217,9 @@ def table4(root: str | Path) -> Table4:
             return col.map(order)
         return col.astype(str).where(col != "none", "") if col.name == "method" else col.astype(str)
 
-    cells = cells.sort_values([*keys, "glue_task"], key=sort_key, kind="stable").reset_index(drop=True)
+    cells = cells.sort_values([*keys, "glue_task"], key=sort_key, kind="stable").reset_index(
+        drop=True
+    )
     rows: list[dict[str, Any]] = []
     for group_key, group in cells.groupby(keys, sort=False, dropna=False):
         key = group_key if isinstance(group_key, tuple) else (group_key,)
@@ -183,13 +227,20 @@ def table4(root: str | Path) -> Table4:
         by_task = {str(r["glue_task"]): r for _, r in group.iterrows()}
         for t in tasks:
             r = by_task.get(t)
-            row.update({f"{t}_mean": np.nan if r is None else r["accuracy_mean"],
-                        f"{t}_std": np.nan if r is None else r["accuracy_std"],
-                        f"{t}_n": 0 if r is None else int(r["n"])})
+            row.update(
+                {
+                    f"{t}_mean": np.nan if r is None else r["accuracy_mean"],
+                    f"{t}_std": np.nan if r is None else r["accuracy_std"],
+                    f"{t}_n": 0 if r is None else int(r["n"]),
+                }
+            )
         present = [t for t in tasks if t in by_task]
         method = str(row["method"])
-        row.update(avg=float(np.mean([row[f"{t}_mean"] for t in present])), tasks=len(present),
-                   paper=PAPER_ROWS.get(method, ""))
+        row.update(
+            avg=float(np.mean([row[f"{t}_mean"] for t in present])),
+            tasks=len(present),
+            paper=PAPER_ROWS.get(method, ""),
+        )
         row.update({f"paper_{t}": PAPER_TABLE4.get(method, {}).get(t, np.nan) for t in tasks})
         row["paper_avg"] = _paper_average(method, present)
         rows.append(row)

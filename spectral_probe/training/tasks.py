@@ -93,7 +93,9 @@ class Task:
         """Build model (new head included, seeded by the caller) and datasets."""
         raise NotImplementedError
 
-    def to_device(self, batch: Any, device: torch.device, *, channels_last: bool = False) -> tuple[Any, Tensor]:
+    def to_device(
+        self, batch: Any, device: torch.device, *, channels_last: bool = False
+    ) -> tuple[Any, Tensor]:
         """``(inputs, targets)`` of a loader batch, on ``device``."""
         inputs, targets = batch[0], batch[1]
         inputs = _move(inputs, device)
@@ -120,7 +122,9 @@ class Task:
         first = next(iter(inputs.values())) if isinstance(inputs, Mapping) else inputs[0]
         return int(first.shape[0])
 
-    def prepare_loader(self, setup: TaskSetup, batches: Callable[[], Iterable[Any]]) -> Iterable[Any] | None:
+    def prepare_loader(
+        self, setup: TaskSetup, batches: Callable[[], Iterable[Any]]
+    ) -> Iterable[Any] | None:
         """Batches for data-dependent regularizers (DELTA's attention, EWC's Fisher).
 
         ``batches()`` yields the training data in the run's order, with the evaluation

@@ -45,9 +45,9 @@ from torch import Tensor, nn
 from ..data import load_dataset, make_splits
 from ..errors import ConfigError
 from ..models import LoadedModel, load_model, replace_head
+from ..models.text_classifier import POOLS, TextClassifier, textcls_spec
 from .presets import Preset, register_preset
 from .tasks import Task, TaskSetup, register_task
-from ..models.text_classifier import POOLS, TextClassifier, textcls_spec
 
 if TYPE_CHECKING:
     from .config import FinetuneConfig
@@ -76,11 +76,18 @@ class TokenizeCollate:
         self.tokenizer = tokenizer
         self.max_length = max_length
 
-    def __call__(self, items: Sequence[tuple[Sequence[str], int]]) -> tuple[dict[str, Tensor], Tensor]:
+    def __call__(
+        self, items: Sequence[tuple[Sequence[str], int]]
+    ) -> tuple[dict[str, Tensor], Tensor]:
         texts = [item[0] if isinstance(item[0], (tuple, list)) else (item[0],) for item in items]
         segments = [list(seg) for seg in zip(*texts)][:2]
-        encoded = self.tokenizer(*segments, padding=True, truncation=True, max_length=self.max_length,
-                                 return_tensors="pt")
+        encoded = self.tokenizer(
+            *segments,
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+        )
         return dict(encoded), torch.as_tensor([int(item[1]) for item in items], dtype=torch.int64)
 
 
@@ -103,7 +110,9 @@ def _options(config: FinetuneConfig, encoder: nn.Module) -> dict[str, Any]:
     opts = TextClassificationTask.check_options(config.task_options)
     max_length = opts.get("max_length", 128)
     if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 8:
-        raise ConfigError(f"expected task option max_length to be an integer >= 8, found {max_length!r}")
+        raise ConfigError(
+            f"expected task option max_length to be an integer >= 8, found {max_length!r}"
+        )
     pool = opts.get("pool", "auto")
     if pool not in POOLS:
         raise ConfigError(f"expected task option pool in {list(POOLS)}, found {pool!r}")
@@ -120,7 +129,9 @@ def _check_tokenizer(loaded: LoadedModel, spec: str) -> None:
     tok = loaded.tokenizer
     if tok is None:
         why = loaded.metadata.get("tokenizer_error", "no tokenizer files")
-        raise ConfigError(f"expected a tokenizer in the model directory of {spec}, found none ({why})")
+        raise ConfigError(
+            f"expected a tokenizer in the model directory of {spec}, found none ({why})"
+        )
     specials = len(set(getattr(tok, "all_special_tokens", []) or []))
     if len(tok) <= specials:
         raise ConfigError(
@@ -137,8 +148,14 @@ def _init_head(head: nn.Linear, how: str, std: float) -> None:
                 head.bias.zero_()
 
 
-def build_text_classifier(loaded: LoadedModel, num_labels: int, *, pool: str = "auto", dropout: float = 0.1,
-                          head_init: str = "normal") -> tuple[nn.Module, str, str]:
+def build_text_classifier(
+    loaded: LoadedModel,
+    num_labels: int,
+    *,
+    pool: str = "auto",
+    dropout: float = 0.1,
+    head_init: str = "normal",
+) -> tuple[nn.Module, str, str]:
     """``(model, head name, base spec)``: a classifier on ``loaded`` with a new head.
 
     A bare encoder is wrapped in a :class:`TextClassifier` (base ``textcls:POOL:SPEC``); a model
@@ -154,7 +171,11 @@ def build_text_classifier(loaded: LoadedModel, num_labels: int, *, pool: str = "
     else:
         head, base = replace_head(model, num_labels, loaded.head), loaded.arch
     config = getattr(getattr(model, "encoder_module", model), "config", None)
-    _init_head(model.get_submodule(head), head_init, float(getattr(config, "initializer_range", 0.02) or 0.02))  # type: ignore[arg-type]
+    _init_head(
+        model.get_submodule(head),  # type: ignore[arg-type]
+        head_init,
+        float(getattr(config, "initializer_range", 0.02) or 0.02),
+    )  # type: ignore[arg-type]
     return model, head, base
 
 
@@ -172,33 +193,66 @@ class TextClassificationTask(Task):
     def setup(self, config: FinetuneConfig) -> TaskSetup:
         full = load_dataset(config.data, "train")
         if full.kind != "text":
-            raise ConfigError(f"expected a text dataset (glue-sst2:DIR, ...) for task {self.name}, found {config.data} ({full.kind})")
-        splits = make_splits(full.targets, rate=config.rate, val=config.val, seed=config.split_seed, min_per_class=2,
-                             classes=full.classes)
-        dev = load_dataset(config.data, "test")  # GLUE's labelled evaluation split: dev (MNLI: matched)
+            raise ConfigError(
+                f"expected a text dataset (glue-sst2:DIR, ...) for task {self.name}, found {config.data} ({full.kind})"
+            )
+        splits = make_splits(
+            full.targets,
+            rate=config.rate,
+            val=config.val,
+            seed=config.split_seed,
+            min_per_class=2,
+            classes=full.classes,
+        )
+        dev = load_dataset(
+            config.data, "test"
+        )  # GLUE's labelled evaluation split: dev (MNLI: matched)
         loaded = load_model(config.model)
         if loaded.modality != "text":
-            raise ConfigError(f"expected a text model (hf:PATH, bundled:minilm-l6) for {config.data}, found {config.model} ({loaded.modality})")
+            raise ConfigError(
+                f"expected a text model (hf:PATH, bundled:minilm-l6) for {config.data}, found {config.model} ({loaded.modality})"
+            )
         _check_tokenizer(loaded, config.model)
         opts = _options(config, getattr(loaded.model, "encoder_module", loaded.model))
-        model, head, base = build_text_classifier(loaded, len(full.classes), pool=opts["pool"],
-                                                  dropout=opts["dropout"], head_init=str(config.head_init))
+        model, head, base = build_text_classifier(
+            loaded,
+            len(full.classes),
+            pool=opts["pool"],
+            dropout=opts["dropout"],
+            head_init=str(config.head_init),
+        )
         self.metric_names = GLUE_METRICS.get(config.data.partition(":")[0], ("accuracy",))
         train = full.subset(splits.train)
         val = full.subset(splits.val) if len(splits.val) else None
         pool = getattr(model, "pool", None)
         return TaskSetup(
-            model=model, head=head, base=base, train=train, val=val, evals={"test": dev},
-            classes=list(full.classes), preprocessing=None, modality="text",
+            model=model,
+            head=head,
+            base=base,
+            train=train,
+            val=val,
+            evals={"test": dev},
+            classes=list(full.classes),
+            preprocessing=None,
+            modality="text",
             collate=TokenizeCollate(loaded.tokenizer, opts["max_length"]),
-            info={"train_size": len(train), "val_size": len(splits.val), "test_size": len(dev),
-                  "test_split": dev.split, "num_classes": len(full.classes), "max_length": opts["max_length"],
-                  "pool": pool, "metrics": list(self.metric_names)},
+            info={
+                "train_size": len(train),
+                "val_size": len(splits.val),
+                "test_size": len(dev),
+                "test_split": dev.split,
+                "num_classes": len(full.classes),
+                "max_length": opts["max_length"],
+                "pool": pool,
+                "metrics": list(self.metric_names),
+            },
         )
 
     def forward(self, model: nn.Module, inputs: Any) -> Tensor:
         out = model(**inputs) if isinstance(inputs, Mapping) else model(inputs)
-        return out if isinstance(out, Tensor) else out.logits  # a transformers ...ForSequenceClassification
+        return (
+            out if isinstance(out, Tensor) else out.logits
+        )  # a transformers ...ForSequenceClassification
 
     def param_groups(self, model: nn.Module, groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Each group split in two: matrices (decayed) and 1-d parameters (``no_decay``)."""

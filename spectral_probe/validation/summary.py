@@ -29,7 +29,9 @@ def plot_policy_regret(policies: pd.DataFrame, ax: Any = None) -> Any:
     ax.plot(policies["max_regret"], list(y), "k|", markersize=12)
     ax.set_yticks(list(y), list(policies["policy"]))
     ax.invert_yaxis()
-    ax.set_xlabel("regret against the best candidate (test-accuracy points)\nbars: mean over tasks; ticks: max")
+    ax.set_xlabel(
+        "regret against the best candidate (test-accuracy points)\nbars: mean over tasks; ticks: max"
+    )
     return fig
 
 

@@ -394,7 +394,9 @@ def make_fashion_mnist(
     """Fashion-MNIST IDX files from :func:`fake_fashion_mnist_arrays` (train: ``seed``,
     test: ``seed + 1``). ``layout="flat"``: the four files in ``root`` (Debian style);
     ``"torchvision"``: under ``root/FashionMNIST/raw``."""
-    _make_idx_set(root if layout == "flat" else root / "FashionMNIST" / "raw", n_train, n_test, gz, seed)
+    _make_idx_set(
+        root if layout == "flat" else root / "FashionMNIST" / "raw", n_train, n_test, gz, seed
+    )
     return root
 
 

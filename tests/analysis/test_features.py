@@ -26,7 +26,6 @@ from spectral_probe.errors import ConfigError, DataError
 from spectral_probe.extract import extract_features
 from spectral_probe.spectral import effective_rank, stable_rank, tail_energy
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -84,7 +83,9 @@ def test_streaming_gram_equals_svd_of_the_stacked_matrix(mats, center, block):
     assert got.shape == ref.shape and acc.n == len(x)
     # sigma = sqrt(lambda): absolute error ~ eps * sigma_1^2 / sigma_i, tested on the eigenvalues
     np.testing.assert_allclose(got**2, ref**2, atol=1e-10 * ref.max() ** 2)
-    np.testing.assert_allclose(acc.mean().numpy(), x.mean(0), rtol=1e-10, atol=1e-12 * np.abs(x).max())
+    np.testing.assert_allclose(
+        acc.mean().numpy(), x.mean(0), rtol=1e-10, atol=1e-12 * np.abs(x).max()
+    )
 
 
 def test_aggregate_against_scipy():
@@ -118,10 +119,22 @@ def test_spectra_from_features_tables_and_summaries():
     energy = res.curve("m", "L", "energy")
     np.testing.assert_allclose(energy["mean"], (s**2 / (s**2).sum(1, keepdims=True)).mean(0))
     row = res.summary.iloc[0]
-    assert (row["d"], row["batch_size"], row["k"], row["n_batches"], row["dataset_n"]) == (9, 6, 6, 4, 24)
-    assert row["small_half_energy"] == pytest.approx(np.mean([tail_energy(torch.from_numpy(r), 0.5) for r in s]))
-    assert row["stable_rank"] == pytest.approx(np.mean([stable_rank(torch.from_numpy(r)) for r in s]))
-    assert row["effective_rank"] == pytest.approx(np.mean([effective_rank(torch.from_numpy(r)) for r in s]))
+    assert (row["d"], row["batch_size"], row["k"], row["n_batches"], row["dataset_n"]) == (
+        9,
+        6,
+        6,
+        4,
+        24,
+    )
+    assert row["small_half_energy"] == pytest.approx(
+        np.mean([tail_energy(torch.from_numpy(r), 0.5) for r in s])
+    )
+    assert row["stable_rank"] == pytest.approx(
+        np.mean([stable_rank(torch.from_numpy(r)) for r in s])
+    )
+    assert row["effective_rank"] == pytest.approx(
+        np.mean([effective_rank(torch.from_numpy(r)) for r in s])
+    )
     full = _svdvals(np.concatenate([m.numpy() for m in mats]))
     np.testing.assert_allclose(res.dataset["sigma"], full, rtol=1e-9)
     np.testing.assert_allclose(res.dataset["eigenvalue"], full**2 / 24, rtol=1e-9)
@@ -173,7 +186,9 @@ def test_streaming_dataset_spectrum_equals_batch_computation(digits):
     for layer in ("penultimate", "body.1"):
         x = feats[layer].double().numpy()
         rows = res.dataset[res.dataset["layer"] == layer]
-        np.testing.assert_allclose(rows["sigma"] ** 2, _svdvals(x - x.mean(0)) ** 2, rtol=1e-8, atol=1e-8)
+        np.testing.assert_allclose(
+            rows["sigma"] ** 2, _svdvals(x - x.mean(0)) ** 2, rtol=1e-8, atol=1e-8
+        )
         per_batch = np.stack([_svdvals(b) for b in np.split(x, 5)])
         got = res.batches[res.batches["layer"] == layer]["sigma"].to_numpy().reshape(5, -1)
         np.testing.assert_allclose(got, per_batch, rtol=1e-6, atol=1e-6)
@@ -199,11 +214,17 @@ def test_interpolation_is_each_models_own_unless_given_and_recorded(digits):
     net = Tiny()  # a bare module: no preprocessing, so bilinear
     kw = dict(batch_size=8, max_batches=2, image_size=20, device="cpu", dataset_spectrum=False)
     own = feature_spectrum(net, digits, **kw)
-    assert own.meta["interpolation"] is None and own.meta["models"]["Tiny"]["interpolation"] == "bilinear"
+    assert (
+        own.meta["interpolation"] is None
+        and own.meta["models"]["Tiny"]["interpolation"] == "bilinear"
+    )
     same = feature_spectrum(net, digits, interpolation="Bilinear", **kw)
     np.testing.assert_array_equal(same.batches["sigma"].to_numpy(), own.batches["sigma"].to_numpy())
     cubic = feature_spectrum(net, digits, interpolation="bicubic", **kw)
-    assert cubic.meta["interpolation"] == "bicubic" and cubic.meta["models"]["Tiny"]["interpolation"] == "bicubic"
+    assert (
+        cubic.meta["interpolation"] == "bicubic"
+        and cubic.meta["models"]["Tiny"]["interpolation"] == "bicubic"
+    )
     assert not np.allclose(cubic.batches["sigma"].to_numpy(), own.batches["sigma"].to_numpy())
 
 
@@ -211,7 +232,11 @@ def test_rate_samples_exact_per_class_counts(digits):
     net = Tiny()
     kw = dict(batch_size=8, image_size=16, device="cpu", max_batches=2)
     sizes = np.bincount(digits.targets)
-    for rate, want in (("15%", -(-15 * sizes // 100)), (0.3, -(-3 * sizes // 10)), ("5", np.full(10, 5))):
+    for rate, want in (
+        ("15%", -(-15 * sizes // 100)),
+        (0.3, -(-3 * sizes // 10)),
+        ("5", np.full(10, 5)),
+    ):
         res = feature_spectrum(net, digits, rate=rate, **kw)
         assert res.meta["class_counts"] == want.tolist() and res.meta["n_samples"] == want.sum()
         assert res.meta["rate"] == str(rate)
@@ -225,42 +250,76 @@ def test_rate_samples_exact_per_class_counts(digits):
         ({"rate": "500"}, DataError, "per-class count of at most"),
         ({"max_batches": 0}, ConfigError, "max_batches >= 1"),
         ({"layers": "conv2"}, ConfigError, "close matches: conv"),
-        ({"rate": "1", "batch_size": 16}, DataError, "at least one full batch of 16 samples, found 10"),
+        (
+            {"rate": "1", "batch_size": 16},
+            DataError,
+            "at least one full batch of 16 samples, found 10",
+        ),
         ({"ci": 0}, ConfigError, "confidence level"),
         ({"labels": ["x", "y"]}, ConfigError, "one label per model"),
-        ({"interpolation": "box"}, DataError, "expected an interpolation in bilinear, bicubic, nearest, found 'box'"),
+        (
+            {"interpolation": "box"},
+            DataError,
+            "expected an interpolation in bilinear, bicubic, nearest, found 'box'",
+        ),
     ],
 )
 def test_bad_input(digits, kwargs, error, message):
-    with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)").replace("]", r"\]")):
-        feature_spectrum(Tiny(), digits, image_size=16, device="cpu", **{"max_batches": 1, **kwargs})
+    with pytest.raises(
+        error, match=message.replace("(", r"\(").replace(")", r"\)").replace("]", r"\]")
+    ):
+        feature_spectrum(
+            Tiny(), digits, image_size=16, device="cpu", **{"max_batches": 1, **kwargs}
+        )
 
 
 def test_nan_features_name_the_model_and_batch(digits):
     net = Tiny()
     with torch.no_grad():
         net.body[1].weight[0, 0, 0, 0] = float("nan")
-    with pytest.raises(NonFiniteFeaturesError, match="found NaN/Inf in batch 1 of broken at penultimate"):
-        feature_spectrum({"broken": net}, digits, batch_size=8, max_batches=2, image_size=16, device="cpu")
+    with pytest.raises(
+        NonFiniteFeaturesError, match="found NaN/Inf in batch 1 of broken at penultimate"
+    ):
+        feature_spectrum(
+            {"broken": net}, digits, batch_size=8, max_batches=2, image_size=16, device="cpu"
+        )
 
 
 def test_data_spec_and_split_through_the_registry(tmp_path):
     from _fixtures.datasets import make_cub200
 
     make_cub200(tmp_path, 3, 6, test_per_class=4)
-    res = feature_spectrum(Tiny(), f"cub200:{tmp_path}", split="test", batch_size=4, image_size=16, device="cpu")
-    assert res.meta["split"] == "test" and res.meta["n_samples"] == 12 and res.summary["n_batches"].item() == 3
+    res = feature_spectrum(
+        Tiny(), f"cub200:{tmp_path}", split="test", batch_size=4, image_size=16, device="cpu"
+    )
+    assert (
+        res.meta["split"] == "test"
+        and res.meta["n_samples"] == 12
+        and res.summary["n_batches"].item() == 3
+    )
     with pytest.raises(DataError, match="root directory"):
         feature_spectrum(Tiny(), f"cub200:{tmp_path / 'nope'}", device="cpu")
 
 
 def test_bundled_lite0_on_a_few_batches(digits):
-    res = feature_spectrum("bundled:efficientnet_lite0", digits, batch_size=12, max_batches=2, image_size=32,
-                           device="cpu", dataset_spectrum=False)
+    res = feature_spectrum(
+        "bundled:efficientnet_lite0",
+        digits,
+        batch_size=12,
+        max_batches=2,
+        image_size=32,
+        device="cpu",
+        dataset_spectrum=False,
+    )
     row = res.summary.iloc[0]
     assert (row["d"], row["k"], row["n_batches"]) == (1280, 12, 2) and res.dataset.empty
-    assert row["site"] == "input of the classifier 'classifier'" and res.meta["models"]["bundled:efficientnet_lite0"]["image_size"] == 32
-    assert res.meta["models"]["bundled:efficientnet_lite0"]["interpolation"] == "bicubic"  # the model's own
+    assert (
+        row["site"] == "input of the classifier 'classifier'"
+        and res.meta["models"]["bundled:efficientnet_lite0"]["image_size"] == 32
+    )
+    assert (
+        res.meta["models"]["bundled:efficientnet_lite0"]["interpolation"] == "bicubic"
+    )  # the model's own
     assert (res.curve("bundled:efficientnet_lite0")["mean"].diff().dropna() <= 1e-9).all()
 
 

@@ -16,7 +16,9 @@ from spectral_probe.errors import ConfigError
 
 def _net(seed: int, classes: int = 4) -> nn.Module:
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Conv2d(3, 6, 3), nn.ReLU(), nn.Conv2d(6, 10, 3), nn.Flatten(), nn.Linear(40, classes))
+    return nn.Sequential(
+        nn.Conv2d(3, 6, 3), nn.ReLU(), nn.Conv2d(6, 10, 3), nn.Flatten(), nn.Linear(40, classes)
+    )
 
 
 def _perturbed(model: nn.Module, scale: float, seed: int) -> nn.Module:
@@ -67,7 +69,10 @@ def test_new_head_is_skipped_and_nonfinite_layers_flagged():
     assert status == {"0": "nonfinite-b", "2": "ok"}
     assert res.skipped["layer"].tolist() == ["4"]
     assert "0" not in set(res.angles["layer"])  # flagged, not analysed
-    assert res.layers.set_index("layer").loc["0", "cos_mean"] != res.layers.set_index("layer").loc["0", "cos_mean"]
+    assert (
+        res.layers.set_index("layer").loc["0", "cos_mean"]
+        != res.layers.set_index("layer").loc["0", "cos_mean"]
+    )
 
 
 def test_json_and_csv_round_trip(tmp_path):
@@ -78,7 +83,12 @@ def test_json_and_csv_round_trip(tmp_path):
     first = payload["layers"][0]
     assert len(first["cos"]) == first["rank"] and len(first["principal_cos"]) == 3
     paths = res.to_csv(tmp_path)
-    assert sorted(p.name for p in paths) == ["angles.csv", "principal.csv", "skipped.csv", "summary.csv"]
+    assert sorted(p.name for p in paths) == [
+        "angles.csv",
+        "principal.csv",
+        "skipped.csv",
+        "summary.csv",
+    ]
     back = pd.read_csv(tmp_path / "angles.csv")
     np.testing.assert_allclose(back["cos"], res.angles["cos"], rtol=1e-12)
 
@@ -86,8 +96,14 @@ def test_json_and_csv_round_trip(tmp_path):
 def test_progress_and_options():
     a = _net(0)
     calls = []
-    res = compare_weights(a, _perturbed(a, 0.1, 4), device="cpu", kinds=["conv"], vectors="right",
-                          progress=lambda d, t, n: calls.append((d, t, n)))
+    res = compare_weights(
+        a,
+        _perturbed(a, 0.1, 4),
+        device="cpu",
+        kinds=["conv"],
+        vectors="right",
+        progress=lambda d, t, n: calls.append((d, t, n)),
+    )
     assert [c[:2] for c in calls] == [(1, 2), (2, 2)] and sorted(c[2] for c in calls) == ["0", "2"]
     assert res.layers["kind"].eq("conv").all()
     with pytest.raises(ConfigError, match="threshold"):
@@ -110,7 +126,9 @@ def test_threaded_and_serial_runs_agree():
 
 
 def test_accepts_spec_strings():
-    res = compare_weights("torchvision:resnet18", "torchvision:resnet18", include="^layer1", device="cpu")
+    res = compare_weights(
+        "torchvision:resnet18", "torchvision:resnet18", include="^layer1", device="cpu"
+    )
     assert res.meta["model_a"] == "torchvision:resnet18"
     assert len(res.layers) == 4
 

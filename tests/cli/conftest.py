@@ -29,6 +29,12 @@ def perturbed_lite0(tmp_path_factory: pytest.TempPathFactory):
             p.add_(1e-3 * p.std() * torch.randn(p.shape, generator=gen))
     replace_head(lm.model, 10)
     path = tmp_path_factory.mktemp("ft") / "model.safetensors"
-    save_checkpoint(path, lm.model, base="bundled:efficientnet_lite0", head="classifier", num_classes=10,
-                    preprocessing=lm.preprocessing)
+    save_checkpoint(
+        path,
+        lm.model,
+        base="bundled:efficientnet_lite0",
+        head="classifier",
+        num_classes=10,
+        preprocessing=lm.preprocessing,
+    )
     return path

@@ -102,7 +102,9 @@ def test_esd_user_errors_are_one_line(runner, tmp_path):
         runner.invoke(app, ["layers", "bundled:efficientnet_lite0", "--out", str(tmp_path / "x")])
     )
     assert "--esd" in line
-    line = one_line_error(runner.invoke(app, ["layers", "bundled:efficientnet_lite0", "--esd", "--modules"]))
+    line = one_line_error(
+        runner.invoke(app, ["layers", "bundled:efficientnet_lite0", "--esd", "--modules"])
+    )
     assert "found both" in line
     line = one_line_error(
         runner.invoke(

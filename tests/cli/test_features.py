@@ -9,11 +9,22 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-
 from _fixtures.cli import one_line_error
 from spectral_probe_cli.main import app
 
-SMALL = ["--data", "digits", "--batch-size", "12", "--max-batches", "2", "--image-size", "32", "--device", "cpu", "-q"]
+SMALL = [
+    "--data",
+    "digits",
+    "--batch-size",
+    "12",
+    "--max-batches",
+    "2",
+    "--image-size",
+    "32",
+    "--device",
+    "cpu",
+    "-q",
+]
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -25,13 +36,28 @@ def _invoke(runner, args):
 
 def test_bundled_vs_finetuned_checkpoint_to_out_dir(runner, perturbed_lite0, tmp_path):
     out = tmp_path / "spectra"
-    res = _invoke(runner, ["feature-spectrum", "bundled:efficientnet_lite0", str(perturbed_lite0), "--split", "test",
-                           *SMALL, "--out", str(out)])
+    res = _invoke(
+        runner,
+        [
+            "feature-spectrum",
+            "bundled:efficientnet_lite0",
+            str(perturbed_lite0),
+            "--split",
+            "test",
+            *SMALL,
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "bundled:efficientnet_lite0" in res.stdout and "ft0/model.safetensors" in res.stdout
     summary = pd.read_csv(out / "summary.csv")
     assert summary["model"].tolist() == ["bundled:efficientnet_lite0", str(perturbed_lite0)]
-    assert (summary["d"] == 1280).all() and (summary["k"] == 12).all() and (summary["n_batches"] == 2).all()
+    assert (
+        (summary["d"] == 1280).all()
+        and (summary["k"] == 12).all()
+        and (summary["n_batches"] == 2).all()
+    )
     # a 1e-3 perturbation barely moves the spectrum
     spec = pd.read_csv(out / "spectrum.csv").query("quantity == 'sigma'")
     a, b = (spec[spec["model"] == m]["mean"].to_numpy() for m in summary["model"])
@@ -41,43 +67,97 @@ def test_bundled_vs_finetuned_checkpoint_to_out_dir(runner, perturbed_lite0, tmp
     payload = json.loads((out / "results.json").read_text())
     assert payload["meta"]["split"] == "test" and len(payload["spectra"]) == 2
     # each model's own resizing (the checkpoint keeps its base's bicubic), recorded per model
-    assert [m["interpolation"] for m in payload["meta"]["models"].values()] == ["bicubic", "bicubic"]
+    assert [m["interpolation"] for m in payload["meta"]["models"].values()] == [
+        "bicubic",
+        "bicubic",
+    ]
     config = json.loads((out / "config.json").read_text())
     assert config["command"] == "feature-spectrum" and config["options"]["batch_size"] == 12
     assert config["options"]["interpolation"] is None
     figures = sorted(p.name for p in (out / "figures").iterdir())
-    assert figures == ["batch_spectra.png", "batch_spectra_normalised.png", "batch_spectra_small_half.png",
-                       "dataset_spectrum.png"]
+    assert figures == [
+        "batch_spectra.png",
+        "batch_spectra_normalised.png",
+        "batch_spectra_small_half.png",
+        "dataset_spectrum.png",
+    ]
     assert all((out / "figures" / f).stat().st_size > 10_000 for f in figures)
     assert not list(tmp_path.glob(".*partial"))
 
 
 def test_json_csv_layers_labels_and_rate(runner):
-    res = _invoke(runner, ["feature-spectrum", "torchvision:resnet18", "torchvision:resnet18", "--label", "pre",
-                           "--label", "ft", "--layer", "penultimate", "--layer", "layer3", "--rate", "20",
-                           "--center", "--json", *SMALL])
+    res = _invoke(
+        runner,
+        [
+            "feature-spectrum",
+            "torchvision:resnet18",
+            "torchvision:resnet18",
+            "--label",
+            "pre",
+            "--label",
+            "ft",
+            "--layer",
+            "penultimate",
+            "--layer",
+            "layer3",
+            "--rate",
+            "20",
+            "--center",
+            "--json",
+            *SMALL,
+        ],
+    )
     assert res.exit_code == 0, res.output
     payload = json.loads(res.stdout)
     assert [(e["model"], e["layer"], e["d"]) for e in payload["spectra"]] == [
-        ("pre", "penultimate", 512), ("pre", "layer3", 256), ("ft", "penultimate", 512), ("ft", "layer3", 256)]
+        ("pre", "penultimate", 512),
+        ("pre", "layer3", 256),
+        ("ft", "penultimate", 512),
+        ("ft", "layer3", 256),
+    ]
     assert payload["meta"]["n_samples"] == 200 and payload["meta"]["center"] is True
     assert len(payload["spectra"][0]["spectrum"]["sigma"]["mean"]) == 12
-    res = _invoke(runner, ["feature-spectrum", "torchvision:resnet18", "--csv", "--no-dataset-spectrum", *SMALL])
+    res = _invoke(
+        runner,
+        ["feature-spectrum", "torchvision:resnet18", "--csv", "--no-dataset-spectrum", *SMALL],
+    )
     assert res.exit_code == 0
-    assert res.stdout.splitlines()[0] == "model,layer,quantity,index,n,mean,std,sem,ci_low,ci_high,median,min,max"
+    assert (
+        res.stdout.splitlines()[0]
+        == "model,layer,quantity,index,n,mean,std,sem,ci_low,ci_high,median,min,max"
+    )
     assert len(res.stdout.splitlines()) == 1 + 3 * 12
 
 
 def test_interpolation_option_overrides_every_model(runner, tmp_path):
     out = tmp_path / "nearest"
-    res = _invoke(runner, ["feature-spectrum", "torchvision:resnet18", "--interpolation", "nearest", "--no-figures",
-                           *SMALL, "--out", str(out)])
+    res = _invoke(
+        runner,
+        [
+            "feature-spectrum",
+            "torchvision:resnet18",
+            "--interpolation",
+            "nearest",
+            "--no-figures",
+            *SMALL,
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     meta = json.loads((out / "results.json").read_text())["meta"]
-    assert meta["interpolation"] == "nearest" and meta["models"]["torchvision:resnet18"]["interpolation"] == "nearest"
+    assert (
+        meta["interpolation"] == "nearest"
+        and meta["models"]["torchvision:resnet18"]["interpolation"] == "nearest"
+    )
     assert json.loads((out / "config.json").read_text())["options"]["interpolation"] == "nearest"
     assert "--interpolation" in _invoke(runner, ["feature-spectrum", "--help"]).stdout
-    error = one_line_error(_invoke(runner, ["feature-spectrum", "torchvision:resnet18", *SMALL, "--interpolation", "lanczos"]))
+    error = one_line_error(
+        _invoke(
+            runner,
+            ["feature-spectrum", "torchvision:resnet18", *SMALL, "--interpolation", "lanczos"],
+        )
+    )
     assert "expected an interpolation in bilinear, bicubic, nearest, found 'lanczos'" in error
 
 
@@ -85,8 +165,21 @@ def test_text_model_on_glue(runner, tmp_path):
     from _fixtures.datasets import make_glue_task
 
     root = make_glue_task(tmp_path, "sst2", n=8, n_dev=12)
-    res = _invoke(runner, ["feature-spectrum", "bundled:minilm-l6", "--data", f"glue-sst2:{root}", "--batch-size", "4",
-                           "--device", "cpu", "--json", "-q"])
+    res = _invoke(
+        runner,
+        [
+            "feature-spectrum",
+            "bundled:minilm-l6",
+            "--data",
+            f"glue-sst2:{root}",
+            "--batch-size",
+            "4",
+            "--device",
+            "cpu",
+            "--json",
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     entry = json.loads(res.stdout)["spectra"][0]
     assert entry["d"] == 384 and entry["n_batches"] == 3 and entry["site"].startswith("[CLS] token")
@@ -126,20 +219,45 @@ def _out_is_a_file(tmp: Path) -> list[str]:
 
 RN = ["torchvision:resnet18"]
 BAD = {
-    "missing root": (lambda t: [*RN, "--data", "cub200:/no/such/dir", "-q"], "expected the cub200 root directory at /no/such/dir"),
+    "missing root": (
+        lambda t: [*RN, "--data", "cub200:/no/such/dir", "-q"],
+        "expected the cub200 root directory at /no/such/dir",
+    ),
     "missing split file": (_no_split_file, "split list file train_test_split.txt"),
     "empty class": (_empty_class, "found none (an empty class)"),
     "unknown dataset": (lambda t: [*RN, "--data", "cifar10", "-q"], "expected a dataset name in"),
-    "rate above 1": (lambda t: [*RN, *SMALL, "--rate", "1.5"], "sampling rate in (0, 1] or a per-class count >= 1, found '1.5'"),
+    "rate above 1": (
+        lambda t: [*RN, *SMALL, "--rate", "1.5"],
+        "sampling rate in (0, 1] or a per-class count >= 1, found '1.5'",
+    ),
     "rate of 0": (lambda t: [*RN, *SMALL, "--rate", "0"], "sampling rate in (0, 1]"),
-    "count above a class": (lambda t: [*RN, *SMALL, "--rate", "100"], "expected a per-class count of at most"),
-    "unknown layer": (lambda t: [*RN, *SMALL, "--layer", "layer5"], "found 'layer5'; close matches: layer4"),
+    "count above a class": (
+        lambda t: [*RN, *SMALL, "--rate", "100"],
+        "expected a per-class count of at most",
+    ),
+    "unknown layer": (
+        lambda t: [*RN, *SMALL, "--layer", "layer5"],
+        "found 'layer5'; close matches: layer4",
+    ),
     "batch size 1": (lambda t: [*RN, *SMALL, "--batch-size", "1"], "batch size of at least 2"),
     "nan features": (_nan_checkpoint, "expected finite features, found NaN/Inf in batch 1"),
-    "too few samples": (lambda t: [*RN, *SMALL, "--rate", "1"], "at least one full batch of 12 samples, found 10"),
-    "labels": (lambda t: [*RN, *SMALL, "--label", "a", "--label", "b"], "one label per model (1), found 2"),
-    "text data, image model": (lambda t: [*RN, "--data", f"glue-sst2:{__import__('_fixtures.datasets').datasets.make_glue_task(t, 'sst2')}", "-q"],
-                               "expected image data for torchvision:resnet18"),
+    "too few samples": (
+        lambda t: [*RN, *SMALL, "--rate", "1"],
+        "at least one full batch of 12 samples, found 10",
+    ),
+    "labels": (
+        lambda t: [*RN, *SMALL, "--label", "a", "--label", "b"],
+        "one label per model (1), found 2",
+    ),
+    "text data, image model": (
+        lambda t: [
+            *RN,
+            "--data",
+            f"glue-sst2:{__import__('_fixtures.datasets').datasets.make_glue_task(t, 'sst2')}",
+            "-q",
+        ],
+        "expected image data for torchvision:resnet18",
+    ),
     "bad model": (lambda t: ["nosuch:model", *SMALL], "unknown model source 'nosuch'"),
     "out is a file": (_out_is_a_file, "found a file"),
     "bad split": (lambda t: [*RN, *SMALL, "--split", "val"], "expected a split of digits"),

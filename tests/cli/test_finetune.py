@@ -11,16 +11,28 @@ import time
 from pathlib import Path
 
 import pytest
-
-from spectral_probe.training import FinetuneConfig, StopAfter, finetune
 from _fixtures.cli import one_line_error
 from spectral_probe_cli.main import app
-
 from training import _tiny  # noqa: F401  (the tiny model source: tests/training/_tiny.py)
 
+from spectral_probe.training import FinetuneConfig, StopAfter, finetune
+
 TESTS = Path(__file__).resolve().parents[1]
-TINY = ["--model", "tiny:cnn", "--data", "digits", "--batch-size", "32", "--image-size", "8",
-        "--lr", "0.1", "--single-crop", "--log-every", "10"]
+TINY = [
+    "--model",
+    "tiny:cnn",
+    "--data",
+    "digits",
+    "--batch-size",
+    "32",
+    "--image-size",
+    "8",
+    "--lr",
+    "0.1",
+    "--single-crop",
+    "--log-every",
+    "10",
+]
 
 
 def _run(runner, args):
@@ -28,19 +40,64 @@ def _run(runner, args):
 
 
 def test_finetune_writes_a_run_and_prints_accuracy(runner, tmp_path):
-    res = _run(runner, ["finetune", *TINY, "--method", "l2+bss", "--iterations", "30", "--out", str(tmp_path), "-q"])
+    res = _run(
+        runner,
+        [
+            "finetune",
+            *TINY,
+            "--method",
+            "l2+bss",
+            "--iterations",
+            "30",
+            "--out",
+            str(tmp_path),
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "test top-1:" in res.output and "trained 30 iterations" in res.output
     (run,) = tmp_path.iterdir()
     assert run.name.startswith("digits-l2+bss-100pct-s0-")
-    assert {"config.json", "metrics.jsonl", "final.json", "model.safetensors", "model.json"} <= {p.name for p in run.iterdir()}
-    again = _run(runner, ["finetune", *TINY, "--method", "l2+bss", "--iterations", "30", "--out", str(tmp_path), "-q"])
+    assert {"config.json", "metrics.jsonl", "final.json", "model.safetensors", "model.json"} <= {
+        p.name for p in run.iterdir()
+    }
+    again = _run(
+        runner,
+        [
+            "finetune",
+            *TINY,
+            "--method",
+            "l2+bss",
+            "--iterations",
+            "30",
+            "--out",
+            str(tmp_path),
+            "-q",
+        ],
+    )
     assert "found a finished run" in one_line_error(again)
 
 
 def test_finetune_json_and_hyperparameters(runner, tmp_path):
-    res = _run(runner, ["finetune", *TINY, "--method", "bss", "--hp", "bss.eta=0.01", "--hp", "k=2",
-                        "--iterations", "10", "--run-dir", str(tmp_path / "r"), "--json", "-q"])
+    res = _run(
+        runner,
+        [
+            "finetune",
+            *TINY,
+            "--method",
+            "bss",
+            "--hp",
+            "bss.eta=0.01",
+            "--hp",
+            "k=2",
+            "--iterations",
+            "10",
+            "--run-dir",
+            str(tmp_path / "r"),
+            "--json",
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["status"] == "finished"
     cfg = json.loads((tmp_path / "r" / "config.json").read_text())["config"]
@@ -60,7 +117,10 @@ def test_finetune_json_and_hyperparameters(runner, tmp_path):
     ],
 )
 def test_bad_input_is_one_line_and_no_run_directory(runner, tmp_path, args, fragment):
-    res = _run(runner, ["finetune", *TINY, "--iterations", "5", "--out", str(tmp_path / "runs"), "-q", *args])
+    res = _run(
+        runner,
+        ["finetune", *TINY, "--iterations", "5", "--out", str(tmp_path / "runs"), "-q", *args],
+    )
     assert fragment in one_line_error(res)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
@@ -71,10 +131,22 @@ def test_missing_data(runner, tmp_path):
 
 
 def test_resume_refuses_another_config_then_continues(runner, tmp_path):
-    cfg = FinetuneConfig(model="tiny:cnn", data="digits", batch_size=32, image_size=8, resize=9, lr=0.1,
-                         ten_crop=False, iterations=30, log_every=10, checkpoint_every=10)
+    cfg = FinetuneConfig(
+        model="tiny:cnn",
+        data="digits",
+        batch_size=32,
+        image_size=8,
+        resize=9,
+        lr=0.1,
+        ten_crop=False,
+        iterations=30,
+        log_every=10,
+        checkpoint_every=10,
+    )
     finetune(cfg, tmp_path / "r", hooks=[StopAfter(12)])
-    bad = _run(runner, ["finetune", "--resume", str(tmp_path / "r"), "--lr", "0.5", "--seed", "3", "-q"])
+    bad = _run(
+        runner, ["finetune", "--resume", str(tmp_path / "r"), "--lr", "0.5", "--seed", "3", "-q"]
+    )
     line = one_line_error(bad)
     assert "lr: 0.1 != 0.5" in line and "seed: 0 != 3" in line
     assert not (tmp_path / "r" / "final.json").exists()
@@ -84,7 +156,20 @@ def test_resume_refuses_another_config_then_continues(runner, tmp_path):
 
 
 def test_diverging_run_says_so(runner, tmp_path):
-    res = _run(runner, ["finetune", *TINY, "--lr", "1e9", "--iterations", "40", "--run-dir", str(tmp_path / "r"), "-q"])
+    res = _run(
+        runner,
+        [
+            "finetune",
+            *TINY,
+            "--lr",
+            "1e9",
+            "--iterations",
+            "40",
+            "--run-dir",
+            str(tmp_path / "r"),
+            "-q",
+        ],
+    )
     assert "loss became NaN or infinite at iteration" in one_line_error(res)
     assert json.loads((tmp_path / "r" / "final.json").read_text())["status"] == "diverged"
 
@@ -104,8 +189,13 @@ run()
 def test_sigterm_saves_the_state_and_resume_finishes(runner, tmp_path):
     run_dir = tmp_path / "r"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", _DRIVER.format(tests=str(TESTS), run=str(run_dir))],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _DRIVER.format(tests=str(TESTS), run=str(run_dir))],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     deadline = time.time() + 60
     while not (run_dir / "config.json").exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
@@ -158,25 +248,50 @@ def test_sweep_table_and_plots(runner, tmp_path):
     assert table.exit_code == 0 and "| dataset | method | 50% | 100% |" in table.output
     csv = _run(runner, ["sweep-table", str(out), "--csv", "--paper"])
     assert csv.stdout.splitlines()[0].startswith("dataset,method,rate,n,mean,std")
-    plots = _run(runner, ["plot-runs", str(out), "--out", str(tmp_path / "fig"), "--no-spectra", "--over-time"])
+    plots = _run(
+        runner,
+        ["plot-runs", str(out), "--out", str(tmp_path / "fig"), "--no-spectra", "--over-time"],
+    )
     assert plots.exit_code == 0, plots.output
     names = {p.name for p in (tmp_path / "fig").iterdir()}
-    assert "error_vs_rate_digits.png" in names and sum(n.startswith("spectrum_time_") for n in names) == 4
+    assert (
+        "error_vs_rate_digits.png" in names
+        and sum(n.startswith("spectrum_time_") for n in names) == 4
+    )
     empty = _run(runner, ["plot-runs", str(tmp_path / "fig"), "--out", str(tmp_path / "fig2")])
     assert "expected finished runs" in one_line_error(empty)
 
 
 def test_log_csv_writes_tables_and_a_sweep_cell_logs_too(runner, tmp_path):
-    res = _run(runner, ["finetune", *TINY, "--iterations", "10", "--run-dir", str(tmp_path / "r"), "-q",
-                        "--log", "csv"])
+    res = _run(
+        runner,
+        [
+            "finetune",
+            *TINY,
+            "--iterations",
+            "10",
+            "--run-dir",
+            str(tmp_path / "r"),
+            "-q",
+            "--log",
+            "csv",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert {"metrics.csv", "spectra.csv"} <= {p.name for p in (tmp_path / "r").iterdir()}
     spec = tmp_path / "s.toml"
-    spec.write_text(_SWEEP.replace('rate = ["50%", "100%"]', 'rate = ["100%"]').replace(
-        'method = ["l2", "l2+bss"]', 'method = ["l2"]'))
-    sweep = _run(runner, ["sweep", str(spec), "--out", str(tmp_path / "runs"), "-q", "--log", "csv"])
+    spec.write_text(
+        _SWEEP.replace('rate = ["50%", "100%"]', 'rate = ["100%"]').replace(
+            'method = ["l2", "l2+bss"]', 'method = ["l2"]'
+        )
+    )
+    sweep = _run(
+        runner, ["sweep", str(spec), "--out", str(tmp_path / "runs"), "-q", "--log", "csv"]
+    )
     assert sweep.exit_code == 0, sweep.output
-    (cell,) = [p for p in (tmp_path / "runs").iterdir() if p.is_dir() and not p.name.startswith(".")]
+    (cell,) = [
+        p for p in (tmp_path / "runs").iterdir() if p.is_dir() and not p.name.startswith(".")
+    ]
     assert (cell / "metrics.csv").is_file()
     assert json.loads((cell / "config.json").read_text())["config"]["log"] == ["csv"]
 
@@ -193,7 +308,9 @@ def test_log_unknown_target_is_one_line(runner, tmp_path, command):
 
 @pytest.mark.parametrize("target", ["tensorboard", "mlflow"])
 @pytest.mark.parametrize("command", ["finetune", "sweep"])
-def test_log_without_the_extra_is_one_line_naming_it(runner, tmp_path, monkeypatch, target, command):
+def test_log_without_the_extra_is_one_line_naming_it(
+    runner, tmp_path, monkeypatch, target, command
+):
     monkeypatch.setitem(sys.modules, target, None)  # `import tensorboard` raises ImportError
     spec = tmp_path / "s.toml"
     spec.write_text(_SWEEP)

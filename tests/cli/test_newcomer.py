@@ -6,11 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 from _fixtures.cli import one_line_error
 from _fixtures.datasets import make_imagefolder
 from spectral_probe_cli.main import app
+from typer.testing import CliRunner
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -70,9 +69,24 @@ def test_finetune_holds_out_a_test_share_of_a_single_folder(
     from training import _tiny  # noqa: F401  (registers the tiny:cnn model source)
 
     folder = make_imagefolder(tmp_path / "photos", 3, 10, split_folders=False, size=8)
-    args = ["finetune", "--model", "tiny:cnn", "--data", f"imagefolder:{folder}", "--batch-size",
-            "4", "--image-size", "8", "--single-crop", "--iterations", "2", "--val", "0", "-q",
-            "--json"]
+    args = [
+        "finetune",
+        "--model",
+        "tiny:cnn",
+        "--data",
+        f"imagefolder:{folder}",
+        "--batch-size",
+        "4",
+        "--image-size",
+        "8",
+        "--single-crop",
+        "--iterations",
+        "2",
+        "--val",
+        "0",
+        "-q",
+        "--json",
+    ]
     infos = []
     for seed in ("0", "1"):
         res = runner.invoke(app, [*args, "--seed", seed, "--run-dir", str(tmp_path / seed)])
@@ -80,5 +94,7 @@ def test_finetune_holds_out_a_test_share_of_a_single_folder(
         infos.append(json.loads((tmp_path / seed / "config.json").read_text())["data"])
     for data in infos:
         assert (data["test_holdout"], data["test_size"], data["train_size"]) == ("20%", 6, 24)
-    bad = runner.invoke(app, [*args, "--task-option", "holdout=1.5", "--run-dir", str(tmp_path / "x")])
+    bad = runner.invoke(
+        app, [*args, "--task-option", "holdout=1.5", "--run-dir", str(tmp_path / "x")]
+    )
     assert "holdout" in one_line_error(bad)

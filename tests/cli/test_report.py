@@ -5,13 +5,31 @@ from __future__ import annotations
 import json
 
 import pytest
-
 import training._tiny  # noqa: F401  (registers the test-only ``tiny`` model source)
 from _fixtures.datasets import make_imagefolder
 from spectral_probe_cli.main import app
 
-TINY = ["--model", "tiny:cnn", "--data", "digits", "--method", "l2", "--method", "l2+bss", "--seed", "0",
-        "--iterations", "6", "--image-size", "8", "--eval-max", "100", "--device", "cpu", "-q"]
+TINY = [
+    "--model",
+    "tiny:cnn",
+    "--data",
+    "digits",
+    "--method",
+    "l2",
+    "--method",
+    "l2+bss",
+    "--seed",
+    "0",
+    "--iterations",
+    "6",
+    "--image-size",
+    "8",
+    "--eval-max",
+    "100",
+    "--device",
+    "cpu",
+    "-q",
+]
 
 
 def test_report_command_and_refusal_to_overwrite(runner, tmp_path):
@@ -25,7 +43,9 @@ def test_report_command_and_refusal_to_overwrite(runner, tmp_path):
     res = runner.invoke(app, ["report", *TINY, "--out", str(out)], catch_exceptions=False)
     assert res.exit_code == 2 and "--overwrite" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
-    res = runner.invoke(app, ["report", *TINY, "--out", str(out), "--overwrite"], catch_exceptions=False)
+    res = runner.invoke(
+        app, ["report", *TINY, "--out", str(out), "--overwrite"], catch_exceptions=False
+    )
     assert res.exit_code == 0
 
 
@@ -33,21 +53,38 @@ def test_report_command_and_refusal_to_overwrite(runner, tmp_path):
     ("args", "message"),
     [
         (["--model", "nosuch:thing", "--data", "digits"], "unknown model source 'nosuch'"),
-        (["--model", "tiny:cnn", "--data", "digits", "--method", "l2"], "at least two distinct methods"),
+        (
+            ["--model", "tiny:cnn", "--data", "digits", "--method", "l2"],
+            "at least two distinct methods",
+        ),
         (["--model", "tiny:cnn", "--data", "digits", "--rate", "150%"], "rate"),
         (["--model", "tiny:cnn", "--data", "nosuchdata"], "nosuchdata"),
     ],
 )
 def test_bad_input(runner, tmp_path, args, message):
-    res = runner.invoke(app, ["report", *args, "--out", str(tmp_path / "r"), "-q"], catch_exceptions=False)
+    res = runner.invoke(
+        app, ["report", *args, "--out", str(tmp_path / "r"), "-q"], catch_exceptions=False
+    )
     assert res.exit_code == 2 and message in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
 
 
 def test_dataset_too_small_for_pilot_splits(runner, tmp_path):
     root = make_imagefolder(tmp_path / "tiny", n_classes=3, per_class=2)
-    res = runner.invoke(app, ["report", "--model", "tiny:cnn", "--data", f"imagefolder:{root}",
-                              "--out", str(tmp_path / "r"), "-q"], catch_exceptions=False)
+    res = runner.invoke(
+        app,
+        [
+            "report",
+            "--model",
+            "tiny:cnn",
+            "--data",
+            f"imagefolder:{root}",
+            "--out",
+            str(tmp_path / "r"),
+            "-q",
+        ],
+        catch_exceptions=False,
+    )
     assert res.exit_code == 2 and "pilot" in res.stderr
     assert not (tmp_path / "r" / "index.html").exists()
 
@@ -68,6 +105,15 @@ def test_demo_settings_and_extras(tiny_report_cli, tmp_path):
 def tiny_report_cli(tmp_path_factory):
     from spectral_probe.report import ReportSettings, build_report
 
-    settings = ReportSettings(model="tiny:cnn", data="digits", methods=("l2", "l2+bss"), seeds=(0,), iterations=6,
-                              image_size=8, eval_max=100, spectrum_batches=2, device="cpu")
+    settings = ReportSettings(
+        model="tiny:cnn",
+        data="digits",
+        methods=("l2", "l2+bss"),
+        seeds=(0,),
+        iterations=6,
+        image_size=8,
+        eval_max=100,
+        spectrum_batches=2,
+        device="cpu",
+    )
     return build_report(settings, tmp_path_factory.mktemp("demo"))

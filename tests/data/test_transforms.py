@@ -99,7 +99,9 @@ def test_tensor_eval_path_matches_a_float_reference() -> None:
 
 
 def _random_image(h: int, w: int, seed: int) -> torch.Tensor:
-    return torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+    return torch.randint(
+        0, 256, (3, h, w), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed)
+    )
 
 
 @pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
@@ -122,14 +124,18 @@ def test_tensor_path_matches_the_pil_path(mode: str, h: int, w: int, size: int) 
 
 
 def test_bicubic_differs_from_bilinear_and_stays_in_range() -> None:
-    edges = (torch.arange(8).view(1, 8) // 2 % 2 * 255).expand(8, 8).to(torch.uint8)[None]  # hard edges
+    edges = (
+        (torch.arange(8).view(1, 8) // 2 % 2 * 255).expand(8, 8).to(torch.uint8)[None]
+    )  # hard edges
     bil = TensorImageTransform(40, *GREY)(edges)
     bic = TensorImageTransform(40, *GREY, interpolation="bicubic")
     for inputs in (edges, edges.float()):
         out = bic(inputs)
         assert out.min() == 0 and out.max() == 255 and (out - bil).abs().max() > 10
     torch.manual_seed(0)
-    crops = TensorImageTransform(40, *GREY, train=True, interpolation="bicubic")(edges.expand(4, 1, 8, 8))
+    crops = TensorImageTransform(40, *GREY, train=True, interpolation="bicubic")(
+        edges.expand(4, 1, 8, 8)
+    )
     assert crops.min() >= 0 and crops.max() <= 255
 
 
@@ -138,7 +144,9 @@ def test_nearest_repeats_pixels_on_both_paths() -> None:
     want = x.repeat_interleave(2, -1).repeat_interleave(2, -2).float()
     assert torch.equal(TensorImageTransform(28, *GREY, interpolation="nearest")(x), want)
     pil = Image.fromarray(x.permute(1, 2, 0).numpy())
-    assert torch.allclose(paper_test_transform(28, 28, *GREY, interpolation="nearest")(pil), want, atol=1e-3)
+    assert torch.allclose(
+        paper_test_transform(28, 28, *GREY, interpolation="nearest")(pil), want, atol=1e-3
+    )
 
 
 def test_interpolation_names() -> None:

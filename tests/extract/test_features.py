@@ -20,7 +20,6 @@ from spectral_probe.extract import (
 )
 from spectral_probe.models import load_model
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -113,7 +112,10 @@ def test_site_that_never_runs_is_an_error():
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.used(x)
 
-    with FeatureExtractor(Skip(), "unused", device="cpu") as fx, pytest.raises(ConfigError, match="'unused'"):
+    with (
+        FeatureExtractor(Skip(), "unused", device="cpu") as fx,
+        pytest.raises(ConfigError, match="'unused'"),
+    ):
         fx(torch.randn(2, 4))
 
 
@@ -129,7 +131,9 @@ def test_pool_features_table():
     torch.testing.assert_close(pool_features(seq, modality="text"), seq[:, 0])
     torch.testing.assert_close(pool_features(seq, modality="image"), seq.mean(1))
     mask = torch.tensor([[1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1]])
-    torch.testing.assert_close(pool_features(seq, "avg", attention_mask=mask)[0], seq[0, :3].mean(0))
+    torch.testing.assert_close(
+        pool_features(seq, "avg", attention_mask=mask)[0], seq[0, :3].mean(0)
+    )
 
 
 def test_text_default_is_cls_and_pooler_is_a_module(minilm):
@@ -140,7 +144,9 @@ def test_text_default_is_cls_and_pooler_is_a_module(minilm):
         assert fx.sites[0].description.startswith("[CLS] token")
     with torch.no_grad():
         ref = minilm.model(**enc)
-    torch.testing.assert_close(out["penultimate"], ref.last_hidden_state[:, 0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        out["penultimate"], ref.last_hidden_state[:, 0], rtol=1e-5, atol=1e-5
+    )
     torch.testing.assert_close(out["pooler"], ref.pooler_output, rtol=1e-5, atol=1e-5)
 
 
@@ -148,12 +154,23 @@ def test_sequence_classifier_penultimate_is_the_pooler_output():
     transformers = pytest.importorskip("transformers")
     from spectral_probe.models import LoadedModel, find_head
 
-    config = transformers.BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                     intermediate_size=32, num_labels=3)
+    config = transformers.BertConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        num_labels=3,
+    )
     torch.manual_seed(0)
     model = transformers.BertForSequenceClassification(config).eval()
-    loaded = LoadedModel(model=model, spec="tiny-bert", arch="tiny-bert", head=find_head(model), modality="text")
-    batch = {"input_ids": torch.randint(0, 50, (4, 7)), "attention_mask": torch.ones(4, 7, dtype=torch.int64)}
+    loaded = LoadedModel(
+        model=model, spec="tiny-bert", arch="tiny-bert", head=find_head(model), modality="text"
+    )
+    batch = {
+        "input_ids": torch.randint(0, 50, (4, 7)),
+        "attention_mask": torch.ones(4, 7, dtype=torch.int64),
+    }
     with FeatureExtractor(loaded, device="cpu") as fx:
         f = fx(batch)["penultimate"]
         assert fx.sites[0].description == "input of the classifier 'classifier'"
@@ -164,7 +181,9 @@ def test_sequence_classifier_penultimate_is_the_pooler_output():
 
 def test_text_mean_pool_ignores_padding(minilm):
     short = minilm.tokenizer(["bleak"], return_tensors="pt")
-    both = minilm.tokenizer(["bleak", "a charming and often affecting journey"], padding=True, return_tensors="pt")
+    both = minilm.tokenizer(
+        ["bleak", "a charming and often affecting journey"], padding=True, return_tensors="pt"
+    )
     with FeatureExtractor(minilm, pool="avg", device="cpu") as fx:
         alone = fx(dict(short))["penultimate"][0]
         padded = fx(dict(both))["penultimate"][0]
@@ -194,15 +213,26 @@ def test_interpolation_override_and_unknown_filters(resnet):
     lite = load_model("bundled:efficientnet_lite0", pretrained=False)
     data = load_dataset("digits", "test")
     own = make_feature_loader(lite, data, 8, device="cpu", image_size=40, max_batches=1)
-    bil = make_feature_loader(lite, data, 8, device="cpu", image_size=40, max_batches=1, interpolation="bilinear")
+    bil = make_feature_loader(
+        lite, data, 8, device="cpu", image_size=40, max_batches=1, interpolation="bilinear"
+    )
     assert bil.interpolation == bil.transform.interpolation == "bilinear"
     (xo, yo), (xb, yb) = next(iter(own)), next(iter(bil))
     assert torch.equal(yo, yb) and not torch.allclose(xo, xb)  # same images, resized differently
-    odd = dataclasses.replace(resnet, preprocessing=dataclasses.replace(resnet.preprocessing, interpolation="lanczos"))
-    with pytest.raises(DataError, match="found 'lanczos' in the preprocessing of torchvision:resnet18"):
+    odd = dataclasses.replace(
+        resnet, preprocessing=dataclasses.replace(resnet.preprocessing, interpolation="lanczos")
+    )
+    with pytest.raises(
+        DataError, match="found 'lanczos' in the preprocessing of torchvision:resnet18"
+    ):
         make_feature_loader(odd, data, 8, device="cpu")
-    assert make_feature_loader(odd, data, 8, device="cpu", interpolation="nearest").interpolation == "nearest"
-    with pytest.raises(DataError, match="expected an interpolation in bilinear, bicubic, nearest, found 'cubic'"):
+    assert (
+        make_feature_loader(odd, data, 8, device="cpu", interpolation="nearest").interpolation
+        == "nearest"
+    )
+    with pytest.raises(
+        DataError, match="expected an interpolation in bilinear, bicubic, nearest, found 'cubic'"
+    ):
         make_feature_loader(resnet, data, 8, device="cpu", interpolation="cubic")
 
 
@@ -260,7 +290,11 @@ def test_cuda_amp_channels_last_matches_cpu(resnet):
     assert gpu.dtype == torch.float32 and rel < 2e-2
     # float32 without AMP; cuDNN's TF32 (on by default on Ampere and later: ~1e-3 relative,
     # measured 1e-3 < error on an H200) is switched off for the comparison
-    with FeatureExtractor(copy.deepcopy(resnet), device="cuda", amp=False, channels_last=False) as fx, \
-            torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+    with (
+        FeatureExtractor(
+            copy.deepcopy(resnet), device="cuda", amp=False, channels_last=False
+        ) as fx,
+        torch.backends.cudnn.flags(enabled=True, allow_tf32=False),
+    ):
         exact = extract_features(fx, data, **kwargs)["penultimate"]
     assert (exact - cpu).norm() / cpu.norm() < 1e-4

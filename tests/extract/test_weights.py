@@ -23,11 +23,20 @@ class Tiny(nn.Module):
 def test_kinds_names_and_shapes():
     mats = {wm.name: wm for wm in iter_weight_matrices(Tiny())}
     assert list(mats) == [
-        "conv", "dw", "grouped", "attn.in_proj:q", "attn.in_proj:k", "attn.in_proj:v", "attn.out_proj", "fc",
+        "conv",
+        "dw",
+        "grouped",
+        "attn.in_proj:q",
+        "attn.in_proj:k",
+        "attn.in_proj:v",
+        "attn.out_proj",
+        "fc",
     ]
     assert mats["conv"].matrix.shape == (8, 27) and mats["conv"].kind == "conv"
     assert mats["dw"].matrix.shape == (8, 9) and mats["dw"].groups == 8
-    assert mats["attn.in_proj:k"].matrix.shape == (8, 8) and mats["attn.in_proj:k"].kind == "attention"
+    assert (
+        mats["attn.in_proj:k"].matrix.shape == (8, 8) and mats["attn.in_proj:k"].kind == "attention"
+    )
     assert mats["fc"].kind == "linear"
 
 
@@ -39,7 +48,11 @@ def test_fused_split_matches_parameter():
 
 def test_split_groups_and_filters():
     names = [wm.name for wm in iter_weight_matrices(Tiny(), split_groups=True, kinds=["conv"])]
-    assert names[:3] == ["conv", "dw:g0", "dw:g1"] and "grouped:g1" in names and len(names) == 1 + 8 + 2
+    assert (
+        names[:3] == ["conv", "dw:g0", "dw:g1"]
+        and "grouped:g1" in names
+        and len(names) == 1 + 8 + 2
+    )
     assert [wm.name for wm in iter_weight_matrices(Tiny(), include="^d")] == ["dw"]
     assert "fc" not in [wm.name for wm in iter_weight_matrices(Tiny(), exclude="fc|attn")]
 
@@ -57,14 +70,24 @@ def test_separate_bert_style_projections_are_attention():
             self.intermediate = nn.Linear(4, 16)
 
     kinds = {wm.name: wm.kind for wm in iter_weight_matrices(Layer())}
-    assert kinds == {"self.query": "attention", "self.key": "attention", "self.value": "attention", "intermediate": "linear"}
+    assert kinds == {
+        "self.query": "attention",
+        "self.key": "attention",
+        "self.value": "attention",
+        "intermediate": "linear",
+    }
 
 
 def test_timm_qkv_is_split():
     timm = pytest.importorskip("timm")
     model = timm.create_model("vit_tiny_patch16_224", depth=1)
     names = [wm.name for wm in iter_weight_matrices(model, kinds=["attention"])]
-    assert names == ["blocks.0.attn.qkv:q", "blocks.0.attn.qkv:k", "blocks.0.attn.qkv:v", "blocks.0.attn.proj"]
+    assert names == [
+        "blocks.0.attn.qkv:q",
+        "blocks.0.attn.qkv:k",
+        "blocks.0.attn.qkv:v",
+        "blocks.0.attn.proj",
+    ]
 
 
 def test_bad_filters():
@@ -79,14 +102,22 @@ def test_pairing_skips_new_head_and_extra_layers():
     b.extra = nn.Linear(2, 2)
     pairs = pair_weight_matrices(a, b)
     assert [p[0].name for p in pairs.pairs] == [
-        "conv", "dw", "grouped", "attn.in_proj:q", "attn.in_proj:k", "attn.in_proj:v", "attn.out_proj",
+        "conv",
+        "dw",
+        "grouped",
+        "attn.in_proj:q",
+        "attn.in_proj:k",
+        "attn.in_proj:v",
+        "attn.out_proj",
     ]
     reasons = {s.name: s.reason for s in pairs.skipped}
     assert reasons["fc"].startswith("shapes differ") and reasons["extra"] == "only in model B"
 
 
 def test_no_shared_layers_is_an_error():
-    with pytest.raises(NoSharedLayersError, match="share layers of the same name and shape, found none"):
+    with pytest.raises(
+        NoSharedLayersError, match="share layers of the same name and shape, found none"
+    ):
         pair_weight_matrices(nn.Sequential(nn.Linear(2, 3)), nn.Sequential(nn.Conv2d(1, 1, 1)))
 
 

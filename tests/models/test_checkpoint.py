@@ -27,8 +27,14 @@ def _same(a: nn.Module, b: nn.Module) -> bool:
 
 def test_toolkit_format_round_trip(tmp_path, finetuned):
     path = save_checkpoint(
-        tmp_path / "model.safetensors", finetuned.model, base="torchvision:resnet18", head="fc",
-        num_classes=5, classes=list("abcde"), preprocessing=finetuned.preprocessing, config={"seed": 3},
+        tmp_path / "model.safetensors",
+        finetuned.model,
+        base="torchvision:resnet18",
+        head="fc",
+        num_classes=5,
+        classes=list("abcde"),
+        preprocessing=finetuned.preprocessing,
+        config={"seed": 3},
     )
     meta = json.loads(sidecar_path(path).read_text())
     assert meta["format"] == "spectral-probe-checkpoint" and meta["base"] == "torchvision:resnet18"
@@ -131,12 +137,16 @@ def test_missing_empty_and_wrong_files(tmp_path):
 
 def test_architecture_mismatch_names_keys(tmp_path, finetuned):
     torch.save(finetuned.model.state_dict(), tmp_path / "r18.pt")
-    with pytest.raises(CheckpointError, match="does not fit architecture torchvision:resnet34: .*missing"):
+    with pytest.raises(
+        CheckpointError, match="does not fit architecture torchvision:resnet34: .*missing"
+    ):
         load_model(str(tmp_path / "r18.pt"), arch="torchvision:resnet34")
 
 
 def test_newer_format_version_is_refused(tmp_path, finetuned):
-    path = save_checkpoint(tmp_path / "m.safetensors", finetuned.model, base="torchvision:resnet18", head="fc")
+    path = save_checkpoint(
+        tmp_path / "m.safetensors", finetuned.model, base="torchvision:resnet18", head="fc"
+    )
     meta = json.loads(sidecar_path(path).read_text())
     meta["version"] = 99
     sidecar_path(path).write_text(json.dumps(meta))

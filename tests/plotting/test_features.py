@@ -18,7 +18,10 @@ from spectral_probe.plotting import (
 
 def _result(layers: int = 1, dataset: bool = True):  # type: ignore[no-untyped-def]
     gen = torch.Generator().manual_seed(0)
-    feats = {name: [torch.randn(8, 12, generator=gen) * s for _ in range(5)] for name, s in (("a", 1.0), ("b", 2.0))}
+    feats = {
+        name: [torch.randn(8, 12, generator=gen) * s for _ in range(5)]
+        for name, s in (("a", 1.0), ("b", 2.0))
+    }
     res = spectra_from_features(feats, layer="L0", dataset_spectrum=dataset)
     if layers == 1:
         return res
@@ -27,8 +30,13 @@ def _result(layers: int = 1, dataset: bool = True):  # type: ignore[no-untyped-d
     other = spectra_from_features(feats, layer="L1", dataset_spectrum=dataset)
     from dataclasses import replace
 
-    return replace(res, **{f: pd.concat([getattr(res, f), getattr(other, f)], ignore_index=True)
-                           for f in ("summary", "spectrum", "batches", "dataset")})
+    return replace(
+        res,
+        **{
+            f: pd.concat([getattr(res, f), getattr(other, f)], ignore_index=True)
+            for f in ("summary", "spectrum", "batches", "dataset")
+        },
+    )
 
 
 def test_small_half_start():
@@ -68,7 +76,9 @@ def test_dataset_spectrum_and_overview(tmp_path):
     res = _result()
     ax = plot_dataset_spectrum(res).axes[0]
     assert ax.get_xscale() == "log" and ax.lines[0].get_label() == "a (N=40)"
-    np.testing.assert_allclose(ax.lines[0].get_ydata(), res.dataset[res.dataset["model"] == "a"]["sigma_norm"])
+    np.testing.assert_allclose(
+        ax.lines[0].get_ydata(), res.dataset[res.dataset["model"] == "a"]["sigma_norm"]
+    )
     cum = plot_dataset_spectrum(res, quantity="cum_energy").axes[0]
     assert cum.get_yscale() == "linear" and cum.lines[0].get_ydata()[-1] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="quantity"):

@@ -8,15 +8,29 @@ import subprocess
 
 import pytest
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine (make test installs it on Debian)")
+CHROMIUM = (
+    shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+)
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="no chromium on this machine (make test installs it on Debian)"
+)
 
 
 def _dump_dom(url: str, profile) -> str:  # type: ignore[no-untyped-def]
     cmd = [
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={profile}", "--virtual-time-budget=10000", "--dump-dom", url,
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--virtual-time-budget=10000",
+        "--dump-dom",
+        url,
     ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
 
@@ -28,7 +42,9 @@ def test_report_renders_with_all_figures(tiny_report, tmp_path):
     total = re.search(r'data-figures-total="(\d+)"', dom)
     assert loaded and total, "the page's load handler did not run"
     assert int(total.group(1)) == 7 and loaded.group(1) == total.group(1)
-    rec = re.search(r'<div class="rec" id="recommendation">\s*<span class="method">([^<]+)</span>', dom)
+    rec = re.search(
+        r'<div class="rec" id="recommendation">\s*<span class="method">([^<]+)</span>', dom
+    )
     assert rec and rec.group(1) == report.headline.method
     assert "confidence: " + report.headline.confidence in dom
 
@@ -39,10 +55,21 @@ def test_screenshot_is_not_blank(tiny_report, tmp_path):
     _, paths, _ = tiny_report
     shot = tmp_path / "page.png"
     subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--no-first-run", f"--user-data-dir={tmp_path / 'profile2'}", "--window-size=1200,1600",
-         f"--screenshot={shot}", paths["html"].resolve().as_uri()],
-        capture_output=True, timeout=120, check=True,
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile2'}",
+            "--window-size=1200,1600",
+            f"--screenshot={shot}",
+            paths["html"].resolve().as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=True,
     )
     image = Image.open(shot).convert("L")
     lo, hi = image.getextrema()

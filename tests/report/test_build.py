@@ -14,7 +14,7 @@ from .conftest import tiny_settings
 
 
 def test_report_content(tiny_report):
-    report, paths, out = tiny_report
+    _, paths, _ = tiny_report
     payload = json.loads(paths["json"].read_text())
     assert payload["format"] == "spectral-probe-report"
     assert payload["recommendation"]["method"] in {"l2", "l2+bss", "l2-sp"}
@@ -31,10 +31,18 @@ def test_report_content(tiny_report):
 def test_every_figure_and_format_is_written(tiny_report):
     _, paths, out = tiny_report
     figures = sorted(p.name for p in (out / "figures").iterdir())
-    assert figures == sorted([
-        "pilot_accuracy.png", "error_vs_rate.png", "feature_spectra.png", "feature_spectra_half.png",
-        "spectrum_over_time.png", "corresponding_angles.png", "angle_heatmap.png", "alpha_profile.png",
-    ])
+    assert figures == sorted(
+        [
+            "pilot_accuracy.png",
+            "error_vs_rate.png",
+            "feature_spectra.png",
+            "feature_spectra_half.png",
+            "spectrum_over_time.png",
+            "corresponding_angles.png",
+            "angle_heatmap.png",
+            "alpha_profile.png",
+        ]
+    )
     assert "α profile (weights only" in paths["markdown"].read_text()
     html = paths["html"].read_text()
     assert html.count("data:image/png;base64,") == len(figures)  # self-contained
@@ -47,7 +55,9 @@ def test_rerun_reuses_finished_pilots(tiny_report):
     report, _, out = tiny_report
     again = build_report(report.settings, out)
     assert again.pilots.table["reused"].all()
-    assert again.pilots.table["val_accuracy"].tolist() == report.pilots.table["val_accuracy"].tolist()
+    assert (
+        again.pilots.table["val_accuracy"].tolist() == report.pilots.table["val_accuracy"].tolist()
+    )
 
 
 def test_output_folder_rules(tmp_path, tiny_report):
@@ -89,7 +99,7 @@ def test_bad_inputs():
 
 
 def test_spectra_on_training_inputs_and_rule_settings_recorded(tiny_report):
-    report, paths, _ = tiny_report
+    _, paths, _ = tiny_report
     payload = json.loads(paths["json"].read_text())
     assert payload["evidence"]["split"] == "train"  # never the test split
     assert payload["evidence"]["decides"] is False

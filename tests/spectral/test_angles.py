@@ -24,7 +24,11 @@ def _rand(m: int, n: int, seed: int) -> torch.Tensor:
 
 
 def _orthogonal(n: int, seed: int) -> torch.Tensor:
-    return torch.from_numpy(scipy.stats.ortho_group.rvs(n, random_state=seed)) if n > 1 else torch.ones(1, 1, dtype=torch.float64)
+    return (
+        torch.from_numpy(scipy.stats.ortho_group.rvs(n, random_state=seed))
+        if n > 1
+        else torch.ones(1, 1, dtype=torch.float64)
+    )
 
 
 def test_identical_matrices_give_cos_one():
@@ -45,7 +49,9 @@ def test_hand_computed_cosines():
 def test_sign_flips_change_nothing(m, extra, seed):
     w = _rand(m, m + extra, seed)
     res = svd(w)
-    signs = torch.from_numpy(np.random.default_rng(seed + 1).choice([-1.0, 1.0], size=res.U.shape[1]))
+    signs = torch.from_numpy(
+        np.random.default_rng(seed + 1).choice([-1.0, 1.0], size=res.U.shape[1])
+    )
     np.testing.assert_allclose(corresponding_cosines(res.U, res.U * signs).numpy(), 1.0)
     np.testing.assert_allclose(svd(-w).S.numpy(), res.S.numpy(), rtol=1e-12)
 
@@ -119,7 +125,13 @@ def _window_reference(a, b, s_a, s_b, rtol):
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.integers(3, 40), st.integers(0, 10), st.floats(0.0, 0.5), st.floats(0.0, 0.3), st.integers(0, 2**16))
+@given(
+    st.integers(3, 40),
+    st.integers(0, 10),
+    st.floats(0.0, 0.5),
+    st.floats(0.0, 0.3),
+    st.integers(0, 2**16),
+)
 def test_window_cosines_match_their_definition(m, extra, scale, rtol, seed):
     a = _rand(m, m + extra, seed)
     b = a + scale * _rand(m, m + extra, seed + 1)
@@ -155,7 +167,9 @@ def test_window_reads_zero_for_unrelated_bases_and_nan_for_the_whole_space():
     assert got.mean() < 0.15 and got.max() < 0.5 and sizes.max() < m
     same, _ = window_cosines(u, u, s, s, 0.05)
     np.testing.assert_allclose(same.numpy(), 1.0, atol=1e-12)
-    whole, _ = window_cosines(u, v, torch.ones(m, dtype=torch.float64), torch.ones(m, dtype=torch.float64), 0.05)
+    whole, _ = window_cosines(
+        u, v, torch.ones(m, dtype=torch.float64), torch.ones(m, dtype=torch.float64), 0.05
+    )
     assert torch.isnan(whole).all()
     with pytest.raises(ValueError, match="rtol"):
         window_cosines(u, v, s, s, -0.1)

@@ -32,7 +32,9 @@ def test_effective_rank():
 
 
 def test_relative_change():
-    assert relative_change(torch.tensor([3.0, 4.0]), torch.tensor([3.0, 5.0])) == pytest.approx(1 / 5)
+    assert relative_change(torch.tensor([3.0, 4.0]), torch.tensor([3.0, 5.0])) == pytest.approx(
+        1 / 5
+    )
 
 
 def test_leading_mean_and_first_below():

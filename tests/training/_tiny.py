@@ -51,8 +51,14 @@ def load_tiny(rest: str, pretrained: bool = True) -> LoadedModel:
     finally:
         torch.random.set_rng_state(gen_state)
     model.eval()
-    return LoadedModel(model=model, spec=f"tiny:{rest}", arch=f"tiny:{rest}", head="fc",
-                       preprocessing=Preprocessing((0.5,) * 3, (0.5,) * 3, (3, 8, 8)), num_classes=10)
+    return LoadedModel(
+        model=model,
+        spec=f"tiny:{rest}",
+        arch=f"tiny:{rest}",
+        head="fc",
+        preprocessing=Preprocessing((0.5,) * 3, (0.5,) * 3, (3, 8, 8)),
+        num_classes=10,
+    )
 
 
 if "tiny" not in {s.name for s in list_sources()}:

@@ -31,7 +31,9 @@ def test_order_depends_only_on_seed_and_iteration():
 
 
 @settings(max_examples=40, deadline=None)
-@given(n=st.integers(8, 200), per_rank=st.integers(1, 8), world=st.integers(1, 4), t=st.integers(0, 50))
+@given(
+    n=st.integers(8, 200), per_rank=st.integers(1, 8), world=st.integers(1, 4), t=st.integers(0, 50)
+)
 def test_rank_shards_tile_the_global_batch(n, per_rank, world, t):
     batch = per_rank * world
     if n < batch:

@@ -28,7 +28,12 @@ def test_released_preset_is_the_authors_code():
     # BSS.py: SGD(momentum=0.9, weight_decay=0.0005), param lr 0.1/1 of init_lr 0.01
     assert cfg.momentum == 0.9
     assert cfg.hp["l2.alpha"] == 5e-4
-    assert (cfg.lr, cfg.lr / cfg.head_lr_ratio, cfg.batch_size, cfg.iterations) == (0.01, 0.001, 48, 9000)
+    assert (cfg.lr, cfg.lr / cfg.head_lr_ratio, cfg.batch_size, cfg.iterations) == (
+        0.01,
+        0.001,
+        48,
+        9000,
+    )
     assert cfg.head_init == "normal"
 
 
@@ -38,8 +43,13 @@ def test_preset_hp_only_for_terms_in_the_method():
 
 
 def test_user_values_beat_the_preset_and_hp_are_qualified():
-    cfg = FinetuneConfig(data="digits", method="l2+bss", preset="released", momentum=0.5,
-                         hp={"eta": "0.01", "l2.alpha": 0.1}).resolve()
+    cfg = FinetuneConfig(
+        data="digits",
+        method="l2+bss",
+        preset="released",
+        momentum=0.5,
+        hp={"eta": "0.01", "l2.alpha": 0.1},
+    ).resolve()
     assert cfg.momentum == 0.5 and cfg.hp["bss.eta"] == 0.01 and cfg.hp["l2.alpha"] == 0.1
 
 
@@ -51,7 +61,9 @@ def test_every_preset_resolves():
 
 
 def test_json_and_toml_round_trips(tmp_path):
-    cfg = FinetuneConfig(data="digits", method="l2-sp+bss", rate=0.15, seed=3, hp={"bss.k": 2}).resolve()
+    cfg = FinetuneConfig(
+        data="digits", method="l2-sp+bss", rate=0.15, seed=3, hp={"bss.k": 2}
+    ).resolve()
     assert FinetuneConfig.from_dict(json.loads(cfg.to_json())) == cfg
     (tmp_path / "c.toml").write_text(cfg.to_toml())
     assert FinetuneConfig.from_file(tmp_path / "c.toml") == cfg
@@ -82,7 +94,10 @@ def test_config_diff_names_keys():
         ({"method": "l3"}, "found 'l3'"),
         ({"method": "bss", "hp": {"alpha": 1.0}}, "found 'alpha'"),
         ({"method": "l2+bss", "batch_size": 1}, "batch size > bss.k"),
-        ({"method": "bss", "batch_size": 4, "hp": {"bss.k": 4}}, "found batch size 4 and bss.k = 4"),
+        (
+            {"method": "bss", "batch_size": 4, "hp": {"bss.k": 4}},
+            "found batch size 4 and bss.k = 4",
+        ),
         ({"rate": 1.5}, "sampling rate"),
         ({"preset": "nope"}, "expected a preset"),
         ({"select": "best"}, "val > 0"),
@@ -108,7 +123,11 @@ def test_unknown_keys_are_refused():
 
 def test_parse_hp():
     assert parse_hp(["bss.eta=0.001", "k=2", "gather=true", "precision=float32"]) == {
-        "bss.eta": 0.001, "k": 2, "gather": True, "precision": "float32"}
+        "bss.eta": 0.001,
+        "k": 2,
+        "gather": True,
+        "precision": "float32",
+    }
     with pytest.raises(ConfigError, match="NAME=VALUE"):
         parse_hp(["bss.eta"])
 

@@ -20,16 +20,28 @@ WORLD = 2
 def _config(**changes):
     # no BatchNorm and no augmentation: the global batch and its gradient are the same
     # whatever the number of processes, so the weights must match the one-process run
-    return tiny_config(model="tiny:mlp", method="l2-sp+bss", iterations=30, batch_size=32,
-                       hp={"bss.gather": True}, checkpoint_every=15, **changes)
+    return tiny_config(
+        model="tiny:mlp",
+        method="l2-sp+bss",
+        iterations=30,
+        batch_size=32,
+        hp={"bss.gather": True},
+        checkpoint_every=15,
+        **changes,
+    )
 
 
 def _worker(rank: int, port: int, out: str) -> None:
     import os
 
     torch.set_num_threads(1)
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(WORLD),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+    )
     from . import _tiny  # noqa: F401  (the tiny model source, in this process too)
 
     finetune(_config(), out)

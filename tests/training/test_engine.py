@@ -36,7 +36,13 @@ def test_run_directory_layout(tmp_path):
     result = finetune(cfg, tmp_path / "run")
     rd = RunDir(tmp_path / "run")
     names = {p.name for p in rd.path.iterdir()}
-    assert names == {"config.json", "metrics.jsonl", "final.json", "model.safetensors", "model.json"}
+    assert names == {
+        "config.json",
+        "metrics.jsonl",
+        "final.json",
+        "model.safetensors",
+        "model.json",
+    }
     meta = json.loads((rd / "config.json").read_text())
     assert meta["config"] == cfg.resolve().to_dict()
     assert meta["config_hash"] == cfg.config_hash and "torch" in meta["versions"]
@@ -44,20 +50,40 @@ def test_run_directory_layout(tmp_path):
     lines = rd.read_metrics()
     assert [r["iteration"] for r in lines] == [5, 10, 15, 20]
     first = lines[0]
-    for key in ("lr", "loss", "loss_task", "loss_l2-sp", "loss_bss", "train_acc", "images_per_s", "sv", "sv_min"):
+    for key in (
+        "lr",
+        "loss",
+        "loss_task",
+        "loss_l2-sp",
+        "loss_bss",
+        "train_acc",
+        "images_per_s",
+        "sv",
+        "sv_min",
+    ):
         assert key in first
     assert len(first["sv"]) == 32 and first["sv"] == sorted(first["sv"], reverse=True)
     assert first["lr"] == pytest.approx(0.1)
     assert "val_acc" in lines[1]
     final = result.final
-    assert final["status"] == "finished" and final["val"]["n"] > 0 and 0 <= final["test_accuracy"] <= 1
+    assert (
+        final["status"] == "finished" and final["val"]["n"] > 0 and 0 <= final["test_accuracy"] <= 1
+    )
     assert set(final["timings"]) == {"train_seconds", "eval_seconds", "images_per_s"}
     # the toolkit checkpoint loads by path, with the pre-trained spec as its base
     loaded = load_model(str(result.model_path))
-    assert loaded.arch == "tiny:cnn" and loaded.num_classes == 10 and loaded.classes == [str(i) for i in range(10)]
+    assert (
+        loaded.arch == "tiny:cnn"
+        and loaded.num_classes == 10
+        and loaded.classes == [str(i) for i in range(10)]
+    )
     cmp = compare_weights("tiny:cnn", str(result.model_path))
     assert "conv1" in set(cmp.layers["layer"])
-    assert not result.spectra.empty and set(result.spectra.columns) == {"iteration", "index", "sigma"}
+    assert not result.spectra.empty and set(result.spectra.columns) == {
+        "iteration",
+        "index",
+        "sigma",
+    }
 
 
 def test_optimizer_groups_follow_the_preset(tmp_path):
@@ -65,11 +91,16 @@ def test_optimizer_groups_follow_the_preset(tmp_path):
 
     class Peek(TrainingHook):
         def on_start(self, trainer):
-            seen["groups"] = [(g["head"], g["lr"], g["weight_decay"], g["momentum"])
-                              for g in trainer.optimizer.param_groups]
+            seen["groups"] = [
+                (g["head"], g["lr"], g["weight_decay"], g["momentum"])
+                for g in trainer.optimizer.param_groups
+            ]
 
     finetune(tiny_config(method="l2", lr=None, iterations=2), tmp_path / "r", hooks=[Peek()])
-    assert sorted(seen["groups"]) == [(False, pytest.approx(0.001), 0.01, 0.95), (True, 0.01, 0.01, 0.95)]
+    assert sorted(seen["groups"]) == [
+        (False, pytest.approx(0.001), 0.01, 0.95),
+        (True, 0.01, 0.01, 0.95),
+    ]
 
 
 def test_resume_is_bit_identical(tmp_path):
@@ -162,7 +193,9 @@ def test_bad_inputs_leave_no_run_directory(tmp_path):
 
 
 def test_epochs_and_ten_crop(tmp_path):
-    cfg = tiny_config(epochs=0.5, iterations=None, image_size=8, resize=10, ten_crop=True, augment="paper")
+    cfg = tiny_config(
+        epochs=0.5, iterations=None, image_size=8, resize=10, ten_crop=True, augment="paper"
+    )
     result = finetune(cfg, tmp_path / "r")
     per_epoch = 1343 // 32
     assert result.final["iterations"] == -(-per_epoch // 2)
@@ -173,8 +206,18 @@ def test_image_files_paper_transforms_ten_crop_and_workers(tmp_path):
     from _fixtures.datasets import make_cub200
 
     root = make_cub200(tmp_path / "data", n_classes=3, per_class=14, test_per_class=4, size=12)
-    cfg = tiny_config(data=f"cub200:{root}", rate="50%", batch_size=8, iterations=12, log_every=4,
-                      image_size=8, resize=10, augment="paper", ten_crop=True, eval_batch_size=5)
+    cfg = tiny_config(
+        data=f"cub200:{root}",
+        rate="50%",
+        batch_size=8,
+        iterations=12,
+        log_every=4,
+        image_size=8,
+        resize=10,
+        augment="paper",
+        ten_crop=True,
+        eval_batch_size=5,
+    )
     main = finetune(cfg, tmp_path / "main")
     workers = finetune(cfg.with_overrides(num_workers=2), tmp_path / "workers")
     assert main.final["evals"]["test"]["n"] == 12

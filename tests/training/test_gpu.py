@@ -20,8 +20,19 @@ pytestmark = pytest.mark.gpu
 
 
 def _resnet(**changes):
-    base = dict(model="torchvision:resnet18", method="l2-sp+bss", iterations=40, batch_size=48, image_size=32,
-                resize=36, lr=0.05, device="cuda", augment="paper", log_every=10, checkpoint_every=20)
+    base = dict(
+        model="torchvision:resnet18",
+        method="l2-sp+bss",
+        iterations=40,
+        batch_size=48,
+        image_size=32,
+        resize=36,
+        lr=0.05,
+        device="cuda",
+        augment="paper",
+        log_every=10,
+        checkpoint_every=20,
+    )
     base.update(changes)
     return tiny_config(**base)
 
@@ -40,16 +51,25 @@ class _Inspect(TrainingHook):
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])
 def test_amp_channels_last_run_learns(tmp_path, amp):
     hook = _Inspect()
-    result = finetune(_resnet(amp=amp, iterations=120, lr_step=100, keep_train_state=True), tmp_path / "r",
-                      hooks=[hook])
-    assert hook.seen == {"channels_last": True, "amp": torch.bfloat16 if amp == "bf16" else torch.float16,
-                         "param_device": "cuda", "buffers": {"cuda"}}
+    result = finetune(
+        _resnet(amp=amp, iterations=120, lr_step=100, keep_train_state=True),
+        tmp_path / "r",
+        hooks=[hook],
+    )
+    assert hook.seen == {
+        "channels_last": True,
+        "amp": torch.bfloat16 if amp == "bf16" else torch.float16,
+        "param_device": "cuda",
+        "buffers": {"cuda"},
+    }
     assert result.status == "finished"
     assert result.metrics["loss"].notna().all() and result.metrics["sv_min"].notna().all()
     assert result.metrics["loss_task"].iloc[-1] < result.metrics["loss_task"].iloc[0]
     assert result.test_accuracy > 0.3
     meta = json.loads((tmp_path / "r" / "config.json").read_text())
-    assert meta["amp"] == ("bfloat16" if amp == "bf16" else "float16") and meta["device"].startswith("cuda")
+    assert meta["amp"] == ("bfloat16" if amp == "bf16" else "float16") and meta[
+        "device"
+    ].startswith("cuda")
     state = torch.load(tmp_path / "r" / "train_state.pt", weights_only=True)
     assert bool(state["scaler"]) == (amp == "fp16")  # loss scaling only for float16
     loaded = load_model(str(result.model_path))  # the checkpoint loads on the CPU
@@ -67,7 +87,14 @@ def test_gpu_first_step_matches_cpu_without_amp(tmp_path):
             losses.setdefault(self.key, record["loss"])
 
     for device in ("cpu", "cuda"):
-        cfg = tiny_config(method="l2-sp+bss", iterations=1, log_every=1, device=device, amp="off", channels_last="off")
+        cfg = tiny_config(
+            method="l2-sp+bss",
+            iterations=1,
+            log_every=1,
+            device=device,
+            amp="off",
+            channels_last="off",
+        )
         finetune(cfg, tmp_path / device, hooks=[First(device)])
     assert losses["cuda"] == pytest.approx(losses["cpu"], rel=1e-4)
 
@@ -93,8 +120,13 @@ def test_ten_crop_evaluation_on_gpu(tmp_path):
 def _nccl_worker(rank: int, port: int, out: str) -> None:
     import os
 
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE="2",
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+    )
     from . import _tiny  # noqa: F401
 
     finetune(_resnet(hp={"bss.gather": True}, iterations=20), out)

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from _fixtures.datasets import make_glue_task
+
 from spectral_probe.data import load_dataset
 from spectral_probe.errors import ConfigError
 from spectral_probe.models import save_checkpoint
@@ -25,8 +25,17 @@ from spectral_probe.training import (
     table3,
 )
 
-SMALL = dict(model="mlp:64-64-64-10", data="digits", task="permuted", preset="permuted", epochs=3, batch_size=32,
-             log_every=20, method="ewc", hp={"ewc.lam": 10.0, "ewc.fisher_samples": 256})
+SMALL = dict(
+    model="mlp:64-64-64-10",
+    data="digits",
+    task="permuted",
+    preset="permuted",
+    epochs=3,
+    batch_size=32,
+    log_every=20,
+    method="ewc",
+    hp={"ewc.lam": 10.0, "ewc.fisher_samples": 256},
+)
 
 
 def small(**changes) -> FinetuneConfig:
@@ -36,13 +45,20 @@ def small(**changes) -> FinetuneConfig:
 
 def _task_a_checkpoint(path, sizes=(64, 64, 64, 10)):
     torch.manual_seed(0)
-    return save_checkpoint(path, MLP(list(sizes)), base="mlp:" + "-".join(map(str, sizes)), head="fc",
-                           num_classes=sizes[-1])
+    return save_checkpoint(
+        path,
+        MLP(list(sizes)),
+        base="mlp:" + "-".join(map(str, sizes)),
+        head="fc",
+        num_classes=sizes[-1],
+    )
 
 
 def test_permutation_is_fixed_per_seed_and_differs_across_seeds():
     p0 = pixel_permutation(784, 0)
-    assert np.array_equal(p0, pixel_permutation(784, 0)) and np.array_equal(np.sort(p0), np.arange(784))
+    assert np.array_equal(p0, pixel_permutation(784, 0)) and np.array_equal(
+        np.sort(p0), np.arange(784)
+    )
     assert not np.array_equal(p0, pixel_permutation(784, 1))
     x = torch.arange(2 * 64, dtype=torch.uint8).view(2, 1, 8, 8)
     y = PixelPermutation(pixel_permutation(64, 3))(x)
@@ -71,7 +87,9 @@ def test_train_and_test_share_the_permutation_and_task_a_is_unpermuted(tmp_path,
     assert fisher_x.shape == (32, 64) and all(tuple(row.tolist()) in originals for row in fisher_x)
     assert setup.info["phase"] == "B" and setup.info["permutation_seed"] == seed
     fixed = PermutedPixelsTask().setup(cfg.with_overrides(task_options={"permutation_seed": 7}))
-    assert torch.equal(fixed.train[0][0], flat(raw_train[0][0])[torch.from_numpy(pixel_permutation(64, 7))])
+    assert torch.equal(
+        fixed.train[0][0], flat(raw_train[0][0])[torch.from_numpy(pixel_permutation(64, 7))]
+    )
 
 
 def test_ewc_penalty_matches_a_hand_computation():
@@ -83,7 +101,10 @@ def test_ewc_penalty_matches_a_hand_computation():
     wrapper = torch.nn.Sequential(model)
     ewc.prepare(wrapper, head="0", loader=[(x, y)])
     # the empirical Fisher of softmax regression, by hand: g_W = (p - e_y) x^T, g_b = p - e_y
-    W, b = model.weight.detach().numpy().astype(np.float64), model.bias.detach().numpy().astype(np.float64)
+    W, b = (
+        model.weight.detach().numpy().astype(np.float64),
+        model.bias.detach().numpy().astype(np.float64),
+    )
     fw, fb = np.zeros_like(W), np.zeros_like(b)
     for xi, yi in zip(x.numpy().astype(np.float64), y.numpy()):
         z = W @ xi + b
@@ -103,16 +124,25 @@ def test_ewc_penalty_matches_a_hand_computation():
 def test_ewc_plus_bss_permuted_run_reports_both_tasks_and_table3(tmp_path):
     res = run_permuted(small(method="ewc+bss"), tmp_path)
     acc = res.accuracies()
-    assert res.status == "finished" and all(0 < acc[k] <= 1 for k in ("task_a", "task_b", "task_a_before_b"))
+    assert res.status == "finished" and all(
+        0 < acc[k] <= 1 for k in ("task_a", "task_b", "task_a_before_b")
+    )
     assert acc["average"] == pytest.approx((acc["task_a"] + acc["task_b"]) / 2)
     m = res.task_b.metrics
-    assert (m["loss_ewc"] >= 0).all() and (m["loss_bss"] > 0).all() and m["loss_ewc"].iloc[0] < m["loss_ewc"].iloc[-1]
+    assert (
+        (m["loss_ewc"] >= 0).all()
+        and (m["loss_bss"] > 0).all()
+        and m["loss_ewc"].iloc[0] < m["loss_ewc"].iloc[-1]
+    )
     a_cfg = json.loads((res.task_a.run_dir / "config.json").read_text())
     assert a_cfg["config"]["method"] == "none" and a_cfg["data"]["phase"] == "A"
     assert res.task_b.config.model == str(res.task_a.run_dir / "model.safetensors")
     # EWC alone reuses the same task-A run (same seed): one A directory, two B directories
     other = run_permuted(small(method="ewc"), tmp_path)
-    assert other.task_a.run_dir == res.task_a.run_dir and len([p for p in tmp_path.iterdir() if p.is_dir()]) == 3  # runs (a lock file sits beside them)
+    assert (
+        other.task_a.run_dir == res.task_a.run_dir
+        and len([p for p in tmp_path.iterdir() if p.is_dir()]) == 3
+    )  # runs (a lock file sits beside them)
     t3 = table3(tmp_path)
     assert list(t3.cells["method"]) == ["ewc", "ewc+bss"] and list(t3.cells["n"]) == [1, 1]
     row = t3.cells.set_index("method").loc["ewc+bss"]
@@ -122,7 +152,9 @@ def test_ewc_plus_bss_permuted_run_reports_both_tasks_and_table3(tmp_path):
 
 
 def test_permuted_task_refuses_bad_inputs(tmp_path):
-    with pytest.raises(ConfigError, match=r"expected an MLP with 64 inputs and 10 outputs for digits"):
+    with pytest.raises(
+        ConfigError, match=r"expected an MLP with 64 inputs and 10 outputs for digits"
+    ):
         finetune(small(model="mlp:784-400-400-10", method="none", hp={}), tmp_path / "a")
     with pytest.raises(ConfigError, match="expected task A \\(phase A\\) without ewc"):
         finetune(small(), tmp_path / "d")  # a plain finetune of an mlp: spec is task A
@@ -147,7 +179,9 @@ def test_permuted_run_on_cuda(tmp_path):
             seen["buffers"] = {b.device.type for b in trainer.regularizer.buffers()}
             seen["amp"] = trainer.amp
 
-    res = run_permuted(small(method="ewc+bss", device="cuda", amp="bf16"), tmp_path, hooks=[Inspect()])
+    res = run_permuted(
+        small(method="ewc+bss", device="cuda", amp="bf16"), tmp_path, hooks=[Inspect()]
+    )
     assert res.status == "finished" and seen == {"buffers": {"cuda"}, "amp": torch.bfloat16}
     assert res.task_b.metrics["loss"].notna().all() and 0 < res.accuracies()["task_a"] <= 1
 

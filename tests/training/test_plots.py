@@ -13,7 +13,13 @@ from spectral_probe.plotting import (
     plot_tsvd_sweep,
     save_figure,
 )
-from spectral_probe.training import bss_pairs, collect_runs, finetune, runs_feature_spectra, sweep_table
+from spectral_probe.training import (
+    bss_pairs,
+    collect_runs,
+    finetune,
+    runs_feature_spectra,
+    sweep_table,
+)
 
 from ._runs import fake_run
 from .conftest import tiny_config
@@ -24,14 +30,38 @@ def table(tmp_path):
     accs = {"15%": 0.45, "30%": 0.60, "50%": 0.70, "100%": 0.78}
     for rate, acc in accs.items():
         for seed in (0, 1):
-            fake_run(tmp_path, f"l2-{rate}-{seed}", data="cub200:/d", method="l2", rate=rate, seed=seed,
-                     acc=acc + 0.01 * seed, hp={"l2.alpha": 0.01})
+            fake_run(
+                tmp_path,
+                f"l2-{rate}-{seed}",
+                data="cub200:/d",
+                method="l2",
+                rate=rate,
+                seed=seed,
+                acc=acc + 0.01 * seed,
+                hp={"l2.alpha": 0.01},
+            )
             for k in (1, 2, 4):
-                fake_run(tmp_path, f"bss{k}-{rate}-{seed}", data="cub200:/d", method="l2+bss", rate=rate,
-                         seed=seed, acc=acc + 0.005 * k, hp={"l2.alpha": 0.01, "bss.k": k})
+                fake_run(
+                    tmp_path,
+                    f"bss{k}-{rate}-{seed}",
+                    data="cub200:/d",
+                    method="l2+bss",
+                    rate=rate,
+                    seed=seed,
+                    acc=acc + 0.005 * k,
+                    hp={"l2.alpha": 0.01, "bss.k": k},
+                )
             for r in (1, 8):
-                fake_run(tmp_path, f"tsvd{r}-{rate}-{seed}", data="cub200:/d", method="l2+tsvd", rate=rate,
-                         seed=seed, acc=acc - 0.002 * r, hp={"l2.alpha": 0.01, "tsvd.r": r})
+                fake_run(
+                    tmp_path,
+                    f"tsvd{r}-{rate}-{seed}",
+                    data="cub200:/d",
+                    method="l2+tsvd",
+                    rate=rate,
+                    seed=seed,
+                    acc=acc - 0.002 * r,
+                    hp={"l2.alpha": 0.01, "tsvd.r": r},
+                )
     return sweep_table(tmp_path)
 
 
@@ -58,7 +88,12 @@ def test_bss_k_and_tsvd_sweeps(table):
 def test_spectra_with_and_without_bss_from_checkpoints(tmp_path):
     for method in ("l2", "l2+bss"):
         for rate in ("15%", "100%"):
-            cfg = tiny_config(method=method, rate=rate, iterations=15, hp={"bss.eta": 0.1} if "bss" in method else {})
+            cfg = tiny_config(
+                method=method,
+                rate=rate,
+                iterations=15,
+                hp={"bss.eta": 0.1} if "bss" in method else {},
+            )
             finetune(cfg, tmp_path / cfg.run_id)
     runs = collect_runs(tmp_path)
     assert len(bss_pairs(runs)) == 4

@@ -18,7 +18,13 @@ def test_step_schedule_of_the_paper():
 
 
 def test_step_boundaries():
-    assert [lr_factor("step", t, 100, step=10, gamma=0.5) for t in (0, 9, 10, 19, 20)] == [1, 1, 0.5, 0.5, 0.25]
+    assert [lr_factor("step", t, 100, step=10, gamma=0.5) for t in (0, 9, 10, 19, 20)] == [
+        1,
+        1,
+        0.5,
+        0.5,
+        0.25,
+    ]
 
 
 def test_warmup_then_linear_decay():

@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 
 from spectral_probe.errors import ConfigError
-from spectral_probe.training import StopAfter, finetune, load_sweep, paper_table2, run_sweep, sweep_table
+from spectral_probe.training import (
+    StopAfter,
+    finetune,
+    load_sweep,
+    paper_table2,
+    run_sweep,
+    sweep_table,
+)
 from spectral_probe.training import sweep as sweep_mod
 
 from ._runs import fake_run as _fake_run
@@ -42,15 +49,25 @@ imports = ["training._tiny"]
 """
 
 
-def _spec(tmp_path: Path, *, iterations: int = 12, extra: str = "",
-          grid: str = 'method = ["l2", "l2+bss"]\nseed = [0, 1]') -> Path:
+def _spec(
+    tmp_path: Path,
+    *,
+    iterations: int = 12,
+    extra: str = "",
+    grid: str = 'method = ["l2", "l2+bss"]\nseed = [0, 1]',
+) -> Path:
     path = tmp_path / "sweep.toml"
     path.write_text(TINY.format(iterations=iterations, extra=extra, grid=grid))
     return path
 
 
 def test_grid_expansion_applies_hyperparameters_only_where_they_belong(tmp_path):
-    spec = load_sweep(_spec(tmp_path, extra='rate = ["50%", { rate = "100%", lr = 0.05 }]\n[grid.hp]\n"bss.k" = [1, 2]\n'))
+    spec = load_sweep(
+        _spec(
+            tmp_path,
+            extra='rate = ["50%", { rate = "100%", lr = 0.05 }]\n[grid.hp]\n"bss.k" = [1, 2]\n',
+        )
+    )
     configs = spec.configs()
     # l2: 2 seeds x 2 rates; l2+bss: 2 seeds x 2 rates x 2 k
     assert len(configs) == 4 + 8 == len({c.run_id for c in configs})
@@ -112,7 +129,9 @@ def test_interrupted_sweep_restarts_and_completes_every_cell_once(tmp_path, monk
 @pytest.mark.slow
 def test_local_executor_runs_cells_in_processes(tmp_path, monkeypatch):
     tests_dir = str(Path(__file__).resolve().parents[1])
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [tests_dir, os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [tests_dir, os.environ.get("PYTHONPATH")]))
+    )
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     spec = load_sweep(_spec(tmp_path, iterations=5, grid='method = ["l2", "l2+bss"]'))
     report = run_sweep(spec, tmp_path / "runs", executor="local", max_parallel=2)
@@ -123,10 +142,29 @@ def test_local_executor_runs_cells_in_processes(tmp_path, monkeypatch):
 def test_sweep_table_mean_std_and_the_paper(tmp_path):
     accs = [0.45, 0.46, 0.47]
     for seed, acc in enumerate(accs):
-        _fake_run(tmp_path, f"l2-15-{seed}", data="cub200:/d", method="l2", rate="15%", seed=seed, acc=acc)
-        _fake_run(tmp_path, f"bss-15-{seed}", data="cub200:/d", method="l2+bss", rate="15%", seed=seed, acc=acc + 0.02)
+        _fake_run(
+            tmp_path, f"l2-15-{seed}", data="cub200:/d", method="l2", rate="15%", seed=seed, acc=acc
+        )
+        _fake_run(
+            tmp_path,
+            f"bss-15-{seed}",
+            data="cub200:/d",
+            method="l2+bss",
+            rate="15%",
+            seed=seed,
+            acc=acc + 0.02,
+        )
     _fake_run(tmp_path, "l2-30-0", data="cub200:/d", method="l2", rate="30%", seed=0, acc=0.6)
-    _fake_run(tmp_path, "nan", data="cub200:/d", method="l2", rate="30%", seed=9, acc=0.0, status="diverged")
+    _fake_run(
+        tmp_path,
+        "nan",
+        data="cub200:/d",
+        method="l2",
+        rate="30%",
+        seed=9,
+        acc=0.0,
+        status="diverged",
+    )
     table = sweep_table(tmp_path, paper=True)
     cells = table.cells.set_index(["method", "rate"])
     assert cells.loc[("l2", "15%"), "n"] == 3
@@ -142,8 +180,16 @@ def test_sweep_table_mean_std_and_the_paper(tmp_path):
 
 def test_sweep_table_keys_include_varying_hyperparameters(tmp_path):
     for k in (1, 2):
-        _fake_run(tmp_path, f"k{k}", data="digits", method="l2+bss", rate="50%", seed=0, acc=0.9,
-                  hp={"bss.eta": 0.001, "bss.k": k})
+        _fake_run(
+            tmp_path,
+            f"k{k}",
+            data="digits",
+            method="l2+bss",
+            rate="50%",
+            seed=0,
+            acc=0.9,
+            hp={"bss.eta": 0.001, "bss.k": k},
+        )
     table = sweep_table(tmp_path)
     assert "hp.bss.k" in table.keys and "hp.bss.eta" not in table.keys
     assert len(table.cells) == 2
@@ -152,7 +198,11 @@ def test_sweep_table_keys_include_varying_hyperparameters(tmp_path):
 def test_paper_table_ships_with_the_package():
     ref = paper_table2()
     assert len(ref) == 5 * 6 * 4
-    row = ref[(ref.dataset == "stanford_cars") & (ref.method == "L2+BSS") & (ref.sampling_rate_percent == 15)]
+    row = ref[
+        (ref.dataset == "stanford_cars")
+        & (ref.method == "L2+BSS")
+        & (ref.sampling_rate_percent == 15)
+    ]
     assert row[["top1_mean", "top1_std"]].values.tolist() == [[40.57, 0.12]]
 
 
@@ -166,10 +216,21 @@ def test_packaged_sweeps_match_the_repository_and_table2_is_the_paper_grid(monke
     monkeypatch.setenv("DATA", "/data")
     configs = load_sweep("table2").configs()
     assert len(configs) == 5 * 6 * 4 * 5
-    assert {c.data.partition(":")[0] for c in configs} == {"stanford-dogs", "cub200", "stanford-cars",
-                                                           "oxford-pets", "fgvc-aircraft"}
+    assert {c.data.partition(":")[0] for c in configs} == {
+        "stanford-dogs",
+        "cub200",
+        "stanford-cars",
+        "oxford-pets",
+        "fgvc-aircraft",
+    }
     c = configs[0]
-    assert (c.preset, c.momentum, c.batch_size, c.iterations, c.ten_crop) == ("paper", 0.95, 48, 9000, True)
+    assert (c.preset, c.momentum, c.batch_size, c.iterations, c.ten_crop) == (
+        "paper",
+        0.95,
+        48,
+        9000,
+        True,
+    )
     monkeypatch.delenv("DATA")
     with pytest.raises(ConfigError, match="environment variable DATA"):
         load_sweep("table2")
@@ -193,15 +254,26 @@ seed = [0]
     path = tmp_path / "glue.toml"
     path.write_text(text.format(axis="max_length"))
     configs = load_sweep(path).configs()
-    assert [c.task_options for c in configs] == [{"pool": "mean", "max_length": 64}, {"pool": "mean", "max_length": 128}]
+    assert [c.task_options for c in configs] == [
+        {"pool": "mean", "max_length": 64},
+        {"pool": "mean", "max_length": 128},
+    ]
     assert len({c.run_id for c in configs}) == 2
     path.write_text(text.format(axis="maxlen"))
-    with pytest.raises(ConfigError, match=r"^sweep cell 1 \(seed=0, task_options.maxlen=64\): expected task options of "
-                       r"text-classification from \['max_length', 'pool', 'dropout'\], found \['maxlen'\]$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^sweep cell 1 \(seed=0, task_options.maxlen=64\): expected task options of "
+        r"text-classification from \['max_length', 'pool', 'dropout'\], found \['maxlen'\]$",
+    ):
         load_sweep(path).configs()
     assert all(c.task_options == {} for c in load_sweep(_spec(tmp_path)).configs())
-    path.write_text(TINY.format(iterations=4, grid="seed = [0]", extra="task_options = [{ pool = 'mean' }]\n"))
-    with pytest.raises(ConfigError, match=r"expected task options of image-classification from \['interpolation', 'holdout'\], found \['pool'\]"):
+    path.write_text(
+        TINY.format(iterations=4, grid="seed = [0]", extra="task_options = [{ pool = 'mean' }]\n")
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"expected task options of image-classification from \['interpolation', 'holdout'\], found \['pool'\]",
+    ):
         load_sweep(path).configs()
 
 
@@ -211,10 +283,23 @@ def test_packaged_table3_and_table4_grids(monkeypatch):
     t3 = load_sweep("table3").configs()
     assert len(t3) == 2 * 5 and {c.method for c in t3} == {"ewc", "ewc+bss"}
     assert {(c.task, c.preset, c.model, c.data, c.epochs) for c in t3} == {
-        ("permuted", "permuted", "mlp:784-400-400-10", "mnist:/data/MNIST", 20)}
+        ("permuted", "permuted", "mlp:784-400-400-10", "mnist:/data/MNIST", 20)
+    }
     t4 = load_sweep("table4").configs()
     assert len(t4) == 4 * 2 * 3 and {c.method for c in t4} == {"none", "bss"}
-    assert {c.data.partition(":")[0] for c in t4} == {"glue-mnli", "glue-qnli", "glue-mrpc", "glue-sst2"}
+    assert {c.data.partition(":")[0] for c in t4} == {
+        "glue-mnli",
+        "glue-qnli",
+        "glue-mrpc",
+        "glue-sst2",
+    }
     c = t4[0]
     assert (c.task, c.preset, c.model, c.optimizer, c.lr, c.batch_size, c.epochs) == (
-        "text-classification", "glue", "hf:/models/bert-base-uncased", "adamw", 2e-5, 32, 3)
+        "text-classification",
+        "glue",
+        "hf:/models/bert-base-uncased",
+        "adamw",
+        2e-5,
+        32,
+        3,
+    )
