@@ -28,7 +28,8 @@ system-deps:
 demo: setup system-deps
 	$(BIN)/spectral-probe demo --out $(DEMO_OUT)
 
-test: setup system-deps
+# Lint and types first (seconds), then the tests and doctests.
+test: setup system-deps lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Rules in pyproject.toml ([tool.ruff], [tool.mypy]); tool versions pinned in the dev extra.

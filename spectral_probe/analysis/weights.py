@@ -100,8 +100,9 @@ class WeightComparison(TidyResult):
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: per-layer summaries with their per-index arrays."""
-        by_layer = dict(self.angles.groupby("layer", sort=False))
-        by_principal = dict(self.principal.groupby("layer", sort=False))
+        # not dict(groupby): dict() calls a GroupBy's `keys` attribute, which is the column name
+        by_layer = {name: g for name, g in self.angles.groupby("layer", sort=False)}  # noqa: C416
+        by_principal = {name: g for name, g in self.principal.groupby("layer", sort=False)}  # noqa: C416
         layers = []
         for row in records(self.layers):
             g = by_layer.get(row["layer"])
