@@ -7,7 +7,7 @@ import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +120,7 @@ class Report:
                 "transferability": ev.transferability.to_dict()
                 if ev.transferability is not None
                 else None,
+                "similarity": ev.similarity.to_dict() if ev.similarity is not None else None,
             },
             "commands": self.commands,
             "seconds": self.seconds,
@@ -265,7 +266,7 @@ def build_report(
         signals=signals,
         commands=_commands(settings, pilots, out),
         seconds=seconds,
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
 
 

@@ -9,7 +9,14 @@ from typing import Any
 
 import pandas as pd
 
-from ..analysis import FeatureSpectra, WeightComparison, compare_weights, feature_spectrum
+from ..analysis import (
+    FeatureSimilarity,
+    FeatureSpectra,
+    WeightComparison,
+    compare_features,
+    compare_weights,
+    feature_spectrum,
+)
 from ..data import get_dataset_info, parse_data_spec
 from ..models import load_model
 from ..plotting import block_of
@@ -40,6 +47,9 @@ class Evidence:
         top_cos: mean index-matched |cos| over the leading 10% of those layers' indices.
         transferability: every transferability score of the pre-trained model on the same
             training inputs as the spectra (shown, not used by the rule).
+        similarity: linear CKA (plain and debiased) of the pre-trained model and the pilot
+            whose weights are compared, layer by layer on the same training inputs: the
+            representation-space view of the weight angles (shown, not used by the rule).
     """
 
     split: str
@@ -51,6 +61,7 @@ class Evidence:
     top_alignment: float | None
     top_cos: float | None
     transferability: ModelRanking | None = None
+    similarity: FeatureSimilarity | None = None
 
 
 def analysis_split(data: str) -> str:
@@ -134,6 +145,20 @@ def gather_evidence(
     top_alignment = _mean(weights.layers, top, "cos_window_mean")
     top_cos = _mean(weights.layers, top, "cos_top")
 
+    say(f"representation similarity: pre-trained vs the {base_method} pilot")
+    similarity = compare_features(
+        pretrained_model,
+        tuned,
+        settings.data,
+        split=split,
+        metrics=("cka", "debiased-cka"),
+        batch_size=batch,
+        max_batches=settings.spectrum_batches,
+        image_size=size,
+        labels=("pre-trained", f"{base_method} @ {rate}"),
+        device=settings.device,
+    )
+
     finetuned = {}
     for path in settings.finetuned:
         say(f"weights: pre-trained vs {path}")
@@ -150,4 +175,6 @@ def gather_evidence(
         image_size=size,
         device=settings.device,
     )
-    return Evidence(split, spectra, weights, finetuned, tail, top, top_alignment, top_cos, ranking)
+    return Evidence(
+        split, spectra, weights, finetuned, tail, top, top_alignment, top_cos, ranking, similarity
+    )

@@ -189,6 +189,20 @@ def report_figures(report: Report) -> list[ReportFigure]:
                     _png(plot_alpha_profile(ev.weights)),
                 )
             )
+    if ev.similarity is not None and not ev.similarity.matched.empty:
+        from ..plotting import plot_similarity_by_depth
+
+        figs.append(
+            ReportFigure(
+                "cka_by_depth.png",
+                "Representation similarity by depth: pre-trained vs pilot",
+                "Linear CKA (and its debiased form) between the pre-trained model's and the pilot's "
+                "features at each stage, on the same training inputs: 1 = the same representation up "
+                "to rotation and scale (docs/similarity.md). The representation-space twin of the "
+                "corresponding angles. Shown, not used by the rule.",
+                _png(plot_similarity_by_depth(ev.similarity)),
+            )
+        )
     for i, (path, res) in enumerate(ev.finetuned.items()):
         figs.append(
             ReportFigure(

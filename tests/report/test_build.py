@@ -41,9 +41,11 @@ def test_every_figure_and_format_is_written(tiny_report):
             "corresponding_angles.png",
             "angle_heatmap.png",
             "alpha_profile.png",
+            "cka_by_depth.png",
         ]
     )
     assert "α profile (weights only" in paths["markdown"].read_text()
+    assert "Representation similarity (linear CKA" in paths["markdown"].read_text()
     html = paths["html"].read_text()
     assert html.count("data:image/png;base64,") == len(figures)  # self-contained
     assert 'id="recommendation"' in html and "Caveats" in html and "A test-sized report." in html
