@@ -12,7 +12,7 @@ training state. At the end: validation and test evaluation, ``model.safetensors`
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -290,7 +290,7 @@ def _finish(tr: Trainer, state: dict[str, Any]) -> RunResult:
         "sessions": state.get("sessions", 1),
         "world_size": tr.dist.world,
         "device": str(tr.dist.device),
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     if tr.dist.is_main:
         rd.write_metrics(tr.records)

@@ -19,12 +19,11 @@ import dataclasses
 import hashlib
 import json
 import re
+import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from .._io import to_jsonable
 from ..errors import ConfigError, DataError

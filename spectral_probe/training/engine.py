@@ -21,7 +21,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -321,7 +321,7 @@ class Trainer:
                 "torch": torch.__version__,
                 "python": platform.python_version(),
             },
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
         }
 
     def _install_signal(self) -> Any:
@@ -445,7 +445,7 @@ class Trainer:
                     "iteration": iteration,
                     "last_checkpoint": last_good,
                     "message": f"loss became NaN or infinite at iteration {iteration}",
-                    "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 }
             )
         return TrainingDivergedError(

@@ -47,13 +47,13 @@ import itertools
 import os
 import re
 import time
+import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import tomllib
 
 from .._io import write_json
 from ..errors import ConfigError, SpectralProbeError, TrainingDivergedError
