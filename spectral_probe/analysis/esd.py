@@ -25,6 +25,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..extract.weights import KINDS, WeightMatrix, iter_weight_matrices
 from ..spectral.esd import MIN_EIGENVALUES, conv_slice_eigenvalues, eigenvalues, esd_metrics
+from ._layers import resolve_model, run_per_layer
 from ._results import records, write_result_json, write_tables_csv
 
 if TYPE_CHECKING:
@@ -161,11 +162,9 @@ def esd_layers(
     """
     import pandas as pd
 
-    from .weights import _resolve, _run
-
     if conv not in ("unfolded", "slices"):
         raise ConfigError(f"expected --esd-conv unfolded or slices, found {conv!r}")
-    module, spec = _resolve(model, arch)
+    module, spec = resolve_model(model, arch)
     mats = list(
         iter_weight_matrices(
             module, include=include, exclude=exclude, kinds=kinds, split_groups=split_groups
@@ -186,7 +185,7 @@ def esd_layers(
         m, n = wm.matrix.shape
         return lam, how, esd_row(lam, m, n, mp=mp)
 
-    outcomes = _run([(wm, wm) for wm in mats], one, torch.device("cpu"), workers, progress)
+    outcomes = run_per_layer([(wm, wm) for wm in mats], one, torch.device("cpu"), workers, progress)
     rows, frames = [], []
     for wm, (lam, how, metrics) in zip(mats, outcomes):
         m, n = wm.matrix.shape

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal
 
 import pandas as pd
 import torch
-from torch import nn
 
 from ..errors import ConfigError
 from ..extract.weights import KINDS, WeightMatrix, pair_weight_matrices
-from ..models import LoadedModel, load_model
 from ..spectral import (
     MatrixComparison,
     compare_matrices,
@@ -26,13 +23,12 @@ from ..spectral import (
     relative_change,
     stable_rank,
 )
+from ._layers import ModelLike, Progress, resolve_model, run_per_layer
 from ._results import TidyResult, records, write_result_json, write_tables_csv
+from .esd import esd_row
 
 __all__ = ["WeightComparison", "compare_weights", "SUMMARY_COLUMNS", "ESD_SUMMARY_COLUMNS"]
 
-ModelLike = nn.Module | LoadedModel | str
-Progress = Callable[[int, int, str], None]
-_T = TypeVar("_T")
 
 SUMMARY_COLUMNS = {
     "layer": "layer name (module, plus :q/:k/:v or :gN for splits)",
@@ -141,19 +137,6 @@ class WeightComparison(TidyResult):
         return write_tables_csv(directory, self.tables())
 
 
-def _resolve(model: ModelLike, arch: str | None) -> tuple[nn.Module, str]:
-    if isinstance(model, str):
-        loaded = load_model(model, arch=arch)
-        return loaded.model, loaded.spec
-    if isinstance(model, LoadedModel):
-        return model.model, model.spec
-    if isinstance(model, nn.Module):
-        return model, type(model).__name__
-    raise TypeError(
-        f"expected a model spec, LoadedModel or nn.Module, found {type(model).__name__}"
-    )
-
-
 def _summary(
     wa: WeightMatrix, cmp: MatrixComparison | None, status: str, threshold: float
 ) -> dict[str, Any]:
@@ -218,52 +201,6 @@ def _device(device: str | torch.device | None) -> torch.device:
     return dev
 
 
-def _cost(shape: Sequence[int]) -> int:
-    """Relative cost of one layer pair: the Gram product (s²l) and its eigensolve (~4s³)."""
-    small, large = min(shape), max(shape)
-    return small * small * (large + 4 * small)
-
-
-def _run(
-    pairs: list[tuple[WeightMatrix, WeightMatrix]],
-    fn: Callable[[tuple[WeightMatrix, WeightMatrix]], _T],
-    dev: torch.device,
-    workers: int | None,
-    progress: Progress | None,
-) -> list[_T]:
-    """Apply ``fn`` to every pair; on CPU in ``workers`` threads of one BLAS thread each.
-
-    LAPACK's eigensolvers scale poorly across threads on small matrices and collapse when the
-    machine is oversubscribed, so many single-threaded layers in parallel beat one
-    multi-threaded layer at a time. The costliest layers go first for load balance.
-    """
-    total = len(pairs)
-    workers = torch.get_num_threads() if workers is None else workers
-    if workers < 1:
-        raise ConfigError(f"expected workers >= 1, found {workers}")
-    results: list[_T | None] = [None] * total
-    if dev.type != "cpu" or workers == 1 or total < 2:
-        for i, pair in enumerate(pairs):
-            results[i] = fn(pair)
-            if progress is not None:
-                progress(i + 1, total, pair[0].name)
-        return results  # type: ignore[return-value]
-    order = sorted(range(total), key=lambda i: -_cost(pairs[i][0].matrix.shape))
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with ThreadPoolExecutor(max_workers=min(workers, total)) as pool:
-            futures = {pool.submit(fn, pairs[i]): i for i in order}
-            for done, future in enumerate(as_completed(futures), start=1):
-                i = futures[future]
-                results[i] = future.result()
-                if progress is not None:
-                    progress(done, total, pairs[i][0].name)
-    finally:
-        torch.set_num_threads(previous)
-    return results  # type: ignore[return-value]
-
-
 def compare_weights(
     model_a: ModelLike,
     model_b: ModelLike,
@@ -326,8 +263,8 @@ def compare_weights(
     if not 0.0 <= window < 1.0:
         raise ConfigError(f"expected a spectral window in [0, 1), found {window}")
     dev = _device(device)
-    ma, spec_a = _resolve(model_a, arch_a)
-    mb, spec_b = _resolve(model_b, arch_b)
+    ma, spec_a = resolve_model(model_a, arch_a)
+    mb, spec_b = resolve_model(model_b, arch_b)
     paired = pair_weight_matrices(
         ma, mb, include=include, exclude=exclude, kinds=kinds, split_groups=split_groups
     )
@@ -345,13 +282,11 @@ def compare_weights(
         cmp = compare_matrices(a, b, vectors=vectors, top_k=top_k, window=window, method=method)
         fits = []
         if esd:
-            from .esd import esd_row
-
             m, n = a.shape
             fits = [esd_row(cmp.s_a.square(), m, n), esd_row(cmp.s_b.square(), m, n)]
         return "ok", cmp, fits
 
-    outcomes = _run(paired.pairs, one, dev, workers, progress)
+    outcomes = run_per_layer(paired.pairs, one, dev, workers, progress)
     rows, angle_frames, principal_frames, esd_rows = [], [], [], []
     for (wa, _), (status, cmp, fits) in zip(paired.pairs, outcomes):
         if fits:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import ModelSpecError
 from . import bundled, hf_source, mlp, text_classifier, timm_source, torchvision_source  # noqa: F401  (register sources)
-from ._registry import ModelSource, get_source, list_sources, register_source
+from ._registry import ModelSource, get_source, list_sources, register_source, set_spec_loader
 from .checkpoint import (
     CHECKPOINT_SUFFIXES,
     load_checkpoint,
@@ -77,3 +77,6 @@ def load_model(spec: str, *, arch: str | None = None, pretrained: bool = True) -
             "or a checkpoint path (.safetensors, .pt, .pth)"
         )
     return get_source(source).load(rest, pretrained)
+
+
+set_spec_loader(load_model)  # checkpoints and textcls: resolve the specs they name through it

@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from ..errors import ModelSpecError
 from .loaded import LoadedModel
 
-__all__ = ["ModelSource", "register_source", "get_source", "list_sources"]
+__all__ = [
+    "ModelSource",
+    "register_source",
+    "get_source",
+    "list_sources",
+    "load_spec",
+    "set_spec_loader",
+]
 
 Loader = Callable[[str, bool], LoadedModel]
 
@@ -61,3 +68,24 @@ def get_source(name: str) -> ModelSource:
 def list_sources() -> list[ModelSource]:
     """All registered sources, sorted by name."""
     return [_SOURCES[k] for k in sorted(_SOURCES)]
+
+
+SpecLoader = Callable[..., LoadedModel]
+_SPEC_LOADER: list[SpecLoader] = []
+
+
+def set_spec_loader(fn: SpecLoader) -> None:
+    """Install :func:`spectral_probe.models.load_model` as the resolver of nested specs.
+
+    A checkpoint's sidecar and ``textcls:`` name another model spec, so those loaders resolve
+    specs themselves. They call :func:`load_spec`, which dispatches to the function the
+    package installs here at import, so no loader module imports the package that imports it.
+    """
+    _SPEC_LOADER[:] = [fn]
+
+
+def load_spec(spec: str, **kwargs: object) -> LoadedModel:
+    """Load a nested model spec with the package's ``load_model`` (see :func:`set_spec_loader`)."""
+    if not _SPEC_LOADER:
+        raise RuntimeError("spectral_probe.models was not imported: no spec loader installed")
+    return _SPEC_LOADER[0](spec, **kwargs)

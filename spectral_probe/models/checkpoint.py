@@ -28,6 +28,7 @@ from torch import nn
 from .._io import atomic_write_bytes, write_json
 from ..errors import CheckpointError, UnsafeCheckpointError
 from ._empty import assign_state, build_empty, can_assign, has_meta_tensors
+from ._registry import load_spec
 from .heads import head_out_features, replace_head
 from .loaded import LoadedModel, Preprocessing
 
@@ -235,8 +236,6 @@ def load_checkpoint(path: str | Path, arch: str | None = None) -> LoadedModel:
     A head whose width differs from the architecture's (a fine-tuned classifier) is replaced
     to fit. Raises :class:`CheckpointError` (or :class:`UnsafeCheckpointError`) with one line.
     """
-    from . import load_model
-
     path = Path(path)
     state = read_state_dict(path)
     meta = _read_sidecar(path) or {}
@@ -250,9 +249,9 @@ def load_checkpoint(path: str | Path, arch: str | None = None) -> LoadedModel:
         if kept in state:
             state[alias] = state[kept]
     # every tensor comes from the file: build without initialising where that gives the same model
-    loaded = build_empty(lambda: load_model(base, pretrained=False))
+    loaded = build_empty(lambda: load_spec(base, pretrained=False))
     if loaded is None or not can_assign(loaded.model):
-        loaded = load_model(base, pretrained=False)
+        loaded = load_spec(base, pretrained=False)
     model = loaded.model
     head = meta.get("head") or loaded.head
     if head and f"{head}.weight" in state:

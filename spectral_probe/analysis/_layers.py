@@ -1,0 +1,84 @@
+"""The layer runner shared by the weight analyses: resolve a model, apply a function per layer.
+
+:func:`compare_weights` (two models, layer pairs) and :func:`esd_layers` (one model) both load
+models the same way and spread their per-layer work over threads the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import TypeVar
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from ..extract.weights import WeightMatrix
+from ..models import LoadedModel, load_model
+
+__all__ = ["ModelLike", "Progress", "resolve_model", "run_per_layer"]
+
+ModelLike = nn.Module | LoadedModel | str
+Progress = Callable[[int, int, str], None]
+_T = TypeVar("_T")
+
+
+def resolve_model(model: ModelLike, arch: str | None) -> tuple[nn.Module, str]:
+    """The module and its spec (a name for a bare module) of ``model``."""
+    if isinstance(model, str):
+        loaded = load_model(model, arch=arch)
+        return loaded.model, loaded.spec
+    if isinstance(model, LoadedModel):
+        return model.model, model.spec
+    if isinstance(model, nn.Module):
+        return model, type(model).__name__
+    raise TypeError(
+        f"expected a model spec, LoadedModel or nn.Module, found {type(model).__name__}"
+    )
+
+
+def _cost(shape: Sequence[int]) -> int:
+    """Relative cost of one layer pair: the Gram product (s²l) and its eigensolve (~4s³)."""
+    small, large = min(shape), max(shape)
+    return small * small * (large + 4 * small)
+
+
+def run_per_layer(
+    pairs: list[tuple[WeightMatrix, WeightMatrix]],
+    fn: Callable[[tuple[WeightMatrix, WeightMatrix]], _T],
+    dev: torch.device,
+    workers: int | None,
+    progress: Progress | None,
+) -> list[_T]:
+    """Apply ``fn`` to every pair; on CPU in ``workers`` threads of one BLAS thread each.
+
+    LAPACK's eigensolvers scale poorly across threads on small matrices and collapse when the
+    machine is oversubscribed, so many single-threaded layers in parallel beat one
+    multi-threaded layer at a time. The costliest layers go first for load balance.
+    """
+    total = len(pairs)
+    workers = torch.get_num_threads() if workers is None else workers
+    if workers < 1:
+        raise ConfigError(f"expected workers >= 1, found {workers}")
+    results: list[_T | None] = [None] * total
+    if dev.type != "cpu" or workers == 1 or total < 2:
+        for i, pair in enumerate(pairs):
+            results[i] = fn(pair)
+            if progress is not None:
+                progress(i + 1, total, pair[0].name)
+        return results  # type: ignore[return-value]
+    order = sorted(range(total), key=lambda i: -_cost(pairs[i][0].matrix.shape))
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(max_workers=min(workers, total)) as pool:
+            futures = {pool.submit(fn, pairs[i]): i for i in order}
+            for done, future in enumerate(as_completed(futures), start=1):
+                i = futures[future]
+                results[i] = future.result()
+                if progress is not None:
+                    progress(done, total, pairs[i][0].name)
+    finally:
+        torch.set_num_threads(previous)
+    return results  # type: ignore[return-value]
