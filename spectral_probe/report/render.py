@@ -55,6 +55,17 @@ def caveats(report: Report) -> list[str]:
     )
     if report.evidence.split == "test":
         out.append("Feature spectra are measured on the test split, for analysis only.")
+    ranking = report.evidence.transferability
+    if ranking is not None:
+        for spec in ranking.meta.get("models", {}).values():
+            n, d = spec.get("n_samples"), spec.get("feature_dim")
+            if n is not None and d is not None and n <= d:
+                out.append(
+                    f"Transferability scores come from {n} inputs against {d} feature dimensions: with "
+                    "N <= D the H-score and SFDA sit at their ceilings and do not discriminate "
+                    "(docs/transferability.md); rank models with spectral-probe rank-models and more samples."
+                )
+                break
     return out
 
 

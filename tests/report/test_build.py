@@ -124,3 +124,22 @@ def test_transferability_section_scores_the_reports_model(tiny_report):
     md = paths["markdown"].read_text()
     assert "## Transferability" in md and "| logme |" in md and "| leep | skipped (" in md
     assert "<h2>Transferability</h2>" in paths["html"].read_text()
+
+
+def test_caveat_when_transferability_has_fewer_samples_than_dimensions(tiny_report):
+    from dataclasses import replace
+
+    from spectral_probe.report.render import caveats
+
+    report, _, _ = tiny_report
+    ranking = report.evidence.transferability
+    (model,) = ranking.meta["models"]
+    said = [c for c in caveats(report) if c.startswith("Transferability scores come from")]
+    n, d = ranking.meta["models"][model]["n_samples"], ranking.meta["models"][model]["feature_dim"]
+    assert bool(said) == (n <= d)
+    wide = {**ranking.meta, "models": {model: {**ranking.meta["models"][model], "feature_dim": n}}}
+    narrowed = replace(
+        report, evidence=replace(report.evidence, transferability=replace(ranking, meta=wide))
+    )
+    (line,) = [c for c in caveats(narrowed) if c.startswith("Transferability scores come from")]
+    assert f"from {n} inputs against {n} feature dimensions" in line
