@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -26,7 +26,7 @@ from ..errors import ConfigError
 from ..extract.weights import KINDS, WeightMatrix, iter_weight_matrices
 from ..spectral.esd import MIN_EIGENVALUES, conv_slice_eigenvalues, eigenvalues, esd_metrics
 from ._layers import resolve_model, run_per_layer
-from ._results import records, write_result_json, write_tables_csv
+from ._results import TidyResult, records, write_result_json, write_tables_csv
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -80,7 +80,7 @@ def esd_summary(frame: pd.DataFrame) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class LayerESD:
+class LayerESD(TidyResult):
     """Result of :func:`esd_layers`.
 
     Attributes:
@@ -93,6 +93,12 @@ class LayerESD:
     layers: pd.DataFrame
     eigenvalues: pd.DataFrame
     meta: dict[str, Any] = field(default_factory=dict)
+
+    main_table: ClassVar[str] = "esd"
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """``esd`` (one row per layer) and ``eigenvalues`` (tidy)."""
+        return {"esd": self.layers, "eigenvalues": self.eigenvalues}
 
     def summary(self) -> dict[str, Any]:
         """:func:`esd_summary` of :attr:`layers`."""
@@ -108,7 +114,7 @@ class LayerESD:
 
     def to_csv(self, directory: str | Path) -> list[Path]:
         """Write ``esd.csv`` and ``eigenvalues.csv``."""
-        return write_tables_csv(directory, {"esd": self.layers, "eigenvalues": self.eigenvalues})
+        return write_tables_csv(directory, self.tables())
 
 
 def layer_eigenvalues(

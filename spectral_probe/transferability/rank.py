@@ -17,12 +17,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..analysis._results import TidyResult
 from ..errors import ConfigError, DataError, SpectralProbeError
 from ..extract.feature_loader import make_feature_loader
 from ..extract.features import FeatureExtractor, resolve_device
@@ -106,7 +107,7 @@ def score_outputs(
 
 
 @dataclass(frozen=True)
-class ModelRanking:
+class ModelRanking(TidyResult):
     """Scores and ranks of several models on one dataset.
 
     Attributes:
@@ -120,6 +121,12 @@ class ModelRanking:
     table: pd.DataFrame
     scores: pd.DataFrame
     meta: dict[str, Any]
+
+    main_table: ClassVar[str] = "ranking"
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """``ranking`` (one row per model) and ``scores`` (one row per model and score)."""
+        return {"ranking": self.table, "scores": self.scores}
 
     @property
     def score_names(self) -> list[str]:
@@ -142,7 +149,7 @@ class ModelRanking:
         """Write ``ranking.csv`` (the table) and ``scores.csv`` (tidy) into ``directory``."""
         from ..analysis._results import write_tables_csv
 
-        return write_tables_csv(directory, {"ranking": self.table, "scores": self.scores})
+        return write_tables_csv(directory, self.tables())
 
 
 def build_ranking(

@@ -19,10 +19,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from ..analysis._results import TidyResult
 from .harness import full_cells, pilot_cells, task_signals
 from .stats import kendall_tau, regret_summary, weighted_tau
 from .suites import Suite
@@ -42,7 +43,7 @@ _GAINS = {"gain_bss": "l2+bss", "gain_sp": "l2-sp"}
 
 
 @dataclass(frozen=True)
-class ValidationResult:
+class ValidationResult(TidyResult):
     """The outcome of a validation suite.
 
     Attributes:
@@ -64,6 +65,13 @@ class ValidationResult:
     regrets: pd.DataFrame
     policies: pd.DataFrame
     signals: pd.DataFrame
+
+    main_table: ClassVar[str] = "policies"
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """``policies``, ``signals``, ``tasks``, ``regrets`` and ``runs``."""
+        return {"policies": self.policies, "signals": self.signals, "tasks": self.tasks,
+                "regrets": self.regrets, "runs": self.runs}  # fmt: skip
 
     @property
     def best_fixed_policy(self) -> str:
@@ -89,9 +97,7 @@ class ValidationResult:
     def to_csv(self, directory: str | Path) -> list[Path]:
         from ..analysis._results import write_tables_csv
 
-        tables = {"policies": self.policies, "signals": self.signals, "tasks": self.tasks,
-                  "regrets": self.regrets, "runs": self.runs}  # fmt: skip
-        return write_tables_csv(directory, tables)
+        return write_tables_csv(directory, self.tables())
 
 
 def _read(run_dir: Path) -> tuple[str, float | None, float | None, int | None]:

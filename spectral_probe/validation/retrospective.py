@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from ..analysis._results import TidyResult
 from .stats import WITHIN, regret_summary
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ OLD_CANDIDATES = ("L2", "L2+BSS", "L2-SP", "L2-SP+BSS")
 
 
 @dataclass(frozen=True)
-class RetrospectiveResult:
+class RetrospectiveResult(TidyResult):
     """Fixed policies on the paper's Table 2.
 
     Attributes:
@@ -41,6 +42,12 @@ class RetrospectiveResult:
     cells: pd.DataFrame
     regrets: pd.DataFrame
     policies: pd.DataFrame
+
+    main_table: ClassVar[str] = "policies"
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """``policies``, ``cells`` and ``regrets``."""
+        return {"policies": self.policies, "cells": self.cells, "regrets": self.regrets}
 
     @property
     def best_policy(self) -> str:
@@ -69,9 +76,7 @@ class RetrospectiveResult:
         """``policies.csv``, ``cells.csv`` and ``regrets.csv`` in ``directory``."""
         from ..analysis._results import write_tables_csv
 
-        return write_tables_csv(
-            directory, {"policies": self.policies, "cells": self.cells, "regrets": self.regrets}
-        )
+        return write_tables_csv(directory, self.tables())
 
 
 def retrospective(table: pd.DataFrame | None = None) -> RetrospectiveResult:

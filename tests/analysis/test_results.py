@@ -58,3 +58,19 @@ def test_to_parquet_without_pyarrow_names_the_extra(comparison, tmp_path, monkey
     with pytest.raises(MissingExtraError, match=r"spectral-probe\[parquet\]"):
         comparison.to_parquet(tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_every_result_of_this_wave_is_a_tidy_result() -> None:
+    """rank_models, esd_layers and validation results share to_frame/tables/to_parquet."""
+    from spectral_probe.analysis._results import TidyResult
+    from spectral_probe.analysis.esd import LayerESD
+    from spectral_probe.transferability.rank import ModelRanking
+    from spectral_probe.validation.analyse import ValidationResult
+    from spectral_probe.validation.retrospective import RetrospectiveResult, retrospective
+
+    for cls in (LayerESD, ModelRanking, ValidationResult, RetrospectiveResult):
+        assert issubclass(cls, TidyResult) and cls.main_table
+    result = retrospective()
+    frame = result.to_frame()
+    assert list(frame["policy"]) == list(result.policies["policy"])
+    assert set(result.tables()) == {"policies", "cells", "regrets"}
