@@ -123,6 +123,14 @@ def report_cmd(
             show_default=False,
         ),
     ] = None,
+    compare_models: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--compare-models",
+            help="Another pre-trained model to rank against MODEL by transferability scores, repeatable.",
+            show_default=False,
+        ),
+    ] = None,
     delta: Annotated[
         bool,
         typer.Option(help="Also pilot DELTA (costly: a frozen model copy and extra forwards)."),
@@ -175,6 +183,7 @@ def report_cmd(
         val=val,
         eval_max=eval_max,
         finetuned=tuple(finetuned or ()),
+        compare_models=tuple(compare_models or ()),
         device=device,
         alpha=alpha,
         seed_sd_floor=seed_sd_floor,

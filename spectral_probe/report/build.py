@@ -189,6 +189,7 @@ def _commands(settings: ReportSettings, pilots: PilotRuns, out: Path) -> list[st
             + [f"--val {q(settings.val)}"]
             + ([f"--eval-max {settings.eval_max}"] if settings.eval_max else [])
             + [f"--finetuned {q(p)}" for p in settings.finetuned]
+            + [f"--compare-models {q(m)}" for m in settings.compare_models]
         )
     ]
     cmds.extend(

@@ -165,9 +165,12 @@ def gather_evidence(
         finetuned[path] = compare_weights(pretrained_model, path, device=settings.device)
     if top_alignment is not None and not math.isfinite(top_alignment):
         top_alignment = None
-    say("transferability scores of the pre-trained model")
+    say(
+        "transferability scores of the pre-trained model"
+        + (" and the compared models" if settings.compare_models else "")
+    )
     ranking = rank_models(
-        {"pre-trained": pretrained_model},
+        {"pre-trained": pretrained_model, **{m: m for m in settings.compare_models}},
         settings.data,
         split=split,
         batch_size=batch,

@@ -77,7 +77,7 @@ def _transferability_rows(report: Report) -> list[dict[str, Any]]:
     if ranking is None:
         return []
     rows = []
-    for row in ranking.scores.itertuples(index=False):
+    for row in ranking.scores[ranking.scores["model"] == "pre-trained"].itertuples(index=False):
         skipped = row.skipped if isinstance(row.skipped, str) else None
         value = f"skipped ({skipped})" if skipped else f"{row.value:.4g}"
         rows.append(
@@ -86,6 +86,24 @@ def _transferability_rows(report: Report) -> list[dict[str, Any]]:
                 "value": value,
                 "paper": SCORES[row.score].paper,
                 "measures": SCORES[row.score].measures,
+            }
+        )
+    return rows
+
+
+def _model_ranking_rows(report: Report) -> list[dict[str, Any]]:
+    """With ``--compare-models``: one row per model, its rank by each score and the consensus."""
+    ranking = report.evidence.transferability
+    if ranking is None or len(ranking.table) < 2:
+        return []
+    rows = []
+    for rec in ranking.table.sort_values("consensus_rank").to_dict(orient="records"):
+        ranks = {s: rec.get(f"{s}_rank") for s in ranking.score_names}
+        rows.append(
+            {
+                "model": rec["model"],
+                "consensus": f"{rec['consensus_rank']:.2f}",
+                "ranks": [f"{r:g}" if r == r and r is not None else "–" for r in ranks.values()],
             }
         )
     return rows
@@ -135,6 +153,10 @@ def _context(report: Report, figures: list[ReportFigure], embed: bool) -> dict[s
         "signals": report.signals,
         "top_rows": top_rows,
         "transferability": _transferability_rows(report),
+        "model_ranking": _model_ranking_rows(report),
+        "ranking_scores": report.evidence.transferability.score_names
+        if report.evidence.transferability
+        else [],
         "transferability_n": report.evidence.transferability.meta["n_samples"]
         if report.evidence.transferability
         else 0,

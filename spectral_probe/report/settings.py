@@ -35,6 +35,8 @@ class ReportSettings:
         eval_max: evaluate pilots on at most this many validation/test images.
         spectrum_batches: batches of the feature spectra.
         finetuned: the user's own fine-tuned checkpoints, compared with the pre-trained model.
+        compare_models: other pre-trained model specs, ranked against ``model`` by the
+            transferability scores on the same training inputs.
         device: ``auto``, ``cpu`` or ``cuda``.
         alpha: one-sided level of the best-of-k corrected paired comparisons.
         seed_sd_floor: seed-to-seed standard deviation assumed with one seed (accuracy in [0, 1]).
@@ -55,6 +57,7 @@ class ReportSettings:
     eval_max: int | None = 2000
     spectrum_batches: int = 8
     finetuned: tuple[str, ...] = ()
+    compare_models: tuple[str, ...] = ()
     device: str = "auto"
     alpha: float = ALPHA
     seed_sd_floor: float = SEED_SD_FLOOR
@@ -102,6 +105,6 @@ class ReportSettings:
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form (saved in report.json)."""
         out = asdict(self)
-        for key in ("methods", "rates", "seeds", "finetuned", "scaled_down"):
+        for key in ("methods", "rates", "seeds", "finetuned", "compare_models", "scaled_down"):
             out[key] = list(out[key])
         return out

@@ -143,3 +143,24 @@ def test_caveat_when_transferability_has_fewer_samples_than_dimensions(tiny_repo
     )
     (line,) = [c for c in caveats(narrowed) if c.startswith("Transferability scores come from")]
     assert f"from {n} inputs against {n} feature dimensions" in line
+
+
+def test_compare_models_ranks_them_beside_the_report_model(tmp_path):
+    settings = tiny_settings(
+        methods=("l2", "l2+bss"), rates=("100%",), seeds=(0,), compare_models=("tiny:cnn",)
+    )
+    prepare_output(tmp_path, settings)
+    report = build_report(settings, tmp_path)
+    from spectral_probe.report import render_report
+
+    paths = render_report(report, tmp_path)
+    table = report.evidence.transferability.table
+    assert list(table["model"]) == ["pre-trained", "tiny:cnn"]
+    md, html = paths["markdown"].read_text(), paths["html"].read_text()
+    assert "Ranking against the compared models" in md and "| tiny:cnn |" in md
+    assert 'id="model-ranking"' in html
+    # the per-score table stays the report model's own: one row per score
+    assert sum(line.startswith("| logme |") for line in md.splitlines()) == 1
+    payload = json.loads(paths["json"].read_text())
+    assert "--compare-models tiny:cnn" in payload["commands"][0]
+    assert payload["settings"]["compare_models"] == ["tiny:cnn"]
