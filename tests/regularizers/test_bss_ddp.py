@@ -30,6 +30,9 @@ def _worker(rank: int, tmp: str) -> None:
         value = BSS(eta=1.0, k=2, gather=True).penalty(ctx)
         value.backward()
         torch.save({"value": value.detach(), "grad": f.grad}, f"{tmp}/rank{rank}.pt")
+        # both ranks finish the backward's collectives before either tears gloo down (a rank
+        # that destroyed its group while the other still waited once aborted the process)
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
