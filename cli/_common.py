@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -35,6 +36,8 @@ __all__ = [
     "invocation",
     "save_and_show",
     "SplitOpt",
+    "OutOpt",
+    "JsonOpt",
 ]
 
 #: ``--split`` of the analysis commands; default ``auto`` (spectral_probe.data.AUTO_SPLIT,
@@ -47,6 +50,14 @@ SplitOpt = Annotated[
         "else every image of a single-folder ImageFolder (ROOT/<class>/*.jpg); or train, test, all.",
     ),
 ]
+
+#: ``--out`` of the analysis commands: an atomic folder written by :func:`save_and_show`.
+OutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", "-o", help="Write CSVs, results.json, config.json and figures here."),
+]
+#: ``--json`` of the analysis commands.
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the full results as JSON on stdout.")]
 
 console = Console(stderr=True)
 stdout = Console(soft_wrap=True)

@@ -7,7 +7,16 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import SplitOpt, console, handles_errors, print_frame, progress_bar, save_and_show
+from ._common import (
+    JsonOpt,
+    OutOpt,
+    SplitOpt,
+    console,
+    handles_errors,
+    print_frame,
+    progress_bar,
+    save_and_show,
+)
 from .features import PoolChoice
 
 app = typer.Typer()
@@ -112,13 +121,8 @@ def compare_features_cmd(
         ),
     ] = None,
     workers: Annotated[int, typer.Option(help="Loader processes for image files.")] = 0,
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", "-o", help="Write CSVs, results.json, config.json and figures here."),
-    ] = None,
-    json_out: Annotated[
-        bool, typer.Option("--json", help="Print the full results as JSON on stdout.")
-    ] = False,
+    out: OutOpt = None,
+    json_out: JsonOpt = False,
     csv_out: Annotated[
         bool, typer.Option("--csv", help="Print the matched-layer table as CSV on stdout.")
     ] = False,

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import console, handles_errors, print_frame, progress_bar, save_and_show
+from ._common import JsonOpt, console, handles_errors, print_frame, progress_bar, save_and_show
 
 app = typer.Typer()
 
@@ -81,9 +81,7 @@ def rank_models_cmd(
             help="Write ranking.csv, scores.csv, results.json, config.json and figures here.",
         ),
     ] = None,
-    json_out: Annotated[
-        bool, typer.Option("--json", help="Print the full results as JSON on stdout.")
-    ] = False,
+    json_out: JsonOpt = False,
     csv_out: Annotated[
         bool, typer.Option("--csv", help="Print the ranking table as CSV on stdout.")
     ] = False,

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 import typer
 
 from ._common import (
+    JsonOpt,
+    OutOpt,
     console,
     handles_errors,
     parse_kinds,
@@ -90,13 +92,8 @@ def compare_weights_cmd(
         Method, typer.Option(help="gram (fast, float64) or svd (LAPACK).")
     ] = Method.gram,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", "-o", help="Write CSVs, results.json, config.json and figures here."),
-    ] = None,
-    json_out: Annotated[
-        bool, typer.Option("--json", help="Print the full results as JSON on stdout.")
-    ] = False,
+    out: OutOpt = None,
+    json_out: JsonOpt = False,
     csv_out: Annotated[
         bool, typer.Option("--csv", help="Print the per-layer summary as CSV on stdout.")
     ] = False,
