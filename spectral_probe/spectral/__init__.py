@@ -9,6 +9,7 @@ from .bases import canonical_correlations, nuclear_norm, orthonormal_basis
 from .compare import MatrixComparison, compare_matrices
 from .eigen import (
     eigh,
+    eigh_coordinates,
     eigvalsh,
     gram,
     one_lapack_thread,
@@ -51,6 +52,7 @@ __all__ = [
     "canonical_correlations",
     "gram",
     "eigh",
+    "eigh_coordinates",
     "eigvalsh",
     "one_lapack_thread",
     "smallest_eigenpairs_host",

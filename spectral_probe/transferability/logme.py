@@ -29,11 +29,15 @@ noise :math:`\varepsilon \sim \mathcal{N}(0, \beta^{-1} I_N)`. With the SVD
 
 LogME is the mean of :math:`\mathcal{L}_c` over classes; higher is better. Here all classes
 iterate together on one ``(k, C)`` array (each class stops updating when it converges, as in
-the per-class loop of the reference), after **one** decomposition of the features
-(:func:`spectral_probe.spectral.svd`: the eigendecomposition of the smaller Gram matrix).
-For :math:`N > D` the left vectors are never formed: :math:`x = \operatorname{diag}(s)^{-1}
-V^\top (F^\top Y)`. Singular values below ``rank_rtol`` :math:`s_1` are dropped (the numerical
-rank, like the reference's truncation for :math:`N > D`).
+the per-class loop of the reference), after **one** decomposition of the features. For
+:math:`N > D` neither singular-vector matrix is formed:
+:math:`x = \operatorname{diag}(s)^{-1} V^\top (F^\top Y)`, where :math:`F^\top Y` is the per-class
+sum of the feature rows and :math:`\sigma, V^\top (F^\top Y)` come from
+:func:`spectral_probe.spectral.eigh_coordinates` on :math:`F^\top F` (formed by the symmetric
+product, :func:`spectral_probe.spectral.gram`). For :math:`N \le D`, :math:`x = U^\top Y` with
+:math:`U` from :func:`spectral_probe.spectral.svd`. Singular values below ``rank_rtol``
+:math:`s_1` are dropped (the numerical rank, like the reference's truncation for
+:math:`N > D`).
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from typing import Any
 
 import torch
 
-from ..spectral import svd
+from ..spectral import eigh_coordinates, gram, svd
 from ._check import features_and_labels, one_hot
 
 __all__ = ["logme"]
@@ -74,16 +78,21 @@ def logme(
     f, y, c = features_and_labels(features, labels)
     n, d = f.shape
     targets = one_hot(y, c, f)
-    tall = n > d
-    dec = svd(f, vectors="right" if tall else "left")
-    singular = dec.S
-    keep = singular > rank_rtol * singular[0]
-    s = singular[keep]
-    basis = dec.V if tall else dec.U
-    if basis is None:  # pragma: no cover - svd returns the vectors asked for
-        raise RuntimeError("svd returned no singular vectors")
-    # x = U^T Y (k, C); for N > D without forming U: diag(s)^-1 V^T (F^T Y)
-    x = (basis[:, keep].mT @ (f.mT @ targets)) / s[:, None] if tall else basis[:, keep].mT @ targets
+    if n > d:
+        class_sums = torch.zeros(c, d, dtype=f.dtype, device=f.device).index_add_(0, y, f)
+        lam, coords = eigh_coordinates(gram(f, left=False), class_sums.mT)  # V^T (F^T Y)
+        singular = lam.flip(0).clamp_min(0).sqrt()
+        keep = singular > rank_rtol * singular[0]
+        s = singular[keep]
+        x = coords.flip(0)[keep] / s[:, None]  # U^T Y without forming U
+    else:
+        dec = svd(f, vectors="left")
+        if dec.U is None:  # pragma: no cover - svd returns the vectors asked for
+            raise RuntimeError("svd returned no singular vectors")
+        singular = dec.S
+        keep = singular > rank_rtol * singular[0]
+        s = singular[keep]
+        x = dec.U[:, keep].mT @ targets
     sigma = (s**2)[:, None]  # (k, 1)
     x2 = x**2  # (k, C)
     res_x2 = targets.sum(0) - x2.sum(0)  # ||y_c||^2 - ||x||^2: the part outside the column space

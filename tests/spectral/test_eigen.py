@@ -57,3 +57,35 @@ def test_one_lapack_thread_restores_the_setting() -> None:
 def test_solved_on_host_for_cpu_floats_only() -> None:
     assert eigen.solved_on_host(torch.zeros(3, 4))
     assert not eigen.solved_on_host(torch.zeros(3, 4, dtype=torch.complex64))
+
+
+@pytest.mark.parametrize("n", [5, 40, eigen.COORDINATES_TRIDIAGONAL_MIN_N + 44])
+def test_eigh_coordinates_match_numpy(n: int) -> None:
+    """Eigenvalues and Q^T B agree with NumPy's eigh on both routes (torch below the size
+    threshold, dsytrd + dormqr + dstemr from it on), up to each eigenvector's sign."""
+    rng = np.random.default_rng(n)
+    f = rng.standard_normal((n + 30, n))
+    g = f.T @ f
+    b = rng.standard_normal((n, 7))
+    lam, z = eigen.eigh_coordinates(torch.from_numpy(g), torch.from_numpy(b))
+    ref_lam, q = np.linalg.eigh(g)
+    ref_z = q.T @ b
+    np.testing.assert_allclose(lam.numpy(), ref_lam, rtol=1e-12, atol=1e-12 * ref_lam[-1])
+    # each row of Z is defined up to the sign of its eigenvector
+    signs = np.sign((z.numpy() * ref_z).sum(1, keepdims=True))
+    np.testing.assert_allclose(z.numpy() * signs, ref_z, atol=1e-9 * np.abs(ref_z).max())
+
+
+def test_eigh_coordinates_rejects_mismatched_shapes() -> None:
+    with pytest.raises(ValueError, match=r"expected a square \(n, n\) matrix"):
+        eigen.eigh_coordinates(torch.eye(3), torch.ones(4, 2))
+
+
+@pytest.mark.parametrize("left", [True, False])
+def test_gram_symmetric_product_matches_matmul(left: bool) -> None:
+    """The NumPy syrk route (2-D CPU, > 64 on both sides) equals the plain product."""
+    x = torch.randn(100, 90, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    ref = x @ x.mT if left else x.mT @ x
+    out = eigen.gram(x, left=left)
+    torch.testing.assert_close(out, ref, rtol=1e-13, atol=1e-12)
+    assert torch.equal(out, out.mT)
