@@ -69,6 +69,9 @@ def check_interpolation(name: Any) -> str:
 
 def _v2_interpolation(name: str) -> Any:
     """The torchvision mode for ``name`` (``nearest``: PIL's nearest neighbour, on tensors too)."""
+    from .._torchvision import import_torchvision
+
+    import_torchvision()
     from torchvision.transforms import InterpolationMode
 
     mode = check_interpolation(name)
@@ -91,6 +94,9 @@ def _check_stats(mean: Sequence[float], std: Sequence[float]) -> None:
 
 def _v2() -> Any:
     """torchvision's v2 transforms, imported on first use (torchvision takes ~2 s to import)."""
+    from .._torchvision import import_torchvision
+
+    import_torchvision()
     from torchvision.transforms import v2
 
     return v2

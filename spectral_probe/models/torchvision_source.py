@@ -39,7 +39,9 @@ def _preprocessing(weights: object | None) -> Preprocessing:
 )
 def load_torchvision(rest: str, pretrained: bool = True) -> LoadedModel:
     """Build ``torchvision.models.<name>``, with the named weights when ``pretrained``."""
-    import torchvision.models as tvm
+    from .._torchvision import import_torchvision
+
+    tvm = import_torchvision().models
 
     name, _, weights_name = rest.partition(":")
     available = tvm.list_models()
