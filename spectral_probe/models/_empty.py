@@ -13,7 +13,8 @@ and the caller builds normally.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from typing import TypeVar
 
 import torch
@@ -24,10 +25,51 @@ __all__ = ["build_empty", "can_assign", "assign_state", "has_meta_tensors"]
 _T = TypeVar("_T")
 
 
-def build_empty(build: Callable[[], _T]) -> _T | None:
-    """Run ``build()`` on the meta device; ``None`` if it fails there (build normally then)."""
+#: ``torch.nn.init`` functions that :func:`build_empty` turns into no-ops while it builds.
+_INIT_FUNCTIONS = (
+    "uniform_",
+    "normal_",
+    "trunc_normal_",
+    "constant_",
+    "ones_",
+    "zeros_",
+    "eye_",
+    "dirac_",
+    "xavier_uniform_",
+    "xavier_normal_",
+    "kaiming_uniform_",
+    "kaiming_normal_",
+    "orthogonal_",
+    "sparse_",
+)
+
+
+@contextlib.contextmanager
+def _no_init() -> Iterator[None]:
+    """Make the ``torch.nn.init`` functions return their tensor untouched.
+
+    On ``meta`` they would do nothing useful, yet the random ones dispatch through
+    ``torch._refs``, whose wrapper imports ``torch._dynamo`` (about 1.5 s) on first use.
+    """
+    saved = {name: getattr(nn.init, name) for name in _INIT_FUNCTIONS if hasattr(nn.init, name)}
+
+    def skip(tensor: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+        return tensor
+
     try:
-        with torch.device("meta"):
+        for name in saved:
+            setattr(nn.init, name, skip)
+        yield
+    finally:
+        for name, fn in saved.items():
+            setattr(nn.init, name, fn)
+
+
+def build_empty(build: Callable[[], _T]) -> _T | None:
+    """Run ``build()`` on the meta device, with ``torch.nn.init`` switched off; ``None`` if it
+    fails there (build normally then)."""
+    try:
+        with torch.device("meta"), _no_init():
             return build()
     except Exception:  # any failure on meta means: build the ordinary way
         return None
