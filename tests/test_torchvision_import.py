@@ -62,3 +62,28 @@ def test_the_shortcut_can_be_turned_off() -> None:
     out = _run({"SPECTRAL_PROBE_PLAIN_IMPORTS": "1"})
     assert out["dynamo_after_import"] is True
     assert out["compiled"] == [2.0, 2.0]
+
+
+_BUILD = """
+import json, sys
+import torch
+from spectral_probe._torchvision import import_torchvision
+from spectral_probe.models._empty import build_empty
+tv = import_torchvision()
+before = torch.nn.init.kaiming_normal_
+model = build_empty(lambda: tv.models.resnet18())
+print(json.dumps({
+    "meta": all(p.is_meta for p in model.parameters()),
+    "dynamo": "torch._dynamo" in sys.modules,
+    "init_restored": torch.nn.init.kaiming_normal_ is before,
+}))
+"""
+
+
+def test_building_on_meta_does_not_import_dynamo() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", _BUILD], check=False, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out == {"meta": True, "dynamo": False, "init_restored": True}
