@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import functools
+import io
 import json
+import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -31,6 +34,8 @@ __all__ = [
     "handles_errors",
     "progress_bar",
     "print_frame",
+    "print_records",
+    "records_csv",
     "print_json",
     "parse_kinds",
     "invocation",
@@ -134,19 +139,54 @@ def print_frame(
     """Print selected DataFrame columns as a rich table on stdout."""
     import pandas as pd
 
+    left = [not pd.api.types.is_numeric_dtype(df[col]) for col in columns]
+    _print_table(df[list(columns)].itertuples(index=False), columns, left, title, headers)
+
+
+def print_records(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[str],
+    *,
+    title: str | None = None,
+    headers: Sequence[str] | None = None,
+) -> None:
+    """:func:`print_frame` of ``pandas.DataFrame(rows, columns=columns)``, without pandas.
+
+    A column is right-aligned when it is numeric as pandas infers it for plain values: every
+    value an int or a float (and at least one row).
+    """
+    left = [not rows or not all(isinstance(r[col], int | float) for r in rows) for col in columns]
+    _print_table(([r[col] for col in columns] for r in rows), columns, left, title, headers)
+
+
+def _print_table(
+    rows: Iterable[Sequence[Any]],
+    columns: Sequence[str],
+    left: Sequence[bool],
+    title: str | None,
+    headers: Sequence[str] | None,
+) -> None:
     table = Table(title=title, header_style="bold", show_lines=False, pad_edge=False)
-    for i, (col, head) in enumerate(zip(columns, headers or columns)):
-        left = not pd.api.types.is_numeric_dtype(df[col])
+    for i, (head, is_left) in enumerate(zip(headers or columns, left)):
         table.add_column(
             head,
-            justify="left" if left else "right",
+            justify="left" if is_left else "right",
             no_wrap=True,
             overflow="ellipsis" if i == 0 else "fold",
             min_width=8 if i == 0 else None,
         )
-    for row in df[list(columns)].itertuples(index=False):
+    for row in rows:
         table.add_row(*(_fmt(v) for v in row))
     stdout.print(table)
+
+
+def records_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    """``pandas.DataFrame(rows, columns=columns).to_csv(index=False)`` for plain values."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator=os.linesep)
+    writer.writerow(columns)
+    writer.writerows([r[col] for col in columns] for r in rows)
+    return buf.getvalue()
 
 
 def print_json(payload: Any) -> None:

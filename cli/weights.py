@@ -16,7 +16,9 @@ from ._common import (
     parse_kinds,
     print_frame,
     print_json,
+    print_records,
     progress_bar,
+    records_csv,
     save_and_show,
     stdout,
 )
@@ -363,9 +365,6 @@ def layers_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """List a model's weight matrices (or, with --modules, every named module; with --esd, their ESD metrics)."""
-    from spectral_probe.extract import layer_table, module_table
-    from spectral_probe.models import load_model
-
     if out is not None and not esd:
         from spectral_probe.errors import ConfigError
 
@@ -392,6 +391,25 @@ def layers_cmd(
             quiet=quiet,
         )
         return
+    if not modules and not split_groups and arch is None:
+        from ._layer_tables import shipped_layer_table
+
+        # a bundled model's table ships as data: listed without torch or building the model
+        shipped = shipped_layer_table(
+            model, include=include, exclude=exclude, kinds=parse_kinds(kinds)
+        )
+        if shipped is not None:
+            if json_out:
+                print_json(shipped.layers)
+            elif csv_out:
+                stdout.file.write(records_csv(shipped.layers, shipped.columns))
+            else:
+                title = _layers_title(shipped.spec, len(shipped.layers), shipped.head)
+                print_records(shipped.layers, shipped.columns, title=title)
+            return
+    from spectral_probe.extract import layer_table, module_table
+    from spectral_probe.models import load_model
+
     loaded = load_model(model, arch=arch)
     if modules:
         df = module_table(loaded.model, include=include, exclude=exclude)
@@ -408,10 +426,15 @@ def layers_cmd(
     elif csv_out:
         stdout.file.write(df.to_csv(index=False))
     else:
-        title = f"{loaded.spec}: {len(df)} {'modules' if modules else 'weight matrices'}"
-        if loaded.head and not modules:
-            title += f" (head: {loaded.head})"
+        if modules:
+            title = f"{loaded.spec}: {len(df)} modules"
+        else:
+            title = _layers_title(loaded.spec, len(df), loaded.head)
         print_frame(df, list(df.columns), title=title)
+
+
+def _layers_title(spec: str, count: int, head: str | None) -> str:
+    return f"{spec}: {count} weight matrices" + (f" (head: {head})" if head else "")
 
 
 def _layers_esd(
