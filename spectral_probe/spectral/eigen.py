@@ -101,7 +101,9 @@ def gram(x: Tensor, *, left: bool) -> Tensor:
     symmetric rank-k update ``syrk``: half the flops of the general product that
     ``torch.matmul`` runs (measured by ``bench/bench_transferability.py``: a 10,000 x 2048
     float64 :math:`F^\top F` in 0.82 s against 1.67 s on one thread). Batched, CUDA and
-    autograd inputs use ``torch.matmul``.
+    autograd inputs use ``torch.matmul``. NumPy's BLAS keeps its own thread pool, so code that
+    already runs one single-threaded layer per worker thread (``compare_weights``) forms its
+    Grams with ``torch.matmul`` instead (measured: syrk there oversubscribes the cores).
 
     Example:
         >>> gram(torch.tensor([[1.0, 2.0]]), left=True)

@@ -22,8 +22,6 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor
 
-from .eigen import gram as _gram
-
 __all__ = ["SVD", "Vectors", "svd", "singular_values", "spectral_norm", "svd_flip"]
 
 Vectors = Literal["left", "right", "both", "none"]
@@ -95,7 +93,7 @@ def svd(
 
     m, n = w.shape
     wide = m <= n
-    gram = _gram(w, left=wide)
+    gram = w @ w.mT if wide else w.mT @ w
     if vectors == "none":
         lam = torch.linalg.eigvalsh(gram)
         return SVD(lam.flip(0).clamp_min(0).sqrt(), None, None)
