@@ -137,8 +137,9 @@ def compare_weights_cmd(
     if out is not None:
         check_writable_dir(out)
     with console.status("loading models...", spinner="dots") if not quiet else _null():
-        a = load_model(model_a, arch=arch_a or arch)
-        b = load_model(model_b, arch=arch_b or arch)
+        a = load_model(model_a, arch=arch_a or arch, infer_arch=True)
+        b = load_model(model_b, arch=arch_b or arch, infer_arch=True)
+    _note_inferred(a, b)
     with progress_bar("comparing layers", quiet=quiet) as update:
         result = compare_weights(
             a,
@@ -186,6 +187,21 @@ def compare_weights_cmd(
         csv_frame=result.layers,
         summary=lambda: _print_summary(result),
     )
+
+
+def _note_inferred(*loaded: Any) -> None:
+    """One stderr note when a state dict named no architecture and one was inferred."""
+    inferred = [m for m in loaded if "inferred_arch" in m.metadata]
+    if inferred:
+        specs = " and ".join(dict.fromkeys(m.spec for m in inferred))
+        console.print(
+            f"note: {specs}: {inferred[0].metadata['inferred_arch']}; "
+            "pass --arch SPEC for the real architecture",
+            style="dim",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
 
 
 def _write_figures(
@@ -410,7 +426,8 @@ def layers_cmd(
     from spectral_probe.extract import layer_table, module_table
     from spectral_probe.models import load_model
 
-    loaded = load_model(model, arch=arch)
+    loaded = load_model(model, arch=arch, infer_arch=True)
+    _note_inferred(loaded)
     if modules:
         df = module_table(loaded.model, include=include, exclude=exclude)
     else:
@@ -461,7 +478,8 @@ def _layers_esd(
     if out is not None:
         check_writable_dir(out)
     with console.status("loading model...", spinner="dots") if not quiet else _null():
-        loaded = load_model(model, arch=arch)
+        loaded = load_model(model, arch=arch, infer_arch=True)
+    _note_inferred(loaded)
     with progress_bar("fitting layer ESDs", quiet=quiet) as update:
         result = esd_layers(
             loaded,

@@ -24,15 +24,20 @@ Progress = Callable[[int, int, str], None]
 _T = TypeVar("_T")
 
 
-def resolve_model(model: ModelLike, arch: str | None) -> tuple[nn.Module, str]:
-    """The module and its spec (a name for a bare module) of ``model``."""
+def resolve_model(model: ModelLike, arch: str | None) -> tuple[nn.Module, str, bool]:
+    """The module of ``model``, its spec (a name for a bare module), and whether its
+    architecture was inferred from tensor shapes.
+
+    The weight analyses never run the model, so a state-dict file that names no architecture
+    (no sidecar, no ``arch``) loads into one inferred from its shapes
+    (:mod:`spectral_probe.models.inferred`).
+    """
     if isinstance(model, str):
-        loaded = load_model(model, arch=arch)
-        return loaded.model, loaded.spec
+        model = load_model(model, arch=arch, infer_arch=True)
     if isinstance(model, LoadedModel):
-        return model.model, model.spec
+        return model.model, model.spec, "inferred_arch" in model.metadata
     if isinstance(model, nn.Module):
-        return model, type(model).__name__
+        return model, type(model).__name__, False
     raise TypeError(
         f"expected a model spec, LoadedModel or nn.Module, found {type(model).__name__}"
     )

@@ -24,6 +24,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..extract.weights import KINDS, WeightMatrix, iter_weight_matrices
+from ..models.inferred import INFERRED_NOTE
 from ..spectral.esd import MIN_EIGENVALUES, conv_slice_eigenvalues, eigenvalues, esd_metrics
 from ._layers import resolve_model, run_per_layer
 from ._results import TidyResult, records, write_result_json, write_tables_csv
@@ -87,7 +88,8 @@ class LayerESD(TidyResult):
         layers: one row per weight matrix: ``layer, kind, type, rows, cols, conv`` and
             :data:`ESD_COLUMNS`.
         eigenvalues: tidy ``(layer, index, eigenvalue)``, ascending within a layer.
-        meta: model spec, options, summary (:func:`esd_summary`), timing and versions.
+        meta: model spec, options, summary (:func:`esd_summary`), timing and versions (for a
+            state dict that names no architecture: ``inferred_arch``).
     """
 
     layers: pd.DataFrame
@@ -154,7 +156,8 @@ def esd_layers(
 
     Args:
         model: a spec string, LoadedModel or module.
-        arch: architecture spec for a bare state-dict file.
+        arch: architecture spec for a bare state-dict file (without one, an architecture
+            inferred from its tensor shapes).
         include: regular expression; keep only matching layer names.
         exclude: regular expression; drop matching layer names.
         kinds: layer kinds (``conv``, ``linear``, ``attention``).
@@ -170,7 +173,7 @@ def esd_layers(
 
     if conv not in ("unfolded", "slices"):
         raise ConfigError(f"expected --esd-conv unfolded or slices, found {conv!r}")
-    module, spec = resolve_model(model, arch)
+    module, spec, inferred = resolve_model(model, arch)
     mats = list(
         iter_weight_matrices(
             module, include=include, exclude=exclude, kinds=kinds, split_groups=split_groups
@@ -229,6 +232,8 @@ def esd_layers(
         "seconds": time.perf_counter() - started,
         "versions": {"spectral_probe": __version__, "torch": torch.__version__},
     }
+    if inferred:
+        meta["inferred_arch"] = {"models": ["model"], "note": INFERRED_NOTE}
     result = LayerESD(layers, evals, meta)
     meta["summary"] = result.summary()
     return result

@@ -14,6 +14,7 @@ import torch
 
 from ..errors import ConfigError
 from ..extract.weights import KINDS, WeightMatrix, pair_weight_matrices
+from ..models.inferred import INFERRED_NOTE
 from ..spectral import (
     MatrixComparison,
     compare_matrices,
@@ -75,7 +76,8 @@ class WeightComparison(TidyResult):
             ``sin_bound``, ``resolvable``, ``cos_window``, ``window``.
         principal: tidy (layer, index, cos) for the principal angles of the top-k subspaces.
         skipped: layers that could not be paired, with the reason.
-        meta: specs, options, timing and versions (with ``esd``: ``esd_summary`` per model).
+        meta: specs, options, timing and versions (with ``esd``: ``esd_summary`` per model;
+            for a state dict that names no architecture: ``inferred_arch``).
         esd: with ``esd=True``, tidy (layer, model ``a``/``b``) rows of
             :data:`spectral_probe.analysis.esd.ESD_COLUMNS`; empty otherwise.
     """
@@ -230,7 +232,8 @@ def compare_weights(
     Args:
         model_a: the reference (pre-trained) model: a spec string, LoadedModel or module.
         model_b: the compared (fine-tuned) model.
-        arch_a: architecture spec for ``model_a`` if it is a bare state-dict file.
+        arch_a: architecture spec for ``model_a`` if it is a bare state-dict file (without
+            one, an architecture inferred from its tensor shapes).
         arch_b: likewise for ``model_b``.
         include: regular expression; keep only matching layer names.
         exclude: regular expression; drop matching layer names.
@@ -263,8 +266,8 @@ def compare_weights(
     if not 0.0 <= window < 1.0:
         raise ConfigError(f"expected a spectral window in [0, 1), found {window}")
     dev = _device(device)
-    ma, spec_a = resolve_model(model_a, arch_a)
-    mb, spec_b = resolve_model(model_b, arch_b)
+    ma, spec_a, inferred_a = resolve_model(model_a, arch_a)
+    mb, spec_b, inferred_b = resolve_model(model_b, arch_b)
     paired = pair_weight_matrices(
         ma, mb, include=include, exclude=exclude, kinds=kinds, split_groups=split_groups
     )
@@ -356,6 +359,9 @@ def compare_weights(
         "seconds": elapsed,
         "versions": {"spectral_probe": __version__, "torch": torch.__version__},
     }
+    inferred = [tag for tag, yes in (("model_a", inferred_a), ("model_b", inferred_b)) if yes]
+    if inferred:
+        meta["inferred_arch"] = {"models": inferred, "note": INFERRED_NOTE}
     esd_frame = pd.DataFrame(esd_rows)
     if esd:
         from .esd import ESD_COLUMNS, esd_summary

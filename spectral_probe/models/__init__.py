@@ -51,7 +51,9 @@ def is_checkpoint_spec(spec: str) -> bool:
     return Path(spec).suffix in CHECKPOINT_SUFFIXES or Path(spec).exists()
 
 
-def load_model(spec: str, *, arch: str | None = None, pretrained: bool = True) -> LoadedModel:
+def load_model(
+    spec: str, *, arch: str | None = None, pretrained: bool = True, infer_arch: bool = False
+) -> LoadedModel:
     """Resolve a model spec string to a :class:`LoadedModel` (on CPU, eval mode).
 
     Args:
@@ -59,6 +61,9 @@ def load_model(spec: str, *, arch: str | None = None, pretrained: bool = True) -
             ``hf:PATH_OR_ID``, or a checkpoint path (``.safetensors``/``.pt``/``.pth``/``.bin``).
         arch: for a checkpoint without a spectral-probe sidecar, the spec of its architecture.
         pretrained: ``False`` builds the architecture only (random initialisation).
+        infer_arch: for a checkpoint that names no architecture (no sidecar, no ``arch``),
+            infer one from its tensor shapes instead of raising; only for analyses that read
+            weights and never run the model (see :mod:`spectral_probe.models.inferred`).
 
     Example:
         >>> load_model("torchvision:resnet18", pretrained=False).head
@@ -68,7 +73,7 @@ def load_model(spec: str, *, arch: str | None = None, pretrained: bool = True) -
         raise ModelSpecError(f"expected a model spec such as torchvision:resnet50, found {spec!r}")
     spec = spec.strip()
     if is_checkpoint_spec(spec):
-        return load_checkpoint(spec, arch=arch)
+        return load_checkpoint(spec, arch=arch, infer_arch=infer_arch)
     source, sep, rest = spec.partition(":")
     if not sep or not rest:
         known = ", ".join(s.name for s in list_sources())
