@@ -53,9 +53,9 @@ class ModelOutputs:
     """What the scores read from one model on the dataset.
 
     Attributes:
-        features: penultimate features ``(N, D)`` float32 on the CPU.
+        features: penultimate features ``(N, D)`` on the CPU, in the model's output dtype.
         labels: target labels ``(N,)``.
-        source_probs: the source head's softmax ``(N, C_s)`` or ``None``.
+        source_probs: the source head's softmax ``(N, C_s)`` float32, or ``None``.
         no_source: why there is no source head (``None`` when there is one).
     """
 
@@ -201,9 +201,19 @@ def model_outputs(
     max_length: int = 128,
     progress: Callable[[], None] | None = None,
 ) -> ModelOutputs:
-    """One pass over ``dataset``: penultimate features, labels and (if any) source probabilities."""
+    """One pass over ``dataset``: penultimate features, labels and (if any) source probabilities.
+
+    The inputs stream through in batches; each batch's features and source probabilities
+    (softmax per batch, float32) are written into arrays allocated once for all ``N`` samples,
+    so the peak memory is ``N x (D + C_s)`` floats plus one batch: about 0.8 GB for
+    N = 100,000 ImageNet features of D = 1280 (use ``max_samples`` to score a subset).
+    """
     no_source = source_head_reason(loaded)
-    feats, labels, logits = [], [], []
+    n = len(dataset)
+    feats: torch.Tensor | None = None
+    probs: torch.Tensor | None = None
+    labels = torch.empty(n, dtype=torch.int64)
+    filled = 0
     with FeatureExtractor(loaded, None, device=device) as fx:
         head = fx.model.get_submodule(loaded.head) if no_source is None and loaded.head else None
         loader = make_feature_loader(
@@ -221,15 +231,23 @@ def model_outputs(
         )
         for inputs, y in loader:
             f = fx(inputs)["penultimate"]
+            end = filled + f.shape[0]
+            if feats is None:
+                feats = torch.empty(n, *f.shape[1:], dtype=f.dtype)
+            feats[filled:end] = f.cpu()
             if head is not None:
                 with torch.inference_mode(), fx.autocast():
-                    logits.append(head(f).float().cpu())
-            feats.append(f.cpu())
-            labels.append(y)
+                    p = torch.softmax(head(f).float(), dim=1).cpu()
+                if probs is None:
+                    probs = torch.empty(n, p.shape[1], dtype=torch.float32)
+                probs[filled:end] = p
+            labels[filled:end] = torch.as_tensor(y)
+            filled = end
             if progress is not None:
                 progress()
-    probs = torch.softmax(torch.cat(logits).double(), dim=1) if logits else None
-    return ModelOutputs(torch.cat(feats), torch.cat(labels), probs, no_source)
+    if feats is None or filled != n:
+        raise DataError(f"expected {n} samples from the loader, found {filled}")
+    return ModelOutputs(feats, labels, probs, no_source)
 
 
 def rank_models(

@@ -87,7 +87,7 @@ def test_source_probabilities_are_the_models_own_imagenet_outputs(
     inputs, labels = next(iter(loader))
     with torch.inference_mode():
         expected = torch.softmax(lite0.model(inputs).double(), 1)
-    torch.testing.assert_close(out.source_probs, expected, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(out.source_probs.double(), expected, rtol=1e-4, atol=1e-6)
     assert out.labels.tolist() == labels.tolist()
 
 
