@@ -105,7 +105,8 @@ def select_runs(root: str | Path) -> pd.DataFrame:
 
     Columns: ``run_id``, ``path``, ``model``, ``data``, ``dataset``, ``method``, ``rate``,
     ``rate_percent``, ``seed``, ``k`` (BSS's k, 0 without BSS), ``r`` (TSVD's r, 0 without),
-    ``error`` (test top-1 error, %), ``image_size``, ``batch_size``, ``iterations``. Empty
+    ``error`` (test top-1 error, %), ``image_size``, ``batch_size``, ``iterations``,
+    ``train_seconds`` (wall time of the training loop, from ``final.json``). Empty
     (with these columns) when ``root`` holds none or does not exist.
     """
     from ..training.aggregate import collect_runs
@@ -126,6 +127,7 @@ def select_runs(root: str | Path) -> pd.DataFrame:
         "image_size",
         "batch_size",
         "iterations",
+        "train_seconds",
     ]
     if not Path(root).is_dir():
         return pd.DataFrame(columns=columns)
@@ -278,4 +280,5 @@ def _settings(runs: pd.DataFrame) -> dict[str, Any]:
         "iterations": values("iterations"),
         "image_sizes": values("image_size"),
         "batch_sizes": values("batch_size"),
+        "train_hours": round(float(pd.to_numeric(runs["train_seconds"]).fillna(0).sum()) / 3600, 2),
     }
