@@ -13,7 +13,8 @@ the ratios against the goals.
 * ``WeightWatcher analyze (1 model)``: builds the ResNet-50, loads ``a.pt`` into it and runs
   ``weightwatcher.WeightWatcher(model).analyze()`` (skipped if weightwatcher is not installed);
 * ``compare-weights`` with ``--json``, and with ``--out`` (figures included), on the ``.pt`` pair
-  (``--arch torchvision:resnet50``) and on the ``.safetensors`` pair;
+  (``--arch torchvision:resnet50``), on the ``.safetensors`` pair, and on the ``.pt`` pair
+  without ``--arch`` (layers inferred from the state dict: no torchvision at all);
 * ``spectral-probe --help`` and ``spectral-probe layers bundled:efficientnet_lite0``.
 
 Wall-clock time is the goal's measure; CPU time (user + system, of each process and its
@@ -145,6 +146,11 @@ def main() -> None:
                 [*sp, "compare-weights", a_st, b_st, *arch, "--out", str(out), "-q"],
                 out,
             ),
+            "cw-noarch-json": ([*sp, "compare-weights", a_pt, b_pt, "--json", "-q"], None),
+            "cw-noarch-out": (
+                [*sp, "compare-weights", a_pt, b_pt, "--out", str(out), "-q"],
+                out,
+            ),
             "help": ([*sp, "--help"], None),
             "layers": ([*sp, "layers", "bundled:efficientnet_lite0"], None),
         }
@@ -184,6 +190,8 @@ def main() -> None:
         "cw-out": "compare-weights --out (.pt, figures)",
         "cw-st-json": "compare-weights --json (.safetensors)",
         "cw-st-out": "compare-weights --out (.safetensors)",
+        "cw-noarch-json": "compare-weights --json (.pt, no --arch)",
+        "cw-noarch-out": "compare-weights --out (.pt, no --arch)",
         "help": "spectral-probe --help",
         "layers": "layers bundled:efficientnet_lite0",
     }
@@ -193,7 +201,7 @@ def main() -> None:
             f"{labels[key]:40s} {med[key]:9.2f} {min(values):8.2f} {max(values):8.2f} {med_cpu[key]:8.2f}"
         )
     print("\nratios (lower is faster):")
-    for key in ("cw-json", "cw-out", "cw-st-json", "cw-st-out"):
+    for key in ("cw-json", "cw-out", "cw-st-json", "cw-st-out", "cw-noarch-json", "cw-noarch-out"):
         if key not in med:
             continue
         for ref, name, goal in (
