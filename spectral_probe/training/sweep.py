@@ -396,6 +396,8 @@ def _run_inline(
         except SpectralProbeError as exc:
             outcome = _failure(exc)
         record(Path(run_dir).name, outcome)
+        if outcome.get("status") == "interrupted":  # SIGTERM / request_stop: stop the sweep
+            break  # the remaining cells stay "planned"; rerunning resumes this one first
 
 
 def _run_local(

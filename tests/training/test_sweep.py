@@ -126,6 +126,31 @@ def test_interrupted_sweep_restarts_and_completes_every_cell_once(tmp_path, monk
     assert json.loads((out / "sweep.json").read_text())["runs"] == ids
 
 
+def test_a_graceful_stop_ends_an_inline_sweep_instead_of_moving_on(tmp_path, monkeypatch):
+    """SIGTERM (here: the same request_stop path) in the second cell stops the sweep there;
+    rerunning resumes that cell and runs the rest."""
+    spec = load_sweep(_spec(tmp_path))
+    out = tmp_path / "runs"
+    calls: list[str] = []
+    real = sweep_mod.run_cell
+
+    def stopping(config, run_dir, imports=()):
+        calls.append(Path(run_dir).name)
+        if len(calls) == 2:
+            from spectral_probe.training import FinetuneConfig
+
+            result = finetune(FinetuneConfig.from_dict(config), run_dir, hooks=[StopAfter(5)])
+            return {"status": result.status}
+        return real(config, run_dir, imports)
+
+    monkeypatch.setattr(sweep_mod, "run_cell", stopping)
+    report = run_sweep(spec, out)
+    assert len(calls) == 2
+    assert report.counts() == {"finished": 1, "interrupted": 1, "planned": 2}
+    monkeypatch.setattr(sweep_mod, "run_cell", real)
+    assert run_sweep(spec, out).counts() == {"skipped": 1, "finished": 3}
+
+
 @pytest.mark.slow
 def test_local_executor_runs_cells_in_processes(tmp_path, monkeypatch):
     tests_dir = str(Path(__file__).resolve().parents[1])
