@@ -97,6 +97,23 @@ class LabeledDataset(Dataset):
         """The samples at ``indices`` (e.g. from :func:`~spectral_probe.data.sample_per_class`)."""
         return LabeledSubset(self, indices)
 
+    def select_classes(self, classes: Sequence[int]) -> LabeledSubset:
+        """The samples of ``classes`` (class indices), relabelled ``0..k-1`` in that order.
+
+        ``classes`` of the result are the names of the classes kept, in the same order.
+        """
+        order = [int(c) for c in classes]
+        n = len(self.classes)
+        bad = [c for c in order if not 0 <= c < n]
+        if bad:
+            raise DataError(f"expected class indices in 0..{n - 1} of {self.name}, found {bad[0]}")
+        if len(set(order)) != len(order):
+            raise DataError(f"expected distinct class indices for {self.name}, found {order}")
+        relabel = np.full(n, -1, dtype=np.int64)
+        relabel[order] = np.arange(len(order))
+        keep = np.flatnonzero(relabel[np.asarray(self.targets, dtype=np.int64)] >= 0)
+        return LabeledSubset(self, keep, classes=[self.classes[c] for c in order], relabel=relabel)
+
     def class_counts(self) -> np.ndarray:
         """Number of samples per class, an ``ndarray`` of shape ``(len(classes),)``."""
         return np.bincount(np.asarray(self.targets, dtype=np.int64), minlength=len(self.classes))
@@ -240,9 +257,21 @@ class TextDataset(LabeledDataset):
 
 
 class LabeledSubset(LabeledDataset):
-    """The samples of ``base`` at ``indices``, keeping ``classes``, ``kind`` and labels."""
+    """The samples of ``base`` at ``indices``, keeping ``classes``, ``kind`` and labels.
 
-    def __init__(self, base: LabeledDataset, indices: Sequence[int] | np.ndarray) -> None:
+    With ``relabel`` (an array mapping each label of ``base`` to a new one, ``-1`` for classes
+    left out) and the matching ``classes``, labels are mapped as they are read: this is what
+    :meth:`LabeledDataset.select_classes` builds.
+    """
+
+    def __init__(
+        self,
+        base: LabeledDataset,
+        indices: Sequence[int] | np.ndarray,
+        *,
+        classes: Sequence[str] | None = None,
+        relabel: Sequence[int] | np.ndarray | None = None,
+    ) -> None:
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
         if idx.size and (idx.min() < 0 or idx.max() >= len(base)):
             raise DataError(
@@ -252,8 +281,12 @@ class LabeledSubset(LabeledDataset):
         # No super().__init__: ``transform`` is the base's, not a copy of it.
         self.base = base
         self.indices = idx
-        self.targets = np.asarray(base.targets, dtype=np.int64)[idx].tolist()
-        self.classes = base.classes
+        targets = np.asarray(base.targets, dtype=np.int64)[idx]
+        self.relabel = None if relabel is None else np.asarray(relabel, dtype=np.int64)
+        if self.relabel is not None:
+            targets = self.relabel[targets]
+        self.targets = targets.tolist()
+        self.classes = base.classes if classes is None else list(classes)
         self.name = base.name
         self.split = base.split
         self.kind = base.kind
@@ -273,8 +306,13 @@ class LabeledSubset(LabeledDataset):
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, (list, tuple, np.ndarray, torch.Tensor)):
             base: Any = self.base  # a batch-indexable dataset (supports_batch_index)
-            return base[self.indices[np.asarray(index, dtype=np.int64)]]
-        return self.base[int(self.indices[index])]
+            batch = base[self.indices[np.asarray(index, dtype=np.int64)]]
+            if self.relabel is None:
+                return batch
+            inputs, labels = batch
+            return inputs, torch.as_tensor(self.relabel)[labels]
+        sample, label = self.base[int(self.indices[index])]
+        return sample, label if self.relabel is None else int(self.relabel[label])
 
     @property
     def supports_batch_index(self) -> bool:
@@ -286,7 +324,12 @@ class LabeledSubset(LabeledDataset):
         return clone
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> LabeledSubset:
-        return LabeledSubset(self.base, self.indices[np.asarray(indices, dtype=np.int64)])
+        return LabeledSubset(
+            self.base,
+            self.indices[np.asarray(indices, dtype=np.int64)],
+            classes=None if self.relabel is None else self.classes,
+            relabel=self.relabel,
+        )
 
 
 # ---------------------------------------------------------------------------------------

@@ -150,6 +150,7 @@ for _task in GLUE_TASKS.values():
         kind="text",
         splits=tuple(_task.files),
         split_aliases={"test": "dev", "validation": "dev", "dev-matched": "dev"},
+        class_subsets=False,  # GLUE's metrics (F1, MCC) are defined on the full label set
         usage=f"glue-{_task.name}:/path/to/glue_data/{_task.folder}",
         summary=f"GLUE {_task.folder}: " + ", ".join(_task.files.values()),
     )(functools.partial(load_glue, _task.name))

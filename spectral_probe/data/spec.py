@@ -5,6 +5,11 @@ One string names a dataset everywhere (CLI ``--data``, configs, reports)::
     NAME[:ROOT]        e.g.  cub200:/data/CUB_200_2011   fashion-mnist   glue-sst2:/data/glue/SST-2
 
 ``NAME`` is a registered dataset (see :func:`list_datasets`), ``ROOT`` a local directory.
+A class list in square brackets right after the name keeps only those classes, relabelled
+``0..k-1`` in the order given: ``fashion-mnist[0,2,4,6]``,
+``fashion-mnist[T-shirt/top,Pullover,Coat,Shirt]``, ``imagefolder[cat,dog]:/data/pets``
+(see :func:`load_dataset` for how an entry is matched).
+
 A dataset is added with one file that defines a loader decorated with
 :func:`register_dataset`, plus one import line in ``spectral_probe/data/__init__.py``::
 
@@ -14,7 +19,7 @@ A dataset is added with one file that defines a loader decorated with
 Example:
     >>> from spectral_probe.data import parse_data_spec
     >>> parse_data_spec("cub200:/data/CUB_200_2011")
-    DataSpec(name='cub200', root=PosixPath('/data/CUB_200_2011'))
+    DataSpec(name='cub200', root=PosixPath('/data/CUB_200_2011'), classes=None)
 """
 
 from __future__ import annotations
@@ -49,15 +54,47 @@ Loader = Callable[[Path | None, str, Transform | None], LabeledDataset]
 AutoSplit = Callable[[Path | None], str]
 
 
+#: Characters a class-list entry may not contain (they delimit the spec).
+_CLASS_DELIMITERS = ",:[]"
+
+
 @dataclass(frozen=True)
 class DataSpec:
-    """A parsed data spec: a registered ``name`` and an optional local ``root``."""
+    """A parsed data spec: a registered ``name``, an optional local ``root``, and optionally
+    the ``classes`` to keep (entries as written: class indices or class names)."""
 
     name: str
     root: Path | None = None
+    classes: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.classes is not None:
+            object.__setattr__(self, "classes", _check_class_list(self.name, self.classes))
 
     def __str__(self) -> str:
-        return self.name if self.root is None else f"{self.name}:{self.root}"
+        head = self.name if self.classes is None else f"{self.name}[{','.join(self.classes)}]"
+        return head if self.root is None else f"{head}:{self.root}"
+
+
+def _check_class_list(name: str, classes: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The entries of a class list, stripped; at least two, distinct, none empty."""
+    entries = tuple(str(c).strip() for c in classes)
+    for entry in entries:
+        if not entry or any(ch in entry for ch in _CLASS_DELIMITERS):
+            raise DataError(
+                f"expected class indices or names without ',', ':', '[' or ']' in the class "
+                f"list of {name}, found {entry!r}"
+            )
+    dupes = [e for i, e in enumerate(entries) if e in entries[:i]]
+    if dupes:
+        raise DataError(
+            f"expected distinct classes in the class list of {name}, found {dupes[0]!r} twice"
+        )
+    if len(entries) < 2:
+        raise DataError(
+            f"expected at least 2 classes in the class list of {name}, found {len(entries)}"
+        )
+    return entries
 
 
 @dataclass(frozen=True)
@@ -70,6 +107,7 @@ class DatasetInfo:
         splits: the split names the loader accepts.
         split_aliases: extra accepted names mapped onto ``splits``.
         root: whether a ``:ROOT`` is ``"required"``, ``"optional"`` or not taken (``"none"``).
+        class_subsets: whether a spec may keep a subset of the classes (``NAME[0,2]``).
         usage: an example spec, shown in errors and ``--help``.
         summary: one line describing the dataset and its on-disk layout.
         loader: ``loader(root, split, transform) -> LabeledDataset``.
@@ -83,6 +121,7 @@ class DatasetInfo:
     splits: tuple[str, ...]
     split_aliases: Mapping[str, str] = field(default_factory=dict)
     root: RootPolicy = "required"
+    class_subsets: bool = True
     usage: str = ""
     summary: str = ""
     loader: Loader | None = field(default=None, repr=False, compare=False)
@@ -118,13 +157,15 @@ def register_dataset(
     splits: tuple[str, ...] = ("train", "test"),
     split_aliases: Mapping[str, str] | None = None,
     root: RootPolicy = "required",
+    class_subsets: bool = True,
     usage: str = "",
     summary: str = "",
     auto_split: AutoSplit | None = None,
 ) -> Callable[[Loader], Loader]:
     """Register ``loader(root, split, transform)`` under ``name`` (decorator).
 
-    ``auto_split(root)`` overrides what ``split="auto"`` reads (see :class:`DatasetInfo`).
+    ``auto_split(root)`` overrides what ``split="auto"`` reads (see :class:`DatasetInfo`);
+    ``class_subsets=False`` refuses a class list (``NAME[0,2]``) for this dataset.
 
     Raises:
         ValueError: if ``name`` is already registered (a programming error).
@@ -140,6 +181,7 @@ def register_dataset(
             splits=tuple(splits),
             split_aliases=dict(split_aliases or {}),
             root=root,
+            class_subsets=class_subsets,
             usage=usage or (key if root == "none" else f"{key}:/path/to/{key}"),
             summary=summary,
             loader=loader,
@@ -176,17 +218,40 @@ def get_dataset_info(name: str) -> DatasetInfo:
 
 
 def parse_data_spec(spec: str | DataSpec) -> DataSpec:
-    """Parse ``NAME[:ROOT]``; checks the name and whether a root is required or allowed.
+    """Parse ``NAME[:ROOT]`` or ``NAME[CLASSES][:ROOT]``; checks the name, the class list and
+    whether a root is required or allowed.
 
     The root is split off at the first ``:`` and ``~`` is expanded; whether it exists is
-    checked when the dataset is loaded.
+    checked when the dataset is loaded. ``CLASSES`` is a comma-separated list of class indices
+    or names (at least two, distinct); they are matched against the dataset's classes when it
+    is loaded. ``str()`` of the result gives the spec back (entries stripped of spaces).
+
+    Example:
+        >>> from spectral_probe.data import parse_data_spec
+        >>> str(parse_data_spec("fashion-mnist[0, 2,4,6]"))
+        'fashion-mnist[0,2,4,6]'
     """
     if isinstance(spec, DataSpec):
         return spec
     if not isinstance(spec, str) or not spec.strip():
         raise DataError(f"expected a data spec NAME[:ROOT], found {spec!r}")
-    name, _, root_text = spec.strip().partition(":")
+    head, _, root_text = spec.strip().partition(":")
+    name, bracket, class_text = head.partition("[")
+    inner = class_text[:-1] if class_text.endswith("]") else None
+    if "]" in name or (bracket and (inner is None or "[" in inner or "]" in inner)):
+        raise DataError(
+            f"expected a data spec NAME[CLASSES][:ROOT] with one class list right after the "
+            f"name (e.g. 'fashion-mnist[0,2,4,6]'), found {spec!r}"
+        )
     info = get_dataset_info(name)
+    classes: tuple[str, ...] | None = None
+    if bracket:
+        if not info.class_subsets:
+            raise DataError(
+                f"expected no class list for {info.name} (it is scored on all its classes), "
+                f"found {spec!r}"
+            )
+        classes = tuple((inner or "").split(","))
     root_text = root_text.strip()
     if info.root == "none" and root_text:
         raise DataError(
@@ -197,7 +262,7 @@ def parse_data_spec(spec: str | DataSpec) -> DataSpec:
             f"expected a root directory for {info.name} (e.g. {info.usage!r}), found {spec!r}"
         )
     root = Path(root_text).expanduser() if root_text else None
-    return DataSpec(info.name, root)
+    return DataSpec(info.name, root, classes)
 
 
 def load_dataset(
@@ -206,7 +271,12 @@ def load_dataset(
     """Load ``split`` of the dataset named by ``spec``.
 
     Args:
-        spec: ``NAME[:ROOT]``, see :func:`list_datasets` for the names.
+        spec: ``NAME[:ROOT]``, see :func:`list_datasets` for the names; with a class list,
+            ``NAME[CLASSES][:ROOT]``, only those classes are read (every split the same way),
+            relabelled ``0..k-1`` in the order listed, ``classes`` holding their names. An
+            entry that is a class name (exactly, else ignoring case when that is unique)
+            selects that class; an entry of digits that is no class name is a class index
+            (so a folder named ``2`` is selected by ``2`` whatever its index).
         split: ``"train"`` or ``"test"`` (GLUE: ``"train"`` or ``"dev"``; ``"test"`` is an
             alias of the evaluation split, because GLUE's own test files have no labels).
             ``"auto"`` (:data:`AUTO_SPLIT`) reads the evaluation split where the dataset has
@@ -219,8 +289,9 @@ def load_dataset(
         ``kind`` and ``(sample, label)`` items. Image files are not opened until indexed.
 
     Raises:
-        DataError: unknown name, missing/extra root, unknown split, or a layout problem
-            (missing list file, empty class, label outside the label set).
+        DataError: unknown name, missing/extra root, unknown split, a bad class list
+            (unknown class, index out of range, a class twice, fewer than two), or a layout
+            problem (missing list file, empty class, label outside the label set).
     """
     parsed = parse_data_spec(spec)
     info = get_dataset_info(parsed.name)
@@ -236,4 +307,41 @@ def load_dataset(
         raise DataError(f"expected a loader registered for {info.name}, found none")
     if auto:
         canonical = info.evaluation_split(parsed.root)
-    return info.loader(parsed.root, canonical, transform)
+    dataset = info.loader(parsed.root, canonical, transform)
+    if parsed.classes is None:
+        return dataset
+    if not info.class_subsets:  # a DataSpec built by hand
+        raise DataError(f"expected no class list for {info.name}, found {list(parsed.classes)}")
+    return dataset.select_classes(_class_indices(parsed, dataset.classes))
+
+
+def _class_indices(spec: DataSpec, classes: list[str]) -> list[int]:
+    """The class index of each entry of ``spec.classes`` (see :func:`load_dataset`)."""
+    picked: list[int] = []
+    for entry in spec.classes or ():
+        exact = [i for i, c in enumerate(classes) if c == entry]
+        folded = [i for i, c in enumerate(classes) if c.lower() == entry.lower()]
+        named = exact or (folded if len(folded) == 1 else [])
+        index = int(entry) if entry.isascii() and entry.isdigit() else None
+        if named:
+            picked.append(named[0])
+        elif index is not None:
+            if index >= len(classes):
+                raise DataError(
+                    f"expected class indices in 0..{len(classes) - 1} for {spec.name}, "
+                    f"found {index} in {spec}"
+                )
+            picked.append(index)
+        else:
+            shown = ", ".join(repr(c) for c in classes[:12])
+            more = f", ... ({len(classes)} in all)" if len(classes) > 12 else ""
+            raise DataError(
+                f"expected a class index or one of the class names of {spec.name} "
+                f"({shown}{more}), found {entry!r}"
+            )
+    for i, c in enumerate(picked):
+        if picked.index(c) != i:
+            raise DataError(
+                f"expected distinct classes in {spec}, found {classes[c]!r} (class {c}) twice"
+            )
+    return picked
