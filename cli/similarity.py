@@ -37,7 +37,9 @@ def compare_features_cmd(
     data: Annotated[
         str,
         typer.Option(
-            "--data", help="Data spec NAME[:ROOT], e.g. fashion-mnist, digits.", show_default=False
+            "--data",
+            help="Data spec NAME[:ROOT] (a class subset: NAME[CLASS,...][:ROOT]), e.g. fashion-mnist, digits.",
+            show_default=False,
         ),
     ],
     split: SplitOpt = "auto",
