@@ -109,3 +109,24 @@ def test_restart_reruns_no_finished_cell(tiny_validation):
         if p.is_dir()
     }
     assert after == before
+
+
+def test_the_cpu_suite_is_sized_for_a_few_hours_and_loads_offline_specs():
+    from spectral_probe.data import parse_data_spec
+    from spectral_probe.report.settings import DEFAULT_METHODS
+    from spectral_probe.validation.suites import CONFUSABLE_FASHION, get_suite
+
+    suite = get_suite("cpu")
+    assert len(suite.tasks) == 7
+    assert CONFUSABLE_FASHION in {t.data for t in suite.tasks}
+    assert parse_data_spec(CONFUSABLE_FASHION).classes == (
+        "T-shirt/top",
+        "Pullover",
+        "Coat",
+        "Shirt",
+    )
+    configs = suite_sweep(suite, "cpu").configs()
+    assert len(configs) == len(suite.tasks) * len(DEFAULT_METHODS) * (3 + 3)
+    assert len({c.run_id for c in configs}) == len(configs)
+    iterations = sum(c.iterations for c in configs)
+    assert iterations == len(suite.tasks) * len(DEFAULT_METHODS) * 3 * (150 + 600)
