@@ -28,9 +28,9 @@ from .reproduction_numbers import (
     Finding,
     angle_finding,
     not_run,
-    spectrum_findings,
     sweep_finding,
 )
+from .reproduction_spectra import spectrum_findings
 
 if TYPE_CHECKING:
     from ..analysis import FeatureSpectra, WeightComparison

@@ -16,10 +16,10 @@ from spectral_probe.report.reproduction_numbers import (
     FIGURES,
     RULES,
     mean_ci,
-    spectrum_findings,
     sweep_finding,
     top_rest,
 )
+from spectral_probe.report.reproduction_spectra import spectrum_findings
 
 
 @settings(max_examples=40, deadline=None)
