@@ -323,11 +323,15 @@ def sweep_finding(figure: str, runs: pd.DataFrame) -> Finding:
     )
     numbers: dict[str, Any] = {}
     verdict = "not reproduced"
-    for label, pct in (
-        ("lowest", arm["rate_percent"].min()),
-        ("highest", arm["rate_percent"].max()),
-    ):
+    lowest = arm["rate_percent"].min()
+    for label, pct in (("lowest", lowest), ("highest", arm["rate_percent"].max())):
         at = arm[arm["rate_percent"] == pct]
+        if (
+            at["x"].nunique() < 2
+            or ref not in set(at["x"])
+            or (label == "highest" and pct == lowest)
+        ):
+            continue  # nothing to compare at this rate (or it is the lowest one again)
         xmax = int(at["x"].max())
         d = (
             at[at["x"] == xmax].set_index("seed")["error"]

@@ -76,6 +76,21 @@ def test_bss_k_rule_compares_the_largest_k_with_k_1_and_one_seed_is_provisional(
     f = sweep_finding("3d", _runs(rows))
     assert f.verdict == "reproduced" and f.provisional and f.numbers["lowest_delta"] == -1.0
     assert math.isnan(f.numbers["lowest_ci_high"])
+    assert "highest_delta" not in f.numbers  # one rate: no second comparison
+
+
+def test_bss_k_rule_skips_a_rate_with_only_k_1():
+    """The CPU sweep runs k = 8 at the lowest rate only: the highest rate has nothing to compare."""
+    rows = [
+        ("l2+bss", "1%", 1.0, s, k, 0, 30.0 - (k == 8) * (2 + 0.1 * s))
+        for s in range(3)
+        for k in (1, 8)
+    ]
+    rows += [("l2+bss", "50%", 50.0, s, 1, 0, 12.0) for s in range(3)]
+    f = sweep_finding("3d", _runs(rows))
+    assert f.verdict == "reproduced" and not f.provisional
+    assert f.numbers["lowest_rate"] == "1%" and f.numbers["lowest_delta"] == pytest.approx(-2.1)
+    assert not any(key.startswith("highest") for key in f.numbers)
 
 
 def _batches(model: str, sigmas: list[list[float]]) -> pd.DataFrame:

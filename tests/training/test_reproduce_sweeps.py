@@ -10,15 +10,18 @@ from spectral_probe.training.sweep import list_packaged_sweeps, load_sweep
 
 def test_cpu_reproduce_grid():
     configs = load_sweep("reproduce").configs()
-    assert {(c.method, c.rate, c.seed) for c in configs} == {
-        (m, r, s) for m in ("l2", "l2+bss") for r in ("1%", "5%", "50%") for s in (0, 1, 2)
-    }
-    assert len(configs) == 18
+    assert {(c.method, c.rate, c.seed, c.hp.get("bss.k")) for c in configs} == {
+        (m, r, s, 1 if m == "l2+bss" else None)
+        for m in ("l2", "l2+bss")
+        for r in ("1%", "5%", "50%")
+        for s in (0, 1, 2)
+    } | {("l2+bss", "1%", s, 8) for s in (0, 1, 2)}
+    assert len(configs) == 21
     assert {
         (c.model, c.data, c.iterations, c.lr_step, c.image_size, c.resize, c.batch_size, c.eval_max)
         for c in configs
     } == {("bundled:efficientnet_lite0", "fashion-mnist", 2500, 1700, 64, 73, 32, None)}
-    assert {c.hp.get("bss.k") for c in configs if c.method == "l2+bss"} == {1}
+    assert {c.hp.get("bss.k") for c in configs if c.method == "l2+bss"} == {1, 8}
 
 
 def test_quick_reproduce_is_a_subset_of_the_cells_at_fewer_iterations():
