@@ -40,7 +40,7 @@ def feature_spectrum_cmd(
         str,
         typer.Option(
             "--data",
-            help="Data spec NAME[:ROOT] (a class subset: NAME[CLASS,...][:ROOT]), e.g. fashion-mnist, cub200:/data/CUB_200_2011.",
+            help="Data spec NAME[:ROOT] (class subsets: NAME[CLASS,...], e.g. digits[0,1,2]), e.g. fashion-mnist, cub200:/data/CUB_200_2011.",
             show_default=False,
         ),
     ],

@@ -38,7 +38,7 @@ def compare_features_cmd(
         str,
         typer.Option(
             "--data",
-            help="Data spec NAME[:ROOT] (a class subset: NAME[CLASS,...][:ROOT]), e.g. fashion-mnist, digits.",
+            help="Data spec NAME[:ROOT] (class subsets: NAME[CLASS,...], e.g. digits[0,1,2]), e.g. fashion-mnist, digits.",
             show_default=False,
         ),
     ],

@@ -66,7 +66,7 @@ def finetune_cmd(
     data: Annotated[
         str | None,
         typer.Option(
-            help="Data spec NAME[:ROOT] (a class subset: NAME[CLASS,...][:ROOT]), e.g. cub200:/data/CUB_200_2011, fashion-mnist.",
+            help="Data spec NAME[:ROOT] (class subsets: NAME[CLASS,...], e.g. digits[0,1,2]), e.g. cub200:/data/CUB_200_2011, fashion-mnist.",
             show_default=False,
         ),
     ] = None,

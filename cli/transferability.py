@@ -26,7 +26,7 @@ def rank_models_cmd(
         str,
         typer.Option(
             "--data",
-            help="Data spec NAME[:ROOT] (a class subset: NAME[CLASS,...][:ROOT]) of the target task, e.g. fashion-mnist, imagefolder:/data/task.",
+            help="Data spec NAME[:ROOT] (class subsets: NAME[CLASS,...], e.g. digits[0,1,2]) of the target task, e.g. fashion-mnist, imagefolder:/data/task.",
             show_default=False,
         ),
     ],
