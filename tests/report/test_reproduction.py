@@ -212,3 +212,21 @@ def test_an_empty_folder_gives_a_page_of_not_yet_run(tmp_path):
     assert text.count("**not yet run**") == 7
     assert "spectral-probe sweep reproduce --executor local" in text
     assert "spectral-probe sweep reproduce-paper --executor slurm" in text
+
+
+def test_figure_1b_reading_says_when_the_stability_correction_cannot_apply():
+    import pandas as pd
+
+    from spectral_probe.report.reproduction_numbers import Finding
+    from spectral_probe.report.reproduction_page import _stability_reading
+
+    numbers = {"gap_higher_index": 0.108, "gap_lower_index": 0.024, "contrast_stable": None,
+               "contrast_window": 0.049}  # fmt: skip
+    table = pd.DataFrame({"stable_share": [0.0, 0.04, 0.0, 0.11, 0.0]})
+    text = _stability_reading(Finding("1b", "not reproduced", numbers=numbers, table=table))
+    assert "contrast 0.084" in text and "cannot be applied" in text and "median of 0%" in text
+    assert "window view" in text and "0.049" in text
+    stable = _stability_reading(
+        Finding("1b", "reproduced", numbers={**numbers, "contrast_stable": 0.2}, table=table)
+    )
+    assert "cannot be applied" not in stable and "0.200" in stable
