@@ -77,25 +77,24 @@ def logme(
     """
     f, y, c = features_and_labels(features, labels)
     n, d = f.shape
-    targets = one_hot(y, c, f)
     if n > d:
         class_sums = torch.zeros(c, d, dtype=f.dtype, device=f.device).index_add_(0, y, f)
         lam, coords = eigh_coordinates(gram(f, left=False), class_sums.mT)  # V^T (F^T Y)
         singular = lam.flip(0).clamp_min(0).sqrt()
         keep = singular > rank_rtol * singular[0]
-        s = singular[keep]
-        x = coords.flip(0)[keep] / s[:, None]  # U^T Y without forming U
+        x = coords.flip(0)[keep] / singular[keep, None]  # U^T Y without forming U
     else:
         dec = svd(f, vectors="left")
         if dec.U is None:  # pragma: no cover - svd returns the vectors asked for
             raise RuntimeError("svd returned no singular vectors")
         singular = dec.S
         keep = singular > rank_rtol * singular[0]
-        s = singular[keep]
-        x = dec.U[:, keep].mT @ targets
+        x = dec.U[:, keep].mT @ one_hot(y, c, f)
+    s = singular[keep]
     sigma = (s**2)[:, None]  # (k, 1)
     x2 = x**2  # (k, C)
-    res_x2 = targets.sum(0) - x2.sum(0)  # ||y_c||^2 - ||x||^2: the part outside the column space
+    counts = torch.bincount(y, minlength=c).to(f.dtype)  # ||y_c||^2
+    res_x2 = counts - x2.sum(0)  # ||y_c||^2 - ||x||^2: the part outside the column space
     alpha = torch.ones(c, dtype=f.dtype, device=f.device)
     beta = torch.ones_like(alpha)
     m2 = torch.zeros_like(alpha)
