@@ -105,7 +105,7 @@ def _run_suite(
         ["signal", "gain", "kendall_tau", "weighted_tau", "n_tasks", "regret"],
         title="Spectral signals vs the full-run gain over l2 (regret: the former rule on that signal)",
     )
-    console.print(f"wrote results to [bold]{out}[/] (summary.html)")
+    console.print(f"wrote results to [bold]{out}[/] (summary.html, summary.md)")
 
 
 @app.command("validate")
@@ -135,7 +135,7 @@ def validate_cmd(
         typer.Option(
             "--out",
             "-o",
-            help="Output folder: runs/, results.json, CSVs, summary.html.",
+            help="Output folder: runs/, results.json, CSVs, summary.html and summary.md.",
             show_default=False,
         ),
     ] = None,

@@ -8,8 +8,9 @@ Per task, the oracle is the candidate with the best mean full-run test accuracy.
 
 Rank agreement: Kendall's τ and the weighted τ between the pilots' mean validation accuracy
 and the full runs' mean test accuracy over the candidates of a task, averaged over tasks.
-Signals: across tasks, τ between each spectral signal and the full-run gain of ``l2+bss``
-and of ``l2-sp`` over ``l2``; and the regret of the former tie-break rule that read that
+Signals: across tasks, τ between each signal (the report's spectral signals and the LogME
+score of the pre-trained features) and the full-run gain of ``l2+bss`` and of ``l2-sp`` over
+``l2``; and, for the spectral signals, the regret of the former tie-break rule that read that
 signal (``l2+bss`` if the tail energy is at least 5%, else ``l2``; ``l2`` if the top-layer
 alignment is below 0.9, else ``l2-sp``).
 """
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ..analysis._results import TidyResult
-from .harness import full_cells, pilot_cells, task_signals
+from .harness import SIGNALS, full_cells, pilot_cells, task_signals
 from .stats import kendall_tau, regret_summary, weighted_tau
 from .suites import Suite
 
@@ -56,7 +57,8 @@ class ValidationResult(TidyResult):
         policies: per policy ``regret`` (mean), ``max_regret``, ``share_within``,
             ``n_tasks``, ``kendall_tau`` (pilot vs full ranking; NaN for fixed policies).
         signals: per signal and gain: ``kendall_tau``, ``weighted_tau``, ``n_tasks``, and
-            ``regret`` (mean) of the former rule that read the signal.
+            ``regret`` (mean) of the former rule that read the signal (NaN for LogME, which
+            no rule ever read).
     """
 
     suite: dict[str, Any]
@@ -156,11 +158,7 @@ def analyse_suite(
         common = [m for m in suite.methods if m in pilot_mean]
         tau = kendall_tau([pilot_mean[m] for m in common], [full_mean[m] for m in common])
         wtau = weighted_tau([pilot_mean[m] for m in common], [full_mean[m] for m in common])
-        sig = (
-            task_signals(suite, task, out, device)
-            if signals
-            else {"tail_energy": None, "top_alignment": None}
-        )
+        sig = task_signals(suite, task, out, device) if signals else dict.fromkeys(SIGNALS)
         choices = {"advice": rec.method, "best pilot": best_pilot}
         choices.update({f"always {m}": m for m in suite.methods})
         for name, (threshold, above, below) in FORMER_RULES.items():
@@ -208,7 +206,7 @@ def _signal_table(tasks: pd.DataFrame, regrets: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
     rows = []
-    for name in FORMER_RULES:
+    for name in SIGNALS:
         rule = regrets[regrets["policy"] == f"former rule: {name}"]["regret"]
         for gain in _GAINS:
             if len(tasks) and name in tasks and gain in tasks:

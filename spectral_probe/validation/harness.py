@@ -22,7 +22,16 @@ from ..training import FinetuneConfig
 from ..training.sweep import SweepReport, SweepSpec, run_sweep
 from .suites import Suite, Task
 
-__all__ = ["full_cells", "pilot_cells", "run_suite", "suite_sweep", "task_key", "task_signals"]
+__all__ = [
+    "LOGME_SAMPLES",
+    "SIGNALS",
+    "full_cells",
+    "pilot_cells",
+    "run_suite",
+    "suite_sweep",
+    "task_key",
+    "task_signals",
+]
 
 Progress = Callable[[int, int, str], None]
 
@@ -112,45 +121,88 @@ def run_suite(
     return report
 
 
+#: The signals measured per task (see :func:`task_signals`).
+SIGNALS = ("tail_energy", "top_alignment", "logme")
+#: Training images scored by LogME per task (a seeded subset of the training split).
+LOGME_SAMPLES = 1000
+
+
 def task_signals(
     suite: Suite, task: Task, out: str | Path, device: str = "auto"
 ) -> dict[str, float | None]:
-    """The report's spectral signals for ``task``, on training inputs; cached in ``out/signals``.
+    """The report's spectral signals and a transferability score for ``task``, on training
+    inputs only; cached in ``out/signals`` (a signal missing from the cache is measured).
 
     ``tail_energy``: share of the energy in the smaller half of the pre-trained model's batch
     feature spectrum on training images. ``top_alignment``: mean spectral-window alignment of
     the last block's layers between the pre-trained model and the seed-0 L2 pilot (``None``
-    without an L2 candidate).
+    without an L2 candidate). ``logme``: LogME evidence per sample of the pre-trained
+    penultimate features on a seeded subset of :data:`LOGME_SAMPLES` training images.
     """
-    import math
-
-    from ..analysis import compare_weights, feature_spectrum
-    from ..models import load_model
-    from ..report.evidence import top_layers
-
     path = Path(out) / "signals" / f"{task_key(task)}.json"
+    signals: dict[str, float | None] = {}
     if path.is_file():
-        cached: dict[str, float | None] = json.loads(path.read_text())["signals"]
-        return cached
+        signals = dict(json.loads(path.read_text())["signals"])
+    missing = [name for name in SIGNALS if name not in signals]
+    if not missing:
+        return signals
+    from ..models import load_model
+
     pilots = pilot_cells(suite, task, device)
-    cfg = pilots[0]
     pretrained = load_model(task.model)
+    if "tail_energy" in missing:
+        signals["tail_energy"] = _tail_energy(suite, task, pretrained, pilots[0], device)
+    if "top_alignment" in missing:
+        signals["top_alignment"] = _top_alignment(suite, pilots, pretrained, Path(out), device)
+    if "logme" in missing:
+        signals["logme"] = _logme(task, pretrained, pilots[0], device)
+    write_json(path, {"task": task.name, "signals": signals})
+    return signals
+
+
+def _tail_energy(
+    suite: Suite, task: Task, pretrained: Any, cfg: FinetuneConfig, device: str
+) -> float:
+    from ..analysis import feature_spectrum
+
     spectra = feature_spectrum(
         {"pre-trained": pretrained}, task.data, split="train", batch_size=int(cfg.batch_size or 32),
         max_batches=suite.spectrum_batches, image_size=cfg.image_size, device=device, dataset_spectrum=False,
     )  # fmt: skip
-    tail = float(spectra.summary.set_index("model").loc["pre-trained", "small_half_energy"])
-    alignment: float | None = None
+    return float(spectra.summary.set_index("model").loc["pre-trained", "small_half_energy"])
+
+
+def _top_alignment(
+    suite: Suite, pilots: list[FinetuneConfig], pretrained: Any, out: Path, device: str
+) -> float | None:
+    import math
+
+    from ..analysis import compare_weights
+    from ..models import load_model
+    from ..report.evidence import top_layers
+
     l2 = [c for c in pilots if c.method == "l2" and c.seed == suite.pilot_seeds[0]]
-    run = Path(out) / "runs" / l2[0].run_id if l2 else None
-    if run is not None and (run / "model.safetensors").is_file():
-        weights = compare_weights(
-            pretrained, load_model((run / "model.safetensors").as_posix()), device=device
-        )
-        top = top_layers(weights)
-        rows = weights.layers[weights.layers["layer"].isin(top)]["cos_window_mean"].dropna()
-        value = float(rows.mean()) if len(rows) else math.nan
-        alignment = value if math.isfinite(value) else None
-    signals = {"tail_energy": tail, "top_alignment": alignment}
-    write_json(path, {"task": task.name, "signals": signals})
-    return signals
+    run = out / "runs" / l2[0].run_id if l2 else None
+    if run is None or not (run / "model.safetensors").is_file():
+        return None
+    weights = compare_weights(
+        pretrained, load_model((run / "model.safetensors").as_posix()), device=device
+    )
+    rows = weights.layers[weights.layers["layer"].isin(top_layers(weights))][
+        "cos_window_mean"
+    ].dropna()
+    value = float(rows.mean()) if len(rows) else math.nan
+    return value if math.isfinite(value) else None
+
+
+def _logme(task: Task, pretrained: Any, cfg: FinetuneConfig, device: str) -> float | None:
+    import math
+
+    from ..transferability import rank_models
+
+    ranking = rank_models(
+        {"pre-trained": pretrained}, task.data, split="train", scores=["logme"], max_samples=LOGME_SAMPLES,
+        batch_size=int(cfg.batch_size or 32), image_size=cfg.image_size, device=device,
+    )  # fmt: skip
+    value = float(ranking.table["logme"].iloc[0])
+    return value if math.isfinite(value) else None

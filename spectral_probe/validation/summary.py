@@ -15,7 +15,12 @@ if TYPE_CHECKING:
 
     from .analyse import ValidationResult
 
-__all__ = ["plot_pilot_vs_full", "plot_policy_regret", "write_summary_html"]
+__all__ = [
+    "plot_pilot_vs_full",
+    "plot_policy_regret",
+    "summary_markdown",
+    "write_summary_html",
+]
 
 
 def plot_policy_regret(policies: pd.DataFrame, ax: Any = None) -> Any:
@@ -72,7 +77,7 @@ def _table(df: pd.DataFrame, columns: list[str]) -> str:
 def write_summary_html(
     result: ValidationResult, directory: str | Path, commands: list[str]
 ) -> dict[str, Path]:
-    """``summary.html`` (self-contained) and ``figures/*.png`` in ``directory``."""
+    """``summary.html`` (self-contained), ``summary.md`` and ``figures/*.png`` in ``directory``."""
     from .._io import atomic_write_bytes
 
     directory = Path(directory)
@@ -90,7 +95,7 @@ def write_summary_html(
         for n, d in pngs.items()
     )
     task_cols = [c for c in ["task", "advice", "outcome", "best_pilot", "oracle_method", "kendall_tau",
-                             "weighted_tau", "tail_energy", "top_alignment", "gain_bss", "gain_sp"]
+                             "weighted_tau", "tail_energy", "top_alignment", "logme", "gain_bss", "gain_sp"]
                  if c in result.tasks]  # fmt: skip
     body = f"""<!doctype html><html><head><meta charset="utf-8"><title>spectral-probe validation</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}table{{border-collapse:collapse;font-size:90%}}
@@ -105,4 +110,93 @@ fixed policy is <strong>{html.escape(result.best_fixed_policy)}</strong>.</p>
 <h2>Reproduce</h2><pre>{html.escape(chr(10).join(commands))}</pre>
 </body></html>"""
     paths["html"] = atomic_write_text(directory / "summary.html", body)
+    paths["markdown"] = atomic_write_text(
+        directory / "summary.md", summary_markdown(result, commands)
+    )
     return paths
+
+
+def _num(value: Any, digits: int = 2) -> str:
+    if isinstance(value, float):
+        return "–" if value != value else f"{value:.{digits}f}"
+    return str(value)
+
+
+def _md(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _policy_rows(policies: pd.DataFrame) -> list[list[str]]:
+    return [
+        [
+            str(r["policy"]),
+            _num(r["regret"]),
+            _num(r["max_regret"]),
+            f"{100 * r['share_within']:.0f}%",
+            _num(r["kendall_tau"]),
+        ]
+        for r in policies.to_dict(orient="records")
+    ]
+
+
+def _task_rows(tasks: pd.DataFrame, methods: list[str], signals: list[str]) -> list[list[str]]:
+    rows = []
+    for r in tasks.to_dict(orient="records"):
+        accs = [f"{_num(r[f'pilot {m}'], 1)} / {_num(r[f'full {m}'], 1)}" for m in methods]
+        advice = f"{r['advice']} ({r['outcome']}, {r['confidence']})"
+        values = [_num(r[c], 3) for c in signals]
+        rows.append(
+            [
+                str(r["task"]),
+                *accs,
+                advice,
+                str(r["oracle_method"]),
+                _num(r["kendall_tau"]),
+                *values,
+            ]
+        )
+    return rows
+
+
+def _signal_rows(signals: pd.DataFrame) -> list[list[str]]:
+    return [
+        [str(r["signal"]), str(r["gain"]), str(r["n_tasks"]), _num(r["kendall_tau"]),
+         _num(r["weighted_tau"]), _num(r["regret"])]
+        for r in signals.to_dict(orient="records")
+    ]  # fmt: skip
+
+
+def summary_markdown(result: ValidationResult, commands: list[str]) -> str:
+    """The validation's tables as Markdown (accuracies in %, regret in points), for the docs."""
+    methods = list(result.suite.get("methods", []))
+    policy_head = [
+        "policy",
+        "mean regret (points)",
+        "max regret",
+        "share within 0.5",
+        "pilot-vs-full τ",
+    ]
+    parts = [
+        f"# Validation: suite {result.suite.get('name')}",
+        "Regret: test-accuracy points lost against the best candidate of each task (mean of the"
+        f" full runs). Lowest-regret fixed policy: **{result.best_fixed_policy or '–'}**.",
+        _md(policy_head, _policy_rows(result.policies)),
+    ]
+    if len(result.tasks):
+        signals = [c for c in ("tail_energy", "top_alignment", "logme") if c in result.tasks]
+        head = ["task", *[f"{m} pilot / full" for m in methods], "advice (outcome, confidence)"]
+        head += ["oracle", "τ", *signals]
+        parts.append(_md(head, _task_rows(result.tasks, methods, signals)))
+    signal_head = [
+        "signal",
+        "gain",
+        "tasks",
+        "Kendall τ",
+        "weighted τ",
+        "regret of the former rule",
+    ]
+    parts.append(_md(signal_head, _signal_rows(result.signals)))
+    parts.append("```\n" + "\n".join(commands) + "\n```")
+    return "\n\n".join(parts) + "\n"

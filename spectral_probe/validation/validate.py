@@ -30,7 +30,7 @@ def validate(
 ) -> ValidationResult:
     """Run every cell of ``suite`` not yet finished under ``out/runs``, then write under ``out``:
     ``results.json``, ``policies.csv``, ``signals.csv``, ``tasks.csv``, ``regrets.csv``,
-    ``runs.csv``, ``summary.html`` and ``figures/``.
+    ``runs.csv``, ``summary.html``, ``summary.md`` and ``figures/``.
 
     Raises:
         OutputError: ``out`` cannot be written.

@@ -18,8 +18,8 @@ FULL = {
     "b": {"l2": 0.60, "l2+bss": 0.62, "l2-sp": 0.61},
 }
 SIGNALS = {
-    "a": {"tail_energy": 0.2, "top_alignment": 0.5},
-    "b": {"tail_energy": 0.01, "top_alignment": 0.95},
+    "a": {"tail_energy": 0.2, "top_alignment": 0.5, "logme": -0.4},
+    "b": {"tail_energy": 0.01, "top_alignment": 0.95, "logme": 0.3},
 }
 
 
@@ -75,6 +75,34 @@ def test_hand_computed_scores(fake_suite):
     assert sig.loc[("tail_energy", "gain_bss"), "kendall_tau"] == 1.0
     assert sig.loc[("top_alignment", "gain_sp"), "kendall_tau"] == -1.0
     assert sig.loc[("tail_energy", "gain_bss"), "regret"] == pytest.approx(1.0)
+    # LogME: higher on task b, whose +BSS gain (2 points) is below task a's (5 points)
+    assert sig.loc[("logme", "gain_bss"), "kendall_tau"] == -1.0
+    assert sig.loc[("logme", "gain_sp"), "n_tasks"] == 2
+    assert (
+        sig.loc[("logme", "gain_bss"), "regret"] != sig.loc[("logme", "gain_bss"), "regret"]
+    )  # NaN
+    assert "former rule: logme" not in pol.index
+
+
+def test_cached_signals_measure_only_what_is_missing(fake_suite, monkeypatch):
+    from spectral_probe.validation import harness
+
+    suite, out = fake_suite
+    task = suite.tasks[0]
+    path = out / "signals" / f"{task_key(task)}.json"
+    _write(out / "signals", {"signals": {"tail_energy": 0.2, "top_alignment": 0.5}}, name=path.name)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a cached signal was measured again")
+
+    monkeypatch.setattr(harness, "_tail_energy", fail)
+    monkeypatch.setattr(harness, "_top_alignment", fail)
+    monkeypatch.setattr(harness, "_logme", lambda *args, **kwargs: -0.25)
+    signals = harness.task_signals(suite, task, out, "cpu")
+    assert signals == {"tail_energy": 0.2, "top_alignment": 0.5, "logme": -0.25}
+    assert json.loads(path.read_text())["signals"] == signals
+    monkeypatch.setattr(harness, "_logme", fail)
+    assert harness.task_signals(suite, task, out, "cpu") == signals
 
 
 def test_unfinished_task_is_not_scored(fake_suite):
