@@ -120,6 +120,7 @@ def test_suite_definitions():
     cpu = suites.get_suite("cpu")
     assert {t.model for t in cpu.tasks} >= {
         "bundled:efficientnet_lite0",
+        "bundled:efficientnet_lite1",
         suites.RANDOM_LITE0,
     }
     assert dataclasses.asdict(quick)["name"] == "quick"

@@ -123,7 +123,7 @@ def test_the_cpu_suite_is_sized_for_a_few_hours_and_loads_offline_specs():
     from spectral_probe.validation.suites import CONFUSABLE_FASHION, get_suite
 
     suite = get_suite("cpu")
-    assert len(suite.tasks) == 5
+    assert len(suite.tasks) == 6
     assert CONFUSABLE_FASHION in {t.data for t in suite.tasks}
     assert parse_data_spec(CONFUSABLE_FASHION).classes == (
         "T-shirt/top",
