@@ -52,7 +52,9 @@ class ValidationResult(TidyResult):
         runs: one row per run: ``task``, ``phase`` (pilot/full), ``method``, ``seed``,
             ``run_id``, ``status``, ``val_accuracy``, ``test_accuracy`` (percent).
         tasks: one row per task: accuracies, the advice and its outcome, the best pilot, the
-            oracle, ``kendall_tau`` and ``weighted_tau`` of pilots vs full runs, signals, gains.
+            oracle, ``full_seed_sd`` (mean over candidates of the seed standard deviation of
+            the full runs, the noise a regret should be read against), ``kendall_tau`` and
+            ``weighted_tau`` of pilots vs full runs, signals, gains.
         regrets: tidy ``task, policy, choice, regret`` (points).
         policies: per policy ``regret`` (mean), ``max_regret``, ``share_within``,
             ``n_tasks``, ``kendall_tau`` (pilot vs full ranking; NaN for fixed policies).
@@ -179,6 +181,7 @@ def analyse_suite(
         row.update({
             "advice": rec.method, "outcome": rec.outcome, "confidence": rec.confidence, "best_pilot": best_pilot,
             "oracle_method": max(full_mean, key=lambda m: full_mean[m]), "oracle": oracle,
+            "full_seed_sd": _seed_sd(test),
             "kendall_tau": tau, "weighted_tau": wtau, **sig,
         })  # fmt: skip
         for gain, method in _GAINS.items():
@@ -200,6 +203,12 @@ def analyse_suite(
         suite=suite.to_dict(), runs=pd.DataFrame(run_rows), tasks=tasks, regrets=regrets, policies=policies,
         signals=_signal_table(tasks, regrets),
     )  # fmt: skip
+
+
+def _seed_sd(accuracies: dict[str, list[float]]) -> float:
+    """Mean over candidates of the seed standard deviation of the full-run accuracy (points)."""
+    sds = [float(np.std(a, ddof=1)) for a in accuracies.values() if len(a) > 1]
+    return float(np.mean(sds)) if sds else math.nan
 
 
 def _signal_table(tasks: pd.DataFrame, regrets: pd.DataFrame) -> pd.DataFrame:

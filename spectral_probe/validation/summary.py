@@ -187,7 +187,7 @@ def summary_markdown(result: ValidationResult, commands: list[str]) -> str:
     if len(result.tasks):
         signals = [c for c in ("tail_energy", "top_alignment", "logme") if c in result.tasks]
         head = ["task", *[f"{m} pilot / full" for m in methods], "advice (outcome, confidence)"]
-        head += ["oracle", "τ", *signals]
+        head += ["oracle", "seed sd", "τ", *signals]
         parts.append(_md(head, _task_rows(result.tasks, methods, signals)))
     signal_head = [
         "signal",

@@ -56,6 +56,7 @@ def test_hand_computed_scores(fake_suite):
     assert tasks.loc["50%", "advice"] == "l2+bss" and tasks.loc["100%", "advice"] == "l2"
     assert tasks.loc["50%", "kendall_tau"] == pytest.approx(1 / 3)
     assert tasks.loc["100%", "kendall_tau"] == pytest.approx(-1 / 3)
+    assert tasks["full_seed_sd"].isna().all()  # one full-run seed: no spread to report
     pol = result.policies.set_index("policy")
     expected = {
         "advice": 1.0,
@@ -103,6 +104,29 @@ def test_cached_signals_measure_only_what_is_missing(fake_suite, monkeypatch):
     assert json.loads(path.read_text())["signals"] == signals
     monkeypatch.setattr(harness, "_logme", fail)
     assert harness.task_signals(suite, task, out, "cpu") == signals
+
+
+def test_full_seed_sd_is_the_mean_sample_sd(tmp_path):
+    import numpy as np
+
+    suite = Suite(name="fake", tasks=(Task("tiny:cnn", "digits", "50%"),), methods=("l2", "l2+bss"),
+                  image_size=8, pilot_iterations=2, pilot_seeds=(0, 1), val="20%", full_iterations=3,
+                  full_seeds=(0, 1, 2))  # fmt: skip
+    full = {"l2": [0.70, 0.72, 0.74], "l2+bss": [0.75, 0.75, 0.78]}
+    task = suite.tasks[0]
+    for cfg in pilot_cells(suite, task, "cpu"):
+        _write(
+            tmp_path / "runs" / cfg.run_id,
+            {"status": "finished", "val": {"accuracy": 0.5, "n": 50}},
+        )
+    for cfg in full_cells(suite, task, "cpu"):
+        acc = full[cfg.method][cfg.seed]
+        _write(tmp_path / "runs" / cfg.run_id, {"status": "finished", "test_accuracy": acc})
+    _write(tmp_path / "signals", {"signals": SIGNALS["a"]}, name=f"{task_key(task)}.json")
+    row = analyse_suite(suite, tmp_path, device="cpu").tasks.iloc[0]
+    expected = np.mean([np.std([70, 72, 74], ddof=1), np.std([75, 75, 78], ddof=1)])
+    assert row["full_seed_sd"] == pytest.approx(expected)
+    assert row["oracle_method"] == "l2+bss" and row["oracle"] == pytest.approx(76.0)
 
 
 def test_unfinished_task_is_not_scored(fake_suite):
