@@ -14,7 +14,9 @@ the ratios against the goals.
   ``weightwatcher.WeightWatcher(model).analyze()`` (skipped if weightwatcher is not installed);
 * ``compare-weights`` with ``--json``, and with ``--out`` (figures included), on the ``.pt`` pair
   (``--arch torchvision:resnet50``), on the ``.safetensors`` pair, and on the ``.pt`` pair
-  without ``--arch`` (layers inferred from the state dict: no torchvision at all);
+  without ``--arch`` (layers inferred from the state dict: no torchvision at all); and
+  ``--out --no-figures`` on the ``.pt`` pair (the files without the figures: what the figures
+  cost);
 * ``spectral-probe --help`` and ``spectral-probe layers bundled:efficientnet_lite0``.
 
 Wall-clock time is the goal's measure; CPU time (user + system, of each process and its
@@ -141,6 +143,20 @@ def main() -> None:
             "plain": ([py, "-c", PLAIN, a_pt, b_pt], None),
             "cw-json": ([*sp, "compare-weights", a_pt, b_pt, *arch, "--json", "-q"], None),
             "cw-out": ([*sp, "compare-weights", a_pt, b_pt, *arch, "--out", str(out), "-q"], out),
+            "cw-nofig": (
+                [
+                    *sp,
+                    "compare-weights",
+                    a_pt,
+                    b_pt,
+                    *arch,
+                    "--out",
+                    str(out),
+                    "--no-figures",
+                    "-q",
+                ],
+                out,
+            ),
             "cw-st-json": ([*sp, "compare-weights", a_st, b_st, *arch, "--json", "-q"], None),
             "cw-st-out": (
                 [*sp, "compare-weights", a_st, b_st, *arch, "--out", str(out), "-q"],
@@ -188,6 +204,7 @@ def main() -> None:
         "ww": "WeightWatcher analyze, 1 model (.pt)",
         "cw-json": "compare-weights --json (.pt)",
         "cw-out": "compare-weights --out (.pt, figures)",
+        "cw-nofig": "compare-weights --out --no-figures (.pt)",
         "cw-st-json": "compare-weights --json (.safetensors)",
         "cw-st-out": "compare-weights --out (.safetensors)",
         "cw-noarch-json": "compare-weights --json (.pt, no --arch)",
@@ -201,7 +218,15 @@ def main() -> None:
             f"{labels[key]:40s} {med[key]:9.2f} {min(values):8.2f} {max(values):8.2f} {med_cpu[key]:8.2f}"
         )
     print("\nratios (lower is faster):")
-    for key in ("cw-json", "cw-out", "cw-st-json", "cw-st-out", "cw-noarch-json", "cw-noarch-out"):
+    for key in (
+        "cw-json",
+        "cw-out",
+        "cw-nofig",
+        "cw-st-json",
+        "cw-st-out",
+        "cw-noarch-json",
+        "cw-noarch-out",
+    ):
         if key not in med:
             continue
         for ref, name, goal in (
