@@ -123,8 +123,11 @@ def _num(value: Any, digits: int = 2) -> str:
 
 
 def _md(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    def line(cells: list[str]) -> str:  # a "|" inside a cell (task names) would split it
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    lines = [line(header), "|" + "---|" * len(header)]
+    lines += [line(row) for row in rows]
     return "\n".join(lines)
 
 
@@ -153,6 +156,7 @@ def _task_rows(tasks: pd.DataFrame, methods: list[str], signals: list[str]) -> l
                 *accs,
                 advice,
                 str(r["oracle_method"]),
+                _num(r.get("full_seed_sd", float("nan"))),
                 _num(r["kendall_tau"]),
                 *values,
             ]

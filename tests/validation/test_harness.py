@@ -73,6 +73,10 @@ def test_outputs(tiny_validation):
     assert tasks["logme"].notna().all()
     markdown = (out / "summary.md").read_text()
     assert "| advice |" in markdown and "| logme | gain_bss |" in markdown
+    task_rows = [line for line in markdown.splitlines() if line.startswith("| tiny:")]
+    assert len(task_rows) == 2 and all(" \\| digits \\| 50% |" in row for row in task_rows)
+    header = next(line for line in markdown.splitlines() if line.startswith("| task |"))
+    assert all(row.replace("\\|", "").count("|") == header.count("|") for row in task_rows)
 
 
 def test_scores_recomputed_from_the_runs(tiny_validation):
