@@ -53,7 +53,9 @@ def _run_suite(
     json_out: bool,
     quiet: bool,
     slurm: list[str],
+    methods: list[str],
 ) -> None:
+    import dataclasses
     import shlex
 
     from spectral_probe.errors import ConfigError
@@ -66,6 +68,10 @@ def _run_suite(
     if executor not in EXECUTORS:
         raise ConfigError(f"expected --executor in {list(EXECUTORS)}, found {executor!r}")
     suite = get_suite("quick" if quick else suite_name)
+    if methods:
+        if len(set(methods)) != len(methods):
+            raise ConfigError(f"expected each --method once, found {', '.join(methods)}")
+        suite = dataclasses.replace(suite, methods=tuple(methods))
     if out is None:
         raise ConfigError("expected --out DIR for the runs and results of a suite, found none")
     command = " ".join(
@@ -76,6 +82,7 @@ def _run_suite(
             f"--executor {executor}",
         ]
         + ([f"--max-parallel {max_parallel}"] if max_parallel != 1 else [])
+        + [f"--method {shlex.quote(m)}" for m in methods]
     )
     with progress_bar(f"validation cells ({suite.name})", quiet=quiet or json_out) as update:
         result = validate(
@@ -155,6 +162,16 @@ def validate_cmd(
         ),
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    method: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--method",
+            help="Candidate, repeatable, replacing the suite's list (default: the report's five). "
+            "Runs already finished in OUT/runs are reused, so adding one to a finished "
+            "validation runs only its cells.",
+            show_default=False,
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> None:
@@ -171,4 +188,15 @@ def validate_cmd(
     if retrospective:
         _retrospective(out, json_out)
         return
-    _run_suite(suite, quick, out, executor, max_parallel, device, json_out, quiet, slurm or [])
+    _run_suite(
+        suite,
+        quick,
+        out,
+        executor,
+        max_parallel,
+        device,
+        json_out,
+        quiet,
+        slurm or [],
+        method or [],
+    )

@@ -70,6 +70,38 @@ def test_quick_end_to_end_and_restart(runner, tmp_path, tiny_quick):
     }
 
 
+def test_method_adds_a_candidate_running_only_its_cells(runner, tmp_path, tiny_quick):
+    out = tmp_path / "val"
+    base = ["validate", "--quick", "--out", str(out), "--device", "cpu", "--quiet"]
+    assert runner.invoke(app, base).exit_code == 0
+
+    def stamps():
+        return {
+            p.name: (p / "final.json").stat().st_mtime_ns
+            for p in (out / "runs").iterdir()
+            if p.is_dir()
+        }
+
+    before = stamps()
+    extra = ["--method", "l2", "--method", "l2+bss", "--method", "l2-sp"]
+    result = runner.invoke(app, [*base, *extra])
+    assert result.exit_code == 0, result.output
+    after = stamps()
+    assert {k: after[k] for k in before} == before  # the finished cells were reused
+    assert len(after) == len(before) + 2 + 1  # l2-sp: two pilot seeds, one full run
+    payload = json.loads((out / "results.json").read_text())
+    assert "always l2-sp" in {p["policy"] for p in payload["policies"]}
+    assert "--method l2-sp" in json.loads((out / "config.json").read_text())["commands"][0]
+
+
+def test_method_twice_is_one_line(runner, tmp_path, tiny_quick):
+    result = runner.invoke(
+        app,
+        ["validate", "--quick", "--out", str(tmp_path / "v"), "--method", "l2", "--method", "l2"],
+    )
+    assert "expected each --method once" in one_line_error(result)
+
+
 def test_interrupted_cell_is_one_line(runner, tmp_path, tiny_quick, monkeypatch):
     from spectral_probe.training import sweep
 
