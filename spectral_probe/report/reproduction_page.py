@@ -117,12 +117,14 @@ def _fmt(value: Any) -> str:
 
 
 def markdown_table(df: pd.DataFrame, columns: Sequence[str] | None = None) -> str:
-    """A pipe table of ``df`` (floats to 4 significant digits, NaN as a dash)."""
+    """A pipe table of ``df`` (floats to 4 significant digits, NaN as a dash, ``|`` escaped)."""
     cols = list(columns) if columns is not None else list(df.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += [
-        "| " + " | ".join(_fmt(v) for v in row) + " |" for row in df[cols].itertuples(index=False)
-    ]
+
+    def line(cells: Sequence[Any]) -> str:
+        return "| " + " | ".join(_fmt(c).replace("|", "\\|") for c in cells) + " |"
+
+    lines = [line(cols), "|" + "---|" * len(cols)]
+    lines += [line(row) for row in df[cols].itertuples(index=False)]
     return "\n".join(lines)
 
 

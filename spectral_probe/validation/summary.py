@@ -123,12 +123,11 @@ def _num(value: Any, digits: int = 2) -> str:
 
 
 def _md(header: list[str], rows: list[list[str]]) -> str:
-    def line(cells: list[str]) -> str:  # a "|" inside a cell (task names) would split it
-        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+    import pandas as pd
 
-    lines = [line(header), "|" + "---|" * len(header)]
-    lines += [line(row) for row in rows]
-    return "\n".join(lines)
+    from ..report.reproduction_page import markdown_table
+
+    return markdown_table(pd.DataFrame(rows, columns=header))
 
 
 def _policy_rows(policies: pd.DataFrame) -> list[list[str]]:
