@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -175,8 +176,6 @@ def _tail_energy(
 def _top_alignment(
     suite: Suite, pilots: list[FinetuneConfig], pretrained: Any, out: Path, device: str
 ) -> float | None:
-    import math
-
     from ..analysis import compare_weights
     from ..models import load_model
     from ..report.evidence import top_layers
@@ -196,8 +195,6 @@ def _top_alignment(
 
 
 def _logme(task: Task, pretrained: Any, cfg: FinetuneConfig, device: str) -> float | None:
-    import math
-
     from ..transferability import rank_models
 
     ranking = rank_models(

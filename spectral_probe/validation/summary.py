@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._io import atomic_write_text
+from .harness import SIGNALS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -95,7 +96,7 @@ def write_summary_html(
         for n, d in pngs.items()
     )
     task_cols = [c for c in ["task", "advice", "outcome", "best_pilot", "oracle_method", "kendall_tau",
-                             "weighted_tau", "tail_energy", "top_alignment", "logme", "gain_bss", "gain_sp"]
+                             "weighted_tau", *SIGNALS, "gain_bss", "gain_sp"]
                  if c in result.tasks]  # fmt: skip
     body = f"""<!doctype html><html><head><meta charset="utf-8"><title>spectral-probe validation</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}table{{border-collapse:collapse;font-size:90%}}
@@ -155,7 +156,7 @@ def _task_rows(tasks: pd.DataFrame, methods: list[str], signals: list[str]) -> l
                 *accs,
                 advice,
                 str(r["oracle_method"]),
-                _num(r.get("full_seed_sd", float("nan"))),
+                _num(r["full_seed_sd"]),
                 _num(r["kendall_tau"]),
                 *values,
             ]
@@ -188,7 +189,7 @@ def summary_markdown(result: ValidationResult, commands: list[str]) -> str:
         _md(policy_head, _policy_rows(result.policies)),
     ]
     if len(result.tasks):
-        signals = [c for c in ("tail_energy", "top_alignment", "logme") if c in result.tasks]
+        signals = [c for c in SIGNALS if c in result.tasks]
         head = ["task", *[f"{m} pilot / full" for m in methods], "advice (outcome, confidence)"]
         head += ["oracle", "seed sd", "τ", *signals]
         parts.append(_md(head, _task_rows(result.tasks, methods, signals)))
