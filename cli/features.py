@@ -14,6 +14,7 @@ from ._common import (
     SplitOpt,
     console,
     handles_errors,
+    long_lived,
     print_frame,
     progress_bar,
     save_and_show,
@@ -138,8 +139,10 @@ def feature_spectrum_cmd(
     Every model sees the same samples in the same batches.
     """
     from spectral_probe._io import check_writable_dir
-    from spectral_probe._seed import seed_everything
-    from spectral_probe.analysis import feature_spectrum
+
+    with long_lived():
+        from spectral_probe._seed import seed_everything
+        from spectral_probe.analysis import feature_spectrum
 
     if out is not None:
         check_writable_dir(out)

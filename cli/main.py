@@ -50,5 +50,8 @@ def run() -> None:
     """Console-script entry point."""
     from spectral_probe._alloc import keep_freed_memory
 
+    from ._common import own_process
+
+    own_process()
     keep_freed_memory()  # large CPU activations are reused, not page-faulted anew per batch
     app()

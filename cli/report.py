@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ._common import console, handles_errors
+from ._common import console, handles_errors, long_lived
 
 app = typer.Typer()
 
@@ -45,8 +45,9 @@ def _report_progress(quiet: bool) -> Iterator[tuple[Callable[[str], None], Calla
 
 
 def _run_report(settings: Any, out: Path, overwrite: bool, quiet: bool) -> Any:
-    from spectral_probe.report import build_report, render_report
-    from spectral_probe.report.outdir import prepare_output
+    with long_lived():
+        from spectral_probe.report import build_report, render_report
+        from spectral_probe.report.outdir import prepare_output
 
     state = prepare_output(out, settings, overwrite=overwrite)
     if state == "resume":

@@ -13,6 +13,7 @@ from ._common import (
     SplitOpt,
     console,
     handles_errors,
+    long_lived,
     print_frame,
     progress_bar,
     save_and_show,
@@ -140,8 +141,10 @@ def compare_features_cmd(
     samples.
     """
     from spectral_probe._io import check_writable_dir
-    from spectral_probe.analysis import compare_features
     from spectral_probe.errors import ConfigError
+
+    with long_lived():
+        from spectral_probe.analysis import compare_features
 
     metrics = list(metric) if metric else ["cka", "debiased-cka"]
     unknown = [m for m in metrics if m not in METRIC_NAMES]

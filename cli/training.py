@@ -9,7 +9,16 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import console, fail, handles_errors, print_frame, print_json, progress_bar, stdout
+from ._common import (
+    console,
+    fail,
+    handles_errors,
+    long_lived,
+    print_frame,
+    print_json,
+    progress_bar,
+    stdout,
+)
 
 app = typer.Typer()
 
@@ -260,16 +269,17 @@ def finetune_cmd(
     training state and exits with status 143; --resume DIR continues to the same result.
     Under torchrun (--nproc_per_node N) the run is data-parallel.
     """
-    from spectral_probe.training import (
-        FinetuneConfig,
-        RunDir,
-        apply_scenario,
-        finetune,
-        get_task,
-        parse_hp,
-        parse_task_options,
-        run_permuted,
-    )
+    with long_lived():
+        from spectral_probe.training import (
+            FinetuneConfig,
+            RunDir,
+            apply_scenario,
+            finetune,
+            get_task,
+            parse_hp,
+            parse_task_options,
+            run_permuted,
+        )
 
     given: dict[str, Any] = {
         "model": model,
@@ -441,7 +451,8 @@ def sweep_cmd(
     Finished runs (final.json present) are skipped, interrupted ones continue from their
     training state, so a sweep can be restarted at any time until every cell is done.
     """
-    from spectral_probe.training import load_sweep, parse_hp, run_sweep
+    with long_lived():
+        from spectral_probe.training import load_sweep, parse_hp, run_sweep
 
     parsed = load_sweep(spec)
     options = parse_hp(slurm or [])

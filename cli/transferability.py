@@ -7,7 +7,15 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import JsonOpt, console, handles_errors, print_frame, progress_bar, save_and_show
+from ._common import (
+    JsonOpt,
+    console,
+    handles_errors,
+    long_lived,
+    print_frame,
+    progress_bar,
+    save_and_show,
+)
 
 app = typer.Typer()
 
@@ -97,8 +105,10 @@ def rank_models_cmd(
     higher-is-better; the table gives each score, its rank and time, and the consensus (mean) rank.
     """
     from spectral_probe._io import check_writable_dir
-    from spectral_probe._seed import seed_everything
-    from spectral_probe.transferability import check_scores, rank_models
+
+    with long_lived():
+        from spectral_probe._seed import seed_everything
+        from spectral_probe.transferability import check_scores, rank_models
 
     names = check_scores(score)  # an unknown name fails before any model loads
     if out is not None:

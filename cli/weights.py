@@ -13,6 +13,7 @@ from ._common import (
     OutOpt,
     console,
     handles_errors,
+    long_lived,
     parse_kinds,
     print_frame,
     print_json,
@@ -131,62 +132,73 @@ def compare_weights_cmd(
     reordering among near-equal singular values.
     """
     from spectral_probe._io import check_writable_dir
-    from spectral_probe.analysis import compare_weights
-    from spectral_probe.models import load_model
+    from spectral_probe.plotting import FigureWorker
 
     if out is not None:
         check_writable_dir(out)
-    with console.status("loading models...", spinner="dots") if not quiet else _null():
-        a = load_model(model_a, arch=arch_a or arch, infer_arch=True)
-        b = load_model(model_b, arch=arch_b or arch, infer_arch=True)
-    _note_inferred(a, b)
-    with progress_bar("comparing layers", quiet=quiet) as update:
-        result = compare_weights(
-            a,
-            b,
-            include=include,
-            exclude=exclude,
-            kinds=parse_kinds(kinds),
-            split_groups=split_groups,
-            vectors=vectors.value,
-            top_k=top_k,
-            threshold=threshold,
-            window=window,
-            method=method.value,
-            device=device,
-            progress=update,
-            esd=esd,
-        )
-    options = {
-        "model_a": model_a,
-        "model_b": model_b,
-        "arch_a": arch_a or arch,
-        "arch_b": arch_b or arch,
-        "include": include,
-        "exclude": exclude,
-        "kinds": kinds,
-        "split_groups": split_groups,
-        "vectors": vectors.value,
-        "top_k": top_k,
-        "threshold": threshold,
-        "window": window,
-        "method": method.value,
-        "device": device,
-        "plot_layer": plot_layer,
-        "esd": esd,
-        "esd_layer": esd_layer,
-    }
-    save_and_show(
-        result,
-        command="compare-weights",
-        options=options,
-        out=out,
-        figures=(lambda d: _write_figures(result, d, plot_layer, esd_layer)) if figures else None,
-        json_out=json_out,
-        csv_out=csv_out,
-        csv_frame=result.layers,
-        summary=lambda: _print_summary(result),
+    # forked before the heavy imports: matplotlib's import and warm-up overlap torch's
+    worker = FigureWorker(
+        enabled=out is not None and figures, preload=("spectral_probe.spectral.esd",) if esd else ()
     )
+    with worker:
+        with long_lived():
+            from spectral_probe.analysis import compare_weights
+            from spectral_probe.models import load_model
+
+            with console.status("loading models...", spinner="dots") if not quiet else _null():
+                a = load_model(model_a, arch=arch_a or arch, infer_arch=True)
+                b = load_model(model_b, arch=arch_b or arch, infer_arch=True)
+        _note_inferred(a, b)
+        with progress_bar("comparing layers", quiet=quiet) as update:
+            result = compare_weights(
+                a,
+                b,
+                include=include,
+                exclude=exclude,
+                kinds=parse_kinds(kinds),
+                split_groups=split_groups,
+                vectors=vectors.value,
+                top_k=top_k,
+                threshold=threshold,
+                window=window,
+                method=method.value,
+                device=device,
+                progress=update,
+                esd=esd,
+            )
+        options = {
+            "model_a": model_a,
+            "model_b": model_b,
+            "arch_a": arch_a or arch,
+            "arch_b": arch_b or arch,
+            "include": include,
+            "exclude": exclude,
+            "kinds": kinds,
+            "split_groups": split_groups,
+            "vectors": vectors.value,
+            "top_k": top_k,
+            "threshold": threshold,
+            "window": window,
+            "method": method.value,
+            "device": device,
+            "plot_layer": plot_layer,
+            "esd": esd,
+            "esd_layer": esd_layer,
+        }
+        save_and_show(
+            result,
+            command="compare-weights",
+            options=options,
+            out=out,
+            figures=(lambda d: _submit_figures(worker, result, d, plot_layer, esd_layer))
+            if figures
+            else None,
+            figures_done=worker.wait,
+            json_out=json_out,
+            csv_out=csv_out,
+            csv_frame=result.layers,
+            summary=lambda: _print_summary(result),
+        )
 
 
 def _note_inferred(*loaded: Any) -> None:
@@ -204,72 +216,94 @@ def _note_inferred(*loaded: Any) -> None:
         )
 
 
-def _write_figures(
-    result: Any, directory: Path, layers: list[str] | None, esd_layers: list[str] | None = None
-) -> None:
-    from spectral_probe.plotting import (
-        default_plot_layers,
-        plot_angle_heatmap,
-        plot_corresponding_angles,
-        plot_weight_spectra,
-        save_figures,
-    )
-
-    if not result.esd.empty:
-        _write_esd_figures(result, directory, esd_layers)
-    if result.angles.empty:
-        return
-    if layers:
-        known = set(result.angles["layer"])
-        missing = [name for name in layers if name not in known]
-        if missing:
-            from spectral_probe.errors import ConfigError
-
-            raise ConfigError(
-                f"expected --plot-layer among the compared layers, found {', '.join(missing)}"
-            )
-    panels = len(layers or default_plot_layers(result.layers["layer"], result.layers["kind"]))
-    save_figures(
-        [  # drawn in parallel processes; cost: one simple figure ~ 5 spectrum panels
-            (
-                lambda: plot_corresponding_angles(result, layers),
-                directory / "corresponding_angles.png",
-                1.0,
-            ),
-            (
-                lambda: plot_corresponding_angles(result, layers, window=True),
-                directory / "corresponding_angles_window.png",
-                1.0,
-            ),
-            (lambda: plot_angle_heatmap(result), directory / "angle_heatmap.png", 1.0),
-            (
-                lambda: plot_angle_heatmap(result, value="cos_window"),
-                directory / "angle_heatmap_window.png",
-                1.0,
-            ),
-            (
-                lambda: plot_weight_spectra(result, layers),
-                directory / "weight_spectra.png",
-                panels / 5,
-            ),
-        ]
-    )
-
-
-def _write_esd_figures(result, directory: Path, layers: list[str] | None) -> None:  # type: ignore[no-untyped-def]
-    from spectral_probe.plotting import plot_alpha_profile, plot_esd_fits, save_figure
-
-    frame = result.layers
+def _check_layers(layers: list[str] | None, option: str, frame: Any) -> None:
+    """A one-line error for chosen layers that ``frame`` (a table with a layer column) lacks."""
     if layers:
         missing = [name for name in layers if name not in set(frame["layer"])]
         if missing:
             from spectral_probe.errors import ConfigError
 
             raise ConfigError(
-                f"expected --esd-layer among the analysed layers, found {', '.join(missing)}"
+                f"expected {option} among the analysed layers, found {', '.join(missing)}"
             )
-    save_figure(plot_alpha_profile(result), directory / "alpha_profile.png")
-    save_figure(plot_esd_fits(result, layers), directory / "esd_fits.png")
+
+
+def _submit_figures(
+    worker: Any,
+    result: Any,
+    directory: Path,
+    layers: list[str] | None,
+    esd_layers: list[str] | None,
+) -> None:
+    """Check the chosen layers here (a one-line error), then have ``worker`` draw."""
+    from spectral_probe.plotting import result_fields
+
+    _check_layers(layers, "--plot-layer", result.angles)
+    _check_layers(esd_layers, "--esd-layer", result.layers)
+    worker.submit(_figure_jobs, result_fields(result), directory, layers, esd_layers)
+
+
+def _figure_jobs(
+    result: Any, directory: Path, layers: list[str] | None, esd_layers: list[str] | None
+) -> list[Any]:
+    """compare-weights' figures as jobs for :func:`~spectral_probe.plotting.save_figures`.
+
+    Costs are measured drawing times (ResNet-50, 2026-12-06): 0.12 s for an angle figure,
+    0.18 s for a heatmap, 0.06 + 0.045 s per panel for the spectra.
+    """
+    from spectral_probe.plotting import (
+        default_plot_layers,
+        plot_angle_heatmap,
+        plot_corresponding_angles,
+        plot_weight_spectra,
+    )
+
+    jobs = _esd_jobs(result, directory, esd_layers) if not result.esd.empty else []
+    if result.angles.empty:
+        return jobs
+    panels = len(layers or default_plot_layers(result.layers["layer"], result.layers["kind"]))
+    return [
+        *jobs,
+        (
+            lambda: plot_corresponding_angles(result, layers),
+            directory / "corresponding_angles.png",
+            1.0,
+        ),
+        (
+            lambda: plot_corresponding_angles(result, layers, window=True),
+            directory / "corresponding_angles_window.png",
+            1.0,
+        ),
+        (lambda: plot_angle_heatmap(result), directory / "angle_heatmap.png", 1.5),
+        (
+            lambda: plot_angle_heatmap(result, value="cos_window"),
+            directory / "angle_heatmap_window.png",
+            1.5,
+        ),
+        (
+            lambda: plot_weight_spectra(result, layers),
+            directory / "weight_spectra.png",
+            0.5 + 0.4 * panels,
+        ),
+    ]
+
+
+def _submit_esd_figures(
+    worker: Any, result: Any, directory: Path, layers: list[str] | None
+) -> None:
+    from spectral_probe.plotting import result_fields
+
+    _check_layers(layers, "--esd-layer", result.layers)
+    worker.submit(_esd_jobs, result_fields(result), directory, layers)
+
+
+def _esd_jobs(result: Any, directory: Path, layers: list[str] | None) -> list[Any]:
+    from spectral_probe.plotting import plot_alpha_profile, plot_esd_fits
+
+    return [
+        (lambda: plot_alpha_profile(result), directory / "alpha_profile.png", 1.0),
+        (lambda: plot_esd_fits(result, layers), directory / "esd_fits.png", 1.5),
+    ]
 
 
 def _print_esd_summary(summary: dict, label: str = "") -> None:  # type: ignore[type-arg]
@@ -472,72 +506,83 @@ def _layers_esd(
     quiet: bool,
 ) -> None:
     from spectral_probe._io import check_writable_dir
-    from spectral_probe.analysis.esd import esd_layers
-    from spectral_probe.models import load_model
+    from spectral_probe.plotting import FigureWorker
 
     if out is not None:
         check_writable_dir(out)
-    with console.status("loading model...", spinner="dots") if not quiet else _null():
-        loaded = load_model(model, arch=arch, infer_arch=True)
-    _note_inferred(loaded)
-    with progress_bar("fitting layer ESDs", quiet=quiet) as update:
-        result = esd_layers(
-            loaded,
-            include=include,
-            exclude=exclude,
-            kinds=parse_kinds(kinds),
-            split_groups=split_groups,
-            conv=conv,  # type: ignore[arg-type]
-            mp=mp,
-            progress=update,  # type: ignore[arg-type]
-        )
-    options = {
-        "model": model,
-        "arch": arch,
-        "include": include,
-        "exclude": exclude,
-        "kinds": kinds,
-        "split_groups": split_groups,
-        "esd_conv": conv,
-        "mp": mp,
-        "esd_layer": esd_layer,
-    }
-
-    def summary() -> None:
-        df = result.layers.copy()
-        df["shape"] = df["rows"].astype(str) + "x" + df["cols"].astype(str)
-        df["alpha"] = [f"{a:.2f}" if a == a else "–" for a in df["alpha"]]
-        cols = ["layer", "shape", "alpha", "D", "n_tail", "alpha_hat", "mp_softrank", "warning"]
-        heads = ["layer", "matrix", "α", "D", "tail", "α̂", "MP soft r.", "warning"]
-        if not mp:
-            cols.remove("mp_softrank")
-            heads.remove("MP soft r.")
-        print_frame(
-            df,
-            cols,
-            headers=heads,
-            title=f"{result.meta['model']}: ESD of {len(df)} weight matrices (conv: {conv})",
-        )
-        missing = result.layers[result.layers["alpha"].isna()]
-        for name, reason in zip(missing["layer"].head(5), missing["alpha_reason"].head(5)):
-            console.print(f"α missing for {name}: {reason}", style="dim")
-        _print_esd_summary(result.summary())
-        console.print(
-            "--json or --csv for every column (xmin, norms, stable rank, MP bulk edge...)",
-            style="dim",
-        )
-
-    save_and_show(
-        result,
-        command="layers --esd",
-        options=options,
-        out=out,
-        figures=(lambda d: _write_esd_figures(result, d, esd_layer)) if figures else None,
-        json_out=json_out,
-        csv_out=csv_out,
-        csv_frame=result.layers,
-        summary=summary,
+    # forked before the heavy imports (see compare-weights); plot_esd_fits imports torch
+    worker = FigureWorker(
+        enabled=out is not None and figures, preload=("spectral_probe.spectral.esd",)
     )
+    with worker:
+        with long_lived():
+            from spectral_probe.analysis.esd import esd_layers
+            from spectral_probe.models import load_model
+
+            with console.status("loading model...", spinner="dots") if not quiet else _null():
+                loaded = load_model(model, arch=arch, infer_arch=True)
+        _note_inferred(loaded)
+        with progress_bar("fitting layer ESDs", quiet=quiet) as update:
+            result = esd_layers(
+                loaded,
+                include=include,
+                exclude=exclude,
+                kinds=parse_kinds(kinds),
+                split_groups=split_groups,
+                conv=conv,  # type: ignore[arg-type]
+                mp=mp,
+                progress=update,  # type: ignore[arg-type]
+            )
+        options = {
+            "model": model,
+            "arch": arch,
+            "include": include,
+            "exclude": exclude,
+            "kinds": kinds,
+            "split_groups": split_groups,
+            "esd_conv": conv,
+            "mp": mp,
+            "esd_layer": esd_layer,
+        }
+
+        def summary() -> None:
+            df = result.layers.copy()
+            df["shape"] = df["rows"].astype(str) + "x" + df["cols"].astype(str)
+            df["alpha"] = [f"{a:.2f}" if a == a else "–" for a in df["alpha"]]
+            cols = ["layer", "shape", "alpha", "D", "n_tail", "alpha_hat", "mp_softrank", "warning"]
+            heads = ["layer", "matrix", "α", "D", "tail", "α̂", "MP soft r.", "warning"]
+            if not mp:
+                cols.remove("mp_softrank")
+                heads.remove("MP soft r.")
+            print_frame(
+                df,
+                cols,
+                headers=heads,
+                title=f"{result.meta['model']}: ESD of {len(df)} weight matrices (conv: {conv})",
+            )
+            missing = result.layers[result.layers["alpha"].isna()]
+            for name, reason in zip(missing["layer"].head(5), missing["alpha_reason"].head(5)):
+                console.print(f"α missing for {name}: {reason}", style="dim")
+            _print_esd_summary(result.summary())
+            console.print(
+                "--json or --csv for every column (xmin, norms, stable rank, MP bulk edge...)",
+                style="dim",
+            )
+
+        save_and_show(
+            result,
+            command="layers --esd",
+            options=options,
+            out=out,
+            figures=(lambda d: _submit_esd_figures(worker, result, d, esd_layer))
+            if figures
+            else None,
+            figures_done=worker.wait,
+            json_out=json_out,
+            csv_out=csv_out,
+            csv_frame=result.layers,
+            summary=summary,
+        )
 
 
 class _null:

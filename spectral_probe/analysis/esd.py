@@ -230,7 +230,7 @@ def esd_layers(
             "min_eigenvalues": MIN_EIGENVALUES,
         },
         "seconds": time.perf_counter() - started,
-        "versions": {"spectral_probe": __version__, "torch": torch.__version__},
+        "versions": {"spectral_probe": __version__, "torch": str(torch.__version__)},
     }
     if inferred:
         meta["inferred_arch"] = {"models": ["model"], "note": INFERRED_NOTE}

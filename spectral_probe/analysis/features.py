@@ -332,6 +332,6 @@ def feature_spectrum(
         "device": str(dev),
         "models": timings,
         "seconds": time.perf_counter() - started,
-        "versions": {"spectral_probe": __version__, "torch": torch.__version__},
+        "versions": {"spectral_probe": __version__, "torch": str(torch.__version__)},
     }
     return build_result(entries, meta, center=center, ci=ci)

@@ -402,7 +402,7 @@ def compare_features(
         "interpolation": interpolation,
         "device": str(dev),
         "seconds": time.perf_counter() - started,
-        "versions": {"spectral_probe": __version__, "torch": torch.__version__},
+        "versions": {"spectral_probe": __version__, "torch": str(torch.__version__)},
     }
     matched_cols = ["depth", "layer_a", "layer_b", "d_a", "d_b", *names]
     return FeatureSimilarity(

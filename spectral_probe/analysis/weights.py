@@ -357,7 +357,7 @@ def compare_weights(
         },
         "device": str(dev),
         "seconds": elapsed,
-        "versions": {"spectral_probe": __version__, "torch": torch.__version__},
+        "versions": {"spectral_probe": __version__, "torch": str(torch.__version__)},
     }
     inferred = [tag for tag, yes in (("model_a", inferred_a), ("model_b", inferred_b)) if yes]
     if inferred:

@@ -1,6 +1,7 @@
 """Figures of analysis results. Plot functions take results, return a Figure, never show it."""
 
 from ._base import FigureJob, new_axes, new_figure, save_figure, save_figures
+from ._worker import FigureWorker, result_fields
 from .esd import default_esd_layers, plot_alpha_profile, plot_esd_fits
 from .features import (
     plot_batch_spectra,
@@ -32,6 +33,8 @@ __all__ = [
     "save_figure",
     "save_figures",
     "FigureJob",
+    "FigureWorker",
+    "result_fields",
     "plot_alpha_profile",
     "plot_esd_fits",
     "default_esd_layers",

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..spectral.esd import EVALS_THRESHOLD
 from ._base import new_axes, new_figure
 
 if TYPE_CHECKING:
@@ -99,6 +98,8 @@ def plot_esd_fits(result: Any, layers: Sequence[str] | None = None, *, bins: int
     the tail's share of the eigenvalues, from :math:`x_{\\min}` to :math:`\\lambda_{\\max}`.
     For a comparison both models are drawn.
     """
+    from ..spectral.esd import EVALS_THRESHOLD  # here: the spectral maths imports torch
+
     frames = _frames(result)
     layers = list(layers) if layers else default_esd_layers(result)
     known = set(frames[0][1]["layer"])

@@ -12,6 +12,7 @@ import numpy as np
 from ._base import new_axes, new_figure
 
 if TYPE_CHECKING:
+    import pandas as pd
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
@@ -73,6 +74,16 @@ def default_plot_layers(layers: Sequence[str], kinds: Sequence[str] | None = Non
     return list(dict.fromkeys(chosen))
 
 
+def _layer_rows(result: WeightComparison, name: str) -> pd.DataFrame:
+    """The angle rows of one layer (:meth:`WeightComparison.layer` through attributes only,
+    so that a result's fields serve as well: see :func:`~spectral_probe.plotting.result_fields`)."""
+    angles = result.angles
+    rows = angles[angles["layer"] == name]
+    if rows.empty:
+        raise KeyError(f"no compared layer named {name!r}")
+    return rows
+
+
 def plot_corresponding_angles(
     result: WeightComparison,
     layers: Sequence[str] | None = None,
@@ -97,7 +108,7 @@ def plot_corresponding_angles(
     n = len(layers)
     cmap = colormaps["coolwarm"]
     for i, name in enumerate(layers):
-        rows = result.layer(name)
+        rows = _layer_rows(result, name)
         color = cmap(i / max(n - 1, 1))
         idx = rows["index"].to_numpy()
         ax.plot(idx, rows["cos"], color=color, lw=1.3, label=name)
@@ -193,7 +204,7 @@ def plot_weight_spectra(
     a_label = str(result.meta.get("model_a", "A"))
     b_label = str(result.meta.get("model_b", "B"))
     for ax, name in zip(axes.flat, layers):
-        rows = result.layer(name)
+        rows = _layer_rows(result, name)
         sa, sb = rows["sigma_a"].to_numpy(), rows["sigma_b"].to_numpy()
         if normalise:
             sa, sb = sa / sa[0], sb / sb[0]

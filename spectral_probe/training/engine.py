@@ -318,7 +318,7 @@ class Trainer:
             "amp": str(self.amp).replace("torch.", "") if self.amp else "off",
             "versions": {
                 "spectral_probe": __version__,
-                "torch": torch.__version__,
+                "torch": str(torch.__version__),
                 "python": platform.python_version(),
             },
             "created": datetime.now(UTC).isoformat(timespec="seconds"),

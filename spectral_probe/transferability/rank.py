@@ -365,6 +365,6 @@ def rank_models(
         "scores": names,
         "models": details,
         "seconds": time.perf_counter() - started,
-        "versions": {"spectral_probe": __version__, "torch": torch.__version__},
+        "versions": {"spectral_probe": __version__, "torch": str(torch.__version__)},
     }
     return build_ranking(per_model, details, meta)
