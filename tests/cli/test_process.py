@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from spectral_probe_cli import _common
 
 
