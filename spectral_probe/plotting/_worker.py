@@ -57,7 +57,8 @@ class FigureWorker:
         self._pid: int | None = None
         self._jobs: int | None = None  # write end: the pickled (build, args)
         self._done: int | None = None  # read end: empty, or the pickled error
-        if enabled and hasattr(os, "fork"):
+        self._started = enabled and hasattr(os, "fork")
+        if self._started:
             self._start(tuple(preload))
 
     @property
@@ -83,11 +84,11 @@ class FigureWorker:
         ``build`` must be a module-level function (it is pickled by name) and ``args``
         picklable; pass results through :func:`result_fields`.
         """
-        if self._jobs is None:
-            if self._pid is not None:
-                raise RuntimeError("expected one submit per FigureWorker, found a second")
+        if not self._started:
             save_figures(build(*args))
             return
+        if self._jobs is None:
+            raise RuntimeError("expected one submit per FigureWorker, found a second")
         payload = pickle.dumps((build, args), protocol=pickle.HIGHEST_PROTOCOL)
         try:
             _send(self._jobs, payload)
