@@ -5,7 +5,8 @@ from __future__ import annotations
 import copy
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import torch
@@ -29,7 +30,23 @@ from ._base import (
 from ._capture import FeatureCapture
 from ._registry import register_regularizer
 
-__all__ = ["DELTA", "channel_attention"]
+__all__ = ["DELTA", "SOURCE_NORM_MODES", "channel_attention"]
+
+#: How the frozen source network normalises its features during training (``source_norm``):
+#:
+#: * ``batch`` (default): the source's batch-norm layers use the statistics of each step's
+#:   batch, as the trained network does in train mode, without updating their running
+#:   estimates. At ``W = W0`` the two networks compute the same maps, so the penalty is 0.
+#: * ``running``: both networks use running statistics: the trained network's batch-norm
+#:   layers are also kept in eval mode while DELTA is attached (frozen statistics, the affine
+#:   parameters still train). The penalty is 0 at ``W = W0``; the fine-tune itself changes.
+#: * ``mismatched``: the source in eval mode (running statistics), the trained network in
+#:   train mode (batch statistics), as both reference implementations do
+#:   (lixingjian/DELTA ``train.py``: ``model_source.eval()``; thuml/Transfer-Learning-Library
+#:   ``examples/task_adaptation/image_classification/delta.py``: ``source_classifier.eval()``).
+#:   The penalty is not 0 at ``W = W0``: it includes the gap between batch and running
+#:   statistics. Kept for parity with those runs only.
+SOURCE_NORM_MODES = ("batch", "running", "mismatched")
 
 
 def channel_attention(increase: Tensor, temperature: float = 5.0) -> Tensor:
@@ -73,6 +90,32 @@ def _parse_layers(layers: Any) -> tuple[str, ...] | None:
     return tuple(layers)
 
 
+def _norm_layers(net: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    return [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+def _use_running_stats(module: nn.Module, args: Any) -> None:
+    """Forward pre-hook of ``source_norm="running"``: the layer normalises in eval mode."""
+    module.training = False
+
+
+@contextmanager
+def _batch_statistics(norms: Sequence[nn.modules.batchnorm._BatchNorm]) -> Iterator[None]:
+    """Batch-norm layers normalise by the batch's statistics and leave their running ones.
+
+    In train mode with ``track_running_stats`` off, ``_BatchNorm.forward`` passes no running
+    buffers to ``F.batch_norm``: batch statistics, nothing updated.
+    """
+    saved = [(m.training, m.track_running_stats) for m in norms]
+    for m in norms:
+        m.training, m.track_running_stats = True, False
+    try:
+        yield
+    finally:
+        for m, (training, track) in zip(norms, saved, strict=True):
+            m.training, m.track_running_stats = training, track
+
+
 class _StopForward(Exception):
     """Raised by the last hooked layer of the source copy to skip the rest of its forward."""
 
@@ -110,6 +153,15 @@ class DELTA(Regularizer):
         probe_epochs: epochs of linear-probe training of the head before the attention
             (reference: 10; 0 uses the head as it is).
         ablation_memory_mb: memory bound of one chunk of ablated feature maps.
+        source_norm: how the source normalises its maps while training, one of
+            :data:`SOURCE_NORM_MODES`: ``batch`` (default) or ``running`` make the penalty
+            exactly 0 at the start point; ``mismatched`` is the reference code's choice
+            (source in eval mode, trained network in train mode), whose penalty at
+            ``W = W0`` is the gap between batch and running statistics. The attention is
+            computed with the source in eval mode in every mode, as in the reference.
+            Dropout or stochastic depth before a hooked layer also make the two networks
+            differ at ``W = W0`` (the bundled EfficientNets and torchvision ResNets have
+            none there).
     """
 
     name: ClassVar[str] = "delta"
@@ -125,6 +177,7 @@ class DELTA(Regularizer):
         attention_batches: int = 4,
         probe_epochs: int = 10,
         ablation_memory_mb: int = 512,
+        source_norm: str = "batch",
     ) -> None:
         super().__init__()
         self.gamma = check_float("delta.gamma", gamma)
@@ -134,6 +187,12 @@ class DELTA(Regularizer):
         self.attention_batches = check_int("delta.attention_batches", attention_batches)
         self.probe_epochs = check_int("delta.probe_epochs", probe_epochs, minimum=0)
         self.ablation_memory_mb = check_int("delta.ablation_memory_mb", ablation_memory_mb)
+        if source_norm not in SOURCE_NORM_MODES:
+            raise ConfigError(
+                f"expected delta.source_norm in {', '.join(SOURCE_NORM_MODES)}, "
+                f"found {source_norm!r}"
+            )
+        self.source_norm = source_norm
         self.attention = TensorStore()
         self.source: nn.Module | None = None
         self.layers_: list[str] = []
@@ -249,6 +308,9 @@ class DELTA(Regularizer):
     # -- hooks ----------------------------------------------------------------------------
     def _install_hooks(self, model: nn.Module) -> None:
         assert self.source is not None
+        if self.source_norm == "running":
+            for module in _norm_layers(model):
+                self._handles.append(module.register_forward_pre_hook(_use_running_stats))
         for name in self.layers_:
             target = model.get_submodule(name)
             source = self.source.get_submodule(name)
@@ -298,8 +360,10 @@ class DELTA(Regularizer):
             )
         self._source_maps.clear()
         self._stop_early = True  # skip the source's layers after the last hooked one
+        batch_stats = self.source_norm == "batch" and ctx.model.training
+        norms = _norm_layers(self.source) if batch_stats else []
         try:
-            with torch.no_grad():
+            with torch.no_grad(), _batch_statistics(norms):
                 self.source(ctx.inputs)
         except _StopForward:
             pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -99,8 +100,9 @@ def _prepared(dtype: torch.dtype = torch.float32, **kw) -> tuple[nn.Module, DELT
     return model, reg, batches
 
 
-def test_penalty_by_hand() -> None:
-    model, reg, batches = _prepared(gamma=0.3, kappa=0.2)
+@pytest.mark.parametrize("mode", ["batch", "mismatched"])
+def test_penalty_by_hand(mode: str) -> None:
+    model, reg, batches = _prepared(gamma=0.3, kappa=0.2, source_norm=mode)
     assert reg.layers_ == ["layer1", "layer2"]
     with torch.no_grad():
         for p in model.parameters():
@@ -115,14 +117,17 @@ def test_penalty_by_hand() -> None:
     for h in hooks:
         h.remove()
     ref = {}
+    # batch: the start point normalised by this batch's statistics; mismatched: by its running
+    # statistics (the reference code's eval-mode source)
+    source = copy.deepcopy(reg.source).train(mode == "batch")
     with torch.no_grad():
         hooks = [
-            reg.source.get_submodule(n).register_forward_hook(
+            source.get_submodule(n).register_forward_hook(
                 lambda m, a, o, n=n: ref.__setitem__(n, o)
             )
             for n in reg.layers_
         ]
-        reg.source(x)
+        source(x)
         for h in hooks:
             h.remove()
     want = 0.0
@@ -184,3 +189,93 @@ def test_errors() -> None:
     with pytest.raises(ConfigError, match="forward"):
         reg.penalty(StepContext(model, "fc", x, y, torch.zeros(1)))
     assert math.isfinite(reg.penalty(StepContext(model, "fc", x, y, model(x))).item())
+
+
+def _penalty_at_start(model: nn.Module, reg: DELTA, x: torch.Tensor, y: torch.Tensor):
+    """(penalty, task loss) of one training step taken at ``W = W0``."""
+    model.train()
+    logits = model(x)
+    task = F.cross_entropy(logits, y)
+    return reg.penalty(StepContext(model, "fc", x, y, logits)).item(), task.item()
+
+
+@pytest.mark.parametrize("mode", ["batch", "running"])
+def test_penalty_is_zero_at_the_start_point_in_consistent_modes(mode: str) -> None:
+    model, reg, batches = _prepared(kappa=0.0, source_norm=mode)
+    x, y = batches[0]
+    penalty, task = _penalty_at_start(model, reg, x, y)
+    assert abs(penalty) <= 1e-6 * task
+
+
+def test_mismatched_mode_is_not_zero_at_the_start_point() -> None:
+    """The reference code's mode: eval-mode source against a train-mode network."""
+    model, reg, batches = _prepared(kappa=0.0, source_norm="mismatched")
+    x, y = batches[0]
+    penalty, task = _penalty_at_start(model, reg, x, y)
+    assert penalty > 1e-3 * task
+
+
+def test_batch_mode_leaves_the_source_statistics_and_modes_alone() -> None:
+    model, reg, batches = _prepared(source_norm="batch")
+    x, y = batches[0]
+    # a network in eval mode is compared with the source's running statistics: only kappa's
+    # term remains at the start point
+    model.eval()
+    with torch.no_grad():
+        logits = model(x)
+        assert reg.penalty(StepContext(model, "fc", x, y, logits)).item() == pytest.approx(
+            0.5 * 0.01 * float(sum((p**2).sum() for p in model.fc.parameters())), rel=1e-5
+        )
+    before = {k: v.clone() for k, v in reg.source.state_dict().items()}
+    _penalty_at_start(model, reg, x, y)
+    for k, v in reg.source.state_dict().items():
+        torch.testing.assert_close(v, before[k], rtol=0, atol=0)
+    bns = [m for m in reg.source.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert bns and all(not m.training and m.track_running_stats for m in bns)
+
+
+def test_running_mode_freezes_the_network_statistics_while_attached() -> None:
+    model, reg, batches = _prepared(kappa=0.0, source_norm="running")
+    stats = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
+    x, y = batches[0]
+    model.train()
+    logits = model(x)
+    for k, v in model.state_dict().items():
+        if k in stats:
+            torch.testing.assert_close(v, stats[k], rtol=0, atol=0)
+    with torch.no_grad():
+        want = model.eval()(x)
+    torch.testing.assert_close(logits.detach(), want)
+    reg.penalty(StepContext(model, "fc", x, y, logits))
+    reg.remove_hooks()
+    model.train()
+    model(x)  # detached: batch statistics again, and the running ones move
+    assert any(not torch.equal(model.state_dict()[k], v) for k, v in stats.items())
+
+
+def test_source_norm_is_checked() -> None:
+    with pytest.raises(ConfigError, match="source_norm.*batch, running, mismatched"):
+        DELTA(source_norm="train")
+
+
+def test_penalty_is_zero_at_the_start_point_of_the_bundled_efficientnet() -> None:
+    """The defect as measured: on Lite0 the mismatched mode gave 1336 against a task loss of
+    2.25 at iteration 1; the default mode gives 0."""
+    from spectral_probe.models import load_model
+
+    torch.manual_seed(0)
+    model = load_model("bundled:efficientnet_lite0").model
+    model.reset_classifier(3)
+    x, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 0])
+    got = {}
+    for mode in ("batch", "mismatched"):
+        reg = DELTA(kappa=0.0, source_norm=mode, layers="blocks.5")
+        with pytest.warns(UserWarning, match="uniform"):
+            reg.prepare(model, head="classifier")
+        model.train()
+        logits = model(x)
+        task = F.cross_entropy(logits, y).item()
+        got[mode] = reg.penalty(StepContext(model, "classifier", x, y, logits)).item() / task
+        reg.remove_hooks()
+    assert abs(got["batch"]) <= 1e-6
+    assert got["mismatched"] > 1e-2
