@@ -28,6 +28,18 @@ from .esd import (
     mp_fit,
 )
 from .psd import psd_pinv, spd_solve
+from .rank import (
+    aspect_ratio,
+    energy_rank,
+    gavish_donoho_lambda,
+    gavish_donoho_omega,
+    gavish_donoho_rank,
+    gavish_donoho_threshold,
+    mp_cdf,
+    mp_edges,
+    mp_median,
+    mp_singular_edges,
+)
 from .summary import (
     effective_rank,
     first_below,
@@ -81,4 +93,14 @@ __all__ = [
     "ks_distance",
     "mp_fit",
     "esd_metrics",
+    "aspect_ratio",
+    "energy_rank",
+    "gavish_donoho_lambda",
+    "gavish_donoho_omega",
+    "gavish_donoho_rank",
+    "gavish_donoho_threshold",
+    "mp_cdf",
+    "mp_edges",
+    "mp_median",
+    "mp_singular_edges",
 ]
