@@ -40,6 +40,7 @@ from .rank import (
     mp_median,
     mp_singular_edges,
 )
+from .snr import iqr_sigma, matrix_snr, spectrum_snr, spectrum_threshold
 from .summary import (
     effective_rank,
     first_below,
@@ -103,4 +104,8 @@ __all__ = [
     "mp_edges",
     "mp_median",
     "mp_singular_edges",
+    "iqr_sigma",
+    "spectrum_threshold",
+    "spectrum_snr",
+    "matrix_snr",
 ]
