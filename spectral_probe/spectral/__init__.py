@@ -27,7 +27,15 @@ from .esd import (
     ks_distance,
     mp_fit,
 )
+from .lowrank import LowRankSum, check_factors, factored_svd, top_singular
 from .psd import psd_pinv, spd_solve
+from .randomized import (
+    DenseOperator,
+    LinearOperator,
+    RandomizedSVD,
+    randomized_svd,
+    triplet_residuals,
+)
 from .rank import (
     aspect_ratio,
     energy_rank,
@@ -108,4 +116,13 @@ __all__ = [
     "spectrum_threshold",
     "spectrum_snr",
     "matrix_snr",
+    "LowRankSum",
+    "check_factors",
+    "factored_svd",
+    "top_singular",
+    "DenseOperator",
+    "LinearOperator",
+    "RandomizedSVD",
+    "randomized_svd",
+    "triplet_residuals",
 ]
