@@ -39,6 +39,17 @@ def _retrospective(out: Path | None, json_out: bool) -> None:
     console.print(
         f"median gap between the best two of L2, L2+BSS, L2-SP, L2-SP+BSS: {gap:.2f} points"
     )
+    chosen = ", ".join(f"{r.dataset}: {r.chosen}" for r in result.lodo.itertuples())
+    console.print(
+        f"default chosen leave one dataset out: mean regret {result.lodo_regret:.2f} points "
+        f"({chosen})"
+    )
+    for r in result.pairs.itertuples():
+        console.print(
+            f"{r.a} - {r.b}: {r.mean:+.2f} points, {100 * r.level:.0f}% CI "
+            f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}], wins {r.wins} of {r.n}, "
+            f"paired t p = {r.p_t:.3f}, sign test p = {r.p_sign:.3f}"
+        )
     if out is not None:
         console.print(f"wrote results to [bold]{out}[/]")
 

@@ -53,6 +53,44 @@ def test_files(tmp_path):
     r = retrospective()
     r.to_json(tmp_path / "r.json")
     names = sorted(p.name for p in r.to_csv(tmp_path))
-    assert names == ["cells.csv", "policies.csv", "regrets.csv"]
+    assert names == ["cells.csv", "lodo.csv", "pairs.csv", "policies.csv", "regrets.csv"]
     back = pd.read_csv(tmp_path / "policies.csv")
     assert {"policy", "regret", "max_regret", "share_within"} <= set(back.columns)
+
+
+def test_leave_one_dataset_out_by_hand():
+    # three datasets, one cell each; "always L2+BSS" is best overall, but left out of its own
+    # best dataset the choice flips
+    table = pd.DataFrame(
+        {
+            "dataset": ["a", "a", "b", "b", "c", "c"],
+            "method": ["L2", "L2+BSS"] * 3,
+            "sampling_rate_percent": [15] * 6,
+            "top1_mean": [70.0, 73.0, 60.0, 59.0, 50.0, 50.5],
+        }
+    )
+    r = retrospective(table)
+    # regrets: L2 = (3, 0, 0.5), L2+BSS = (0, 1, 0)
+    lodo = r.lodo.set_index("dataset")
+    assert lodo.loc["a", "chosen"] == "always L2"  # on b, c: L2 0.25, L2+BSS 0.5
+    assert lodo.loc["a", "regret"] == pytest.approx(3.0)
+    assert lodo.loc["b", "chosen"] == "always L2+BSS"  # on a, c: L2 1.75, L2+BSS 0
+    assert lodo.loc["b", "regret"] == pytest.approx(1.0)
+    assert lodo.loc["c", "chosen"] == "always L2+BSS"  # on a, b: L2 1.5, L2+BSS 0.5
+    assert lodo.loc["c", "regret"] == pytest.approx(0.0)
+    assert r.lodo_regret == pytest.approx(4.0 / 3)
+    pair = r.pairs.set_index("b").loc["L2"]
+    assert (pair["a"], pair["wins"], pair["losses"]) == ("L2+BSS", 2, 1)
+    assert pair["mean"] == pytest.approx((3.0 - 1.0 + 0.5) / 3)
+
+
+def test_the_issue_numbers_on_table2():
+    """Leave-one-dataset-out regret and the paired DELTA+BSS vs L2+BSS comparison."""
+    r = retrospective()
+    assert r.lodo_regret == pytest.approx(0.6095)
+    assert r.lodo.set_index("dataset").loc["fgvc_aircraft", "chosen"] == "always L2+BSS"
+    pair = r.pairs.set_index("b").loc["L2+BSS"]
+    assert (pair["wins"], pair["losses"]) == (9, 11)
+    assert pair["p_t"] == pytest.approx(0.339, abs=1e-3)
+    assert pair["ci_low"] < 0 < pair["ci_high"]
+    assert set(r.to_dict()) >= {"lodo", "pairs", "lodo_regret"}

@@ -69,3 +69,23 @@ def test_regret_and_summary_hand_case():
     assert out.loc["q", "regret"] == pytest.approx(0.5)
     assert out.loc["q", "share_within"] == pytest.approx(1 / 3)
     assert list(out.index) == ["q", "p"]  # sorted by mean regret
+
+
+def test_paired_difference_against_scipy():
+    from scipy import stats
+
+    from spectral_probe.validation.stats import paired_difference
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(1, 1, 12), rng.normal(0.5, 1, 12)
+    r = paired_difference(a, b, level=0.9)
+    d = a - b
+    assert r.mean == pytest.approx(d.mean())
+    assert r.p_t == pytest.approx(stats.ttest_rel(a, b).pvalue)
+    lo, hi = stats.t.interval(0.9, 11, loc=d.mean(), scale=stats.sem(d))
+    assert (r.ci_low, r.ci_high) == (pytest.approx(lo), pytest.approx(hi))
+    assert r.p_sign == pytest.approx(stats.binomtest(int((d > 0).sum()), 12).pvalue)
+    tied = paired_difference([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+    assert (tied.ties, tied.mean, tied.p_t, tied.p_sign) == (3, 0.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match="at least 2"):
+        paired_difference([1.0], [0.0])
