@@ -48,6 +48,7 @@ LAYERS: dict[str, int] = {
     "spectral_probe.data": 2,
     "spectral_probe.extract": 2,
     "spectral_probe.models": 2,
+    "spectral_probe.sources": 2,
     # 3: what is computed from the inputs, and its figures
     "spectral_probe.analysis": 3,
     "spectral_probe.plotting": 3,

@@ -1,0 +1,295 @@
+"""Readers of weight files: one tensor at a time, memory-mapped, never a model.
+
+* :class:`SafetensorsFile`: a ``.safetensors`` file through ``safe_open`` (the header is read
+  at open; each tensor is read from the memory map when asked for). A truncated file is refused
+  at open: its header promises more bytes than the file holds.
+* :class:`TorchFile`: a ``.pt``/``.pth``/``.bin``/``.ckpt`` file through
+  ``torch.load(weights_only=True, mmap=True)``: no code runs, and tensors stay in the page cache
+  until used. A Lightning checkpoint's ``state_dict`` (or ``model_state_dict``, ``model``...) is
+  unwrapped; non-tensor entries that would need unpickling of code are refused with a hint.
+  Tensors that share storage (tied embeddings saved by ``torch.save``) are kept once, noted.
+* :class:`ShardedSource`: shards named by a ``*.index.json`` ``weight_map``
+  (transformers' sharded ``model.safetensors.index.json`` / ``pytorch_model.bin.index.json``).
+* :class:`StateDictSource`: an in-memory mapping (a module's ``state_dict``), for the API.
+
+Every reader exposes canonical names (:func:`~spectral_probe.sources.canonical_name`) in depth
+order (``.safetensors`` stores names sorted alphabetically; a ``torch.save``'d state dict keeps
+module order, which is kept).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import re
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import CheckpointError, UnsafeCheckpointError
+from ._base import BaseSource
+
+__all__ = [
+    "SafetensorsFile",
+    "TorchFile",
+    "ShardedSource",
+    "StateDictSource",
+    "SHARD_NAME",
+    "WEIGHT_SUFFIXES",
+]
+
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
+#: transformers' shard file names: ``model-00001-of-00004.safetensors``
+SHARD_NAME = re.compile(r"-(\d+)-of-(\d+)\.(safetensors|bin)$")
+_ST_DTYPES = {
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
+    "F8_E4M3": torch.float8_e4m3fn,
+    "F8_E5M2": torch.float8_e5m2,
+}
+_WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "module", "net")
+
+
+def _check_file(path: Path) -> None:
+    if not path.is_file():
+        raise CheckpointError(f"no such checkpoint file: {path}")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path} is empty")
+
+
+class SafetensorsFile(BaseSource):
+    """One ``.safetensors`` file, read lazily through ``safetensors.safe_open``."""
+
+    def __init__(self, path: str | Path, label: str | None = None, *, index: bool = True) -> None:
+        from safetensors import SafetensorError, safe_open
+
+        path = Path(path)
+        super().__init__(label or str(path))
+        _check_file(path)
+        self.path = path
+        try:
+            self._handle: Any = safe_open(str(path), framework="pt")
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CheckpointError(
+                f"cannot read {path}: not a complete safetensors file ({str(exc).splitlines()[0]})"
+            ) from None
+        self.stored_names = set(self._handle.keys())
+        if index:
+            self._index(self._handle.keys())
+
+    def _load_stored(self, stored: str) -> torch.Tensor:
+        return self._handle.get_tensor(stored)  # type: ignore[no-any-return]
+
+    def _shape_stored(self, stored: str) -> tuple[int, ...]:
+        return tuple(self._handle.get_slice(stored).get_shape())
+
+    def _dtype_stored(self, stored: str) -> torch.dtype:
+        code = self._handle.get_slice(stored).get_dtype()
+        if code not in _ST_DTYPES:
+            raise CheckpointError(f"expected a known safetensors dtype for {stored}, found {code}")
+        return _ST_DTYPES[code]
+
+    def close(self) -> None:
+        """Drop the file handle (and its memory map)."""
+        self._handle = None
+
+
+def _refuse_pickle(path: Path, exc: Exception) -> UnsafeCheckpointError:
+    found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+    detail = f" such as {found.group(1)}" if found else ""
+    key = "['state_dict']" if path.suffix == ".ckpt" else ""
+    return UnsafeCheckpointError(
+        f"refusing to load {path}: it holds pickled Python objects{detail}, and unpickling can "
+        "run arbitrary code; in a trusted environment re-save its tensors with "
+        f"safetensors.torch.save_file(torch.load(path, weights_only=False){key or '.state_dict()'}, "
+        "'model.safetensors')"
+    )
+
+
+def torch_load(path: Path) -> Any:
+    """``torch.load(weights_only=True)``, memory-mapped where the file allows (zip format).
+
+    Raises :class:`UnsafeCheckpointError` for a pickle that needs code, and
+    :class:`CheckpointError` for a truncated or foreign file.
+    """
+    _check_file(path)
+    mmap = zipfile.is_zipfile(path)  # the legacy (pre-1.6) format cannot be memory-mapped
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as exc:
+        raise _refuse_pickle(path, exc) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise CheckpointError(
+            f"cannot read {path}: truncated or not a torch checkpoint "
+            f"({str(exc).splitlines()[0][:160]})"
+        ) from None
+
+
+def _is_state(obj: Any) -> bool:
+    return (
+        isinstance(obj, Mapping)
+        and bool(obj)
+        and all(isinstance(v, torch.Tensor) for v in obj.values())
+    )
+
+
+def unwrap_state(obj: Any, path: Path) -> dict[str, torch.Tensor]:
+    """The name -> tensor mapping inside a loaded checkpoint (Lightning, trainer dicts...)."""
+    for _ in range(3):
+        if _is_state(obj):
+            break
+        if isinstance(obj, Mapping):
+            inner = next(
+                (obj[k] for k in _WRAPPER_KEYS if k in obj and isinstance(obj[k], Mapping)), None
+            )
+            if inner is not None:
+                obj = inner
+                continue
+        break
+    if not _is_state(obj):
+        raise CheckpointError(
+            f"expected a state dict (name -> tensor) in {path}, found {type(obj).__name__}"
+            + (
+                f" with keys {', '.join(map(str, list(obj)[:5]))}"
+                if isinstance(obj, Mapping)
+                else ""
+            )
+        )
+    return dict(obj)
+
+
+class StateDictSource(BaseSource):
+    """An in-memory ``name -> tensor`` mapping; tensors sharing storage are kept once.
+
+    Args:
+        state: the mapping (kept by reference; nothing is copied).
+        label: what to call it in results.
+        keep_order: keep the mapping's order (module order for a ``state_dict``) instead of
+            depth order by name.
+    """
+
+    def __init__(
+        self,
+        state: Mapping[str, torch.Tensor],
+        label: str = "state dict",
+        *,
+        keep_order: bool = True,
+    ) -> None:
+        super().__init__(label)
+        self._state: dict[str, torch.Tensor] = {}
+        self._aliases: dict[str, str] = {}
+        self.stored_names = set(state)
+        seen: dict[tuple[int, int, tuple[int, ...], tuple[int, ...]], str] = {}
+        for name, t in state.items():
+            key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), t.stride())
+            if t.numel() and t.ndim >= 2 and key in seen:
+                self.notes.append(
+                    f"{name} shares its storage with {seen[key]} (tied): analysed once"
+                )
+                self._aliases[name] = seen[key]
+                continue
+            seen[key] = name
+            self._state[name] = t
+        self._index(self._state, keep_order=keep_order)
+
+    def _load_stored(self, stored: str) -> torch.Tensor:
+        return self._state[self._aliases.get(stored, stored)].detach()
+
+
+class TorchFile(StateDictSource):
+    """A ``torch.save``'d state dict or trainer checkpoint, read with ``weights_only=True``."""
+
+    def __init__(self, path: str | Path, label: str | None = None) -> None:
+        path = Path(path)
+        self.path = path
+        super().__init__(unwrap_state(torch_load(path), path), label or str(path))
+
+
+class ShardedSource(BaseSource):
+    """Shards named by a transformers index (``weight_map``: tensor name -> shard file).
+
+    Every shard the index names must exist and hold the tensors the index says it holds.
+    """
+
+    def __init__(self, index: str | Path, label: str | None = None) -> None:
+        index = Path(index)
+        super().__init__(label or str(index.parent))
+        try:
+            weight_map = json.loads(index.read_text())["weight_map"]
+        except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise CheckpointError(
+                f"expected a shard index with a weight_map in {index}, found {type(exc).__name__}: {exc}"
+            ) from None
+        if not isinstance(weight_map, dict) or not weight_map:
+            raise CheckpointError(f"expected a non-empty weight_map in {index}, found none")
+        self._shards: dict[str, BaseSource] = {}
+        for shard in dict.fromkeys(weight_map.values()):
+            file = index.parent / shard
+            if not file.is_file():
+                raise CheckpointError(
+                    f"{index.name} names shard {shard}, which is missing from {index.parent}"
+                )
+            self._shards[shard] = (
+                SafetensorsFile(file, index=False)
+                if file.suffix == ".safetensors"
+                else TorchFile(file)
+            )
+        self._where: dict[str, BaseSource] = {}
+        for name, shard in weight_map.items():
+            reader = self._shards[shard]
+            if name not in reader.stored_names:
+                raise CheckpointError(
+                    f"{index.name} places {name} in {shard}, which does not hold it"
+                )
+            self._where[name] = reader
+        self._index(weight_map)
+
+    def _load_stored(self, stored: str) -> torch.Tensor:
+        return self._where[stored]._load_stored(stored)
+
+    def _shape_stored(self, stored: str) -> tuple[int, ...]:
+        return self._where[stored]._shape_stored(stored)
+
+    def _dtype_stored(self, stored: str) -> torch.dtype:
+        return self._where[stored]._dtype_stored(stored)
+
+    def close(self) -> None:
+        """Close every shard."""
+        for reader in self._shards.values():
+            reader.close()
+
+
+def check_not_a_shard(path: Path) -> None:
+    """Refuse one shard of a sharded model given where the whole model is meant."""
+    match = SHARD_NAME.search(path.name)
+    if match is None or int(match.group(2)) <= 1:
+        return
+    indexes = sorted(path.parent.glob("*.index.json"))
+    where = f" ({indexes[0].name} names the rest)" if indexes else ""
+    raise CheckpointError(
+        f"{path.name} is shard {int(match.group(1))} of {int(match.group(2))} of a sharded "
+        f"model{where}; pass the directory {path.parent} to read every shard"
+    )
+
+
+def open_file(path: Path, label: str | None = None) -> BaseSource:
+    """A reader for one weight file, by suffix."""
+    if path.suffix not in WEIGHT_SUFFIXES:
+        raise CheckpointError(
+            f"expected a weight file ending in {', '.join(WEIGHT_SUFFIXES)}, found {path.name}"
+        )
+    check_not_a_shard(path)
+    if path.suffix == ".safetensors":
+        return SafetensorsFile(path, label)
+    return TorchFile(path, label)
