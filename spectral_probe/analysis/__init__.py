@@ -16,10 +16,14 @@ from .features import (
     feature_spectrum,
     spectra_from_features,
 )
+from .select import SCORES, LayerSelection, score_layers
 from .similarity import DEFAULT_SAMPLE, FeatureSimilarity, compare_features, select_layers
 from .weights import SUMMARY_COLUMNS, WeightComparison, compare_weights
 
 __all__ = [
+    "LayerSelection",
+    "score_layers",
+    "SCORES",
     "FeatureSimilarity",
     "compare_features",
     "select_layers",

@@ -16,6 +16,7 @@ from .runs import (
     plot_spectrum_over_time,
     plot_tsvd_sweep,
 )
+from .select import plot_scores_by_depth
 from .similarity import plot_similarity_by_depth, plot_similarity_heatmap
 from .weights import (
     block_of,
@@ -26,6 +27,7 @@ from .weights import (
 )
 
 __all__ = [
+    "plot_scores_by_depth",
     "plot_similarity_heatmap",
     "plot_similarity_by_depth",
     "new_axes",
