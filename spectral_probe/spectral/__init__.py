@@ -27,6 +27,16 @@ from .esd import (
     ks_distance,
     mp_fit,
 )
+from .intruders import (
+    Intruders,
+    detect_intruders,
+    find_intruders,
+    intruder_sweep,
+    max_cosines,
+    scale_intruders,
+    scale_intruders_factored,
+    similarity_matrix,
+)
 from .lowrank import LowRankSum, check_factors, factored_svd, top_singular
 from .psd import psd_pinv, spd_solve
 from .randomized import (
@@ -125,4 +135,12 @@ __all__ = [
     "RandomizedSVD",
     "randomized_svd",
     "triplet_residuals",
+    "Intruders",
+    "detect_intruders",
+    "find_intruders",
+    "intruder_sweep",
+    "max_cosines",
+    "scale_intruders",
+    "scale_intruders_factored",
+    "similarity_matrix",
 ]
