@@ -69,6 +69,13 @@ from .summary import (
 )
 from .svd import SVD, singular_values, spectral_norm, svd, svd_flip
 from .unfold import split_fused, split_groups, unfold_weight
+from .update import (
+    chance_subspace_energy,
+    subspace_energy,
+    update_frobenius,
+    update_shape,
+    update_singular_values,
+)
 
 __all__ = [
     "SVD",
@@ -143,4 +150,9 @@ __all__ = [
     "scale_intruders",
     "scale_intruders_factored",
     "similarity_matrix",
+    "chance_subspace_energy",
+    "subspace_energy",
+    "update_frobenius",
+    "update_shape",
+    "update_singular_values",
 ]
