@@ -6,7 +6,18 @@ from typing import Annotated
 
 import typer
 
-from . import features, report, reproduce, similarity, training, transferability, validate, weights
+from . import (
+    features,
+    report,
+    reproduce,
+    select_layers,
+    similarity,
+    training,
+    transferability,
+    truncate,
+    validate,
+    weights,
+)
 
 app = typer.Typer(
     name="spectral-probe",
@@ -24,6 +35,8 @@ app.add_typer(report.app)
 app.add_typer(reproduce.app)
 app.add_typer(validate.app)
 app.add_typer(transferability.app)
+app.add_typer(select_layers.app)
+app.add_typer(truncate.app)
 
 
 def _version(value: bool) -> None:

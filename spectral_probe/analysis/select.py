@@ -59,6 +59,7 @@ __all__ = [
     "LayerScore",
     "LayerSelection",
     "score_layers",
+    "check_options",
     "select_top",
     "suggested_rank",
     "weight_type",
@@ -294,6 +295,30 @@ def _compile(regex: str | None) -> re.Pattern[str] | None:
         ) from None
 
 
+def check_options(
+    *,
+    score: str = "snr",
+    top_percent: float = 50.0,
+    rank: str = "gavish-donoho",
+    max_rank: int = 64,
+) -> None:
+    """Raise :class:`~spectral_probe.errors.ConfigError` (one line) for an option out of range.
+
+    Example:
+        >>> check_options(score="snr", top_percent=150)
+        Traceback (most recent call last):
+        ...
+        spectral_probe.errors.ConfigError: expected --top-percent in (0, 100], found 150
+    """
+    if score not in SCORES:
+        raise ConfigError(f"expected --score one of {', '.join(SCORES)}, found {score!r}")
+    if not (isinstance(top_percent, int | float) and 0.0 < top_percent <= 100.0):
+        raise ConfigError(f"expected --top-percent in (0, 100], found {top_percent}")
+    _parse_rank_rule(rank)
+    if max_rank < 1:
+        raise ConfigError(f"expected --max-rank >= 1, found {max_rank}")
+
+
 def score_layers(
     source: _Source,
     *,
@@ -324,13 +349,7 @@ def score_layers(
     """
     import pandas as pd
 
-    if score not in SCORES:
-        raise ConfigError(f"expected --score one of {', '.join(SCORES)}, found {score!r}")
-    if not (isinstance(top_percent, int | float) and 0.0 < top_percent <= 100.0):
-        raise ConfigError(f"expected --top-percent in (0, 100], found {top_percent}")
-    _parse_rank_rule(rank)
-    if max_rank < 1:
-        raise ConfigError(f"expected --max-rank >= 1, found {max_rank}")
+    check_options(score=score, top_percent=top_percent, rank=rank, max_rank=max_rank)
     spec = SCORES[score]
     todo = _candidates(source, spec, _compile(layers))
     if not todo:
