@@ -54,6 +54,27 @@ def _retrospective(out: Path | None, json_out: bool) -> None:
         console.print(f"wrote results to [bold]{out}[/]")
 
 
+def _page(page: Path, check: bool) -> None:
+    from spectral_probe.validation.page import update_page
+
+    fresh = update_page(page, check=check)
+    if check and not fresh:
+        console.print(f"{page}: tables out of date; run spectral-probe validate --page {page}")
+        raise typer.Exit(1)
+    console.print(f"{page}: tables {'up to date' if fresh else 'regenerated'}")
+
+
+def _export(runs: Path, out: Path | None) -> None:
+    from spectral_probe._io import atomic_write_text
+    from spectral_probe.validation.page import export_runs
+
+    if out is None:
+        raise typer.BadParameter("expected --out FILE.csv with --export-runs, found none")
+    frame = export_runs(runs)
+    atomic_write_text(out, frame.to_csv(index=False))
+    console.print(f"wrote {len(frame)} runs to [bold]{out}[/]")
+
+
 def _run_suite(
     suite_name: str,
     quick: bool,
@@ -185,6 +206,27 @@ def validate_cmd(
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    page: Annotated[
+        Path | None,
+        typer.Option(
+            "--page",
+            help="Regenerate the tables of a validation page (docs/validation.md) from the data "
+            "committed beside it (validation/data/) and the packaged Table 2; runs nothing.",
+            show_default=False,
+        ),
+    ] = None,
+    export: Annotated[
+        Path | None,
+        typer.Option(
+            "--export-runs",
+            help="Write one CSV row per finished run under this folder (test accuracy, DELTA's "
+            "source_norm, the first step's losses) to --out FILE: the page's data.",
+            show_default=False,
+        ),
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="With --page: exit 1 if a table is out of date.")
+    ] = False,
 ) -> None:
     """Does following the report's advice beat always using one regularizer?
 
@@ -196,6 +238,12 @@ def validate_cmd(
     --retrospective scores the fixed policies on the paper's own Table 2 instead: the anchor
     the advice has to beat.
     """
+    if page is not None:
+        _page(page, check)
+        return
+    if export is not None:
+        _export(export, out)
+        return
     if retrospective:
         _retrospective(out, json_out)
         return
