@@ -210,8 +210,10 @@ def scale_intruders(
 
     Args:
         w: the matrix to correct, ``(m, n)``, in its own dtype.
-        u, s, v: thin SVD triplets of the fine-tuned :math:`W` (columns), e.g. from
+        u: left singular vectors of the fine-tuned :math:`W` as columns ``(m, k)``, e.g. from
             :func:`detect_intruders`.
+        s: its singular values ``(k,)``.
+        v: its right singular vectors as columns ``(n, k)``.
         indices: :attr:`Intruders.indices`.
         lam: :math:`\lambda` (peft's ``mitigation_lambda``, default 0.75; 1 changes nothing).
     """
