@@ -1,10 +1,24 @@
 r"""The deciding numbers of the paper's figures and the rules that turn them into verdicts.
 
-Pure functions of tidy tables (a :class:`~spectral_probe.analysis.WeightComparison`'s angles,
-a :class:`~spectral_probe.analysis.FeatureSpectra`'s per-batch singular values, the runs'
-test errors). Intervals are Student-t 95 % intervals over seeds,
-:math:`\bar x \pm t_{0.975,\,n-1}\, s / \sqrt n` (none for one seed). A verdict is
-*provisional* when a cell it rests on has fewer than three seeds.
+Pure functions of tidy tables (per-layer angle statistics of each run, per-run feature
+statistics, the runs' test errors: the tables of
+:class:`~spectral_probe.report.reproduction_data.ReproductionData`).
+
+Every verdict is three-way (:func:`three_way`), judged on a 95 % interval for *our* effect
+in the units of the paper's claim:
+
+* **reproduced**: the interval excludes "no effect" on the side the paper claims (and, where
+  the paper states a magnitude, does not lie wholly short of it);
+* **contradicted**: the interval lies wholly short of the paper's effect: on the opposite
+  side of "no effect", or (where a magnitude is stated) between "no effect" and it;
+* **inconclusive**: anything else, including a missing interval (one seed, or a NaN such
+  as Figure 1(b)'s stable view when no index has a Wedin bound below 1).
+
+Differences are Student-t 95 % intervals over seeds,
+:math:`\bar x \pm t_{0.975,\,n-1}\, s / \sqrt n`; ratios are the same on the log scale
+(geometric means). Effects measured at several sampling rates are pooled over the rates by
+:func:`pooled_log_ratio`. A verdict is *provisional* when a cell it rests on has fewer than
+three seeds.
 """
 
 from __future__ import annotations
@@ -12,33 +26,37 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..analysis._results import records
 
-if TYPE_CHECKING:
-    from ..analysis import WeightComparison
-
 __all__ = [
     "CLAIMS",
     "FIGURES",
+    "ONE_EFFECT",
+    "PAPER_EFFECTS",
     "RULES",
     "VERDICTS",
     "Finding",
+    "combine_verdicts",
     "mean_ci",
+    "log_ratio_ci",
+    "pooled_log_ratio",
+    "three_way",
     "top_rest",
-    "layer_contrast",
-    "depth_groups",
     "angle_finding",
     "sweep_finding",
     "not_run",
 ]
 
 FIGURES = ("1b", "1c", "1d", "3a", "3b", "3c", "3d")
-VERDICTS = ("reproduced", "not reproduced", "reproduced only for stable indices", "not yet run")
+VERDICTS = ("reproduced", "inconclusive", "contradicted", "not yet run")
+
+#: Figures that measure the same effect as another one (not independent confirmations).
+ONE_EFFECT = {"1d": "1c"}
 
 #: The paper's claim per figure, in one sentence.
 CLAIMS = {
@@ -46,7 +64,8 @@ CLAIMS = {
     "pre-trained ones; in the higher layers only those with the largest singular values do.",
     "1c": "Models fine-tuned on more data have smaller relative small singular values in their batch "
     "feature matrices (all singular values).",
-    "1d": "The same seen in the smaller half of the singular values: it shrinks as the training set grows.",
+    "1d": "The effect of 1(c), read on the smaller half of the singular values: it shrinks as the "
+    "training set grows (the same spectra as 1(c), so one effect, not a second confirmation).",
     "3a": "When data are scarce, truncating the r smallest spectral components (TSVD) with a larger r "
     "lowers the error; with ample data a larger r may raise it.",
     "3b": "BSS with k = 1 suppresses the small singular values of the feature matrix, more than just the "
@@ -57,29 +76,51 @@ CLAIMS = {
     "error; with ample data a larger k slightly raises it.",
 }
 
+#: The paper's effect size per figure, in the units of the deciding number, where its text
+#: states one. The paper plots these effects (Figures 1 and 3) without stating numbers, so
+#: none is set: the verdicts use the claimed direction, and "contradicted" needs an interval
+#: on the opposite side. :func:`three_way` takes a magnitude once one is known.
+PAPER_EFFECTS: dict[str, float | None] = dict.fromkeys(FIGURES)
+
+_THREE_WAY = (
+    "Reproduced when the 95% interval excludes {null} on the paper's side ({side}); contradicted "
+    "when it lies wholly on the other side; otherwise (or without an interval) inconclusive."
+)
+
 #: The rule each verdict follows.
 RULES = {
     "1b": "For the L2 runs at the largest rate, per layer: top = mean |cos| of the leading 10% of "
     "indices, rest = mean |cos| of the others, gap = top - rest. Lower layers = the first conv and the "
     "first block, higher = the last block (the paper's choice; without numbered blocks, the first and last "
-    "third of the layers). A view passes when the lower layers' "
-    "rest >= 0.9 and gap(higher) - gap(lower) >= 0.1 (means over seeds). Index view: all indices; stable "
-    "view: only indices whose Wedin bound is below 1. Reproduced: both pass; reproduced only for stable "
-    "indices: only the stable view passes; not reproduced: otherwise (the window view is shown beside).",
+    "third of the layers). Per seed: contrast = gap(higher) - gap(lower) and rest(lower). Two tests per "
+    "view, each three-way on its interval over seeds: contrast above 0 (the higher layers' leading vectors "
+    "stand out more) and rest(lower) above 0.9 (the lower layers stay aligned; the page's threshold, the "
+    "paper states none). Index view: all indices; stable view: only indices whose Wedin bound is below 1 "
+    "(NaN when too few are: inconclusive). Reproduced when every test of both views is; contradicted when "
+    "any is; otherwise inconclusive (the window view is shown beside).",
     "1c": "q = mean of sigma_i / sigma_1 over all indices (per test batch, then averaged), L2 runs. "
-    "Reproduced when q(lowest rate) / q(highest rate), paired by seed, has its 95% interval above 1 "
-    "(one seed: its value above 1) and Spearman's rho(rate, q) over the runs is negative.",
+    "Effect: q(lowest rate) / q(highest rate), paired by seed, geometric mean with its 95% interval. "
+    + _THREE_WAY.format(null="1", side="above 1")
+    + " Spearman's rho(rate, q) is shown, not tested.",
     "1d": "q = share of the energy sum sigma_i^2 in the smaller half of the indices, L2 runs; the rule "
-    "of 1(c).",
-    "3a": "Error (%) of L2+TSVD at the largest r minus L2 (r = 0) at the lowest rate, paired by seed. "
-    "Reproduced when its 95% interval lies below 0 (one seed: the value below 0).",
-    "3b": "Per rate, paired by seed: ratio of sigma_b / sigma_1 (the smallest index) with BSS to without, "
-    "and the number of the 4 smallest indices whose mean ratio is below 1. Reproduced when at every rate "
-    "the smallest index's interval lies below 1 (one seed: the value) and at least 2 of the 4 are below 1.",
-    "3c": "Per rate, paired by seed: ratio of the smaller half's energy share (1(d)'s q) with BSS to "
-    "without. Reproduced when its 95% interval lies below 1 at every rate (one seed: the value).",
-    "3d": "Error (%) of L2+BSS at the largest k minus k = 1 at the lowest rate, paired by seed. "
-    "Reproduced when its 95% interval lies below 0 (one seed: the value below 0).",
+    "of 1(c). The same spectra as 1(c): one effect, counted once.",
+    "3a": "Error (%) of L2+TSVD at the largest r minus L2 (r = 0) at the lowest rate, paired by seed, "
+    "with its 95% interval. "
+    + _THREE_WAY.format(null="0", side="below 0")
+    + " The highest rate's difference is shown (the paper says only that it 'may' rise).",
+    "3b": "Per (rate, seed) pair of L2 and L2+BSS runs: the ratio of sigma_i / sigma_1 with BSS to "
+    "without, for the smallest index b and the next one b-1. Each pooled over the rates "
+    "(pooled_log_ratio: the mean over rates of the mean log ratio, with the pooled within-rate variance). "
+    "Tested three-way below 1 for index b and for index b-1 ('more than just the smallest'): reproduced "
+    "when both are, contradicted when either is, otherwise inconclusive.",
+    "3c": "Per (rate, seed) pair: ratio of the smaller half's energy share (1(d)'s q) with BSS to without. "
+    "Pooled over the rates (pooled_log_ratio: the mean over rates of the mean log ratio, with the pooled "
+    "within-rate variance, df = pairs - rates; Stouffer's combination of the per-rate one-sided t-tests "
+    "is shown beside). " + _THREE_WAY.format(null="1", side="below 1"),
+    "3d": "Error (%) of L2+BSS at the largest k minus k = 1 at the lowest rate, paired by seed, with its "
+    "95% interval. "
+    + _THREE_WAY.format(null="0", side="below 0")
+    + " The highest rate's difference is shown where it was run.",
 }
 
 
@@ -113,6 +154,11 @@ class Finding:
         """How the verdict follows from the numbers (:data:`RULES`)."""
         return RULES[self.figure]
 
+    @property
+    def same_effect_as(self) -> str | None:
+        """The figure this one measures the same effect as (:data:`ONE_EFFECT`), if any."""
+        return ONE_EFFECT.get(self.figure)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON."""
         return {
@@ -121,6 +167,7 @@ class Finding:
             "rule": self.rule,
             "verdict": self.verdict,
             "provisional": self.provisional,
+            "same_effect_as": self.same_effect_as,
             "numbers": dict(self.numbers),
             "table": records(self.table),
             "runs": list(self.runs),
@@ -130,6 +177,80 @@ class Finding:
 def not_run(figure: str) -> Finding:
     """The finding of a figure whose runs are missing."""
     return Finding(figure=figure, verdict="not yet run")
+
+
+# ---------------------------------------------------------------- verdict rules
+
+
+def _nan(x: Any) -> bool:
+    try:
+        return x is None or math.isnan(float(x))
+    except (TypeError, ValueError):
+        return True
+
+
+def three_way(
+    low: float | None,
+    high: float | None,
+    *,
+    direction: int,
+    null: float = 0.0,
+    paper: float | None = None,
+) -> str:
+    """The verdict of an interval ``[low, high]`` for an effect the paper claims.
+
+    Args:
+        low, high: the 95 % interval of our effect (NaN or ``None``: no interval).
+        direction: ``+1`` when the paper claims an effect above ``null``, ``-1`` below.
+        null: the value of "no effect" (0 for differences, 1 for ratios).
+        paper: the paper's effect size in the same units, where it states one.
+
+    Returns:
+        ``"reproduced"`` when the interval excludes ``null`` on the paper's side and (with
+        ``paper``) does not lie wholly short of the paper's effect; ``"contradicted"`` when
+        it lies wholly short of the paper's effect (with no magnitude: wholly on the other
+        side of ``null``); ``"inconclusive"`` otherwise, and for a missing interval.
+
+    Example:
+        >>> three_way(-3.0, -1.0, direction=-1), three_way(-2.3, 2.5, direction=-1)
+        ('reproduced', 'inconclusive')
+        >>> three_way(0.5, 1.5, direction=-1), three_way(-0.2, 0.3, direction=-1, paper=-1.0)
+        ('contradicted', 'contradicted')
+        >>> three_way(float("nan"), 1.0, direction=1)
+        'inconclusive'
+    """
+    if direction not in (1, -1):
+        raise ValueError(f"expected direction +1 or -1, found {direction!r}")
+    if _nan(low) or _nan(high):
+        return "inconclusive"
+    a, b = float(low), float(high)  # type: ignore[arg-type]  # not None: _nan checked
+    # oriented so that the paper's effect is positive
+    lo, hi = (a - null, b - null) if direction > 0 else (null - b, null - a)
+    if paper is not None and not _nan(paper):
+        target = (paper - null) * direction
+        if target <= 0:
+            raise ValueError(
+                f"expected the paper's effect on its claimed side of {null}, found {paper}"
+            )
+        if hi < target:
+            return "contradicted"
+    elif hi < 0:
+        return "contradicted"
+    return "reproduced" if lo > 0 else "inconclusive"
+
+
+def combine_verdicts(verdicts: Sequence[str]) -> str:
+    """Several tests of one claim: reproduced when all are, contradicted when any is.
+
+    Example:
+        >>> combine_verdicts(["reproduced", "inconclusive"]), combine_verdicts(["reproduced", "contradicted"])
+        ('inconclusive', 'contradicted')
+    """
+    if not verdicts:
+        return "inconclusive"
+    if "contradicted" in verdicts:
+        return "contradicted"
+    return "reproduced" if all(v == "reproduced" for v in verdicts) else "inconclusive"
 
 
 def mean_ci(
@@ -159,9 +280,81 @@ def mean_ci(
     return m, m - half, m + half, n
 
 
-def _below(m: float, hi: float, n: int, bound: float) -> bool:
-    """The interval (one value: the value) lies below ``bound``."""
-    return (hi < bound) if n >= 2 else (m < bound)
+def _logs(ratios: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Natural logs of ``ratios``; a non-positive or missing ratio becomes NaN."""
+    r = np.asarray(ratios, dtype=float)
+    out = np.full(r.shape, math.nan)
+    ok = r > 0
+    out[ok] = np.log(r[ok])
+    return out
+
+
+def log_ratio_ci(
+    ratios: Sequence[float] | np.ndarray, level: float = 0.95
+) -> tuple[float, float, float, int]:
+    """Geometric mean of ``ratios`` and its interval: :func:`mean_ci` of the logs, exponentiated.
+
+    Example:
+        >>> m, lo, hi, n = log_ratio_ci([0.5, 2.0])
+        >>> round(m, 6), n
+        (1.0, 2)
+    """
+    m, lo, hi, n = mean_ci(_logs(ratios), level)
+    return math.exp(m) if n else math.nan, math.exp(lo), math.exp(hi), n
+
+
+def pooled_log_ratio(
+    groups: Mapping[Any, Sequence[float] | np.ndarray], level: float = 0.95
+) -> dict[str, float]:
+    r"""A paired effect measured at several sampling rates, pooled over the rates.
+
+    Each group (a rate) holds paired ratios (one per seed). With :math:`x_{gi}` their logs,
+    :math:`n_g` per group, :math:`G` groups and :math:`N = \sum n_g`, the pooled estimate is
+    the mean over the rates of the per-rate mean log ratio, with the pooled within-rate
+    variance (a paired t-test blocked by rate, as a one-way model with rate effects):
+
+    .. math::
+
+        \hat\mu = \frac1G \sum_g \bar x_g, \qquad
+        s^2 = \frac{\sum_g \sum_i (x_{gi} - \bar x_g)^2}{N - G}, \qquad
+        \operatorname{se} = \frac{s}{G} \sqrt{\sum_g 1/n_g},
+
+    interval :math:`\hat\mu \pm t_{(1+\text{level})/2,\,N-G}\,\operatorname{se}`,
+    exponentiated. Beside it, Stouffer's combination of the per-rate one-sided paired
+    t-tests (:math:`H_1`: ratio below 1), :math:`Z = \sum_g \Phi^{-1}(1 - p_g) / \sqrt{G}`.
+
+    Returns:
+        ``ratio`` (the pooled geometric mean ratio), ``ci_low``, ``ci_high``, ``df``,
+        ``p_below`` (one-sided p of the pooled test for a ratio below 1), ``stouffer_p_below``
+        and ``n`` (pairs); NaN where a number cannot be formed (``df < 1``; Stouffer needs
+        two pairs in every rate).
+    """
+    from scipy import stats
+
+    logs = [x[~np.isnan(x)] for x in (_logs(v) for v in groups.values())]
+    logs = [x for x in logs if x.size]
+    nan = math.nan
+    out = {"ratio": nan, "ci_low": nan, "ci_high": nan, "df": 0.0, "p_below": nan}
+    out.update({"stouffer_p_below": nan, "n": float(sum(x.size for x in logs))})
+    if not logs:
+        return out
+    g = len(logs)
+    mu = float(np.mean([x.mean() for x in logs]))
+    out["ratio"] = math.exp(mu)
+    df = int(sum(x.size for x in logs)) - g
+    out["df"] = float(df)
+    if df >= 1:
+        ss = float(sum(((x - x.mean()) ** 2).sum() for x in logs))
+        se = math.sqrt(ss / df) / g * math.sqrt(sum(1.0 / x.size for x in logs))
+        if se > 0:
+            half = float(stats.t.ppf(0.5 + level / 2, df)) * se
+            out["ci_low"], out["ci_high"] = math.exp(mu - half), math.exp(mu + half)
+            out["p_below"] = float(stats.t.cdf(mu / se, df))
+    if all(x.size >= 2 and x.std(ddof=1) > 0 for x in logs):
+        ps = [float(stats.ttest_1samp(x, 0.0, alternative="less").pvalue) for x in logs]
+        z = sum(float(stats.norm.isf(p)) for p in ps) / math.sqrt(g)
+        out["stouffer_p_below"] = float(stats.norm.sf(z))
+    return out
 
 
 # ---------------------------------------------------------------- Figure 1(b)
@@ -190,70 +383,36 @@ def top_rest(
     return (float(a.mean()) if a.size else math.nan, float(b.mean()) if b.size else math.nan)
 
 
-def layer_contrast(
-    result: WeightComparison, lower: Sequence[str], higher: Sequence[str]
-) -> pd.DataFrame:
-    """Per compared layer: ``top``/``rest`` of the index, stable and window views and the depth group.
+#: The columns of the per-layer table of Figure 1(b) (one row per run and layer).
+LAYER_COLUMNS = (
+    "run_id",
+    "depth",
+    "layer",
+    "group",
+    "rank",
+    "top_index",
+    "rest_index",
+    "top_stable",
+    "rest_stable",
+    "top_window",
+    "rest_window",
+    "stable_share",
+)
 
-    Columns: ``layer``, ``depth`` (0-based order), ``group`` (``lower``, ``higher`` or ``""``),
-    ``rank``, ``top_index``, ``rest_index``, ``top_stable``, ``rest_stable``, ``top_window``,
-    ``rest_window``, ``stable_share`` (share of indices with a Wedin bound below 1).
+#: The lower layers' rest |cos| that counts as "aligned" (the page's threshold).
+ALIGNED = 0.9
+
+
+def angle_finding(layers: pd.DataFrame, rate: str | None = None) -> Finding:
+    """Figure 1(b) from the per-layer table of the L2 runs at the largest rate (one run per seed).
+
+    ``layers`` has the columns of :data:`LAYER_COLUMNS` (from
+    :func:`~spectral_probe.report.reproduction_data.layer_contrast`).
     """
-    rows = []
-    for depth, (name, group) in enumerate(result.angles.groupby("layer", sort=False)):
-        g = group.sort_values("index")
-        cos = g["cos"].to_numpy()
-        stable = g["resolvable"].to_numpy(dtype=bool)
-        ti, ri = top_rest(cos)
-        ts, rs = top_rest(cos, stable)
-        tw, rw = top_rest(g["cos_window"].to_numpy())
-        depth_group = "lower" if name in lower else "higher" if name in higher else ""
-        rows.append(
-            {
-                "layer": name,
-                "depth": depth,
-                "group": depth_group,
-                "rank": len(g),
-                "top_index": ti,
-                "rest_index": ri,
-                "top_stable": ts,
-                "rest_stable": rs,
-                "top_window": tw,
-                "rest_window": rw,
-                "stable_share": float(stable.mean()) if stable.size else math.nan,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def depth_groups(result: WeightComparison) -> tuple[list[str], list[str]]:
-    """The paper's lower layers (first conv, first block) and higher layers (last block).
-
-    A model without numbered blocks: the first and the last third of the compared layers.
-    """
-    from ..plotting.weights import block_of, default_plot_layers
-
-    chosen = default_plot_layers(result.layers["layer"], result.layers["kind"])
-    blocks = [block_of(n) for n in chosen]
-    last = blocks[-1] if blocks else ""
-    higher = [n for n, b in zip(chosen, blocks) if b == last and b != n]
-    lower = [n for n in chosen if n not in higher]
-    if not higher:
-        names = list(result.layers["layer"])
-        third = max(1, len(names) // 3)
-        lower, higher = names[:third], names[-third:] if len(names) > 1 else []
-    return lower, higher
-
-
-def angle_finding(weights: Mapping[str, WeightComparison], runs: pd.DataFrame) -> Finding:
-    """Figure 1(b) from the weight comparisons of the L2 runs at the largest rate (one per seed)."""
+    if layers.empty:
+        return not_run("1b")
     per_seed = []
-    tables = []
-    for run_id, result in weights.items():
-        lower, higher = depth_groups(result)
-        t = layer_contrast(result, lower, higher)
-        t.insert(0, "run_id", run_id)
-        tables.append(t)
+    for _, t in layers.groupby("run_id", sort=True):
         row: dict[str, float] = {}
         for view in ("index", "stable", "window"):
             gap = t[f"top_{view}"] - t[f"rest_{view}"]
@@ -261,41 +420,32 @@ def angle_finding(weights: Mapping[str, WeightComparison], runs: pd.DataFrame) -
             row[f"rest_lower_{view}"] = float(t.loc[low, f"rest_{view}"].mean())
             row[f"gap_lower_{view}"] = float(gap[low].mean())
             row[f"gap_higher_{view}"] = float(gap[high].mean())
+            row[f"contrast_{view}"] = row[f"gap_higher_{view}"] - row[f"gap_lower_{view}"]
         per_seed.append(row)
     seeds = pd.DataFrame(per_seed)
-    numbers: dict[str, Any] = {k: float(seeds[k].mean()) for k in seeds}
-    passes = {}
+    numbers: dict[str, Any] = {}
+    tests = []
     for view in ("index", "stable", "window"):
-        contrast = numbers[f"gap_higher_{view}"] - numbers[f"gap_lower_{view}"]
-        numbers[f"contrast_{view}"] = contrast
-        passes[view] = bool(numbers[f"rest_lower_{view}"] >= 0.9 and contrast >= 0.1)
-        numbers[f"passes_{view}"] = passes[view]
+        for name, null in (("contrast", 0.0), ("rest_lower", ALIGNED)):
+            m, lo, hi, _ = mean_ci(seeds[f"{name}_{view}"].to_numpy(dtype=float))
+            v = three_way(lo, hi, direction=1, null=null)
+            numbers[f"{name}_{view}"] = m
+            numbers[f"{name}_{view}_ci_low"] = lo
+            numbers[f"{name}_{view}_ci_high"] = hi
+            numbers[f"{name}_{view}_verdict"] = v
+            if view != "window":
+                tests.append(v)
     numbers["n_seeds"] = len(per_seed)
-    numbers["rate"] = str(runs["rate"].iloc[0]) if not runs.empty else None
-    if passes["index"] and passes["stable"]:
-        verdict = "reproduced"
-    elif passes["stable"]:
-        verdict = "reproduced only for stable indices"
-    else:
-        verdict = "not reproduced"
-    table = pd.concat(tables, ignore_index=True)
-    cols = [
-        "top_index",
-        "rest_index",
-        "top_stable",
-        "rest_stable",
-        "top_window",
-        "rest_window",
-        "stable_share",
-    ]
-    table = table.groupby(["depth", "layer", "group", "rank"], sort=True)[cols].mean().reset_index()
+    numbers["rate"] = rate
+    cols = [c for c in LAYER_COLUMNS if c not in ("run_id", "depth", "layer", "group", "rank")]
+    table = layers.groupby(["depth", "layer", "group", "rank"], sort=True)[cols].mean()
     return Finding(
         "1b",
-        verdict,
+        combine_verdicts(tests),
         provisional=len(per_seed) < 3,
         numbers=numbers,
-        table=table,
-        runs=tuple(weights),
+        table=table.reset_index(),
+        runs=tuple(sorted(set(layers["run_id"]))),
     )
 
 
@@ -313,16 +463,16 @@ def sweep_finding(figure: str, runs: pd.DataFrame) -> Finding:
     ref = 0 if figure == "3a" else 1
     if arm.empty or arm["x"].nunique() < 2 or ref not in set(arm["x"]):
         return not_run(figure)
+    name = "r" if figure == "3a" else "k"
     table = (
         arm.groupby(["rate", "rate_percent", "x"])["error"]
         .agg(["mean", "std", "count"])
         .reset_index()
-    )
-    table = table.rename(columns={"x": "r" if figure == "3a" else "k", "count": "n"}).sort_values(
-        ["rate_percent"]
+        .rename(columns={"x": name, "count": "n"})
+        .sort_values(["rate_percent", name])
     )
     numbers: dict[str, Any] = {}
-    verdict = "not reproduced"
+    verdict = "not yet run"
     lowest = arm["rate_percent"].min()
     for label, pct in (("lowest", lowest), ("highest", arm["rate_percent"].max())):
         at = arm[arm["rate_percent"] == pct]
@@ -337,19 +487,21 @@ def sweep_finding(figure: str, runs: pd.DataFrame) -> Finding:
             at[at["x"] == xmax].set_index("seed")["error"]
             - at[at["x"] == ref].set_index("seed")["error"]
         ).dropna()
-        m, lo, hi, n = mean_ci(d.to_numpy())
+        m, lo, hi, n = mean_ci(d.to_numpy(dtype=float))
         numbers.update(
             {
                 f"{label}_rate": str(at["rate"].iloc[0]),
-                f"{label}_x_max": xmax,
+                f"{label}_{name}_max": xmax,
                 f"{label}_delta": m,
                 f"{label}_ci_low": lo,
                 f"{label}_ci_high": hi,
                 f"{label}_n": n,
             }
         )
-        if label == "lowest" and n > 0 and _below(m, hi, n, 0.0):
-            verdict = "reproduced"
+        if label == "lowest":
+            verdict = three_way(lo, hi, direction=-1, paper=PAPER_EFFECTS[figure])
+    if verdict == "not yet run":
+        return not_run(figure)
     return Finding(
         figure,
         verdict,

@@ -1,25 +1,36 @@
 r"""The deciding numbers of Figures 1(c), 1(d), 3(b) and 3(c): feature spectra by rate and method.
 
-Pure functions of a :class:`~spectral_probe.analysis.FeatureSpectra`'s per-batch singular
-values (model labels are run ids) and the runs' table; the claims, rules, :class:`Finding`
-and :func:`mean_ci` are :mod:`~spectral_probe.report.reproduction_numbers`'.
+Pure functions of two tables of
+:class:`~spectral_probe.report.reproduction_data.ReproductionData`: the runs (with each
+run's ``q_all`` and ``q_tail``) and the per-run mean spectrum (``run_id``, ``index``,
+``sigma_norm``: the mean over test batches of :math:`\sigma_i/\sigma_1`). The claims, rules,
+:class:`Finding` and the interval functions are
+:mod:`~spectral_probe.report.reproduction_numbers`'.
 """
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
-from .reproduction_numbers import Finding, _below, mean_ci, not_run
+from .reproduction_numbers import (
+    PAPER_EFFECTS,
+    Finding,
+    combine_verdicts,
+    log_ratio_ci,
+    not_run,
+    pooled_log_ratio,
+    three_way,
+)
 
-__all__ = ["run_spectrum_stats", "spectrum_findings"]
+__all__ = ["run_spectrum_stats", "mean_spectrum", "spectrum_findings", "bss_pairs"]
 
 
 def run_spectrum_stats(batches: pd.DataFrame) -> pd.DataFrame:
-    r"""Per model (run): ``q_all`` = mean of :math:`\sigma_i/\sigma_1` over all indices and batches,
-    ``q_tail`` = mean over batches of the smaller half's energy share
+    r"""Per model (run), from a :class:`~spectral_probe.analysis.FeatureSpectra`'s ``batches``:
+    ``q_all`` = mean of :math:`\sigma_i/\sigma_1` over all indices and batches, ``q_tail`` =
+    mean over batches of the smaller half's energy share
     :math:`\sum_{i \ge s} \sigma_i^2 / \sum_i \sigma_i^2` (``s`` = ``small_half_start(k)``),
     and ``k`` (values per batch).
     """
@@ -40,25 +51,20 @@ def run_spectrum_stats(batches: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["model", "k", "q_all", "q_tail"])
 
 
-def _rate_finding(figure: str, stats: pd.DataFrame, runs: pd.DataFrame, column: str) -> Finding:
+def _rate_finding(figure: str, runs: pd.DataFrame, column: str) -> Finding:
     """1(c)/1(d): ``column`` of the L2 runs by rate, the lowest/highest-rate ratio by seed."""
     from scipy import stats as st
 
-    df = runs.merge(stats, left_on="run_id", right_on="model")
+    df = runs.dropna(subset=[column])
     if df["rate_percent"].nunique() < 2:
         return not_run(figure)
     lo, hi = df["rate_percent"].min(), df["rate_percent"].max()
     a = df[df["rate_percent"] == lo].set_index("seed")[column]
     b = df[df["rate_percent"] == hi].set_index("seed")[column]
-    ratio = (a / b).dropna()
-    m, low, high, n = mean_ci(ratio.to_numpy())
+    m, low, high, n = log_ratio_ci((a / b).dropna().to_numpy(dtype=float))
     rho = float(st.spearmanr(df["rate_percent"], df[column]).statistic) if len(df) > 2 else math.nan
-    if len(df) == 2:
-        rho = float(np.sign(df.sort_values("rate_percent")[column].diff().iloc[-1]))
     table = df.groupby(["rate", "rate_percent"])[column].agg(["mean", "std", "count"]).reset_index()
     table = table.sort_values("rate_percent").rename(columns={"count": "n"})
-    above = (low > 1) if n >= 2 else (m > 1)
-    verdict = "reproduced" if above and rho < 0 else "not reproduced"
     numbers = {
         "quantity": column,
         "lowest_rate": str(df.loc[df["rate_percent"] == lo, "rate"].iloc[0]),
@@ -71,117 +77,135 @@ def _rate_finding(figure: str, stats: pd.DataFrame, runs: pd.DataFrame, column: 
     }
     return Finding(
         figure,
-        verdict,
+        three_way(low, high, direction=1, null=1.0, paper=PAPER_EFFECTS[figure]),
         provisional=int(table["n"].min()) < 3,
         numbers=numbers,
-        table=table,
+        table=table.reset_index(drop=True),
         runs=tuple(df["run_id"]),
     )
 
 
-def _bss_table(batches: pd.DataFrame, runs: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
-    """Per (rate, seed) pair of L2 / L2+BSS runs: the ratios of 3(b) and 3(c)."""
-    norm = batches.groupby(["model", "index"])["sigma_norm"].mean()
-    tail = stats.set_index("model")["q_tail"]
+def bss_pairs(runs: pd.DataFrame, spectrum: pd.DataFrame) -> pd.DataFrame:
+    """Per (rate, seed) pair of an L2 and an L2+BSS (k = 1) run: the ratios of 3(b) and 3(c).
+
+    Columns: ``rate``, ``rate_percent``, ``seed``, ``ratio_b`` and ``ratio_b1`` (sigma_i /
+    sigma_1 with BSS over without, at the smallest index b and at b - 1), ``ratio_tail``
+    (the smaller half's energy share with BSS over without).
+    """
+    cols = ["rate", "rate_percent", "seed", "ratio_b", "ratio_b1", "ratio_tail"]
+    if runs.empty or spectrum.empty:
+        return pd.DataFrame(columns=cols)
+    norm = spectrum.set_index(["run_id", "index"])["sigma_norm"].sort_index()
+    have = set(spectrum["run_id"])
+    tail = runs.set_index("run_id")["q_tail"]
     rows = []
     for (rate, seed), g in runs.groupby(["rate", "seed"], sort=False):
         by = dict(zip(g["method"], g["run_id"]))
-        if "l2" not in by or "l2+bss" not in by or by["l2"] not in tail or by["l2+bss"] not in tail:
+        if "l2" not in by or "l2+bss" not in by or not {by["l2"], by["l2+bss"]} <= have:
             continue
-        sa, sb = norm.loc[by["l2"]].to_numpy(), norm.loc[by["l2+bss"]].to_numpy()
+        sa = norm.loc[by["l2"]].to_numpy(dtype=float)
+        sb = norm.loc[by["l2+bss"]].to_numpy(dtype=float)
         r = sb / sa
         rows.append(
             {
                 "rate": rate,
                 "rate_percent": float(g["rate_percent"].iloc[0]),
                 "seed": seed,
-                "ratio_smallest": float(r[-1]),
-                "ratios_smallest4": r[-4:][::-1].tolist(),
+                "ratio_b": float(r[-1]),
+                "ratio_b1": float(r[-2]) if r.size > 1 else math.nan,
                 "ratio_tail": float(tail[by["l2+bss"]] / tail[by["l2"]]),
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _per_rate(pairs: pd.DataFrame, column: str) -> pd.DataFrame:
+    rows = []
+    for (rate, pct), g in pairs.groupby(["rate", "rate_percent"], sort=True):
+        m, lo, hi, n = log_ratio_ci(g[column].to_numpy(dtype=float))
+        rows.append(
+            {"rate": rate, "rate_percent": pct, "n": n, column: m, "ci_low": lo, "ci_high": hi}
+        )
+    return pd.DataFrame(rows).sort_values("rate_percent").reset_index(drop=True)
+
+
+def _pooled(pairs: pd.DataFrame, column: str) -> dict[str, float]:
+    return pooled_log_ratio(
+        {rate: g[column].to_numpy(dtype=float) for rate, g in pairs.groupby("rate", sort=True)}
+    )
 
 
 def _bss_findings(pairs: pd.DataFrame) -> tuple[Finding, Finding]:
-    """3(b) and 3(c) from :func:`_bss_table`."""
+    """3(b) and 3(c) from :func:`bss_pairs`."""
     if pairs.empty:
         return not_run("3b"), not_run("3c")
-    rows = []
-    ok_b, ok_c = True, True
-    for (rate, pct), g in pairs.groupby(["rate", "rate_percent"], sort=False):
-        m1, l1, h1, n = mean_ci(g["ratio_smallest"].to_numpy())
-        four = np.mean(np.stack(g["ratios_smallest4"].to_numpy()), axis=0)
-        below4 = int((four < 1).sum())
-        mt, lt, ht, _ = mean_ci(g["ratio_tail"].to_numpy())
-        ok_b &= _below(m1, h1, n, 1.0) and below4 >= 2
-        ok_c &= _below(mt, ht, n, 1.0)
-        rows.append(
+    provisional = int(pairs.groupby("rate").size().min()) < 3
+    nb: dict[str, object] = {}
+    tests = []
+    for column, label in (("ratio_b", "b"), ("ratio_b1", "b1")):
+        p = _pooled(pairs, column)
+        v = three_way(p["ci_low"], p["ci_high"], direction=-1, null=1.0)
+        tests.append(v)
+        nb.update(
             {
-                "rate": rate,
-                "rate_percent": pct,
-                "n": n,
-                "ratio_smallest": m1,
-                "ci_low_smallest": l1,
-                "ci_high_smallest": h1,
-                "smallest4_below_1": below4,
-                "ratio_tail": mt,
-                "ci_low_tail": lt,
-                "ci_high_tail": ht,
+                f"pooled_ratio_{label}": p["ratio"],
+                f"pooled_ci_low_{label}": p["ci_low"],
+                f"pooled_ci_high_{label}": p["ci_high"],
+                f"verdict_{label}": v,
             }
         )
-    table = pd.DataFrame(rows).sort_values("rate_percent").reset_index(drop=True)
-    provisional = int(table["n"].min()) < 3
-    nb = {
-        "rates": table["rate"].tolist(),
-        "ratio_smallest": table["ratio_smallest"].tolist(),
-        "smallest4_below_1": table["smallest4_below_1"].tolist(),
-        "n_seeds": int(table["n"].min()),
-    }
+    nb["df"] = _pooled(pairs, "ratio_b")["df"]
+    nb["n_pairs"] = len(pairs)
+    tb = _per_rate(pairs, "ratio_b").rename(columns={"ci_low": "ci_low_b", "ci_high": "ci_high_b"})
+    tb1 = _per_rate(pairs, "ratio_b1")
+    tb["ratio_b1"], tb["ci_low_b1"], tb["ci_high_b1"] = (
+        tb1["ratio_b1"],
+        tb1["ci_low"],
+        tb1["ci_high"],
+    )
+    pc = _pooled(pairs, "ratio_tail")
     nc = {
-        "rates": table["rate"].tolist(),
-        "ratio_tail": table["ratio_tail"].tolist(),
-        "ci_high_tail": table["ci_high_tail"].tolist(),
-        "n_seeds": int(table["n"].min()),
+        "pooled_ratio": pc["ratio"],
+        "pooled_ci_low": pc["ci_low"],
+        "pooled_ci_high": pc["ci_high"],
+        "df": pc["df"],
+        "p_below": pc["p_below"],
+        "stouffer_p_below": pc["stouffer_p_below"],
+        "n_pairs": len(pairs),
     }
-    b = Finding(
-        "3b",
-        "reproduced" if ok_b else "not reproduced",
-        provisional,
-        nb,
-        table.drop(columns=["ratio_tail", "ci_low_tail", "ci_high_tail"]),
-    )
-    c = Finding(
-        "3c",
-        "reproduced" if ok_c else "not reproduced",
-        provisional,
-        nc,
-        table[["rate", "rate_percent", "n", "ratio_tail", "ci_low_tail", "ci_high_tail"]],
-    )
+    vc = three_way(pc["ci_low"], pc["ci_high"], direction=-1, null=1.0, paper=PAPER_EFFECTS["3c"])
+    b = Finding("3b", combine_verdicts(tests), provisional, nb, tb)
+    c = Finding("3c", vc, provisional, nc, _per_rate(pairs, "ratio_tail"))
     return b, c
 
 
 def spectrum_findings(
-    batches: pd.DataFrame | None, fig1: pd.DataFrame, fig3: pd.DataFrame
+    runs: pd.DataFrame, spectrum: pd.DataFrame, fig1: pd.DataFrame, fig3: pd.DataFrame
 ) -> dict[str, Finding]:
     """1(c), 1(d) from the L2 runs ``fig1``; 3(b), 3(c) from the L2 and L2+BSS runs ``fig3``.
 
-    ``batches``: a :class:`~spectral_probe.analysis.FeatureSpectra`'s ``batches`` table whose
-    model labels are the run ids (or ``None``: nothing measured).
+    ``fig1`` and ``fig3`` are rows of ``runs`` (which holds ``q_all`` and ``q_tail``);
+    ``spectrum`` is the per-run mean spectrum (``run_id``, ``index``, ``sigma_norm``).
     """
-    if batches is None or batches.empty:
+    if "q_all" not in runs or runs["q_all"].isna().all():
         return {f: not_run(f) for f in ("1c", "1d", "3b", "3c")}
-    stats = run_spectrum_stats(batches)
     out = {
-        "1c": _rate_finding("1c", stats, fig1, "q_all") if not fig1.empty else not_run("1c"),
-        "1d": _rate_finding("1d", stats, fig1, "q_tail") if not fig1.empty else not_run("1d"),
+        "1c": _rate_finding("1c", fig1, "q_all") if not fig1.empty else not_run("1c"),
+        "1d": _rate_finding("1d", fig1, "q_tail") if not fig1.empty else not_run("1d"),
     }
-    b, c = _bss_findings(_bss_table(batches, fig3, stats) if not fig3.empty else pd.DataFrame())
-    ids = tuple(fig3["run_id"])
-    out["3b"] = Finding(
-        b.figure, b.verdict, b.provisional, b.numbers, b.table, ids if not b.table.empty else ()
-    )
-    out["3c"] = Finding(
-        c.figure, c.verdict, c.provisional, c.numbers, c.table, ids if not c.table.empty else ()
-    )
+    pairs = bss_pairs(fig3, spectrum)
+    b, c = _bss_findings(pairs)
+    ids = tuple(fig3["run_id"]) if not pairs.empty else ()
+    out["3b"] = Finding(b.figure, b.verdict, b.provisional, b.numbers, b.table, ids)
+    out["3c"] = Finding(c.figure, c.verdict, c.provisional, c.numbers, c.table, ids)
     return out
+
+
+def mean_spectrum(batches: pd.DataFrame) -> pd.DataFrame:
+    """Per run and index, the mean over test batches of sigma_i / sigma_1 (``run_id``, ``index``, ``sigma_norm``)."""
+    out = batches.groupby(["model", "index"], sort=True)["sigma_norm"].mean().reset_index()
+    return (
+        out.rename(columns={"model": "run_id"})
+        .astype({"index": int})
+        .pipe(lambda d: d[["run_id", "index", "sigma_norm"]])
+    )

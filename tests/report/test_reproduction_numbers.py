@@ -1,4 +1,4 @@
-"""The deciding numbers and verdict rules of the reproduction page, on hand-made tables."""
+"""The deciding numbers and three-way verdict rules of the reproduction page, on hand-made tables."""
 
 from __future__ import annotations
 
@@ -14,12 +14,21 @@ from scipy import stats
 from spectral_probe.report.reproduction_numbers import (
     CLAIMS,
     FIGURES,
+    LAYER_COLUMNS,
+    ONE_EFFECT,
     RULES,
+    angle_finding,
+    combine_verdicts,
+    log_ratio_ci,
     mean_ci,
+    pooled_log_ratio,
     sweep_finding,
+    three_way,
     top_rest,
 )
-from spectral_probe.report.reproduction_spectra import spectrum_findings
+from spectral_probe.report.reproduction_spectra import bss_pairs, spectrum_findings
+
+NAN = float("nan")
 
 
 @settings(max_examples=40, deadline=None)
@@ -37,13 +46,116 @@ def test_mean_ci_of_one_value_has_no_interval():
     assert (m, n) == (2.0, 1) and math.isnan(lo) and math.isnan(hi)
 
 
-def test_top_rest_leading_tenth_and_the_stable_mask():
-    cos = np.r_[np.ones(3), np.full(17, 0.2)]  # ceil(10% of 20) = 2 leading indices
-    assert top_rest(cos) == pytest.approx((1.0, (1 + 17 * 0.2) / 18))
-    keep = np.r_[True, False, np.ones(18, dtype=bool)]
-    assert top_rest(-cos, keep) == pytest.approx((1.0, (1 + 17 * 0.2) / 18))
-    assert math.isnan(top_rest(cos, np.zeros(20, dtype=bool))[0])
-    assert top_rest(np.r_[cos, np.nan]) == pytest.approx((1.0, 0.2))  # n = 21: 3 leading indices
+def test_log_ratio_ci_is_the_t_interval_of_the_logs():
+    r = np.array([0.8, 0.85, 0.9])
+    m, lo, hi, n = log_ratio_ci(r)
+    ref = stats.t.interval(0.95, 2, loc=np.log(r).mean(), scale=stats.sem(np.log(r)))
+    assert m == pytest.approx(stats.gmean(r)) and n == 3
+    assert (lo, hi) == pytest.approx(np.exp(ref))
+    assert log_ratio_ci([0.8, -1.0])[3] == 1  # a non-positive ratio is dropped, not logged
+
+
+# ---------------------------------------------------------------- the three-way rule
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "direction", "null", "paper", "verdict"),
+    [
+        # a difference the paper claims below 0 (3(a), 3(d): a larger r or k lowers the error)
+        (-3.0, -1.0, -1, 0.0, None, "reproduced"),
+        (-2.3, 2.5, -1, 0.0, None, "inconclusive"),  # wider than any effect: not "not reproduced"
+        (0.5, 1.5, -1, 0.0, None, "contradicted"),  # the opposite sign
+        (-0.2, 0.3, -1, 0.0, -1.0, "contradicted"),  # excludes the paper's -1 point
+        (
+            -0.9,
+            -0.1,
+            -1,
+            0.0,
+            -1.0,
+            "contradicted",
+        ),  # right sign, credibly smaller than the paper's
+        (-1.5, -0.5, -1, 0.0, -1.0, "reproduced"),  # consistent with the paper's magnitude
+        (-5.0, -3.0, -1, 0.0, -1.0, "reproduced"),  # larger than the paper's, same side
+        (-2.0, 0.5, -1, 0.0, -1.0, "inconclusive"),
+        # a ratio the paper claims above 1 (1(c)) and below 1 (3(c))
+        (1.05, 1.2, 1, 1.0, None, "reproduced"),
+        (0.95, 1.2, 1, 1.0, None, "inconclusive"),
+        (0.7, 0.95, 1, 1.0, None, "contradicted"),
+        (0.80, 0.95, -1, 1.0, None, "reproduced"),
+        (0.80, 1.06, -1, 1.0, None, "inconclusive"),
+        # no interval (one seed, or a NaN such as 1(b)'s stable view)
+        (NAN, NAN, 1, 0.0, None, "inconclusive"),
+        (NAN, -1.0, -1, 0.0, None, "inconclusive"),
+        (None, None, -1, 0.0, -1.0, "inconclusive"),
+    ],
+)
+def test_three_way(low, high, direction, null, paper, verdict):
+    assert three_way(low, high, direction=direction, null=null, paper=paper) == verdict
+
+
+def test_three_way_refuses_a_paper_effect_on_the_wrong_side_and_a_bad_direction():
+    with pytest.raises(ValueError, match="claimed side"):
+        three_way(-1.0, 1.0, direction=-1, paper=0.5)
+    with pytest.raises(ValueError, match="direction"):
+        three_way(-1.0, 1.0, direction=0)
+
+
+def test_combine_verdicts():
+    assert combine_verdicts(["reproduced", "reproduced"]) == "reproduced"
+    assert combine_verdicts(["reproduced", "inconclusive"]) == "inconclusive"
+    assert combine_verdicts(["inconclusive", "contradicted"]) == "contradicted"
+    assert combine_verdicts([]) == "inconclusive"
+
+
+# ---------------------------------------------------------------- pooling over rates
+
+
+def test_pooled_log_ratio_matches_a_scipy_transcription():
+    """The issue's 3(c) case: every rate's ratio 0.80-0.87, one-sided p 0.014-0.049 per rate."""
+    groups = {
+        "1%": np.array([0.74, 0.80, 0.86]),
+        "5%": np.array([0.75, 0.83, 0.89]),
+        "50%": np.array([0.79, 0.86, 0.97]),
+    }
+    got = pooled_log_ratio(groups)
+    logs = [np.log(g) for g in groups.values()]
+    # reference: a one-way model with rate effects, by the textbook sums of squares (balanced)
+    resid = np.concatenate([x - x.mean() for x in logs])
+    df = resid.size - len(logs)
+    s2 = (resid**2).sum() / df
+    mu = np.mean([x.mean() for x in logs])
+    se = math.sqrt(s2 / resid.size)
+    lo, hi = stats.t.interval(0.95, df, loc=mu, scale=se)
+    assert got["df"] == df == 6 and got["n"] == 9
+    assert got["ratio"] == pytest.approx(math.exp(mu))
+    assert (got["ci_low"], got["ci_high"]) == pytest.approx((math.exp(lo), math.exp(hi)))
+    assert got["p_below"] == pytest.approx(stats.t.cdf(mu / se, df))
+    ps = [stats.ttest_1samp(x, 0.0, alternative="less").pvalue for x in logs]
+    ref = stats.combine_pvalues(ps, method="stouffer")
+    assert got["stouffer_p_below"] == pytest.approx(ref.pvalue)
+    # every rate alone is inconclusive at 3 seeds; pooled, the interval lies below 1
+    for x in groups.values():
+        _, lo1, hi1, _ = log_ratio_ci(x)
+        assert three_way(lo1, hi1, direction=-1, null=1.0) in ("inconclusive", "reproduced")
+    assert got["ci_high"] < 1
+    assert three_way(got["ci_low"], got["ci_high"], direction=-1, null=1.0) == "reproduced"
+
+
+def test_pooled_log_ratio_with_unequal_groups_and_too_few_pairs():
+    got = pooled_log_ratio({"a": [0.5, 0.6, 0.7], "b": [0.9, 1.0]})
+    logs = [np.log([0.5, 0.6, 0.7]), np.log([0.9, 1.0])]
+    ss = sum(((x - x.mean()) ** 2).sum() for x in logs)
+    se = math.sqrt(ss / 3) / 2 * math.sqrt(1 / 3 + 1 / 2)
+    mu = np.mean([x.mean() for x in logs])
+    assert got["df"] == 3 and got["ci_high"] == pytest.approx(
+        math.exp(mu + stats.t.ppf(0.975, 3) * se)
+    )
+    one = pooled_log_ratio({"a": [0.5], "b": [0.7]})  # df = 0: no interval, inconclusive
+    assert math.isnan(one["ci_low"]) and one["ratio"] == pytest.approx(math.sqrt(0.35))
+    assert math.isnan(pooled_log_ratio({})["ratio"])
+
+
+# ---------------------------------------------------------------- Figures 3(a), 3(d)
 
 
 def _runs(rows):
@@ -52,7 +164,7 @@ def _runs(rows):
     return df
 
 
-def test_tsvd_rule_needs_the_interval_below_zero_at_the_lowest_rate():
+def test_tsvd_rule_is_three_way_on_the_interval_at_the_lowest_rate():
     rows = []
     for seed, noise in enumerate((0.0, 0.3, -0.2)):
         rows += [
@@ -64,23 +176,29 @@ def test_tsvd_rule_needs_the_interval_below_zero_at_the_lowest_rate():
         ]
     f = sweep_finding("3a", _runs(rows))
     assert f.verdict == "reproduced" and not f.provisional
-    assert f.numbers["lowest_delta"] == pytest.approx(-3.0) and f.numbers["lowest_x_max"] == 8
+    assert f.numbers["lowest_delta"] == pytest.approx(-3.0) and f.numbers["lowest_r_max"] == 8
     assert f.numbers["highest_delta"] == pytest.approx(0.5)
     worse = _runs([(m, r, p, s, k, rr, e + (4 if rr == 8 else 0)) for m, r, p, s, k, rr, e in rows])
-    assert sweep_finding("3a", worse).verdict == "not reproduced"
+    assert sweep_finding("3a", worse).verdict == "contradicted"  # +1 point on every seed
+    noisy = _runs(
+        [
+            (m, r, p, s, k, rr, e + (3 * (-1) ** s if rr == 8 else 0))
+            for m, r, p, s, k, rr, e in rows
+        ]
+    )
+    assert sweep_finding("3a", noisy).verdict == "inconclusive"
     assert sweep_finding("3d", _runs(rows)).verdict == "not yet run"  # no BSS runs
 
 
-def test_bss_k_rule_compares_the_largest_k_with_k_1_and_one_seed_is_provisional():
+def test_bss_k_rule_with_one_seed_is_inconclusive_and_provisional():
     rows = [("l2+bss", "15%", 15.0, 0, 1, 0, 40.0), ("l2+bss", "15%", 15.0, 0, 4, 0, 39.0)]
     f = sweep_finding("3d", _runs(rows))
-    assert f.verdict == "reproduced" and f.provisional and f.numbers["lowest_delta"] == -1.0
+    assert f.verdict == "inconclusive" and f.provisional and f.numbers["lowest_delta"] == -1.0
     assert math.isnan(f.numbers["lowest_ci_high"])
     assert "highest_delta" not in f.numbers  # one rate: no second comparison
 
 
 def test_bss_k_rule_skips_a_rate_with_only_k_1():
-    """The CPU sweep runs k = 8 at the lowest rate only: the highest rate has nothing to compare."""
     rows = [
         ("l2+bss", "1%", 1.0, s, k, 0, 30.0 - (k == 8) * (2 + 0.1 * s))
         for s in range(3)
@@ -93,132 +211,149 @@ def test_bss_k_rule_skips_a_rate_with_only_k_1():
     assert not any(key.startswith("highest") for key in f.numbers)
 
 
-def _batches(model: str, sigmas: list[list[float]]) -> pd.DataFrame:
-    rows = []
-    for b, s in enumerate(sigmas, 1):
-        s = np.asarray(s, dtype=float)
-        for i, v in enumerate(s, 1):
-            rows.append(
-                {
-                    "model": model,
-                    "layer": "x",
-                    "batch": b,
-                    "index": i,
-                    "sigma": v,
-                    "sigma_norm": v / s[0],
-                    "energy": v**2 / (s**2).sum(),
-                }
-            )
-    return pd.DataFrame(rows)
+# ---------------------------------------------------------------- Figures 1(c, d), 3(b, c)
 
 
-def test_spectrum_rules_on_hand_made_spectra():
+def _spectrum_case(bss_factor: float = 0.5, seed_noise: float = 0.01):
+    """Runs with q_all, q_tail and a 4-value mean spectrum: less data and no BSS, heavier tails."""
     runs = _runs(
         [("l2", "1%", 1.0, s, 0, 0, 50.0) for s in (0, 1, 2)]
         + [("l2", "50%", 50.0, s, 0, 0, 20.0) for s in (0, 1, 2)]
         + [("l2+bss", "1%", 1.0, s, 1, 0, 49.0) for s in (0, 1, 2)]
         + [("l2+bss", "50%", 50.0, s, 1, 0, 19.0) for s in (0, 1, 2)]
     )
-    frames = []
+    spec = []
+    q_all, q_tail = [], []
     for row in runs.itertuples():
-        tail = 0.5 if row.rate == "1%" else 0.2  # less data: a heavier tail
-        tail *= 0.5 if row.method == "l2+bss" else 1.0  # BSS shrinks it
-        tail *= 1 + 0.01 * row.seed
-        frames.append(
-            _batches(row.run_id, [[4.0, 2.0, tail, tail / 2], [4.0, 2.0, tail * 1.1, tail / 2]])
-        )
+        tail = 0.5 if row.rate == "1%" else 0.2
+        tail *= bss_factor if row.method == "l2+bss" else 1.0
+        tail *= 1 + seed_noise * (row.seed - 1) * (1 if row.method == "l2" else -1)
+        s = np.array([1.0, 0.5, tail, tail / 2])
+        spec += [{"run_id": row.run_id, "index": i + 1, "sigma_norm": v} for i, v in enumerate(s)]
+        q_all.append(s.mean())
+        q_tail.append((s[2:] ** 2).sum() / (s**2).sum())
+    runs["q_all"], runs["q_tail"] = q_all, q_tail
+    return runs, pd.DataFrame(spec)
+
+
+def test_spectrum_rules_on_hand_made_spectra():
+    runs, spec = _spectrum_case()
     fig1 = runs[runs["method"] == "l2"]
-    found = spectrum_findings(pd.concat(frames), fig1, runs)
+    found = spectrum_findings(runs, spec, fig1, runs)
     assert {f: found[f].verdict for f in found} == dict.fromkeys(
         ("1c", "1d", "3b", "3c"), "reproduced"
     )
+    ratios = [
+        runs.loc[(runs.method == "l2") & (runs.rate == "1%") & (runs.seed == s), "q_tail"].item()
+        / runs.loc[(runs.method == "l2") & (runs.rate == "50%") & (runs.seed == s), "q_tail"].item()
+        for s in (0, 1, 2)
+    ]
+    assert found["1d"].numbers["ratio"] == pytest.approx(stats.gmean(ratios))
+    pairs = bss_pairs(runs, spec)
+    assert len(pairs) == 6 and pairs["ratio_b"].round(6).tolist() == pytest.approx(
+        [0.5 * (1 - 0.01 * (s - 1)) / (1 + 0.01 * (s - 1)) for s in (0, 1, 2)] * 2, rel=1e-6
+    )
+    assert found["3b"].numbers["verdict_b1"] == "reproduced"
+    # BSS raising the tail instead: the opposite side, contradicted
+    runs_up, spec_up = _spectrum_case(bss_factor=1.5)
+    up = spectrum_findings(runs_up, spec_up, fig1, runs_up)
+    assert up["3b"].verdict == "contradicted" and up["3c"].verdict == "contradicted"
+    # BSS doing nothing beyond seed noise: inconclusive, not "not reproduced"
+    runs_eq, spec_eq = _spectrum_case(bss_factor=1.0, seed_noise=0.2)
+    eq = spectrum_findings(runs_eq, spec_eq, fig1, runs_eq)
+    assert eq["3c"].verdict == "inconclusive" and eq["3b"].verdict == "inconclusive"
+    assert spectrum_findings(runs.drop(columns=["q_all"]), spec, fig1, runs)["1c"].verdict == (
+        "not yet run"
+    )
 
-    # 1(d): the energy share of the smaller half (indices 3, 4 of 4), seed 0, 1% over 50%
-    def share(t: float) -> float:
-        return np.mean(
-            [
-                (t**2 + t**2 / 4) / (16 + 4 + t**2 + t**2 / 4),
-                ((1.1 * t) ** 2 + t**2 / 4) / (16 + 4 + (1.1 * t) ** 2 + t**2 / 4),
-            ]
-        )
 
-    ratios = [share(0.5 * (1 + 0.01 * s)) / share(0.2 * (1 + 0.01 * s)) for s in (0, 1, 2)]
-    assert found["1d"].numbers["ratio"] == pytest.approx(np.mean(ratios))
-    assert found["3b"].table["smallest4_below_1"].tolist() == [2, 2]  # indices 3 and 4 of 4 shrink
-    assert found["3c"].table["ratio_tail"].iloc[0] < 1
-    flipped = runs.assign(method=runs["method"].map({"l2": "l2+bss", "l2+bss": "l2"}))
-    found = spectrum_findings(pd.concat(frames), fig1, flipped)
-    assert found["3b"].verdict == "not reproduced" and found["3c"].verdict == "not reproduced"
-    assert spectrum_findings(None, fig1, runs)["1c"].verdict == "not yet run"
-
-
-def test_every_figure_has_a_claim_and_a_rule():
+def test_every_figure_has_a_claim_and_a_rule_and_1d_is_marked_as_1c():
     assert set(CLAIMS) == set(RULES) == set(FIGURES)
+    assert ONE_EFFECT == {"1d": "1c"} and "one effect" in CLAIMS["1d"]
 
 
-def _comparison(cos: dict[str, np.ndarray], stable: dict[str, np.ndarray]):
+# ---------------------------------------------------------------- Figure 1(b)
+
+
+def test_top_rest_leading_tenth_and_the_stable_mask():
+    cos = np.r_[np.ones(3), np.full(17, 0.2)]  # ceil(10% of 20) = 2 leading indices
+    assert top_rest(cos) == pytest.approx((1.0, (1 + 17 * 0.2) / 18))
+    keep = np.r_[True, False, np.ones(18, dtype=bool)]
+    assert top_rest(-cos, keep) == pytest.approx((1.0, (1 + 17 * 0.2) / 18))
+    assert math.isnan(top_rest(cos, np.zeros(20, dtype=bool))[0])
+    assert top_rest(np.r_[cos, np.nan]) == pytest.approx((1.0, 0.2))  # n = 21: 3 leading indices
+
+
+def _layers(higher_rest, lower_rest, stable, seeds=3, spread=0.02):
+    """Per-run layer rows: two lower layers, one middle, two higher ones."""
+    rows = []
+    for s in range(seeds):
+        jitter = spread * (s - 1)
+        for depth, group in enumerate(("lower", "lower", "", "higher", "higher")):
+            rest = (higher_rest if group == "higher" else lower_rest) + jitter
+            st_rest = rest if stable else NAN
+            values = (f"run{s}", depth, f"layer{depth}", group, 20, 1.0, rest, 1.0, st_rest,
+                      1.0, rest, 0.5 if stable else 0.0)  # fmt: skip
+            rows.append(dict(zip(LAYER_COLUMNS, values)))
+    return pd.DataFrame(rows, columns=list(LAYER_COLUMNS))
+
+
+@pytest.mark.parametrize(
+    ("higher_rest", "lower_rest", "stable", "verdict"),
+    [
+        (0.3, 0.99, True, "reproduced"),
+        (0.3, 0.99, False, "inconclusive"),  # no stable indices: NaN, never "not reproduced"
+        (0.99, 0.3, True, "contradicted"),  # lower layers move more, and they are not aligned
+        (0.98, 0.98, True, "inconclusive"),  # no contrast beyond seed noise
+    ],
+)
+def test_angle_rule(higher_rest, lower_rest, stable, verdict):
+    f = angle_finding(_layers(higher_rest, lower_rest, stable), "100%")
+    assert f.verdict == verdict and not f.provisional and f.numbers["n_seeds"] == 3
+    assert f.numbers["rate"] == "100%"
+    if not stable:
+        assert math.isnan(f.numbers["contrast_stable"])
+        assert f.numbers["contrast_stable_verdict"] == "inconclusive"
+        assert f.numbers["contrast_index_verdict"] == "reproduced"
+
+
+def test_angle_rule_with_one_seed_is_inconclusive():
+    f = angle_finding(_layers(0.3, 0.99, True, seeds=1), "100%")
+    assert f.verdict == "inconclusive" and f.provisional
+
+
+def test_depth_groups_are_the_first_conv_first_block_and_last_block():
     from spectral_probe.analysis import WeightComparison
+    from spectral_probe.report.reproduction_data import depth_groups, layer_contrast
 
-    layers = pd.DataFrame({"layer": list(cos), "kind": "conv"})
+    lite = ["conv_stem", "blocks.0.0.conv_dw", "blocks.0.0.conv_pw", "blocks.3.1.conv_pw",
+            "blocks.6.0.conv_pw", "blocks.6.0.conv_pwl", "conv_head"]  # fmt: skip
+    cos = np.r_[np.ones(2), np.full(18, 0.5)]
+    keep = np.r_[np.ones(4, bool), np.zeros(16, bool)]
     angles = pd.concat(
         [
             pd.DataFrame(
                 {
                     "layer": n,
-                    "index": np.arange(1, len(c) + 1),
-                    "cos": c,
-                    "resolvable": stable[n],
-                    "cos_window": c,
+                    "index": np.arange(1, 21),
+                    "cos": cos,
+                    "resolvable": keep,
+                    "cos_window": cos,
                 }
             )
-            for n, c in cos.items()
+            for n in lite
         ],
         ignore_index=True,
     )
-    return WeightComparison(
-        layers=layers, angles=angles, principal=pd.DataFrame(), skipped=pd.DataFrame()
+    res = WeightComparison(
+        layers=pd.DataFrame({"layer": lite, "kind": "conv"}),
+        angles=angles,
+        principal=pd.DataFrame(),
+        skipped=pd.DataFrame(),
     )
-
-
-LITE = [
-    "conv_stem",
-    "blocks.0.0.conv_dw",
-    "blocks.0.0.conv_pw",
-    "blocks.3.1.conv_pw",
-    "blocks.6.0.conv_pw",
-    "blocks.6.0.conv_pwl",
-    "conv_head",
-]
-
-
-def test_depth_groups_are_the_first_conv_first_block_and_last_block():
-    from spectral_probe.report.reproduction_numbers import depth_groups
-
-    res = _comparison({n: np.ones(20) for n in LITE}, {n: np.ones(20, dtype=bool) for n in LITE})
-    assert depth_groups(res) == (LITE[:3], LITE[4:6])
-
-
-@pytest.mark.parametrize(
-    ("higher_rest", "higher_rest_stable", "lower_rest", "lower_rest_stable", "verdict"),
-    [
-        (0.3, True, 0.99, True, "reproduced"),
-        (0.3, False, 0.99, True, "not reproduced"),  # the decay sits on unstable indices only
-        (0.3, True, 0.5, False, "reproduced only for stable indices"),
-        (0.95, True, 0.99, True, "not reproduced"),  # no decay in the higher layers
-    ],
-)
-def test_angle_rule(higher_rest, higher_rest_stable, lower_rest, lower_rest_stable, verdict):
-    from spectral_probe.report.reproduction_numbers import angle_finding
-
-    cos, stable = {}, {}
-    for n in LITE:
-        hi = n.startswith("blocks.6")
-        rest = higher_rest if hi else lower_rest
-        cos[n] = np.r_[np.ones(2), np.full(18, rest)]
-        rs = higher_rest_stable if hi else lower_rest_stable
-        # half of the rest indices take the flag; the other half stay stable and aligned
-        stable[n] = np.r_[np.ones(2, dtype=bool), np.full(9, rs), np.ones(9, dtype=bool)]
-        cos[n][11:] = 1.0 if not rs else cos[n][11:]
-    runs = pd.DataFrame({"rate": ["100%"]})
-    f = angle_finding({"a": _comparison(cos, stable)}, runs)
-    assert f.verdict == verdict and f.provisional and f.numbers["n_seeds"] == 1
+    lower, higher = depth_groups(res)
+    assert (lower, higher) == (lite[:3], lite[4:6])
+    t = layer_contrast(res, lower, higher).set_index("layer")
+    assert t.loc["conv_stem", "top_index"] == 1.0 and t.loc["conv_stem", "rest_index"] == 0.5
+    assert t.loc["conv_stem", "rest_stable"] == pytest.approx(0.5)  # indices 3, 4 of the rest
+    assert t.loc["conv_stem", "stable_share"] == pytest.approx(0.2)

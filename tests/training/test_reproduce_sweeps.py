@@ -8,32 +8,43 @@ from spectral_probe.errors import ConfigError
 from spectral_probe.training.sweep import list_packaged_sweeps, load_sweep
 
 
-def test_cpu_reproduce_grid():
+def _cells(configs):
+    return {(c.method, c.rate, c.hp.get("bss.k"), c.hp.get("tsvd.r")) for c in configs}
+
+
+def test_cpu_reproduce_grid_trains_every_rate_for_the_same_epochs():
     configs = load_sweep("reproduce").configs()
-    assert {(c.method, c.rate, c.seed, c.hp.get("bss.k")) for c in configs} == {
-        (m, r, s, 1 if m == "l2+bss" else None)
-        for m in ("l2", "l2+bss")
-        for r in ("1%", "5%", "50%")
-        for s in (0, 1, 2)
-    } | {("l2+bss", "1%", s, 8) for s in (0, 1, 2)}
-    assert len(configs) == 21
+    rates = ("0.2%", "1%", "5%")
+    assert _cells(configs) == (
+        {("l2", r, None, None) for r in rates}
+        | {("l2+bss", r, 1, None) for r in rates}
+        | {("l2+bss", r, 8, None) for r in ("0.2%", "5%")}
+        | {("l2+tsvd", "0.2%", None, 2), ("l2+tsvd", "0.2%", None, 8), ("l2+tsvd", "5%", None, 8)}
+    )
+    assert len(configs) == 11 * 3 and {c.seed for c in configs} == {0, 1, 2}
+    # the same epochs at every rate (iterations scale with the set): no rate/length confound
     assert {
-        (c.model, c.data, c.iterations, c.lr_step, c.image_size, c.resize, c.batch_size, c.eval_max)
+        (c.model, c.data, c.epochs, c.iterations, c.schedule, c.image_size, c.eval_max)
         for c in configs
-    } == {("bundled:efficientnet_lite0", "fashion-mnist", 2500, 1700, 64, 73, 32, None)}
-    assert {c.hp.get("bss.k") for c in configs if c.method == "l2+bss"} == {1, 8}
+    } == {("bundled:efficientnet_lite0", "fashion-mnist", 20, None, "cosine", 64, None)}
 
 
-def test_quick_reproduce_is_a_subset_of_the_cells_at_fewer_iterations():
+def test_quick_reproduce_has_every_figure_at_a_scarce_and_an_ample_rate():
     quick = load_sweep("reproduce-quick").configs()
-    assert {(c.method, c.rate, c.seed, c.iterations, c.eval_max) for c in quick} == {
-        (m, r, s, 300, 1000)
-        for m in ("l2", "l2+bss")
-        for r in ("1%", "5%", "50%")
-        for s in (0, 1, 2)
+    assert _cells(quick) == {
+        ("l2", "0.2%", None, None),
+        ("l2", "1%", None, None),
+        ("l2+bss", "0.2%", 1, None),
+        ("l2+bss", "1%", 1, None),
+        ("l2+bss", "0.2%", 8, None),
+        ("l2+tsvd", "0.2%", None, 2),
+        ("l2+tsvd", "0.2%", None, 8),
+        ("l2+tsvd", "1%", None, 8),
     }
-    full = {(c.method, c.rate, c.seed) for c in load_sweep("reproduce").configs()}
-    assert {(c.method, c.rate, c.seed) for c in quick} <= full
+    assert len(quick) == 8 * 3
+    assert {(c.epochs, c.iterations, c.schedule, c.eval_max) for c in quick} == {
+        (8, None, "cosine", 1000)
+    }
 
 
 def test_paper_reproduce_grid_and_its_shared_figure3_cells(monkeypatch):
