@@ -43,10 +43,15 @@ class EsdConv(str, Enum):
 
 
 KindsOpt = Annotated[
-    str, typer.Option("--kinds", help="Comma-separated layer kinds: conv, linear, attention.")
+    str,
+    typer.Option(
+        "--kinds",
+        help="Comma-separated layer kinds: conv, linear, attention, embedding (embeddings: read from weight files only).",
+    ),
 ]
 IncludeOpt = Annotated[
-    str | None, typer.Option("--include", help="Keep only layers whose name matches this regex.")
+    str | None,
+    typer.Option("--include", "--layers", help="Keep only layers whose name matches this regex."),
 ]
 ExcludeOpt = Annotated[
     str | None, typer.Option("--exclude", help="Drop layers whose name matches this regex.")
@@ -72,9 +77,16 @@ def compare_weights_cmd(
     arch_b: Annotated[str | None, typer.Option(help="Architecture spec for MODEL_B only.")] = None,
     include: IncludeOpt = None,
     exclude: ExcludeOpt = None,
-    kinds: KindsOpt = "conv,linear,attention",
+    kinds: KindsOpt = "conv,linear,attention,embedding",
     split_groups: Annotated[
         bool, typer.Option(help="Compare grouped convolutions group by group.")
+    ] = False,
+    skip_nonfinite: Annotated[
+        bool,
+        typer.Option(
+            "--skip-nonfinite",
+            help="List and skip layers whose weights hold NaN/Inf (weight files; default: exit 2 naming the tensor).",
+        ),
     ] = False,
     vectors: Annotated[
         Vectors, typer.Option(help="Corresponding angles of left or right singular vectors.")
@@ -130,6 +142,10 @@ def compare_weights_cmd(
     decomposed; the i-th singular vectors of the two are compared (|cos theta_i|, paper
     Definition 1), with Wedin bounds per index and a spectral-window variant that tolerates
     reordering among near-equal singular values.
+
+    Model directories (transformers, single or sharded), hf: ids, state-dict files
+    (torch.compile, DDP, Lightning .ckpt) and a peft adapter directory as MODEL_B (compared as
+    MODEL_A + adapter) are read tensor by tensor, without building the models.
     """
     from spectral_probe._io import check_writable_dir
     from spectral_probe.plotting import FigureWorker
@@ -141,18 +157,29 @@ def compare_weights_cmd(
         enabled=out is not None and figures, preload=("spectral_probe.spectral.esd",) if esd else ()
     )
     with worker:
-        with long_lived():
-            from spectral_probe.analysis import compare_weights
-            from spectral_probe.models import load_model
+        from spectral_probe.analysis._sources import uses_sources
 
-            with console.status("loading models...", spinner="dots") if not quiet else _null():
-                a = load_model(model_a, arch=arch_a or arch, infer_arch=True)
-                b = load_model(model_b, arch=arch_b or arch, infer_arch=True)
-        _note_inferred(a, b)
+        streamed = uses_sources(model_a, model_b, arch_a or arch, arch_b or arch)
+        if streamed:  # read tensor by tensor inside compare_weights; no model is built
+            from spectral_probe.analysis import compare_weights
+
+            a: Any = model_a
+            b: Any = model_b
+        else:
+            with long_lived():
+                from spectral_probe.analysis import compare_weights
+                from spectral_probe.models import load_model
+
+                with console.status("loading models...", spinner="dots") if not quiet else _null():
+                    a = load_model(model_a, arch=arch_a or arch, infer_arch=True)
+                    b = load_model(model_b, arch=arch_b or arch, infer_arch=True)
+            _note_inferred(a, b)
         with progress_bar("comparing layers", quiet=quiet) as update:
             result = compare_weights(
                 a,
                 b,
+                arch_a=arch_a or arch,
+                arch_b=arch_b or arch,
                 include=include,
                 exclude=exclude,
                 kinds=parse_kinds(kinds),
@@ -165,6 +192,7 @@ def compare_weights_cmd(
                 device=device,
                 progress=update,
                 esd=esd,
+                skip_nonfinite=skip_nonfinite,
             )
         options = {
             "model_a": model_a,
@@ -184,7 +212,12 @@ def compare_weights_cmd(
             "plot_layer": plot_layer,
             "esd": esd,
             "esd_layer": esd_layer,
+            "skip_nonfinite": skip_nonfinite,
         }
+        if streamed:
+            tags = result.meta.get("inferred_arch", {}).get("models", [])
+            _note_inferred_specs([{"model_a": model_a, "model_b": model_b}[t] for t in tags])
+        _print_notes(result.meta.get("notes", []))
         save_and_show(
             result,
             command="compare-weights",
@@ -214,6 +247,27 @@ def _note_inferred(*loaded: Any) -> None:
             soft_wrap=True,
             markup=False,
         )
+
+
+def _note_inferred_specs(specs: list[str]) -> None:
+    """The note of :func:`_note_inferred` for bare state-dict files read as tensors."""
+    if specs:
+        from spectral_probe.models.inferred import INFERRED_NOTE
+
+        console.print(
+            f"note: {' and '.join(dict.fromkeys(specs))}: {INFERRED_NOTE}; "
+            "pass --arch SPEC for the real architecture",
+            style="dim",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
+
+
+def _print_notes(notes: list[str]) -> None:
+    """One dim stderr line per note of the sources (tied embeddings, precision, vocabulary)."""
+    for note in notes:
+        console.print(f"note: {note}", style="dim", highlight=False, soft_wrap=True, markup=False)
 
 
 def _check_layers(layers: list[str] | None, option: str, frame: Any) -> None:
@@ -370,7 +424,7 @@ def layers_cmd(
     ] = None,
     include: IncludeOpt = None,
     exclude: ExcludeOpt = None,
-    kinds: KindsOpt = "conv,linear,attention",
+    kinds: KindsOpt = "conv,linear,attention,embedding",
     split_groups: Annotated[
         bool, typer.Option(help="One row per group of grouped convolutions.")
     ] = False,
@@ -458,6 +512,22 @@ def layers_cmd(
                 title = _layers_title(shipped.spec, len(shipped.layers), shipped.head)
                 print_records(shipped.layers, shipped.columns, title=title)
             return
+    from spectral_probe.analysis._sources import is_plain_file, uses_sources
+
+    if not modules and uses_sources(model, model, arch, arch):  # read tensors, build nothing
+        from spectral_probe.extract import source_layer_table
+        from spectral_probe.sources import open_source
+
+        with open_source(model) as source:
+            df = source_layer_table(
+                source, include=include, exclude=exclude, kinds=parse_kinds(kinds)
+            )
+            notes = list(source.notes)
+        if is_plain_file(model, arch):
+            _note_inferred_specs([model])
+        _print_notes(notes)
+        _print_table(df, json_out, csv_out, _layers_title(model, len(df), None))
+        return
     from spectral_probe.extract import layer_table, module_table
     from spectral_probe.models import load_model
 
@@ -473,15 +543,19 @@ def layers_cmd(
             kinds=parse_kinds(kinds),
             split_groups=split_groups,
         )
+    if modules:
+        title = f"{loaded.spec}: {len(df)} modules"
+    else:
+        title = _layers_title(loaded.spec, len(df), loaded.head)
+    _print_table(df, json_out, csv_out, title)
+
+
+def _print_table(df: Any, json_out: bool, csv_out: bool, title: str) -> None:
     if json_out:
         print_json(df.to_dict(orient="records"))
     elif csv_out:
         stdout.file.write(df.to_csv(index=False))
     else:
-        if modules:
-            title = f"{loaded.spec}: {len(df)} modules"
-        else:
-            title = _layers_title(loaded.spec, len(df), loaded.head)
         print_frame(df, list(df.columns), title=title)
 
 
@@ -516,13 +590,18 @@ def _layers_esd(
         enabled=out is not None and figures, preload=("spectral_probe.spectral.esd",)
     )
     with worker:
-        with long_lived():
-            from spectral_probe.analysis.esd import esd_layers
-            from spectral_probe.models import load_model
+        from spectral_probe.analysis._sources import uses_sources
 
-            with console.status("loading model...", spinner="dots") if not quiet else _null():
-                loaded = load_model(model, arch=arch, infer_arch=True)
-        _note_inferred(loaded)
+        loaded: Any = model  # weight files are read tensor by tensor inside esd_layers
+        if not uses_sources(model, model, arch, arch):
+            with long_lived():
+                from spectral_probe.models import load_model
+
+                with console.status("loading model...", spinner="dots") if not quiet else _null():
+                    loaded = load_model(model, arch=arch, infer_arch=True)
+            _note_inferred(loaded)
+        from spectral_probe.analysis.esd import esd_layers
+
         with progress_bar("fitting layer ESDs", quiet=quiet) as update:
             result = esd_layers(
                 loaded,
@@ -534,6 +613,8 @@ def _layers_esd(
                 mp=mp,
                 progress=update,  # type: ignore[arg-type]
             )
+        if isinstance(loaded, str) and "inferred_arch" in result.meta:
+            _note_inferred_specs([model])
         options = {
             "model": model,
             "arch": arch,

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..extract.weights import WeightMatrix
 from ..models import LoadedModel, load_model
 
 __all__ = ["ModelLike", "Progress", "resolve_model", "run_per_layer"]
@@ -49,9 +48,15 @@ def _cost(shape: Sequence[int]) -> int:
     return small * small * (large + 4 * small)
 
 
+def _matrix_shape(item: object) -> Sequence[int]:
+    """Shape of an item's matrix: loaded (``WeightMatrix``) or not yet (``SourceMatrix``)."""
+    shape = getattr(item, "matrix_shape", None)
+    return shape if shape is not None else item.matrix.shape  # type: ignore[attr-defined]
+
+
 def run_per_layer(
-    pairs: list[tuple[WeightMatrix, WeightMatrix]],
-    fn: Callable[[tuple[WeightMatrix, WeightMatrix]], _T],
+    pairs: Sequence[tuple[Any, Any]],
+    fn: Callable[[Any], _T],
     dev: torch.device,
     workers: int | None,
     progress: Progress | None,
@@ -73,7 +78,7 @@ def run_per_layer(
             if progress is not None:
                 progress(i + 1, total, pair[0].name)
         return results  # type: ignore[return-value]
-    order = sorted(range(total), key=lambda i: -_cost(pairs[i][0].matrix.shape))
+    order = sorted(range(total), key=lambda i: -_cost(_matrix_shape(pairs[i][0])))
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

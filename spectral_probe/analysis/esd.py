@@ -134,7 +134,7 @@ def layer_eigenvalues(
 
 
 def esd_layers(
-    model: nn.Module | LoadedModel | str,
+    model: nn.Module | LoadedModel | str | Any,
     *,
     arch: str | None = None,
     include: str | None = None,
@@ -154,8 +154,13 @@ def esd_layers(
     than :data:`~spectral_probe.spectral.esd.MIN_EIGENVALUES` eigenvalues keep a row with
     ``alpha`` NaN and the reason in ``alpha_reason``.
 
+    Weight files (a transformers directory, ``hf:``, a state-dict file without a sidecar, a
+    :class:`~spectral_probe.sources.TensorSource`) are read one tensor at a time, without
+    building the model (:func:`spectral_probe.extract.iter_source_matrices`; embeddings
+    included with ``kinds``' ``embedding``).
+
     Args:
-        model: a spec string, LoadedModel or module.
+        model: a spec string, LoadedModel, module or tensor source.
         arch: architecture spec for a bare state-dict file (without one, an architecture
             inferred from its tensor shapes).
         include: regular expression; keep only matching layer names.
@@ -173,17 +178,38 @@ def esd_layers(
 
     if conv not in ("unfolded", "slices"):
         raise ConfigError(f"expected --esd-conv unfolded or slices, found {conv!r}")
-    module, spec, inferred = resolve_model(model, arch)
-    mats = list(
-        iter_weight_matrices(
-            module, include=include, exclude=exclude, kinds=kinds, split_groups=split_groups
+    from ._sources import is_plain_file, uses_sources
+
+    opened = None
+    if uses_sources(model, model, arch, arch):  # weight files: read tensor by tensor
+        from ..extract.weights import iter_source_matrices
+        from ..sources import TensorSource, open_source
+
+        source = model if isinstance(model, TensorSource) else open_source(str(model))
+        opened = None if source is model else source
+        spec, inferred = source.label, is_plain_file(model, arch)
+        mats: list[Any] = list(
+            iter_source_matrices(source, include=include, exclude=exclude, kinds=kinds)
         )
-    )
-    modules = dict(module.named_modules())
+        modules: dict[str, nn.Module] = {}
+    else:
+        module, spec, inferred = resolve_model(model, arch)
+        mats = list(
+            iter_weight_matrices(
+                module, include=include, exclude=exclude, kinds=kinds, split_groups=split_groups
+            )
+        )
+        modules = dict(module.named_modules())
     started = time.perf_counter()
 
-    def one(pair: tuple[WeightMatrix, WeightMatrix]) -> tuple[np.ndarray, str, dict[str, Any]]:
-        wm = pair[0]
+    def matrix(item: Any) -> WeightMatrix:
+        if isinstance(item, WeightMatrix):
+            return item
+        m = item.load(source)
+        return WeightMatrix(item.name, item.name, item.kind, item.module_type, item.shape, m)
+
+    def one(pair: tuple[Any, Any]) -> tuple[np.ndarray, str, dict[str, Any]]:
+        wm = matrix(pair[0])
         if not bool(torch.isfinite(wm.matrix.double().sum())):
             nonfinite = dict.fromkeys(ESD_COLUMNS, math.nan) | {
                 "alpha_reason": "NaN/Inf weights",
@@ -194,10 +220,16 @@ def esd_layers(
         m, n = wm.matrix.shape
         return lam, how, esd_row(lam, m, n, mp=mp)
 
-    outcomes = run_per_layer([(wm, wm) for wm in mats], one, torch.device("cpu"), workers, progress)
+    try:
+        outcomes = run_per_layer(
+            [(wm, wm) for wm in mats], one, torch.device("cpu"), workers, progress
+        )
+    finally:
+        if opened is not None:
+            opened.close()
     rows, frames = [], []
     for wm, (lam, how, metrics) in zip(mats, outcomes):
-        m, n = wm.matrix.shape
+        m, n = wm.matrix_shape if not isinstance(wm, WeightMatrix) else wm.matrix.shape
         base = {
             "layer": wm.name,
             "kind": wm.kind,

@@ -13,7 +13,13 @@ import pandas as pd
 import torch
 
 from ..errors import ConfigError
-from ..extract.weights import KINDS, WeightMatrix, pair_weight_matrices
+from ..extract.weights import (
+    KINDS,
+    SourceMatrix,
+    WeightMatrix,
+    pair_sources,
+    pair_weight_matrices,
+)
 from ..models.inferred import INFERRED_NOTE
 from ..spectral import (
     MatrixComparison,
@@ -26,9 +32,16 @@ from ..spectral import (
 )
 from ._layers import ModelLike, Progress, resolve_model, run_per_layer
 from ._results import TidyResult, records, write_result_json, write_tables_csv
+from ._sources import close_all, open_pair, uses_sources
 from .esd import esd_row
 
-__all__ = ["WeightComparison", "compare_weights", "SUMMARY_COLUMNS", "ESD_SUMMARY_COLUMNS"]
+__all__ = [
+    "WeightComparison",
+    "compare_weights",
+    "SUMMARY_COLUMNS",
+    "SOURCE_COLUMNS",
+    "ESD_SUMMARY_COLUMNS",
+]
 
 
 SUMMARY_COLUMNS = {
@@ -57,6 +70,16 @@ SUMMARY_COLUMNS = {
     "effective_rank_b": "entropy effective rank of B",
     "window_mean": "mean number of compared vectors in a spectral window",
 }
+#: extra columns of layers read from tensor sources (files, directories, adapters)
+SOURCE_COLUMNS = {
+    "dtype_a": "stored dtype of A's tensor (analysed upcast to float64)",
+    "dtype_b": "stored dtype of B's tensor",
+    "precision_only": "the dtypes differ and B is A rounded to the lower precision (or back): "
+    "the difference is one of precision, not of training",
+    "lora_rank": "rank r of the adapter's update of this layer (B = base + adapter)",
+    "update_sigma1": "largest singular value of the update s B A (from the factors)",
+    "update_rel_norm": "||s B A||_F / ||W_a||_F",
+}
 ESD_SUMMARY_COLUMNS = {
     "alpha_a": "power-law exponent of A's ESD tail (with --esd; NaN: see esd.csv alpha_reason)",
     "alpha_b": "power-law exponent of B's ESD tail",
@@ -80,6 +103,8 @@ class WeightComparison(TidyResult):
             for a state dict that names no architecture: ``inferred_arch``).
         esd: with ``esd=True``, tidy (layer, model ``a``/``b``) rows of
             :data:`spectral_probe.analysis.esd.ESD_COLUMNS`; empty otherwise.
+        update: for B = base + LoRA adapter, tidy (layer, index, sigma) singular values of
+            each update ``s B A``, computed from the factors; empty otherwise.
     """
 
     layers: pd.DataFrame
@@ -88,6 +113,7 @@ class WeightComparison(TidyResult):
     skipped: pd.DataFrame
     meta: dict[str, Any] = field(default_factory=dict)
     esd: pd.DataFrame = field(default_factory=pd.DataFrame)
+    update: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def layer(self, name: str) -> pd.DataFrame:
         """The angle rows of one layer."""
@@ -113,6 +139,8 @@ class WeightComparison(TidyResult):
         out = {"meta": self.meta, "layers": layers, "skipped": records(self.skipped)}
         if not self.esd.empty:
             out["esd"] = records(self.esd)
+        if not self.update.empty:
+            out["update"] = records(self.update)
         return out
 
     def to_json(self, path: str | Path) -> Path:
@@ -132,6 +160,8 @@ class WeightComparison(TidyResult):
         }
         if not self.esd.empty:
             tables["esd"] = self.esd
+        if not self.update.empty:
+            tables["update"] = self.update
         return tables
 
     def to_csv(self, directory: str | Path) -> list[Path]:
@@ -140,9 +170,9 @@ class WeightComparison(TidyResult):
 
 
 def _summary(
-    wa: WeightMatrix, cmp: MatrixComparison | None, status: str, threshold: float
+    wa: WeightMatrix | SourceMatrix, cmp: MatrixComparison | None, status: str, threshold: float
 ) -> dict[str, Any]:
-    m, n = wa.matrix.shape
+    m, n = wa.matrix_shape if isinstance(wa, SourceMatrix) else wa.matrix.shape
     row: dict[str, Any] = {
         "layer": wa.name,
         "kind": wa.kind,
@@ -222,12 +252,24 @@ def compare_weights(
     workers: int | None = None,
     progress: Progress | None = None,
     esd: bool = False,
+    skip_nonfinite: bool = False,
 ) -> WeightComparison:
     """Compare two models layer by layer: spectra, corresponding angles, summaries.
 
     Layers are paired by name (see :func:`spectral_probe.extract.pair_weight_matrices`);
     every pair goes through :func:`spectral_probe.spectral.compare_matrices` in float64.
     A layer whose weights hold NaN/Inf is flagged (``status``) and the rest are analysed.
+
+    Weights in files (a transformers directory, ``hf:``, a state-dict file without a sidecar,
+    a Lightning ``.ckpt``, a peft adapter as ``model_b``, or any
+    :class:`~spectral_probe.sources.TensorSource`) are read as tensors, one pair at a time,
+    without building a model (:func:`spectral_probe.extract.pair_sources`); their layers gain
+    the columns :data:`SOURCE_COLUMNS`, unmatched tensors are listed in ``skipped`` and the
+    sources' notes (tied embeddings, a resized vocabulary) in ``meta["notes"]``. There a
+    NaN/Inf raises a :class:`ConfigError` naming the tensor and the count, unless
+    ``skip_nonfinite`` (then the layer is flagged, as for modules). With an adapter as
+    ``model_b``, B is ``model_a`` + adapter and the spectrum of each update ``s B A`` comes
+    from its factors (``update``).
 
     Args:
         model_a: the reference (pre-trained) model: a spec string, LoadedModel or module.
@@ -252,6 +294,7 @@ def compare_weights(
         esd: also the heavy-tailed ESD metrics of both models (:mod:`spectral_probe.analysis.esd`)
             from the singular values already computed (no second decomposition): columns
             :data:`ESD_SUMMARY_COLUMNS` in ``layers`` and the full table in ``esd``.
+        skip_nonfinite: for tensor sources, flag and skip a NaN/Inf layer instead of raising.
 
     Example:
         >>> import torchvision
@@ -266,6 +309,29 @@ def compare_weights(
     if not 0.0 <= window < 1.0:
         raise ConfigError(f"expected a spectral window in [0, 1), found {window}")
     dev = _device(device)
+    if uses_sources(model_a, model_b, arch_a, arch_b):
+        src_a, src_b, inferred, opened = open_pair(model_a, model_b, arch_a, arch_b)
+        try:
+            return _compare_sources(
+                src_a,
+                src_b,
+                inferred,
+                include=include,
+                exclude=exclude,
+                kinds=kinds,
+                vectors=vectors,
+                top_k=top_k,
+                threshold=threshold,
+                window=window,
+                method=method,
+                dev=dev,
+                workers=workers,
+                progress=progress,
+                esd=esd,
+                skip_nonfinite=skip_nonfinite,
+            )
+        finally:
+            close_all(opened)
     ma, spec_a, inferred_a = resolve_model(model_a, arch_a)
     mb, spec_b, inferred_b = resolve_model(model_b, arch_b)
     paired = pair_weight_matrices(
@@ -290,8 +356,53 @@ def compare_weights(
         return "ok", cmp, fits
 
     outcomes = run_per_layer(paired.pairs, one, dev, workers, progress)
+    options = {
+        "include": include,
+        "exclude": exclude,
+        "kinds": list(kinds),
+        "split_groups": split_groups,
+        "vectors": vectors,
+        "top_k": top_k,
+        "threshold": threshold,
+        "window": window,
+        "method": method,
+        "workers": workers,
+        "esd": esd,
+    }
+    inferred = [tag for tag, yes in (("model_a", inferred_a), ("model_b", inferred_b)) if yes]
+    return _assemble(
+        [wa for wa, _ in paired.pairs],
+        outcomes,
+        paired.skipped,
+        specs=(spec_a, spec_b),
+        inferred=inferred,
+        options=options,
+        dev=dev,
+        started=started,
+        threshold=threshold,
+        esd=esd,
+    )
+
+
+def _assemble(
+    first: Sequence[WeightMatrix | SourceMatrix],
+    outcomes: Sequence[tuple[str, MatrixComparison | None, list[dict[str, Any]]]],
+    skipped_layers: Sequence[Any],
+    *,
+    specs: tuple[str, str],
+    inferred: list[str],
+    options: dict[str, Any],
+    dev: torch.device,
+    started: float,
+    threshold: float,
+    esd: bool,
+    extra: Sequence[dict[str, Any]] | None = None,
+    notes: list[str] | None = None,
+    update: pd.DataFrame | None = None,
+) -> WeightComparison:
+    """The result tables from per-layer outcomes (shared by modules and tensor sources)."""
     rows, angle_frames, principal_frames, esd_rows = [], [], [], []
-    for (wa, _), (status, cmp, fits) in zip(paired.pairs, outcomes):
+    for i, (wa, (status, cmp, fits)) in enumerate(zip(first, outcomes)):
         if fits:
             esd_rows += [{"layer": wa.name, "model": tag} | fit for tag, fit in zip("ab", fits)]
         if cmp is not None:
@@ -314,10 +425,15 @@ def compare_weights(
                 alpha_hat_a=fits[0]["alpha_hat"],
                 alpha_hat_b=fits[1]["alpha_hat"],
             )
+        if extra is not None:
+            rows[-1].update(extra[i])
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     elapsed = time.perf_counter() - started
-    columns = list(SUMMARY_COLUMNS) + (list(ESD_SUMMARY_COLUMNS) if esd else [])
+    columns = list(SUMMARY_COLUMNS)
+    if extra is not None:
+        columns += list(SOURCE_COLUMNS)
+    columns += list(ESD_SUMMARY_COLUMNS) if esd else []
     layers = pd.DataFrame(rows).reindex(columns=columns)
     angles = pd.concat(angle_frames, ignore_index=True) if angle_frames else _empty_angles()
     principal = (
@@ -333,33 +449,22 @@ def compare_weights(
                 "shape_a": "x".join(map(str, s.shape_a)) if s.shape_a else None,
                 "shape_b": "x".join(map(str, s.shape_b)) if s.shape_b else None,
             }
-            for s in paired.skipped
+            for s in skipped_layers
         ],
         columns=["layer", "reason", "shape_a", "shape_b"],
     )
     from .. import __version__
 
-    meta = {
-        "model_a": spec_a,
-        "model_b": spec_b,
-        "options": {
-            "include": include,
-            "exclude": exclude,
-            "kinds": list(kinds),
-            "split_groups": split_groups,
-            "vectors": vectors,
-            "top_k": top_k,
-            "threshold": threshold,
-            "window": window,
-            "method": method,
-            "workers": workers,
-            "esd": esd,
-        },
+    meta: dict[str, Any] = {
+        "model_a": specs[0],
+        "model_b": specs[1],
+        "options": options,
         "device": str(dev),
         "seconds": elapsed,
         "versions": {"spectral_probe": __version__, "torch": str(torch.__version__)},
     }
-    inferred = [tag for tag, yes in (("model_a", inferred_a), ("model_b", inferred_b)) if yes]
+    if notes:
+        meta["notes"] = notes
     if inferred:
         meta["inferred_arch"] = {"models": inferred, "note": INFERRED_NOTE}
     esd_frame = pd.DataFrame(esd_rows)
@@ -370,7 +475,143 @@ def compare_weights(
         meta["esd_summary"] = {
             tag: esd_summary(esd_frame[esd_frame["model"] == tag]) for tag in "ab"
         }
-    return WeightComparison(layers, angles, principal, skipped, meta, esd_frame)
+    return WeightComparison(
+        layers,
+        angles,
+        principal,
+        skipped,
+        meta,
+        esd_frame,
+        update if update is not None else pd.DataFrame(),
+    )
+
+
+def _precision_only(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether ``a`` and ``b`` differ in dtype and the finer one rounds exactly to the other."""
+    if a.dtype == b.dtype or not (a.is_floating_point() and b.is_floating_point()):
+        return False
+    fine, coarse = (a, b) if torch.finfo(a.dtype).eps < torch.finfo(b.dtype).eps else (b, a)
+    return bool(torch.equal(fine.to(coarse.dtype), coarse))
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _compare_sources(
+    src_a: Any,
+    src_b: Any,
+    inferred: list[str],
+    *,
+    include: str | None,
+    exclude: str | None,
+    kinds: Sequence[str],
+    vectors: Literal["left", "right"],
+    top_k: int,
+    threshold: float,
+    window: float,
+    method: Literal["gram", "svd"],
+    dev: torch.device,
+    workers: int | None,
+    progress: Progress | None,
+    esd: bool,
+    skip_nonfinite: bool,
+) -> WeightComparison:
+    """:func:`compare_weights` over two tensor sources: one pair of tensors in memory per worker."""
+    from ..spectral import factored_svd
+
+    paired = pair_sources(src_a, src_b, include=include, exclude=exclude, kinds=kinds)
+    factors_of = getattr(src_b, "factors", None)
+    started = time.perf_counter()
+
+    def one(pair: tuple[SourceMatrix, SourceMatrix]) -> tuple[Any, ...]:
+        sa, sb = pair
+        a, b = sa.load(src_a), sb.load(src_b)
+        info: dict[str, Any] = {
+            "dtype_a": _dtype_name(sa.dtype),
+            "dtype_b": _dtype_name(sb.dtype),
+            "precision_only": _precision_only(a, b),
+        }
+        a64, b64 = a.to(dev, torch.float64), b.to(dev, torch.float64)
+        del a, b
+        for tag, t, sm, src in (("a", a64, sa, src_a), ("b", b64, sb, src_b)):
+            bad = int((~torch.isfinite(t)).sum())
+            if bad and not skip_nonfinite:
+                raise ConfigError(
+                    f"expected finite weights, found {bad} NaN/Inf value(s) in {sm.tensor} of "
+                    f"{src.label}; pass --skip-nonfinite to list and skip such layers"
+                )
+            if bad:
+                return f"nonfinite-{tag}", None, [], info, None
+        update = None
+        lora = factors_of(sb.tensor) if factors_of is not None else None
+        if lora is not None:
+            left, right = lora.left, lora.right  # stored orientation: scale * left @ right
+            if sb.transposed:
+                left, right = right.T, left.T
+            if sb.rows is not None:
+                left = left[: sb.rows]
+            update = factored_svd(left.to(dev), right.to(dev), scale=lora.scale).S
+            norm_a = float(a64.norm())
+            info.update(
+                lora_rank=lora.rank,
+                update_sigma1=float(update[0]) if update.numel() else 0.0,
+                update_rel_norm=float(update.norm()) / norm_a if norm_a else math.nan,
+            )
+        cmp = compare_matrices(a64, b64, vectors=vectors, top_k=top_k, window=window, method=method)
+        fits = []
+        if esd:
+            m, n = a64.shape
+            fits = [esd_row(cmp.s_a.square(), m, n), esd_row(cmp.s_b.square(), m, n)]
+        return "ok", cmp, fits, info, update
+
+    outcomes = run_per_layer(paired.pairs, one, dev, workers, progress)
+    notes = list(paired.notes)
+    precision = [sa.name for (sa, _), o in zip(paired.pairs, outcomes) if o[3]["precision_only"]]
+    if precision:
+        notes.append(
+            f"{len(precision)} of {len(paired.pairs)} layers differ only in precision (one side "
+            "is the other rounded to its lower-precision dtype): not a fine-tuning change"
+        )
+    flagged = [sa.name for (sa, _), o in zip(paired.pairs, outcomes) if o[0] != "ok"]
+    if flagged:
+        notes.append(f"{len(flagged)} layer(s) with NaN/Inf weights skipped: {', '.join(flagged)}")
+    updates = [
+        pd.DataFrame(
+            {"layer": sa.name, "index": range(1, o[4].numel() + 1), "sigma": o[4].cpu().numpy()}
+        )
+        for (sa, _), o in zip(paired.pairs, outcomes)
+        if o[4] is not None
+    ]
+    options = {
+        "include": include,
+        "exclude": exclude,
+        "kinds": list(kinds),
+        "split_groups": False,
+        "vectors": vectors,
+        "top_k": top_k,
+        "threshold": threshold,
+        "window": window,
+        "method": method,
+        "workers": workers,
+        "esd": esd,
+        "skip_nonfinite": skip_nonfinite,
+    }
+    return _assemble(
+        [sa for sa, _ in paired.pairs],
+        [o[:3] for o in outcomes],
+        paired.skipped,
+        specs=(src_a.label, src_b.label),
+        inferred=inferred,
+        options=options,
+        dev=dev,
+        started=started,
+        threshold=threshold,
+        esd=esd,
+        extra=[o[3] for o in outcomes],
+        notes=notes,
+        update=pd.concat(updates, ignore_index=True) if updates else None,
+    )
 
 
 def _empty_angles() -> pd.DataFrame:

@@ -14,11 +14,16 @@ from .modules import module_table, resolve_module
 from .weights import (
     KINDS,
     SkippedLayer,
+    SourceMatrix,
+    SourcePairs,
     WeightMatrix,
     WeightPairs,
+    iter_source_matrices,
     iter_weight_matrices,
     layer_table,
+    pair_sources,
     pair_weight_matrices,
+    source_layer_table,
 )
 
 __all__ = [
@@ -29,6 +34,11 @@ __all__ = [
     "iter_weight_matrices",
     "pair_weight_matrices",
     "layer_table",
+    "SourceMatrix",
+    "SourcePairs",
+    "iter_source_matrices",
+    "pair_sources",
+    "source_layer_table",
     "module_table",
     "resolve_module",
     "PENULTIMATE",

@@ -7,19 +7,41 @@ are used as they are. Attention projections are their own kind: fused projection
 (``nn.MultiheadAttention.in_proj_weight``, timm's ``qkv``) are split into ``MODULE:q``,
 ``MODULE:k``, ``MODULE:v``; separate projections (BERT's ``query``/``key``/``value``,
 ``q_proj``...) and output projections keep their module names.
+
+The same from a :class:`~spectral_probe.sources.TensorSource`, without a model
+(:func:`iter_source_matrices`, :func:`pair_sources`): a layer per floating ``NAME.weight`` of
+2 to 5 dimensions (name ``NAME``), kinds from names and shapes:
+
+* 3- to 5-D: ``conv``, unfolded to ``(c_out, c_in k...)`` (groups and transposition are not
+  stored in a file: a grouped convolution reads as stored, per group block);
+* 2-D embedding tables (``embed_tokens``, ``wte``, ``word_embeddings``...): ``embedding``;
+* 2-D attention projections (``q_proj``, ``query``, ``c_attn``, ``query_key_value``, anything
+  under ``attn``/``self_attn``/``attention``): ``attention``; fused q/k/v analysed whole;
+* other 2-D weights (``lm_head`` included): ``linear``;
+* ``NAME.in_proj_weight`` (``nn.MultiheadAttention``): ``attention``, layer ``NAME.in_proj``,
+  whole;
+* 3-D expert stacks without ``.weight`` (``mlp.experts.gate_up_proj``, ``(experts, out, in)``):
+  one ``linear`` matrix per expert, ``NAME:e0``, ``NAME:e1``...
+
+GPT-2's ``Conv1D`` stores ``(in, out)``; its weights (``c_attn``, ``c_proj``, ``c_fc`` in a
+GPT-2 layout) are transposed to ``(out, in)`` so that left singular vectors live in the output
+space, as for ``nn.Linear``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError, NoSharedLayersError
+from ..sources import TensorSource
 from ..spectral import split_fused, split_groups, unfold_weight
 
 __all__ = [
@@ -30,9 +52,14 @@ __all__ = [
     "iter_weight_matrices",
     "pair_weight_matrices",
     "layer_table",
+    "SourceMatrix",
+    "SourcePairs",
+    "iter_source_matrices",
+    "pair_sources",
+    "source_layer_table",
 ]
 
-KINDS = ("conv", "linear", "attention")
+KINDS = ("conv", "linear", "attention", "embedding")
 _CONV = (
     nn.Conv1d,
     nn.Conv2d,
@@ -44,6 +71,14 @@ _CONV = (
 _ATTN_NAME = re.compile(
     r"(^|\.)(query|key|value|q_proj|k_proj|v_proj|o_proj|out_proj|qkv)$|attention\.output\.dense$"
 )
+_ATTN_TENSOR = re.compile(
+    r"(^|\.)(query|key|value|q_proj|k_proj|v_proj|o_proj|out_proj|qkv|qkv_proj|c_attn|"
+    r"query_key_value|Wqkv|in_proj)$|(^|\.)(attn|self_attn|attention|self_attention)\."
+)
+_EMBED_TENSOR = re.compile(
+    r"(^|\.)(embed\w*|wte|wpe|word_embeddings|position_embeddings|token_type_embeddings|shared)$"
+)
+_CONV1D = re.compile(r"(^|\.)(c_attn|c_proj|c_fc|q_attn)$")
 
 
 @dataclass(frozen=True)
@@ -233,4 +268,209 @@ def layer_table(model: nn.Module, **filters: object) -> pd.DataFrame:
     ]
     return pd.DataFrame(
         rows, columns=["name", "kind", "type", "shape", "matrix", "groups", "params"]
+    )
+
+
+@dataclass(frozen=True)
+class SourceMatrix:
+    """One weight matrix of a :class:`~spectral_probe.sources.TensorSource`, not yet loaded.
+
+    Attributes:
+        name: layer name (the tensor name without ``.weight``; ``:eN`` for expert ``N``).
+        tensor: the source's canonical tensor name.
+        kind: ``conv``, ``linear``, ``attention`` or ``embedding``.
+        module_type: ``Linear``, ``Conv1D`` (GPT-2), ``Conv2d``..., ``Embedding``,
+            ``MultiheadAttention`` or ``Experts``.
+        shape: the stored tensor's shape.
+        matrix_shape: ``(rows, cols)`` of the analysed matrix.
+        dtype: the stored dtype.
+        transposed: stored ``(in, out)`` (GPT-2 ``Conv1D``), analysed transposed.
+        expert: index into a 3-D expert stack.
+        rows: analyse only the first ``rows`` rows (a resized vocabulary).
+    """
+
+    name: str
+    tensor: str
+    kind: str
+    module_type: str
+    shape: tuple[int, ...]
+    matrix_shape: tuple[int, int]
+    dtype: torch.dtype
+    transposed: bool = False
+    expert: int | None = None
+    rows: int | None = None
+
+    def load(self, source: TensorSource) -> Tensor:
+        """The 2-D matrix, in its stored dtype (one tensor read from ``source``)."""
+        return self.from_stored(source.load(self.tensor))
+
+    def from_stored(self, t: Tensor) -> Tensor:
+        """The analysed matrix from the stored tensor ``t``."""
+        if self.expert is not None:
+            t = t[self.expert]
+        if t.ndim > 2:
+            t = unfold_weight(t)
+        if self.transposed:
+            t = t.T
+        if self.rows is not None:
+            t = t[: self.rows]
+        return t
+
+
+@dataclass(frozen=True)
+class SourcePairs:
+    """Matrices of two sources paired by canonical name, what could not be paired, and notes."""
+
+    pairs: list[tuple[SourceMatrix, SourceMatrix]]
+    skipped: list[SkippedLayer]
+    notes: list[str] = field(default_factory=list)
+
+
+def _source_layout(source: TensorSource, names: list[str]) -> bool:
+    """Whether ``source`` holds GPT-2 ``Conv1D`` weights (stored ``(in, out)``)."""
+    config: dict[str, Any] = getattr(source, "config", None) or {}
+    if config.get("model_type") in ("gpt2", "openai-gpt"):
+        return True
+    return any(n.endswith("attn.c_attn.weight") for n in names) and "wte.weight" in names
+
+
+def _source_matrices(source: TensorSource) -> Iterator[SourceMatrix]:
+    names = source.names()
+    conv1d = _source_layout(source, names)
+    for tensor in names:
+        shape = tuple(source.shape(tensor))
+        dtype = source.dtype(tensor)
+        if not dtype.is_floating_point or not 2 <= len(shape) <= 5:
+            continue
+        module, _, attr = tensor.rpartition(".")
+        if attr == "in_proj_weight" and len(shape) == 2:
+            name = f"{module}.in_proj" if module else "in_proj"
+            yield SourceMatrix(name, tensor, "attention", "MultiheadAttention", shape, shape, dtype)  # type: ignore[arg-type]
+            continue
+        if attr != "weight" or not module:
+            if len(shape) == 3 and "experts" in tensor.split("."):
+                for e in range(shape[0]):
+                    yield SourceMatrix(
+                        f"{tensor}:e{e}", tensor, "linear", "Experts", shape,
+                        (shape[1], shape[2]), dtype, expert=e,
+                    )  # fmt: skip
+            continue
+        if len(shape) > 2:
+            mshape = (shape[0], int(torch.tensor(shape[1:]).prod()))
+            yield SourceMatrix(
+                module, tensor, "conv", f"Conv{len(shape) - 2}d", shape, mshape, dtype
+            )
+        elif _EMBED_TENSOR.search(module):
+            yield SourceMatrix(module, tensor, "embedding", "Embedding", shape, shape, dtype)  # type: ignore[arg-type]
+        else:
+            transposed = conv1d and bool(_CONV1D.search(module))
+            mshape = (shape[1], shape[0]) if transposed else shape
+            kind = "attention" if _ATTN_TENSOR.search(module) else "linear"
+            mtype = "Conv1D" if transposed else "Linear"
+            yield SourceMatrix(module, tensor, kind, mtype, shape, mshape, dtype, transposed)  # type: ignore[arg-type]
+
+
+def iter_source_matrices(
+    source: TensorSource,
+    *,
+    include: str | None = None,
+    exclude: str | None = None,
+    kinds: Sequence[str] = KINDS,
+) -> Iterator[SourceMatrix]:
+    """Yield the weight matrices of ``source`` in depth order, unloaded (see the module doc).
+
+    Args:
+        source: any :class:`~spectral_probe.sources.TensorSource`.
+        include: keep only layer names matching this regular expression (``re.search``).
+        exclude: drop layer names matching this regular expression.
+        kinds: any of ``conv``, ``linear``, ``attention``, ``embedding``.
+    """
+    unknown = sorted(set(kinds) - set(KINDS))
+    if unknown or not kinds:
+        raise ConfigError(
+            f"expected layer kinds among {', '.join(KINDS)}, found {', '.join(unknown) or 'none'}"
+        )
+    inc, exc = _compile(include, "--include"), _compile(exclude, "--exclude")
+    for sm in _source_matrices(source):
+        if sm.kind not in kinds:
+            continue
+        if inc is not None and not inc.search(sm.name):
+            continue
+        if exc is not None and exc.search(sm.name):
+            continue
+        yield sm
+
+
+def _vocab_rows(a: SourceMatrix, b: SourceMatrix) -> bool:
+    """Two vocabulary tables (embedding or LM head) that differ in rows only."""
+    vocab = a.kind == "embedding" or a.name.rpartition(".")[2] in ("lm_head", "embed_out")
+    return vocab and a.matrix_shape[1] == b.matrix_shape[1] and not (a.transposed or b.transposed)
+
+
+def pair_sources(source_a: TensorSource, source_b: TensorSource, **filters: Any) -> SourcePairs:
+    """Pair the matrices of two sources by canonical name; list the rest as skipped.
+
+    A vocabulary table (embedding or LM head) whose row count changed (a resized vocabulary)
+    is compared on the shared rows and noted; any other shape difference, and a layer in one
+    source only, is listed in ``skipped``. Notes from the sources (tied embeddings...) are
+    kept. Raises :class:`NoSharedLayersError` if nothing pairs.
+    """
+    a = {sm.name: sm for sm in iter_source_matrices(source_a, **filters)}
+    b = {sm.name: sm for sm in iter_source_matrices(source_b, **filters)}
+    notes = list(dict.fromkeys([*getattr(source_a, "notes", []), *getattr(source_b, "notes", [])]))
+    pairs: list[tuple[SourceMatrix, SourceMatrix]] = []
+    skipped: list[SkippedLayer] = []
+    for name, sa in a.items():
+        sb = b.get(name)
+        if sb is None:
+            skipped.append(SkippedLayer(name, "only in model A", sa.shape, None))
+        elif sa.matrix_shape == sb.matrix_shape:
+            pairs.append((sa, sb))
+        elif _vocab_rows(sa, sb):
+            rows = min(sa.matrix_shape[0], sb.matrix_shape[0])
+            cols = sa.matrix_shape[1]
+            pairs.append(
+                (
+                    dataclasses.replace(sa, rows=rows, matrix_shape=(rows, cols)),
+                    dataclasses.replace(sb, rows=rows, matrix_shape=(rows, cols)),
+                )
+            )
+            notes.append(
+                f"{name}: vocabulary resized from {sa.matrix_shape[0]} to {sb.matrix_shape[0]} "
+                f"rows; compared on the {rows} shared rows"
+            )
+        else:
+            skipped.append(
+                SkippedLayer(name, "shapes differ (a replaced head?)", sa.shape, sb.shape)
+            )
+    skipped.extend(
+        SkippedLayer(n, "only in model B", None, sb.shape) for n, sb in b.items() if n not in a
+    )
+    if not pairs:
+        ea = next(iter(a), "none")
+        eb = next(iter(b), "none")
+        raise NoSharedLayersError(
+            f"expected the two models to share layers of the same name and shape, found none: "
+            f"A has {len(a)} weight layers (e.g. {ea}), B has {len(b)} (e.g. {eb})"
+        )
+    return SourcePairs(pairs, skipped, notes)
+
+
+def source_layer_table(source: TensorSource, **filters: Any) -> pd.DataFrame:
+    """:func:`layer_table` of a source: one row per matrix, plus its stored ``dtype``."""
+    rows = [
+        {
+            "name": sm.name,
+            "kind": sm.kind,
+            "type": sm.module_type,
+            "shape": "x".join(map(str, sm.shape)),
+            "matrix": f"{sm.matrix_shape[0]}x{sm.matrix_shape[1]}",
+            "groups": 1,
+            "params": sm.matrix_shape[0] * sm.matrix_shape[1],
+            "dtype": str(sm.dtype).removeprefix("torch."),
+        }
+        for sm in iter_source_matrices(source, **filters)
+    ]
+    return pd.DataFrame(
+        rows, columns=["name", "kind", "type", "shape", "matrix", "groups", "params", "dtype"]
     )

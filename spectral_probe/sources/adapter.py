@@ -21,7 +21,8 @@ matches the module name (peft's ``get_pattern_key``: ``(.*\\.)?(PATTERN)$``), el
 * ``nn.Conv2d``: ``A`` a ``(r, in, kh, kw)`` kernel and ``B`` a ``(out, r, 1, 1)`` one:
   ``W += s reshape(B_{flat} A_{flat})``.
 
-``modules_to_save`` tensors replace the base's. DoRA (``use_dora``) and adapters other than
+``modules_to_save`` tensors, and base layers peft saved beside the factors
+(``save_embedding_layers``: ``...embed_tokens.base_layer.weight``), replace the base's. DoRA (``use_dora``) and adapters other than
 LoRA are refused in one line.
 """
 
@@ -140,8 +141,9 @@ class AdapterSource(BaseSource):
         parts: dict[str, dict[str, str]] = {}
         for name in stored:
             m = _PART.match(name)
-            if m is None:
-                self.replaced[canonical_name(_SAVED.sub("", name))] = name
+            if m is None:  # modules_to_save, or base layers peft saved (save_embedding_layers)
+                plain = _SAVED.sub("", name).replace(".base_layer.", ".")
+                self.replaced[canonical_name(plain)] = name
             else:
                 parts.setdefault(m.group("module"), {})[m.group("part")] = name
         alpha0 = float(self.config.get("lora_alpha", 8))
@@ -229,8 +231,9 @@ class MergedSource(BaseSource):
 
     def _load_stored(self, stored: str) -> torch.Tensor:
         if stored in self.adapter.replaced:
-            return self.adapter._load_stored(self.adapter.replaced[stored])
-        w = self.base.load(stored)
+            w = self.adapter._load_stored(self.adapter.replaced[stored])
+        else:
+            w = self.base.load(stored)
         f = self.adapter.factors.get(stored)
         if f is None:
             return w

@@ -14,10 +14,11 @@ def tiny_llama(seed: int = 0, cls: str = "LlamaForCausalLM", **kw: object) -> to
     import transformers as tr
 
     torch.manual_seed(seed)
-    config = tr.LlamaConfig(
-        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, vocab_size=96, **kw,
-    )  # fmt: skip
+    options: dict[str, object] = {
+        "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 96,
+    }  # fmt: skip
+    config = tr.LlamaConfig(**(options | kw))
     return getattr(tr, cls)(config).eval()
 
 

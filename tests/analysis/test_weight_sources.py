@@ -1,0 +1,135 @@
+"""compare_weights over tensor sources: numbers against NumPy on decoders written by transformers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from spectral_probe.analysis import compare_weights
+from spectral_probe.errors import ConfigError
+from spectral_probe.sources import StateDictSource
+
+from ..sources.conftest import perturbed, tiny_gpt2, tiny_llama
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _rotation(n: int, seed: int) -> torch.Tensor:
+    q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((n, n)))
+    return torch.from_numpy(q).float()
+
+
+def test_known_rotation_of_a_decoder(tmp_path: Path) -> None:
+    """B = Q A for an orthogonal Q: same singular values, |cos| = |<u_i, Q u_i>|, by NumPy."""
+    base = tiny_llama()
+    base.save_pretrained(tmp_path / "a", max_shard_size="20KB")
+    tuned = tiny_llama()
+    q = _rotation(64, 3)
+    with torch.no_grad():
+        tuned.model.layers[1].mlp.up_proj.weight.copy_(q @ tuned.model.layers[1].mlp.up_proj.weight)
+    tuned.save_pretrained(tmp_path / "b")
+    res = compare_weights(str(tmp_path / "a"), str(tmp_path / "b"), device="cpu", workers=1)
+    assert (
+        res.layers["layer"].iloc[0] == "embed_tokens" and res.layers["layer"].iloc[-1] == "lm_head"
+    )
+    a = base.model.layers[1].mlp.up_proj.weight.detach().double().numpy()
+    b = q.double().numpy() @ a
+    ua, sa, _ = np.linalg.svd(a, full_matrices=False)
+    ub, sb, _ = np.linalg.svd(b, full_matrices=False)
+    layer = res.layer("layers.1.mlp.up_proj")
+    np.testing.assert_allclose(layer["sigma_a"], sa, rtol=1e-6)
+    np.testing.assert_allclose(layer["sigma_b"], sb, rtol=1e-5)
+    np.testing.assert_allclose(layer["cos"], np.abs((ua * ub).sum(0)), atol=1e-5)
+    untouched = res.layers.set_index("layer").loc["layers.0.mlp.up_proj"]
+    assert untouched["w_rel_change"] == 0 and untouched["cos_mean"] == pytest.approx(1.0)
+    assert (res.layers["dtype_a"] == "float32").all() and not res.layers["precision_only"].any()
+
+
+def test_gpt2_conv1d_is_transposed_to_out_by_in(tmp_path: Path) -> None:
+    model = tiny_gpt2()
+    model.save_pretrained(tmp_path / "a")
+    perturbed(tiny_gpt2()).save_pretrained(tmp_path / "b")
+    res = compare_weights(str(tmp_path / "a"), str(tmp_path / "b"), device="cpu")
+    row = res.layers.set_index("layer").loc["h.0.mlp.c_fc"]
+    assert (row["type"], row["rows"], row["cols"]) == ("Conv1D", 128, 32)  # stored 32 x 128
+    w = model.transformer.h[0].mlp.c_fc.weight.detach().double().numpy().T
+    np.testing.assert_allclose(
+        res.layer("h.0.mlp.c_fc")["sigma_a"], np.linalg.svd(w, compute_uv=False), rtol=1e-6
+    )
+    assert any("tied" in n for n in res.meta["notes"])
+
+
+def test_bf16_copy_is_named_a_precision_difference(tmp_path: Path) -> None:
+    model = tiny_llama()
+    model.save_pretrained(tmp_path / "fp32")
+    model.to(torch.bfloat16).save_pretrained(tmp_path / "bf16")
+    res = compare_weights(str(tmp_path / "fp32"), str(tmp_path / "bf16"), device="cpu")
+    assert res.layers["precision_only"].all() and (res.layers["dtype_b"] == "bfloat16").all()
+    assert any("differ only in precision" in n for n in res.meta["notes"])
+    res = compare_weights(str(tmp_path / "bf16"), str(tmp_path / "bf16"), device="cpu")
+    assert not res.layers["precision_only"].any()
+
+
+def test_resized_vocabulary_and_unmatched_tensors(tmp_path: Path) -> None:
+    base = tiny_llama()
+    base.save_pretrained(tmp_path / "a")
+    tuned = tiny_llama(cls="LlamaModel")
+    tuned.resize_token_embeddings(100)
+    tuned.save_pretrained(tmp_path / "b")
+    res = compare_weights(str(tmp_path / "a"), str(tmp_path / "b"), device="cpu")
+    row = res.layers.set_index("layer").loc["embed_tokens"]
+    assert (row["rows"], row["cols"]) == (96, 32)
+    assert any("vocabulary resized from 96 to 100" in n for n in res.meta["notes"])
+    assert res.skipped.set_index("layer").loc["lm_head", "reason"] == "only in model A"
+
+
+def test_nonfinite_raises_unless_skipped() -> None:
+    a = {"l.weight": torch.randn(6, 4), "m.weight": torch.randn(6, 4)}
+    b = {k: v.clone() for k, v in a.items()}
+    b["l.weight"][0, :2] = float("nan")
+    with pytest.raises(ConfigError, match=r"found 2 NaN/Inf value\(s\) in l.weight of b"):
+        compare_weights(StateDictSource(a, "a"), StateDictSource(b, "b"), device="cpu")
+    res = compare_weights(
+        StateDictSource(a, "a"), StateDictSource(b, "b"), device="cpu", skip_nonfinite=True
+    )
+    assert dict(zip(res.layers["layer"], res.layers["status"])) == {"l": "nonfinite-b", "m": "ok"}
+
+
+def test_moe_expert_stack_is_one_matrix_per_expert() -> None:
+    experts = torch.randn(3, 8, 4)
+    src = StateDictSource({"layers.0.mlp.experts.down_proj": experts}, "moe")
+    res = compare_weights(
+        src, StateDictSource({"layers.0.mlp.experts.down_proj": experts * 2}, "x2"), device="cpu"
+    )
+    assert res.layers["layer"].tolist() == [
+        f"layers.0.mlp.experts.down_proj:e{i}" for i in range(3)
+    ]
+    np.testing.assert_allclose(
+        res.layer("layers.0.mlp.experts.down_proj:e2")["sigma_b"],
+        np.linalg.svd(2 * experts[2].double().numpy(), compute_uv=False),
+        rtol=1e-10,
+    )
+
+
+def test_adapter_update_spectrum_in_the_result(tmp_path: Path) -> None:
+    from peft import LoraConfig, get_peft_model
+
+    model = tiny_llama()
+    model.save_pretrained(tmp_path / "base")
+    peft_model = get_peft_model(
+        model, LoraConfig(r=4, lora_alpha=8, target_modules=["v_proj"], init_lora_weights=False)
+    )
+    peft_model.save_pretrained(tmp_path / "adapter")
+    merged = peft_model.merge_and_unload()
+    res = compare_weights(str(tmp_path / "base"), str(tmp_path / "adapter"), device="cpu")
+    rows = res.layers.set_index("layer")
+    assert rows.loc["layers.0.self_attn.v_proj", "lora_rank"] == 4
+    assert rows["lora_rank"].notna().sum() == 2
+    assert rows.loc["layers.0.mlp.up_proj", "w_rel_change"] == 0
+    base_w = tiny_llama().model.layers[1].self_attn.v_proj.weight.detach().double().numpy()
+    delta = merged.model.layers[1].self_attn.v_proj.weight.detach().double().numpy() - base_w
+    update = res.update[res.update["layer"] == "layers.1.self_attn.v_proj"]["sigma"].to_numpy()
+    np.testing.assert_allclose(update, np.linalg.svd(delta, compute_uv=False)[:4], rtol=1e-4)
