@@ -57,6 +57,15 @@ def select_layers_cmd(
         ),
     ] = "gavish-donoho",
     max_rank: Annotated[int, typer.Option("--max-rank", help="Cap of the suggested ranks.")] = 64,
+    base: Annotated[
+        str | None,
+        typer.Option(
+            "--base",
+            help="The pre-trained model MODEL was fine-tuned from: ranks are then those of the "
+            "update MODEL - BASE. Needed when MODEL is a peft adapter (merged into BASE).",
+            show_default=False,
+        ),
+    ] = None,
     embeddings: Annotated[
         bool,
         typer.Option(
@@ -92,8 +101,11 @@ def select_layers_cmd(
     spectrum.py does; the outputs are its snr.json layout, axolotl's unfrozen_parameters YAML
     and a peft LoraConfig with a suggested rank per matrix.
     """
+    from contextlib import ExitStack
+
     from spectral_probe.analysis.select import check_options, score_layers
-    from spectral_probe.sources import open_source
+    from spectral_probe.errors import ConfigError
+    from spectral_probe.sources import AdapterSource, merge_adapter, open_source
 
     options = {
         "top_percent": top_percent,
@@ -102,11 +114,20 @@ def select_layers_cmd(
         "rank": rank,
         "max_rank": max_rank,
         "embeddings": embeddings,
+        "base": base,
     }
     check_options(score=score, top_percent=top_percent, rank=rank, max_rank=max_rank)
-    with open_source(model) as src, progress_bar("scoring matrices", quiet=quiet) as update:
+    with ExitStack() as stack:
+        src: Any = stack.enter_context(open_source(model))
+        base_src = stack.enter_context(open_source(base)) if base is not None else None
+        if isinstance(src, AdapterSource):
+            if base_src is None:
+                raise ConfigError(f"expected --base BASE for the peft adapter {model}, found none")
+            src = merge_adapter(base_src, src)
+        update = stack.enter_context(progress_bar("scoring matrices", quiet=quiet))
         result = score_layers(
             src,
+            base=base_src,
             score=score,
             top_percent=top_percent,
             layers=layers,

@@ -65,6 +65,7 @@ __all__ = [
     "weight_type",
     "layer_index",
     "mp_noise_sigma",
+    "update_spectrum",
 ]
 
 Progress = Callable[[int, int, str], None]
@@ -259,6 +260,25 @@ def suggested_rank(s: Tensor, rows: int, cols: int, rule: str, max_rank: int) ->
     return int(min(max(k, 1), max_rank, rows, cols))
 
 
+def update_spectrum(w: Tensor, w0: Tensor) -> Tensor:
+    r"""Singular values of :math:`\Delta W = W - W_0` with the storage rounding of ``w`` zeroed.
+
+    Storing :math:`W` in its dtype moves each entry by at most :math:`\epsilon/2` of itself, so
+    the rounding adds a matrix of spectral norm at most :math:`\epsilon \|W\|_F / 2`: singular
+    values of :math:`\Delta W` at or below that bound cannot be told from rounding and are set
+    to zero (then a low-rank update's median is zero, and Gavish-Donoho's rule counts the rest).
+    LAPACK's SVD (not the Gram route, whose floor is :math:`\sqrt{\epsilon_{64}}\,\sigma_1`).
+
+    Example:
+        >>> w0 = torch.zeros(3, 3)
+        >>> update_spectrum(torch.diag(torch.tensor([2.0, 1e-9, 0.0])), w0)  # 1e-9 < eps32 * 2 / 2
+        tensor([2., 0., 0.], dtype=torch.float64)
+    """
+    floor = float(torch.finfo(w.dtype).eps) / 2 * float(w.to(torch.float64).norm())
+    s = singular_values(w.to(torch.float64) - w0.to(torch.float64), method="svd")
+    return torch.where(s > floor, s, torch.zeros_like(s))
+
+
 def _module_name(stored: str) -> str:
     return stored[: -len(".weight")] if stored.endswith(".weight") else stored
 
@@ -282,6 +302,18 @@ def _candidates(
             continue
         out.append((name, stored))
     return out
+
+
+def _check_base(source: _Source, base: _Source, todo: list[tuple[str, str]]) -> None:
+    known = set(base.names())
+    for name, stored in todo:
+        if name not in known:
+            raise ConfigError(f"expected --base {base.label} to hold {stored}, found it missing")
+        if tuple(base.shape(name)) != tuple(source.shape(name)):
+            raise ConfigError(
+                f"expected {stored} of shape {tuple(source.shape(name))} in --base {base.label}, "
+                f"found {tuple(base.shape(name))}"
+            )
 
 
 def _compile(regex: str | None) -> re.Pattern[str] | None:
@@ -327,6 +359,7 @@ def score_layers(
     layers: str | None = None,
     rank: str = "gavish-donoho",
     max_rank: int = 64,
+    base: _Source | None = None,
     workers: int | None = None,
     progress: Progress | None = None,
 ) -> LayerSelection:
@@ -340,12 +373,18 @@ def score_layers(
             (``*.weight``, 1-D or 2-D; 1-D only for ``snr``).
         rank: ``gavish-donoho`` or ``energy:F`` (:func:`suggested_rank`).
         max_rank: cap of the suggested ranks.
+        base: the pre-trained weights ``source`` was fine-tuned from. With it the suggested
+            rank is that of the update :math:`\\Delta W = W - W_0` (the rank the fine-tune
+            actually used, as mergekit's ``extract_lora`` reads it; a low-rank update's
+            median singular value is zero and Gavish-Donoho then counts its numerical rank);
+            the scores stay those of ``source``. Names pair canonically.
         workers: CPU threads, one matrix each (default ``torch.get_num_threads()``).
         progress: called as ``progress(done, total, name)``.
 
     Raises:
         ConfigError: an unknown score, a percent outside (0, 100], a rank rule that is not
-            one, a regex that is invalid or matches no weight.
+            one, a regex that is invalid or matches no weight, a weight that ``base`` lacks
+            or holds in another shape.
     """
     import pandas as pd
 
@@ -355,6 +394,8 @@ def score_layers(
     if not todo:
         what = f"matching --layers {layers!r}" if layers is not None else "(*.weight, 1-D or 2-D)"
         raise ConfigError(f"expected weights {what} in {source.label}, found none")
+    if base is not None:
+        _check_base(source, base, todo)
     workers = torch.get_num_threads() if workers is None else workers
     if workers < 1:
         raise ConfigError(f"expected workers >= 1, found {workers}")
@@ -367,6 +408,9 @@ def score_layers(
             w = w.unsqueeze(0)
         rows, cols = int(w.shape[0]), int(w.shape[1])
         s = singular_values(w)
+        s_rank = s
+        if base is not None and rows > 1:
+            s_rank = update_spectrum(w, base.load(name).reshape(w.shape))
         del w
         module = _module_name(stored)
         return {
@@ -377,7 +421,7 @@ def score_layers(
             "rows": rows,
             "cols": cols,
             "score": spec.fn(s, rows, cols),
-            "rank": suggested_rank(s, rows, cols, rank, max_rank) if rows > 1 else None,
+            "rank": suggested_rank(s_rank, rows, cols, rank, max_rank) if rows > 1 else None,
             "full_rank": min(rows, cols),
         }
 
@@ -412,6 +456,7 @@ def score_layers(
             "layers": layers,
             "rank": rank,
             "max_rank": max_rank,
+            "rank_of": "model" if base is None else f"model - {base.label}",
         },
         "seconds": time.perf_counter() - started,
         "versions": {"spectral_probe": __version__, "torch": str(torch.__version__)},

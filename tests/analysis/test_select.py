@@ -227,3 +227,43 @@ def test_bad_input_is_one_line(llama):
             score_layers(src, layers="nothing")
         with pytest.raises(ConfigError, match="valid regular expression"):
             score_layers(src, layers="(")
+
+
+def test_base_gives_the_rank_of_the_update(tmp_path):
+    """A fine-tune whose update has rank 3 on two matrices: the suggested rank is 3 there."""
+    base = tiny_llama()
+    base.save_pretrained(tmp_path / "base", max_shard_size="40KB")
+    tuned = tiny_llama()
+    g = torch.Generator().manual_seed(5)
+    updated = ["model.layers.1.mlp.down_proj", "model.layers.2.self_attn.q_proj"]
+    modules = dict(tuned.named_modules())
+    with torch.no_grad():
+        for name in updated:
+            w = modules[name].weight
+            w.add_(
+                0.05
+                * torch.randn(w.shape[0], 3, generator=g)
+                @ torch.randn(3, w.shape[1], generator=g)
+            )
+    tuned.save_pretrained(tmp_path / "tuned", max_shard_size="40KB")
+    with open_source(str(tmp_path / "tuned")) as src, open_source(str(tmp_path / "base")) as b:
+        result = score_layers(src, base=b, layers="mlp|self_attn", top_percent=100)
+        plain = score_layers(src, layers="mlp|self_attn", top_percent=100)
+    ranks = dict(zip(result.scores["name"], result.scores["rank"]))
+    assert all(ranks[n] == 3 for n in updated)
+    assert all(r == 1 for n, r in ranks.items() if n not in updated)  # no update: at least 1
+    # the scores are the model's own, with or without a base
+    np.testing.assert_array_equal(result.scores["score"], plain.scores["score"])
+    assert result.meta["options"]["rank_of"].startswith("model - ")
+
+
+def test_base_must_hold_every_scored_weight(tmp_path):
+    tiny_llama().save_pretrained(tmp_path / "a")
+    tiny_llama(layers=2).save_pretrained(tmp_path / "b")
+    match = "expected --base .* to hold model.layers.2"
+    with (
+        open_source(str(tmp_path / "a")) as src,
+        open_source(str(tmp_path / "b")) as b,
+        pytest.raises(ConfigError, match=match),
+    ):
+        score_layers(src, base=b)

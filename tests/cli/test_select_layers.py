@@ -84,3 +84,23 @@ def test_bad_input_one_line_exit_2_nothing_written(runner, model_dir, tmp_path, 
     assert message in one_line_error(res)
     assert not out.exists()
     assert not list(tmp_path.iterdir())
+
+
+def test_adapter_with_base_suggests_the_adapter_rank(runner, tmp_path):
+    """A peft LoRA adapter (r = 4) merged into its base: the update's rank is 4."""
+    peft = pytest.importorskip("peft")
+    from _fixtures.llama import tiny_llama
+
+    base_dir = tmp_path / "base"
+    save_tiny_llama(base_dir, dtype=torch.float32)
+    config = peft.LoraConfig(
+        r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False
+    )
+    peft.get_peft_model(tiny_llama(), config).save_pretrained(tmp_path / "adapter")
+    args = ["select-layers", str(tmp_path / "adapter"), "--base", str(base_dir), "-q"]
+    res = _invoke(runner, [*args, "--layers", "q_proj|v_proj", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)["scores"]
+    assert len(rows) == 8 and {row["rank"] for row in rows} == {4}
+    res = runner.invoke(app, ["select-layers", str(tmp_path / "adapter"), "-q"])
+    assert "expected --base BASE for the peft adapter" in one_line_error(res)
