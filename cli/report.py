@@ -92,7 +92,7 @@ def report_cmd(
         list[int] | None,
         typer.Option(
             "--seed",
-            help="Pilot seed, repeatable, shared by every method [default: 0 1]; high confidence needs 3 or more.",
+            help="Pilot seed, repeatable, shared by every method [default: 0 1 2]; high confidence needs 3 or more, and the report states the power they give.",
             show_default=False,
         ),
     ] = None,
@@ -140,7 +140,10 @@ def report_cmd(
         float, typer.Option(help="One-sided level of the paired, best-of-k corrected comparisons.")
     ] = 0.05,
     seed_sd_floor: Annotated[
-        float, typer.Option(help="Seed-to-seed accuracy std assumed with one seed (in [0, 1]).")
+        float,
+        typer.Option(
+            help="Seed-to-seed accuracy std below which the measured spread is not believed, for any number of seeds (in [0, 1]; the validation split's binomial noise is added).",
+        ),
     ] = 0.01,
     default: Annotated[
         str | None,
@@ -166,6 +169,7 @@ def report_cmd(
     import torch
 
     from spectral_probe.report import DEFAULT_METHODS, ReportSettings
+    from spectral_probe.report.settings import DEFAULT_SEEDS
 
     methods = tuple(method or DEFAULT_METHODS) + (
         ("delta",) if delta and "delta" not in (method or ()) else ()
@@ -177,7 +181,7 @@ def report_cmd(
         data=data,
         methods=methods,
         rates=tuple(rate or ("100%",)),
-        seeds=tuple(seed or (0, 1)),
+        seeds=tuple(seed or DEFAULT_SEEDS),
         preset=preset or ("paper" if gpu else "demo"),
         iterations=iterations,
         image_size=image_size,

@@ -63,7 +63,8 @@ class Report:
         parts = [
             f"For {s.model} fine-tuned on {s.data}, use **{rec.method}** (confidence: {rec.confidence}"
             + (
-                f"; the pilots could not tell it apart from {best}, which scored higher"
+                f"; the pilots could not tell it apart from {best}, which scored higher: "
+                f"{best} − {rec.method} in [{100 * row['diff_low']:+.2f}, {100 * row['diff_high']:+.2f}] points"
                 if best != rec.method
                 else ""
             )
@@ -71,6 +72,8 @@ class Report:
             f"In {len(s.seeds)}-seed pilot fine-tunes of {iters} iterations it reached "
             f"{100 * row['mean']:.1f}% validation accuracy (95% CI {100 * row['ci_low']:.1f}–{100 * row['ci_high']:.1f}%).",
         ]
+        if rec.power:
+            parts.append(rec.power_text())
         others = rec.ranking[rec.ranking["method"] != rec.method]
         if not others.empty:
             parts.append(
@@ -135,6 +138,10 @@ def _rec_dict(rec: Recommendation) -> dict[str, Any]:
         "outcome": rec.outcome,
         "default": rec.default,
         "reasons": rec.reasons,
+        "comparison_level": rec.level,  # one-sided level of each comparison: alpha/(k-1)
+        "n_seeds": rec.n_seeds,
+        "power": rec.power,  # detection probability of a true 1- and 2-point lead
+        "power_sd": rec.power_sd,  # the per-seed noise of a difference it assumes
         "ranking": rec.ranking.to_dict(orient="records"),
     }
 

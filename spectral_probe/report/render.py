@@ -38,8 +38,18 @@ def caveats(report: Report) -> list[str]:
     )
     if len(s.seeds) < 3:
         out.append(
-            f"{len(s.seeds)} seed(s) per method: the confidence intervals are wide; add seeds (--seed) to firm them up."
+            f"{len(s.seeds)} seed(s) per method: the confidence intervals are wide and the confidence is medium at "
+            "most; add seeds (--seed) to firm them up."
         )
+    rec = report.headline
+    if rec.power:
+        lead, power = max(rec.power.items(), key=lambda kv: float(kv[0]))
+        if power < 0.8:
+            out.append(
+                f"The pilots are underpowered: even a true {lead}-point lead is detected with probability "
+                f'{100 * power:.0f}% (the power line of the recommendation). "No detectable difference" is '
+                "weak evidence of equality: read the intervals, or add seeds (--seed)."
+            )
     n_val = report.pilots.table["n_val"].dropna()
     if len(n_val):
         out.append(
@@ -50,8 +60,8 @@ def caveats(report: Report) -> list[str]:
         "The spectral signals (tail energy, top-layer alignment) are shown for analysis and do not decide: no "
         "validation result (docs/validation.md) shows that the former tie-break thresholds predict when BSS "
         f"or L2-SP helps. Without a detectable difference the report uses the default, {s.default_method} "
-        f"(one-sided level {s.alpha:g}, best-of-k corrected; seed-sd floor {100 * s.seed_sd_floor:g} points "
-        "with one seed)."
+        f"(one-sided level {s.alpha:g}, best-of-k corrected; the spread of a paired difference is floored at the "
+        f"validation split's binomial noise plus a seed-sd floor of {100 * s.seed_sd_floor:g} point(s) per method)."
     )
     if report.evidence.split == "test":
         out.append("Feature spectra are measured on the test split, for analysis only.")
@@ -120,6 +130,8 @@ def _context(report: Report, figures: list[ReportFigure], embed: bool) -> dict[s
             ci_low_pct=100 * r.ranking["ci_low"],
             ci_high_pct=100 * r.ranking["ci_high"],
             diff_pct=100 * r.ranking["diff"],
+            diff_low_pct=100 * r.ranking["diff_low"],
+            diff_high_pct=100 * r.ranking["diff_high"],
             p_best_pct=100 * r.ranking["p_best"],
         ).to_dict(orient="records")
         for rate, r in report.recommendations.items()

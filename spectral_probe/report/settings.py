@@ -8,13 +8,19 @@ from typing import Any
 from ..errors import ConfigError
 from .recommend import ALPHA, DEFAULT_METHOD, SEED_SD_FLOOR
 
-__all__ = ["ReportSettings", "DEFAULT_METHODS"]
+__all__ = ["ReportSettings", "DEFAULT_METHODS", "DEFAULT_SEEDS"]
 
 #: The candidates every report pilots: the paper's four, plus DELTA+BSS, the method with the
 #: lowest fixed-policy regret on the paper's Table 2 (it wins 7 of its 20 cells; see
 #: docs/validation.md). DELTA+BSS costs a frozen copy of the model and extra forwards per
 #: step; plain DELTA (never best in Table 2) and TSVD are added on request with ``--method``.
 DEFAULT_METHODS = ("l2", "l2+bss", "l2-sp", "l2-sp+bss", "delta+bss")
+
+#: Pilot seeds of a report: three, the fewest that can give a high-confidence recommendation
+#: (two seeds leave one degree of freedom: the best-of-5 critical t is 25.5). A fixed number,
+#: not a sequential design: every pilot can run at once and resume, and the report states the
+#: power these seeds give to detect a 1- and a 2-point lead (docs/report.md).
+DEFAULT_SEEDS = (0, 1, 2)
 
 
 @dataclass(frozen=True)
@@ -26,8 +32,9 @@ class ReportSettings:
         data: target data spec.
         methods: regularizers to pilot (at least two).
         rates: per-class sampling rates to pilot at; the recommendation is made at the last.
-        seeds: pilot seeds, shared by every method (pairs the comparisons); three or more are
-            needed for a high-confidence recommendation.
+        seeds: pilot seeds, shared by every method (pairs the comparisons); three by default
+            (:data:`DEFAULT_SEEDS`), and three or more are needed for a high-confidence
+            recommendation. The report states the power this number of seeds gives.
         preset: fine-tuning preset of the pilots (``demo`` on CPU, ``paper`` on GPU).
         iterations: pilot length; ``None`` keeps the preset's.
         image_size: input side for the pilots; ``None`` keeps the preset's.
@@ -39,7 +46,9 @@ class ReportSettings:
             transferability scores on the same training inputs.
         device: ``auto``, ``cpu`` or ``cuda``.
         alpha: one-sided level of the best-of-k corrected paired comparisons.
-        seed_sd_floor: seed-to-seed standard deviation assumed with one seed (accuracy in [0, 1]).
+        seed_sd_floor: seed-to-seed standard deviation of one method's accuracy (in [0, 1])
+            below which the measured spread is not believed, for any number of seeds; the
+            validation split's binomial noise is added to it (docs/report.md).
         default_method: what the report recommends when the pilots show no detectable
             difference (the lowest-regret fixed policy of docs/validation.md).
         scaled_down: sentences saying what was scaled down (shown under caveats).
@@ -49,7 +58,7 @@ class ReportSettings:
     data: str
     methods: tuple[str, ...] = DEFAULT_METHODS
     rates: tuple[str, ...] = ("100%",)
-    seeds: tuple[int, ...] = (0, 1)
+    seeds: tuple[int, ...] = DEFAULT_SEEDS
     preset: str = "demo"
     iterations: int | None = None
     image_size: int | None = None
