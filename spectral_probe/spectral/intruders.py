@@ -33,7 +33,8 @@ forming :math:`\Delta W'`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, NamedTuple, cast
+from dataclasses import dataclass
+from typing import Literal, cast
 
 import torch
 from torch import Tensor
@@ -56,7 +57,8 @@ __all__ = [
 Side = Literal["left", "right"]
 
 
-class Intruders(NamedTuple):
+@dataclass(frozen=True)
+class Intruders:
     """Intruder dimensions among the top ``k`` singular vectors of a fine-tuned matrix.
 
     Attributes:

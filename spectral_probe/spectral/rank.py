@@ -57,6 +57,9 @@ __all__ = [
     "mp_singular_edges",
 ]
 
+#: a spectrum: a 1-D tensor, array or sequence of singular values
+Spectrum = Tensor | np.ndarray | Sequence[float]
+
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(96)
 
 
@@ -200,7 +203,7 @@ def gavish_donoho_omega(beta: float, *, exact: bool = True) -> float:
     return gavish_donoho_lambda(beta) / math.sqrt(mp_median(beta))
 
 
-def _spectrum(s: Tensor | Sequence[float], shape: Sequence[int]) -> tuple[np.ndarray, int, int]:
+def _spectrum(s: Spectrum, shape: Sequence[int]) -> tuple[np.ndarray, int, int]:
     values = (
         s.detach().to("cpu", torch.float64).numpy()
         if isinstance(s, Tensor)
@@ -221,7 +224,7 @@ def _spectrum(s: Tensor | Sequence[float], shape: Sequence[int]) -> tuple[np.nda
 
 
 def gavish_donoho_threshold(
-    s: Tensor | Sequence[float],
+    s: Spectrum,
     shape: Sequence[int],
     *,
     sigma: float | None = None,
@@ -256,7 +259,7 @@ def gavish_donoho_threshold(
 
 
 def gavish_donoho_rank(
-    s: Tensor | Sequence[float],
+    s: Spectrum,
     shape: Sequence[int],
     *,
     sigma: float | None = None,
@@ -281,7 +284,7 @@ def gavish_donoho_rank(
     return int(np.count_nonzero(values > max(tau, tol * float(values.max()))))
 
 
-def energy_rank(s: Tensor | Sequence[float], fraction: float) -> int:
+def energy_rank(s: Spectrum, fraction: float) -> int:
     r"""Smallest :math:`k` with :math:`\sum_{i \le k} \sigma_i^2 \ge` ``fraction`` :math:`\sum_i \sigma_i^2`.
 
     The values are sorted descending first; a zero spectrum has rank 0.
@@ -303,6 +306,5 @@ def energy_rank(s: Tensor | Sequence[float], fraction: float) -> int:
         return 0
     cumulative = np.cumsum(energy) / total
     # tolerate rounding in the cumulative sum at fraction = 1
-    return int(
-        min(np.searchsorted(cumulative, fraction * (1 - 1e-12), side="left") + 1, energy.size)
-    )
+    position = int(np.searchsorted(cumulative, fraction * (1 - 1e-12), side="left"))
+    return min(position + 1, int(energy.size))

@@ -25,6 +25,8 @@ A zero update has no energy: its shares are 0 (not NaN), so frozen layers stay f
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import Tensor
 
@@ -72,7 +74,7 @@ def update_singular_values(update: Update, *, dtype: torch.dtype = torch.float64
     lr = _factored(update)
     if lr is not None:
         return factored_svd(lr.b, lr.a, scale=lr.scale, dtype=dtype).S
-    return torch.linalg.svdvals(update.to(dtype))
+    return torch.linalg.svdvals(cast(Tensor, update).to(dtype))
 
 
 def update_frobenius(update: Update, *, dtype: torch.dtype = torch.float64) -> float:
@@ -81,7 +83,7 @@ def update_frobenius(update: Update, *, dtype: torch.dtype = torch.float64) -> f
     if lr is not None:
         b, a = lr.b.to(dtype), lr.a.to(dtype)
         return abs(lr.scale) * float(((b.mT @ b) * (a @ a.mT)).sum().clamp_min(0).sqrt())
-    return float(update.to(dtype).norm())
+    return float(cast(Tensor, update).to(dtype).norm())
 
 
 def _check_basis(basis: Tensor | None, rows: int, side: str) -> None:
@@ -126,7 +128,7 @@ def subspace_energy(
         ar = a if right is None else a @ right.to(a.device, dtype)  # (r, q)
         inside = lr.scale**2 * float(((bl.mT @ bl) * (ar @ ar.mT)).sum())
     else:
-        dw = update.to(dtype)
+        dw = cast(Tensor, update).to(dtype)
         if left is not None:
             dw = left.to(dw.device, dtype).mT @ dw
         if right is not None:
