@@ -285,3 +285,13 @@ def test_pilots_share_seeds_and_splits():
 def test_three_pilot_seeds_by_default():
     s = ReportSettings(model="bundled:efficientnet_lite0", data="digits")
     assert s.seeds == (0, 1, 2)
+
+
+def test_prob_best_without_shared_seeds_falls_back_to_unpaired():
+    a = PilotScore("a", (0.80, 0.82), 1000, seeds=(0, 1))
+    b = PilotScore("b", (0.70, 0.71), 1000, seeds=(0, 1))
+    c = PilotScore("c", (0.75, 0.76), 1000, seeds=(5, 6))  # shares no seed with a or b
+    p = prob_best([a, b, c])
+    assert sum(p.values()) == pytest.approx(1.0) and p["a"] > p["c"] > p["b"]
+    with pytest.raises(ValueError, match="share pilot seeds"):
+        recommend([a, b, c])  # the best must be paired with every other method
