@@ -132,8 +132,9 @@ def find_intruders(
     Example:
         >>> e = torch.eye(3)
         >>> t = torch.stack([torch.tensor([1.0, 1, 1]) / 3**0.5, e[:, 0], e[:, 1]], dim=1)
-        >>> find_intruders(e, t, torch.tensor([3.0, 2, 1]), k=3).indices.tolist()
-        [0]
+        >>> found = find_intruders(e, t, torch.tensor([3.0, 2, 1]), k=3, epsilon=0.6)
+        >>> found.indices.tolist(), round(float(found.max_cos[0]), 4)
+        ([0], 0.5774)
     """
     if not 0.0 < epsilon <= 1.0:
         raise ConfigError(f"expected epsilon in (0, 1], found {epsilon}")

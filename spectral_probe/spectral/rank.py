@@ -139,8 +139,8 @@ def mp_cdf(
     r""":math:`F_\beta(x) = \int_{\lambda_-}^{x} f_\beta(t)\,dt`, the Marchenko-Pastur CDF (no atom: :math:`\beta \le 1`).
 
     Example:
-        >>> float(mp_cdf(4.0, 1.0))
-        1.0
+        >>> mp_cdf([0.0, 4.0], 1.0).round(12).tolist()
+        [0.0, 1.0]
     """
     beta = _check_beta(beta)
     xs = np.atleast_1d(np.asarray(x, dtype=np.float64)) / variance
