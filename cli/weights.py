@@ -152,6 +152,7 @@ def compare_weights_cmd(
 
     if out is not None:
         check_writable_dir(out)
+    _quiet_libraries()
     # forked before the heavy imports: matplotlib's import and warm-up overlap torch's
     worker = FigureWorker(
         enabled=out is not None and figures, preload=("spectral_probe.spectral.esd",) if esd else ()
@@ -247,6 +248,17 @@ def _note_inferred(*loaded: Any) -> None:
             soft_wrap=True,
             markup=False,
         )
+
+
+def _quiet_libraries() -> None:
+    """Keep library chatter off the user's screen (inherited by the forked figure process).
+
+    matplotlib warns "Attempt to set non-positive ylim on a log-scaled axis" whenever a log
+    axis is first drawn empty, which the figures do on purpose; nothing is wrong.
+    """
+    import warnings
+
+    warnings.filterwarnings("ignore", message="Attempt to set non-positive", category=UserWarning)
 
 
 def _note_inferred_specs(specs: list[str]) -> None:
@@ -407,6 +419,14 @@ def _print_summary(result) -> None:  # type: ignore[no-untyped-def]
     if not bad.empty:
         console.print(
             f"[yellow]{len(bad)} layer(s) hold NaN/Inf weights and were not analysed: {', '.join(bad['layer'])}[/]"
+        )
+    if "lora_rank" in df and df["lora_rank"].notna().any():
+        updated = df[df["lora_rank"].notna()]
+        ranks = ", ".join(str(int(r)) for r in sorted(set(updated["lora_rank"])))
+        console.print(
+            f"adapter: {len(updated)} layer(s) updated (rank {ranks}); largest update σ1 "
+            f"{updated['update_sigma1'].max():.3g}, mean ||sBA||/||W|| "
+            f"{updated['update_rel_norm'].mean():.3g} (spectra from the factors: update.csv)"
         )
     for tag, summary in result.meta.get("esd_summary", {}).items():
         _print_esd_summary(summary, f"{tag.upper()}: ")
@@ -585,6 +605,7 @@ def _layers_esd(
 
     if out is not None:
         check_writable_dir(out)
+    _quiet_libraries()
     # forked before the heavy imports (see compare-weights); plot_esd_fits imports torch
     worker = FigureWorker(
         enabled=out is not None and figures, preload=("spectral_probe.spectral.esd",)

@@ -2,7 +2,11 @@
 
 A directory (or hub id) with a ``config.json``. Sequence-classification checkpoints load with
 their classifier (head ``classifier``); anything else loads as a bare encoder
-(``AutoModel``, head ``None``), whose pooled/[CLS] output is the feature vector.
+(``AutoModel``, head ``None``), whose pooled/[CLS] output is the feature vector; transformers'
+load report (the task head it leaves out, "UNEXPECTED ... can be ignored") stays off the
+screen. The weight analyses never come here: they read ``hf:`` as tensors
+(:mod:`spectral_probe.sources`), task heads and ``lm_head`` included. A name that looks like
+a local path and does not exist fails at once, without a hub lookup.
 Needs the ``nlp`` extra (``pip install spectral-probe[nlp]``).
 """
 
@@ -33,8 +37,10 @@ def load_hf_from(path: str, spec: str, arch: str, pretrained: bool = True) -> Lo
     """Load a transformers model from ``path``; ``spec``/``arch`` are recorded as given."""
     tr = _transformers()
     tr.utils.logging.disable_progress_bar()
-    local = Path(path)
-    if local.suffix == "" and not local.exists() and path.startswith(("/", ".", "~")):
+    from ..sources.directory import looks_local
+
+    local = Path(path).expanduser()
+    if not local.exists() and looks_local(path):
         raise ModelSpecError(f"expected a transformers model directory, found no such path: {path}")
     if local.exists() and not (local / "config.json").is_file():
         raise ModelSpecError(
@@ -44,7 +50,12 @@ def load_hf_from(path: str, spec: str, arch: str, pretrained: bool = True) -> Lo
         config = tr.AutoConfig.from_pretrained(path)
         is_cls = any("ForSequenceClassification" in a for a in (config.architectures or []))
         cls = tr.AutoModelForSequenceClassification if is_cls else tr.AutoModel
-        model = cls.from_pretrained(path) if pretrained else cls.from_config(config)
+        verbosity = tr.logging.get_verbosity()
+        tr.logging.set_verbosity_error()  # the load report of a head left out is not news
+        try:
+            model = cls.from_pretrained(path) if pretrained else cls.from_config(config)
+        finally:
+            tr.logging.set_verbosity(verbosity)
     except OSError as exc:
         raise ModelSpecError(
             f"cannot load transformers model {path!r}: {str(exc).splitlines()[0]}"
