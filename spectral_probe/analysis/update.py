@@ -36,6 +36,7 @@ from ..spectral import (
     intruder_sweep,
     principal_cosines,
     randomized_svd,
+    similarity_matrix,
     stable_rank,
     subspace_energy,
     svd,
@@ -50,6 +51,7 @@ __all__ = [
     "DEFAULT_SUBSPACE_RANK",
     "UPDATE_COLUMNS",
     "UpdateStructure",
+    "similarity_frame",
     "sweep_frame",
     "update_frame",
     "update_structure",
@@ -346,3 +348,50 @@ def sweep_frame(records: Sequence[UpdateStructure]) -> pd.DataFrame:
     total = frame.groupby(["side", "epsilon"], as_index=False)["intruders"].sum()
     total.insert(0, "layer", "(model)")
     return pd.concat([frame, total], ignore_index=True)
+
+
+def similarity_frame(
+    w0: Tensor,
+    w: Tensor | None = None,
+    *,
+    lora: tuple[Tensor, Tensor, float] | None = None,
+    k: int = 10,
+    base_k: int | None = None,
+    side: Literal["left", "right"] = "left",
+    base: SVD | None = None,
+) -> pd.DataFrame:
+    r"""The paper's Figure 1 as a tidy table: :math:`|\langle t_i, b_j \rangle|` for W's top ``k`` and W0's vectors.
+
+    Columns ``tuned`` (i, 0-based), ``base`` (j), ``abs_cos``; ``base_k`` keeps only W0's
+    first ``base_k`` vectors (default all :math:`\min(m, n)`). Exact SVDs of both matrices
+    (``base`` reuses W0's).
+    """
+    if (w is None) == (lora is None):
+        raise ConfigError("expected exactly one of w (a fine-tuned matrix) or lora (B, A, s)")
+    if side not in ("left", "right"):
+        raise ConfigError(f"expected side 'left' or 'right', found {side!r}")
+    w0d = w0.to(torch.float64)
+    if lora is not None:
+        w_dense = LowRankSum(w0d, lora[0], lora[1], scale=lora[2]).dense()
+    else:
+        w_dense = cast(Tensor, w).to(w0d.device, torch.float64)
+        if w_dense.shape != w0d.shape:
+            raise ConfigError(
+                f"expected W of shape {tuple(w0d.shape)} like W0, found {tuple(w_dense.shape)}"
+            )
+    base = base if base is not None else svd(w0d, vectors="both", method="svd")
+    tuned = svd(w_dense, vectors="both", method="svd")
+    b_vec = base.V if side == "right" else base.U
+    t_vec = tuned.V if side == "right" else tuned.U
+    if b_vec is None or t_vec is None:
+        raise ConfigError(f"expected a thin SVD of W0 with its {side} vectors")
+    small = min(w0d.shape)
+    cos = similarity_matrix(b_vec[:, : base_k or small], t_vec, min(k, small)).cpu()
+    rows, cols = cos.shape
+    return pd.DataFrame(
+        {
+            "tuned": torch.arange(rows).repeat_interleave(cols).tolist(),
+            "base": torch.arange(cols).repeat(rows).tolist(),
+            "abs_cos": cos.flatten().tolist(),
+        }
+    )

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from spectral_probe.analysis.update import (
     DEFAULT_EPSILONS,
     UPDATE_COLUMNS,
+    similarity_frame,
     sweep_frame,
     update_frame,
     update_structure,
@@ -236,3 +237,23 @@ def test_shapes_dense_equals_factored(m: int, n: int, r: int, seed: int) -> None
         assert dense[key] == pytest.approx(fact[key], rel=1e-7, abs=1e-9), key
         assert math.isfinite(fact[key])
     assert dense["intruders"] == fact["intruders"]
+
+
+def test_similarity_frame_is_figure_one() -> None:
+    w0 = _pretrained(14, 10, 6)
+    b, a = _lora(14, 10, 2, 6, size=5.0)
+    w = w0 + b @ a
+    frame = similarity_frame(torch.from_numpy(w0), torch.from_numpy(w), k=4, base_k=6)
+    u0 = np.linalg.svd(w0, full_matrices=False)[0]
+    u = np.linalg.svd(w, full_matrices=False)[0]
+    ref = np.abs(u[:, :4].T @ u0[:, :6])
+    assert len(frame) == 24 and list(frame.columns) == ["tuned", "base", "abs_cos"]
+    got = frame.pivot(index="tuned", columns="base", values="abs_cos").to_numpy()
+    np.testing.assert_allclose(got, ref, atol=1e-10)
+    lora = (torch.from_numpy(b), torch.from_numpy(a), 1.0)
+    same = similarity_frame(torch.from_numpy(w0), lora=lora, k=4, base_k=6)
+    np.testing.assert_allclose(same["abs_cos"], frame["abs_cos"], atol=1e-10)
+    right = similarity_frame(torch.from_numpy(w0), lora=lora, k=30, side="right")
+    assert len(right) == 10 * 10  # k capped at min(m, n)
+    with pytest.raises(ConfigError, match="exactly one"):
+        similarity_frame(torch.from_numpy(w0))
