@@ -74,7 +74,8 @@ def spectrum_snr(s: Tensor, rows: int, cols: int) -> float:
 
     Args:
         s: the singular values, 1-D, non-negative.
-        rows, cols: the matrix shape (only its aspect ratio enters, through the threshold).
+        rows: rows of the matrix (only the aspect ratio enters, through the threshold).
+        cols: columns of the matrix.
 
     Returns:
         signal sum / noise sum / :math:`s_1`, with an empty noise set counted as 1, an empty
