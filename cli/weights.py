@@ -81,6 +81,13 @@ def compare_weights_cmd(
     split_groups: Annotated[
         bool, typer.Option(help="Compare grouped convolutions group by group.")
     ] = False,
+    top: Annotated[
+        int | None,
+        typer.Option(
+            "--top",
+            help="Only the leading K singular triplets per matrix, by randomized SVD with power iterations (residual bound per layer: top_residual).",
+        ),
+    ] = None,
     skip_nonfinite: Annotated[
         bool,
         typer.Option(
@@ -194,6 +201,7 @@ def compare_weights_cmd(
                 progress=update,
                 esd=esd,
                 skip_nonfinite=skip_nonfinite,
+                top=top,
             )
         options = {
             "model_a": model_a,
@@ -214,6 +222,7 @@ def compare_weights_cmd(
             "esd": esd,
             "esd_layer": esd_layer,
             "skip_nonfinite": skip_nonfinite,
+            "top": top,
         }
         if streamed:
             tags = result.meta.get("inferred_arch", {}).get("models", [])

@@ -24,11 +24,17 @@ from ..models.inferred import INFERRED_NOTE
 from ..spectral import (
     MatrixComparison,
     compare_matrices,
+    corresponding_cosines,
     effective_rank,
     first_below,
     leading_mean,
+    principal_cosines,
+    randomized_svd,
     relative_change,
+    spectral_norm,
     stable_rank,
+    wedin_bounds,
+    window_cosines,
 )
 from ._layers import ModelLike, Progress, resolve_model, run_per_layer
 from ._results import TidyResult, records, write_result_json, write_tables_csv
@@ -40,6 +46,7 @@ __all__ = [
     "compare_weights",
     "SUMMARY_COLUMNS",
     "SOURCE_COLUMNS",
+    "TOP_COLUMNS",
     "ESD_SUMMARY_COLUMNS",
 ]
 
@@ -79,6 +86,11 @@ SOURCE_COLUMNS = {
     "lora_rank": "rank r of the adapter's update of this layer (B = base + adapter)",
     "update_sigma1": "largest singular value of the update s B A (from the factors)",
     "update_rel_norm": "||s B A||_F / ||W_a||_F",
+}
+#: extra column with ``top`` (leading triplets by randomized SVD)
+TOP_COLUMNS = {
+    "top_residual": "largest a-posteriori residual bound of the leading triplets of A and B, "
+    "relative to sigma_1: each computed sigma_i is within this share of sigma_1 of a true one",
 }
 ESD_SUMMARY_COLUMNS = {
     "alpha_a": "power-law exponent of A's ESD tail (with --esd; NaN: see esd.csv alpha_reason)",
@@ -253,6 +265,7 @@ def compare_weights(
     progress: Progress | None = None,
     esd: bool = False,
     skip_nonfinite: bool = False,
+    top: int | None = None,
 ) -> WeightComparison:
     """Compare two models layer by layer: spectra, corresponding angles, summaries.
 
@@ -295,6 +308,10 @@ def compare_weights(
             from the singular values already computed (no second decomposition): columns
             :data:`ESD_SUMMARY_COLUMNS` in ``layers`` and the full table in ``esd``.
         skip_nonfinite: for tensor sources, flag and skip a NaN/Inf layer instead of raising.
+        top: only the leading ``top`` singular triplets of each matrix, by randomized SVD with
+            power iterations (:func:`spectral_probe.spectral.randomized_svd`); ``cos``,
+            ``sigma_a``/``sigma_b`` and the windows then cover ``top`` indices, and
+            ``top_residual`` reports the a-posteriori residual bound. Not with ``esd``.
 
     Example:
         >>> import torchvision
@@ -308,6 +325,12 @@ def compare_weights(
         raise ConfigError(f"expected top_k >= 1, found {top_k}")
     if not 0.0 <= window < 1.0:
         raise ConfigError(f"expected a spectral window in [0, 1), found {window}")
+    if top is not None and top < 1:
+        raise ConfigError(f"expected --top >= 1, found {top}")
+    if top is not None and esd:
+        raise ConfigError(
+            "expected either --top or --esd (the ESD fit needs whole spectra), found both"
+        )
     dev = _device(device)
     if uses_sources(model_a, model_b, arch_a, arch_b):
         src_a, src_b, inferred, opened = open_pair(model_a, model_b, arch_a, arch_b)
@@ -329,6 +352,7 @@ def compare_weights(
                 progress=progress,
                 esd=esd,
                 skip_nonfinite=skip_nonfinite,
+                top=top,
             )
         finally:
             close_all(opened)
@@ -348,13 +372,15 @@ def compare_weights(
             return "nonfinite-a", None, []
         if not bool(torch.isfinite(b.sum())):
             return "nonfinite-b", None, []
-        cmp = compare_matrices(a, b, vectors=vectors, top_k=top_k, window=window, method=method)
+        cmp, residual = _compare_pair(a, b, vectors, top_k, window, method, top)
+        residuals[pair[0].name] = residual
         fits = []
         if esd:
             m, n = a.shape
             fits = [esd_row(cmp.s_a.square(), m, n), esd_row(cmp.s_b.square(), m, n)]
         return "ok", cmp, fits
 
+    residuals: dict[str, float | None] = {}
     outcomes = run_per_layer(paired.pairs, one, dev, workers, progress)
     options = {
         "include": include,
@@ -369,6 +395,7 @@ def compare_weights(
         "workers": workers,
         "esd": esd,
     }
+    options["top"] = top
     inferred = [tag for tag, yes in (("model_a", inferred_a), ("model_b", inferred_b)) if yes]
     return _assemble(
         [wa for wa, _ in paired.pairs],
@@ -381,6 +408,7 @@ def compare_weights(
         started=started,
         threshold=threshold,
         esd=esd,
+        extra=[{"top_residual": residuals.get(wa.name)} for wa, _ in paired.pairs] if top else None,
     )
 
 
@@ -431,8 +459,10 @@ def _assemble(
         torch.cuda.synchronize(dev)
     elapsed = time.perf_counter() - started
     columns = list(SUMMARY_COLUMNS)
-    if extra is not None:
+    if extra is not None and any("dtype_a" in e for e in extra):
         columns += list(SOURCE_COLUMNS)
+    if options.get("top") is not None:
+        columns += list(TOP_COLUMNS)
     columns += list(ESD_SUMMARY_COLUMNS) if esd else []
     layers = pd.DataFrame(rows).reindex(columns=columns)
     angles = pd.concat(angle_frames, ignore_index=True) if angle_frames else _empty_angles()
@@ -486,6 +516,54 @@ def _assemble(
     )
 
 
+def _compare_pair(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    vectors: Literal["left", "right"],
+    top_k: int,
+    window: float,
+    method: Literal["gram", "svd"],
+    top: int | None,
+) -> tuple[MatrixComparison, float | None]:
+    """:func:`compare_matrices`, or with ``top`` the same from the leading triplets only.
+
+    The leading ``top + 1`` triplets of each matrix come from
+    :func:`~spectral_probe.spectral.randomized_svd`; the extra one gives the ``top``-th index
+    its lower neighbour for the Wedin bound and the window, and is then dropped. Returns the
+    comparison and the largest residual bound relative to sigma_1 (``None`` without ``top``).
+    """
+    rank = min(a.shape)
+    if top is None or top >= rank:
+        return compare_matrices(
+            a, b, vectors=vectors, top_k=top_k, window=window, method=method
+        ), None
+    k = min(top + 1, rank)
+    ra, rb = randomized_svd(a, k), randomized_svd(b, k)
+    basis_a = ra.U if vectors == "left" else ra.V
+    basis_b = rb.U if vectors == "left" else rb.V
+    diff = b - a
+    e_norm = spectral_norm(diff.float())
+    bound = wedin_bounds(ra.S, rb.S, float(e_norm), square=a.shape[0] == a.shape[1])
+    cos_window, sizes = window_cosines(basis_a, basis_b, ra.S, rb.S, window)
+    lead = min(top_k, top)
+    principal = principal_cosines(basis_a[:, :lead], basis_b[:, :lead])
+    sigma1 = float(max(ra.S[0], rb.S[0])) or 1.0
+    residual = float(max(ra.bound[:top].max(), rb.bound[:top].max())) / sigma1
+    cmp = MatrixComparison(
+        s_a=ra.S[:top],
+        s_b=rb.S[:top],
+        cos=corresponding_cosines(basis_a[:, :top], basis_b[:, :top]),
+        sin_bound=bound[:top],
+        cos_window=cos_window[:top],
+        window=sizes[:top],
+        principal=principal,
+        e_norm=float(e_norm),
+        e_fro=float(torch.linalg.vector_norm(diff)),
+        a_fro=float(torch.linalg.vector_norm(a)),
+    )
+    return cmp, residual
+
+
 def _precision_only(a: torch.Tensor, b: torch.Tensor) -> bool:
     """Whether ``a`` and ``b`` differ in dtype and the finer one rounds exactly to the other."""
     if a.dtype == b.dtype or not (a.is_floating_point() and b.is_floating_point()):
@@ -516,6 +594,7 @@ def _compare_sources(
     progress: Progress | None,
     esd: bool,
     skip_nonfinite: bool,
+    top: int | None = None,
 ) -> WeightComparison:
     """:func:`compare_weights` over two tensor sources: one pair of tensors in memory per worker."""
     from ..spectral import factored_svd
@@ -558,7 +637,9 @@ def _compare_sources(
                 update_sigma1=float(update[0]) if update.numel() else 0.0,
                 update_rel_norm=float(update.norm()) / norm_a if norm_a else math.nan,
             )
-        cmp = compare_matrices(a64, b64, vectors=vectors, top_k=top_k, window=window, method=method)
+        cmp, residual = _compare_pair(a64, b64, vectors, top_k, window, method, top)
+        if residual is not None:
+            info["top_residual"] = residual
         fits = []
         if esd:
             m, n = a64.shape
@@ -596,6 +677,7 @@ def _compare_sources(
         "workers": workers,
         "esd": esd,
         "skip_nonfinite": skip_nonfinite,
+        "top": top,
     }
     return _assemble(
         [sa for sa, _ in paired.pairs],

@@ -133,3 +133,23 @@ def test_adapter_update_spectrum_in_the_result(tmp_path: Path) -> None:
     delta = merged.model.layers[1].self_attn.v_proj.weight.detach().double().numpy() - base_w
     update = res.update[res.update["layer"] == "layers.1.self_attn.v_proj"]["sigma"].to_numpy()
     np.testing.assert_allclose(update, np.linalg.svd(delta, compute_uv=False)[:4], rtol=1e-4)
+
+
+def test_top_k_by_randomized_svd_matches_the_full_spectrum() -> None:
+    g = torch.Generator().manual_seed(0)
+    u = torch.linalg.qr(torch.randn(300, 300, generator=g, dtype=torch.float64)).Q
+    v = torch.linalg.qr(torch.randn(200, 200, generator=g, dtype=torch.float64)).Q
+    a = (u[:, :200] * torch.logspace(0, -4, 200, dtype=torch.float64)) @ v.T
+    b = a + 1e-5 * torch.randn(300, 200, generator=g, dtype=torch.float64)
+    src_a, src_b = StateDictSource({"w.weight": a}), StateDictSource({"w.weight": b})
+    res = compare_weights(src_a, src_b, device="cpu", top=16)
+    layer = res.layer("w")
+    s_true = np.linalg.svd(a.numpy(), compute_uv=False)[:16]
+    assert len(layer) == 16
+    np.testing.assert_allclose(layer["sigma_a"], s_true, rtol=1e-4)
+    bound = res.layers["top_residual"].iloc[0] * s_true[0]
+    assert np.abs(layer["sigma_a"].to_numpy() - s_true).max() <= bound
+    full = compare_weights(src_a, src_b, device="cpu").layer("w")
+    np.testing.assert_allclose(layer["cos"], full["cos"].to_numpy()[:16], atol=1e-3)
+    with pytest.raises(ConfigError, match="either --top or --esd"):
+        compare_weights(src_a, src_b, device="cpu", top=4, esd=True)
