@@ -37,6 +37,7 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError
+from ..spectral.blocked import blocked_singular_values
 from ..spectral.esd import esd_metrics
 from ..spectral.rank import (
     aspect_ratio,
@@ -407,7 +408,7 @@ def score_layers(
         if w.ndim == 1:
             w = w.unsqueeze(0)
         rows, cols = int(w.shape[0]), int(w.shape[1])
-        s = singular_values(w)
+        s = blocked_singular_values(w)
         s_rank = s
         if base is not None and rows > 1:
             s_rank = update_spectrum(w, base.load(name).reshape(w.shape))

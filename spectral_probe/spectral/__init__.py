@@ -6,6 +6,7 @@ is called here.
 
 from .angles import corresponding_cosines, principal_cosines, wedin_bounds, window_cosines
 from .bases import canonical_correlations, nuclear_norm, orthonormal_basis
+from .blocked import blocked_singular_values
 from .compare import MatrixComparison, compare_matrices
 from .eigen import (
     eigh,
@@ -133,6 +134,7 @@ __all__ = [
     "spectrum_threshold",
     "spectrum_snr",
     "matrix_snr",
+    "blocked_singular_values",
     "LowRankSum",
     "check_factors",
     "factored_svd",
