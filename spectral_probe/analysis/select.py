@@ -408,23 +408,29 @@ def score_layers(
         if w.ndim == 1:
             w = w.unsqueeze(0)
         rows, cols = int(w.shape[0]), int(w.shape[1])
-        s = blocked_singular_values(w)
-        s_rank = s
-        if base is not None and rows > 1:
-            s_rank = update_spectrum(w, base.load(name).reshape(w.shape))
-        del w
         module = _module_name(stored)
-        return {
+        row = {
             "name": module,
             "tensor": stored,
             "type": weight_type(module),
             "layer": layer_index(module),
             "rows": rows,
             "cols": cols,
-            "score": spec.fn(s, rows, cols),
-            "rank": suggested_rank(s_rank, rows, cols, rank, max_rank) if rows > 1 else None,
+            "score": math.nan,  # NaN/Inf weights keep their row, unscored
+            "rank": None,
             "full_rank": min(rows, cols),
         }
+        if not bool(torch.isfinite(w).all()):
+            return row
+        s = blocked_singular_values(w)
+        s_rank = s
+        if base is not None and rows > 1:
+            s_rank = update_spectrum(w, base.load(name).reshape(w.shape))
+        del w
+        row["score"] = spec.fn(s, rows, cols)
+        if rows > 1 and bool(torch.isfinite(s_rank).all()):
+            row["rank"] = suggested_rank(s_rank, rows, cols, rank, max_rank)
+        return row
 
     results: list[dict[str, Any] | None] = [None] * len(todo)
     order = sorted(range(len(todo)), key=lambda i: -math.prod(source.shape(todo[i][0])))

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from _fixtures.llama import save_tiny_llama, tiny_llama
@@ -267,3 +268,19 @@ def test_base_must_hold_every_scored_weight(tmp_path):
         pytest.raises(ConfigError, match=match),
     ):
         score_layers(src, base=b)
+
+
+def test_non_finite_weights_keep_an_unscored_row():
+    from spectral_probe.sources import StateDictSource
+
+    bad = torch.randn(8, 12)
+    bad[2, 3] = float("nan")
+    weights = {"model.layers.0.mlp.up_proj.weight": torch.randn(8, 12),
+               "model.layers.1.mlp.up_proj.weight": bad}  # fmt: skip
+    result = score_layers(StateDictSource(weights, "sd"), top_percent=50)
+    rows = result.scores.set_index("name")
+    assert math.isnan(rows.loc["model.layers.1.mlp.up_proj", "score"])
+    assert rows.loc["model.layers.1.mlp.up_proj", "rank"] is pd.NA
+    assert list(result.scores.loc[result.scores["selected"], "name"]) == [
+        "model.layers.0.mlp.up_proj"
+    ]
