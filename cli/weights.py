@@ -202,6 +202,7 @@ def compare_weights_cmd(
                 esd=esd,
                 skip_nonfinite=skip_nonfinite,
                 top=top,
+                resume=_resume_dir(out) if streamed else None,
             )
         options = {
             "model_a": model_a,
@@ -242,6 +243,10 @@ def compare_weights_cmd(
             csv_frame=result.layers,
             summary=lambda: _print_summary(result),
         )
+        if streamed and out is not None:  # the results are in place: the per-layer store goes
+            from spectral_probe.analysis._resume import LayerCache
+
+            LayerCache(_resume_dir(out), ("", ""), {}).clear()
 
 
 def _note_inferred(*loaded: Any) -> None:
@@ -257,6 +262,11 @@ def _note_inferred(*loaded: Any) -> None:
             soft_wrap=True,
             markup=False,
         )
+
+
+def _resume_dir(out: Path | None) -> Path | None:
+    """Where finished layers wait for the final write: a hidden sibling of ``--out``."""
+    return None if out is None else out.parent / f".{out.name}.layers"
 
 
 def _quiet_libraries() -> None:

@@ -266,6 +266,7 @@ def compare_weights(
     esd: bool = False,
     skip_nonfinite: bool = False,
     top: int | None = None,
+    resume: str | Path | None = None,
 ) -> WeightComparison:
     """Compare two models layer by layer: spectra, corresponding angles, summaries.
 
@@ -312,6 +313,9 @@ def compare_weights(
             power iterations (:func:`spectral_probe.spectral.randomized_svd`); ``cos``,
             ``sigma_a``/``sigma_b`` and the windows then cover ``top`` indices, and
             ``top_residual`` reports the a-posteriori residual bound. Not with ``esd``.
+        resume: for tensor sources, a folder where each finished layer is written atomically;
+            a rerun with the same sources and options reads them back (a killed run resumes,
+            and its result equals an uninterrupted one).
 
     Example:
         >>> import torchvision
@@ -353,6 +357,7 @@ def compare_weights(
                 esd=esd,
                 skip_nonfinite=skip_nonfinite,
                 top=top,
+                resume=resume,
             )
         finally:
             close_all(opened)
@@ -595,6 +600,7 @@ def _compare_sources(
     esd: bool,
     skip_nonfinite: bool,
     top: int | None = None,
+    resume: str | Path | None = None,
 ) -> WeightComparison:
     """:func:`compare_weights` over two tensor sources: one pair of tensors in memory per worker."""
     from ..spectral import factored_svd
@@ -602,8 +608,38 @@ def _compare_sources(
     paired = pair_sources(src_a, src_b, include=include, exclude=exclude, kinds=kinds)
     factors_of = getattr(src_b, "factors", None)
     started = time.perf_counter()
+    options = {
+        "include": include,
+        "exclude": exclude,
+        "kinds": list(kinds),
+        "split_groups": False,
+        "vectors": vectors,
+        "top_k": top_k,
+        "threshold": threshold,
+        "window": window,
+        "method": method,
+        "workers": workers,
+        "esd": esd,
+        "skip_nonfinite": skip_nonfinite,
+        "top": top,
+    }
+    cache = None
+    if resume is not None:
+        from ._resume import LayerCache
+
+        numbers = {k: v for k, v in options.items() if k not in ("workers", "include", "exclude")}
+        cache = LayerCache(resume, (src_a.label, src_b.label), numbers | {"device": dev.type})
 
     def one(pair: tuple[SourceMatrix, SourceMatrix]) -> tuple[Any, ...]:
+        if cache is None:
+            return compute(pair)
+        done = cache.get(pair[0].name)
+        if done is None:
+            done = compute(pair)
+            cache.put(pair[0].name, done)
+        return done
+
+    def compute(pair: tuple[SourceMatrix, SourceMatrix]) -> tuple[Any, ...]:
         sa, sb = pair
         a, b = sa.load(src_a), sb.load(src_b)
         info: dict[str, Any] = {
@@ -664,21 +700,6 @@ def _compare_sources(
         for (sa, _), o in zip(paired.pairs, outcomes)
         if o[4] is not None
     ]
-    options = {
-        "include": include,
-        "exclude": exclude,
-        "kinds": list(kinds),
-        "split_groups": False,
-        "vectors": vectors,
-        "top_k": top_k,
-        "threshold": threshold,
-        "window": window,
-        "method": method,
-        "workers": workers,
-        "esd": esd,
-        "skip_nonfinite": skip_nonfinite,
-        "top": top,
-    }
     return _assemble(
         [sa for sa, _ in paired.pairs],
         [o[:3] for o in outcomes],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -153,3 +154,31 @@ def test_top_k_by_randomized_svd_matches_the_full_spectrum() -> None:
     np.testing.assert_allclose(layer["cos"], full["cos"].to_numpy()[:16], atol=1e-3)
     with pytest.raises(ConfigError, match="either --top or --esd"):
         compare_weights(src_a, src_b, device="cpu", top=4, esd=True)
+
+
+def test_a_stopped_run_resumes_and_equals_an_uninterrupted_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import spectral_probe.analysis.weights as weights
+
+    tiny_llama().save_pretrained(tmp_path / "a", max_shard_size="20KB")
+    perturbed(tiny_llama()).save_pretrained(tmp_path / "b")
+    specs = (str(tmp_path / "a"), str(tmp_path / "b"))
+    store = tmp_path / "store"
+
+    def stop_after_five(done: int, total: int, layer: str) -> None:
+        if done == 5:
+            raise KeyboardInterrupt  # as a kill between two layers: five are on disk
+
+    with pytest.raises(KeyboardInterrupt):
+        compare_weights(*specs, device="cpu", workers=1, resume=store, progress=stop_after_five)
+    assert len(list(store.glob("*.pt"))) == 5 and not list(store.glob(".*tmp"))
+    calls = []
+    original = weights._compare_pair
+    monkeypatch.setattr(weights, "_compare_pair", lambda *a: calls.append(1) or original(*a))
+    resumed = compare_weights(*specs, device="cpu", workers=1, resume=store)
+    assert len(calls) == 16 - 5
+    fresh = compare_weights(*specs, device="cpu", workers=1)
+    pd.testing.assert_frame_equal(resumed.angles, fresh.angles)
+    cols = [c for c in fresh.layers.columns if c != "seconds"]
+    pd.testing.assert_frame_equal(resumed.layers[cols], fresh.layers[cols])

@@ -51,6 +51,7 @@ def test_directories_compared_without_hf_prefix(
     assert summary["layer"].iloc[0] == "embed_tokens" and summary["layer"].iloc[-1] == "lm_head"
     assert len(summary) == 16 and (summary["dtype_a"] == "float32").all()
     assert (out / "figures" / "angle_heatmap.png").is_file()
+    assert not (tmp_path / ".cw.layers").exists()  # the per-layer store goes once results are in
     assert "Warning" not in res.stderr and "UNEXPECTED" not in res.output
 
 
