@@ -20,9 +20,11 @@ The rule, in order (documented in docs/report.md, validated in docs/validation.m
        + \frac{\tilde p_b(1-\tilde p_b) + \tilde p_m(1-\tilde p_m)}{n_{val}},
        \qquad \tilde p = \frac{p\,n_{val} + 1}{n_{val} + 2}
 
-   (:math:`\sigma_{floor}` the documented seed-sd floor :data:`SEED_SD_FLOOR`; :math:`p` the
-   mean accuracy over the shared seeds, pulled off 0 and 1 by Laplace's rule so the floor is
-   never zero). The rule takes the larger of the measured and the floor variance:
+   (:math:`p` the mean accuracy over the shared seeds, pulled off 0 and 1 by Laplace's rule
+   so the floor is never zero). :math:`\sigma_{floor}`, the documented seed-sd floor
+   :data:`SEED_SD_FLOOR`, stands in for the seed noise only with one seed, where there is no
+   spread to measure; with two or more seeds it is 0 and the floor is the validation split's
+   binomial noise alone. The rule takes the larger of the measured and the floor variance:
 
    .. math::
 
@@ -59,8 +61,9 @@ The rule, in order (documented in docs/report.md, validated in docs/validation.m
    detectably worse than the best, the best pilot is recommended with low confidence instead.
 6. **Power**, stated beside the outcome: the probability that the rule finds a true lead of
    1 and 2 points over a runner-up (the others far behind), at the seeds, :math:`\alpha` and
-   :math:`k` of the report, when the per-seed noise of the difference sits at its floor
-   (:func:`detection_power`).
+   :math:`k` of the report, when the per-seed noise of the difference is
+   :math:`\sqrt{2\sigma_{floor}^2 + \text{binomial}}` (the seed-sd floor taken as the true
+   seed noise) and the rule applies its floor of step 2 (:func:`detection_power`).
 
 Spectral signals (feature-spectrum tail energy, top-layer alignment) are measured and shown
 but **never** decide: the validation found no evidence that the earlier tie-break thresholds
@@ -198,11 +201,11 @@ class PilotScore:
     def se(self, floor: float = SEED_SD_FLOOR) -> float:
         r"""Standard error of the mean, floored like a difference (module docstring, step 2).
 
-        :math:`\sqrt{\max(s^2, f^2)/n}` with :math:`f^2 = \sigma_{floor}^2 +
-        \tilde p(1-\tilde p)/n_{val}`; with one seed :math:`f`.
+        :math:`\sqrt{\max(s^2, f^2)/n}` with :math:`f^2 = \tilde p(1-\tilde p)/n_{val}`; with
+        one seed :math:`\sqrt{\sigma_{floor}^2 + f^2}`.
         """
         n = len(self.accuracies)
-        f2 = floor**2 + _binomial_var(self.mean, self.n_val)
+        f2 = (floor**2 if n == 1 else 0.0) + _binomial_var(self.mean, self.n_val)
         if n > 1:
             return math.sqrt(max(self.std**2, f2) / n)
         return math.sqrt(f2)
@@ -388,7 +391,8 @@ def paired_comparison(
     n = len(d)
     diff = float(d.mean())
     nval = max(min(best.n_val, other.n_val), 1)
-    f = difference_floor(float(xa.mean()), float(xb.mean()), nval, floor)
+    # the seed-sd floor stands in for seed noise only where none is measured (one seed)
+    f = difference_floor(float(xa.mean()), float(xb.mean()), nval, floor if n == 1 else 0.0)
     if n > 1:
         sd = float(d.std(ddof=1))
         se, df = max(sd, f) / math.sqrt(n), float(n - 1)
@@ -574,9 +578,15 @@ def recommend(
             )
         rows.append(row)
     ranking = pd.DataFrame(rows)
+    # power at the assumed per-seed noise (seed-sd floor + validation noise), with the floor
+    # the rule applies at these seeds
     f_best = difference_floor(best.mean, best.mean, best.n_val, seed_sd_floor)
+    f_rule = f_best if n_min == 1 else difference_floor(best.mean, best.mean, best.n_val, 0.0)
     power = (
-        {f"{100 * d:g}": detection_power(d, n_min, k, alpha=alpha, sd=f_best) for d in POWER_POINTS}
+        {
+            f"{100 * d:g}": detection_power(d, n_min, k, alpha=alpha, sd=f_best, floor=f_rule)
+            for d in POWER_POINTS
+        }
         if k > 1
         else {}
     )
