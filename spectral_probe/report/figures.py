@@ -118,7 +118,7 @@ def report_figures(report: Report) -> list[ReportFigure]:
             "pilot_accuracy.png",
             "Pilot validation accuracy",
             f"Each method fine-tuned {len(s.seeds)} time(s) (grey dots: seeds); marker and bar: mean and 95% "
-            "Student-t confidence interval over seeds (one seed: the seed-sd floor plus validation-set noise). Green: the recommendation.",
+            "Student-t confidence interval over seeds, never narrower than the validation set's binomial noise (one seed: the seed-sd floor added). Green: the recommendation.",
             _png(plot_pilot_accuracy(report)),
         )
     ]
