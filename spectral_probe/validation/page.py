@@ -187,6 +187,64 @@ def _quick_tasks(data: Path) -> str:
     return _md(head, rows)
 
 
+#: Training-split sizes behind the suites' validation shares (the pilots carve ``val`` of
+#: the training split before sampling, then evaluate at most ``pilot_eval_max`` images).
+#: Fashion-MNIST: 60,000 (its 4 confusable classes 24,000); digits: the 1,348 of the
+#: toolkit's fixed split; the paper's datasets: their official training splits.
+TRAIN_SIZES = {
+    "fashion-mnist": 60000,
+    "confusable": 24000,
+    "digits": 1348,
+    "cub200": 5994,
+    "stanford-dogs": 12000,
+    "stanford-cars": 8144,
+    "oxford-pets": 3680,
+    "fgvc-aircraft": 6667,
+}
+#: Table 2's datasets (the suite itself needs ``DATA`` set to be built).
+_TABLE2 = ("cub200", "stanford-dogs", "stanford-cars", "oxford-pets", "fgvc-aircraft")
+
+
+def _n_val(data: str, val: str, eval_max: int | None) -> int:
+    key = "confusable" if "[" in data else data.partition(":")[0]
+    share = float(val.rstrip("%")) / 100
+    n = round(share * TRAIN_SIZES[key])
+    return n if eval_max is None else min(n, eval_max)
+
+
+def _share(p: float) -> str:
+    return "< 1%" if p < 0.005 else f"{100 * p:.0f}%"
+
+
+def _suite_power(data: Path) -> str:
+    from ..report.recommend import ALPHA, SEED_SD_FLOOR, detection_power, difference_floor
+    from .suites import get_suite
+
+    rows = []
+    quick, cpu = get_suite("quick"), get_suite("cpu")
+    plans = [
+        (s.name, [_n_val(t.data, s.val, s.pilot_eval_max) for t in s.tasks], len(s.pilot_seeds),
+         len(s.methods)) for s in (quick, cpu)
+    ]  # fmt: skip
+    plans.append(("table2", [_n_val(d, "10%", None) for d in _TABLE2], 3, len(cpu.methods)))
+    for name, sizes, seeds, k in plans:
+        cells = []
+        for n_val in (min(sizes), max(sizes)):
+            sd = difference_floor(0.8, 0.8, n_val, SEED_SD_FLOOR)
+            rule = sd if seeds == 1 else difference_floor(0.8, 0.8, n_val, 0.0)
+            cells.append(
+                [_share(detection_power(d, seeds, k, alpha=ALPHA, sd=sd, floor=rule))
+                 for d in (0.01, 0.02)]
+            )  # fmt: skip
+        span = f"{min(sizes)}–{max(sizes)}" if min(sizes) != max(sizes) else str(min(sizes))
+        rows.append(
+            [name, str(seeds), str(k), span, f"{cells[0][0]} – {cells[1][0]}",
+             f"{cells[0][1]} – {cells[1][1]}"]
+        )  # fmt: skip
+    head = ["suite", "pilot seeds", "candidates", "validation images", "power, 1 point"]
+    return _md([*head, "power, 2 points"], rows)
+
+
 #: Block name -> renderer (reads ``data``, the folder of committed files).
 BLOCKS: dict[str, Callable[[Path], str]] = {
     "retrospective-policies": _retrospective_policies,
@@ -195,6 +253,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "delta-source-norm": _source_norm_runs,
     "quick-policies": _quick_policies,
     "quick-tasks": _quick_tasks,
+    "suite-power": _suite_power,
 }
 
 
