@@ -239,6 +239,10 @@ def run_cell(
     """
     for module in imports:
         importlib.import_module(module)
+    if "laser" in config:  # a LASER cell (spectral_probe.training.laser), not a fine-tune
+        from .laser_cell import run_laser_cell
+
+        return run_laser_cell(config, run_dir)
     from .._alloc import keep_freed_memory
     from .engine import finetune
 

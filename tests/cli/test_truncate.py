@@ -179,3 +179,72 @@ def test_failure_midway_leaves_nothing(runner, model_dir, tmp_path, monkeypatch)
         mod.truncate_model(model_dir, tmp_path / "out", layers="mlp", keep=0.5)
     assert len(calls) == 2
     assert not list(tmp_path.iterdir())
+
+
+def _loss_perplexity(model, ids) -> float:
+    with torch.inference_mode():
+        return float(torch.exp(model(ids, labels=ids).loss))
+
+
+def test_laser_sweep_inline_resumes_and_matches_a_direct_evaluation(runner, model_dir, tmp_path):
+    import transformers as tr
+
+    text = tmp_path / "eval.txt"
+    text.write_text("the cat sat " * 40)
+    out = tmp_path / "runs"
+    args = ["laser-sweep", str(model_dir), "--eval", str(text), "--blocks", "0-1", "--keep", "0.5"]
+    args += ["--executor", "inline", "--out", str(out), "-q", "--json"]
+    res = runner.invoke(app, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    cells = json.loads(res.stdout)
+    assert [(c["layer"], c["type"], c["keep"]) for c in cells] == [
+        (None, None, 1.0), (0, "mlp.down_proj", 0.5), (1, "mlp.down_proj", 0.5),
+    ]  # fmt: skip
+    assert {c["status"] for c in cells} == {"finished"}
+    # the same numbers from the model loaded and truncated here (NumPy SVD), one window
+    model = tr.AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    ids = tr.AutoTokenizer.from_pretrained(model_dir)("the cat sat " * 40, return_tensors="pt")
+    ids = ids["input_ids"]
+    assert cells[0]["value"] == pytest.approx(_loss_perplexity(model, ids), rel=1e-6)
+    w = model.model.layers[1].mlp.down_proj.weight
+    with torch.no_grad():
+        w.copy_(torch.from_numpy(_numpy_truncation(w.numpy(), 0.5)))
+    assert cells[2]["value"] == pytest.approx(_loss_perplexity(model, ids), rel=1e-5)
+    assert cells[2]["value"] != pytest.approx(cells[0]["value"], rel=1e-6)
+    assert not any((out / c["run_id"] / "model").exists() for c in cells)  # copies deleted
+    final = json.loads((out / cells[1]["run_id"] / "final.json").read_text())
+    assert final["cell"]["layer"] == 0 and final["metric_name"] == "perplexity"
+    again = json.loads(runner.invoke(app, args, catch_exceptions=False).stdout)
+    assert [c["status"] for c in again] == ["skipped"] * 3
+    assert [c["value"] for c in again] == [c["value"] for c in cells]
+
+
+def test_laser_sweep_eval_command_and_bad_input(runner, model_dir, tmp_path):
+    import sys
+
+    cmd = f"{sys.executable} -c \"import sys, os; print('n =', len(os.listdir(sys.argv[1])))\" {{model}}"
+    args = [
+        "laser-sweep",
+        str(model_dir),
+        "--blocks",
+        "2",
+        "--keep",
+        "0.25",
+        "--executor",
+        "inline",
+    ]
+    res = runner.invoke(
+        app, [*args, "--eval-command", cmd, "--out", str(tmp_path / "r"), "-q", "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    cells = json.loads(res.stdout)
+    # the baseline sees the input directory; the truncated copy holds laser.json as well
+    files = len(list(model_dir.iterdir()))
+    assert [c["value"] for c in cells] == [files, files + 1]
+    res = runner.invoke(app, [*args, "--out", str(tmp_path / "x")])
+    assert "exactly one of --eval TEXT_FILE and --eval-command" in one_line_error(res)
+    res = runner.invoke(
+        app, [*args[:4], "--keep", "0", "--eval-command", cmd, "--out", str(tmp_path / "x")]
+    )
+    assert "expected --keep in (0, 1], found 0.0" in one_line_error(res)
+    assert not (tmp_path / "x").exists()
