@@ -246,7 +246,7 @@ def compare_weights_cmd(
         if streamed and out is not None:  # the results are in place: the per-layer store goes
             from spectral_probe.analysis._resume import LayerCache
 
-            LayerCache(_resume_dir(out), ("", ""), {}).clear()
+            LayerCache(out.parent / f".{out.name}.layers", ("", ""), {}).clear()
 
 
 def _note_inferred(*loaded: Any) -> None:

@@ -345,7 +345,8 @@ def _source_matrices(source: TensorSource) -> Iterator[SourceMatrix]:
         module, _, attr = tensor.rpartition(".")
         if attr == "in_proj_weight" and len(shape) == 2:
             name = f"{module}.in_proj" if module else "in_proj"
-            yield SourceMatrix(name, tensor, "attention", "MultiheadAttention", shape, shape, dtype)  # type: ignore[arg-type]
+            rc = (shape[0], shape[1])
+            yield SourceMatrix(name, tensor, "attention", "MultiheadAttention", shape, rc, dtype)
             continue
         if attr != "weight" or not module:
             if len(shape) == 3 and "experts" in tensor.split("."):
@@ -361,13 +362,14 @@ def _source_matrices(source: TensorSource) -> Iterator[SourceMatrix]:
                 module, tensor, "conv", f"Conv{len(shape) - 2}d", shape, mshape, dtype
             )
         elif _EMBED_TENSOR.search(module):
-            yield SourceMatrix(module, tensor, "embedding", "Embedding", shape, shape, dtype)  # type: ignore[arg-type]
+            rc = (shape[0], shape[1])
+            yield SourceMatrix(module, tensor, "embedding", "Embedding", shape, rc, dtype)
         else:
             transposed = conv1d and bool(_CONV1D.search(module))
-            mshape = (shape[1], shape[0]) if transposed else shape
+            mshape = (shape[1], shape[0]) if transposed else (shape[0], shape[1])
             kind = "attention" if _ATTN_TENSOR.search(module) else "linear"
             mtype = "Conv1D" if transposed else "Linear"
-            yield SourceMatrix(module, tensor, kind, mtype, shape, mshape, dtype, transposed)  # type: ignore[arg-type]
+            yield SourceMatrix(module, tensor, kind, mtype, shape, mshape, dtype, transposed)
 
 
 def iter_source_matrices(

@@ -86,12 +86,8 @@ class TensorSource(Protocol):
         ...
 
     def close(self) -> None:
-        """Release file handles."""
+        """Release file handles (the readers of :func:`open_source` are also context managers)."""
         ...
-
-    def __enter__(self) -> TensorSource: ...
-
-    def __exit__(self, *exc: object) -> None: ...
 
 
 def is_source_spec(spec: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from types import TracebackType
+from typing import Any
 
 import torch
 
@@ -29,6 +30,10 @@ class BaseSource:
     def __init__(self, label: str) -> None:
         self.label = label
         self.notes: list[str] = []
+        #: ``config.json`` of a model directory (``model_type``, ``tie_word_embeddings``...)
+        self.config: dict[str, Any] = {}
+        #: every name as stored in the file(s)
+        self.stored_names: set[str] = set()
         self._stored: dict[str, str] = {}
         self._order: list[str] = []
 

@@ -190,7 +190,7 @@ class StateDictSource(BaseSource):
         self._state: dict[str, torch.Tensor] = {}
         self._aliases: dict[str, str] = {}
         self.stored_names = set(state)
-        seen: dict[tuple[int, int, tuple[int, ...], tuple[int, ...]], str] = {}
+        seen: dict[tuple[Any, ...], str] = {}
         for name, t in state.items():
             key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), t.stride())
             if t.numel() and t.ndim >= 2 and key in seen:
