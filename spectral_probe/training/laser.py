@@ -129,7 +129,7 @@ def run_laser_sweep(
         raise ConfigError(f"expected executor in {list(EXECUTORS)}, found {executor!r}")
     out_dir = Path(out)
     rows: dict[str, dict[str, Any]] = {}
-    pending = []
+    pending: list[tuple[dict[str, Any], str, list[str]]] = []
     for config in cells:
         cell, run_id = config[LASER_KEY], str(config["run_id"])
         final = out_dir / run_id / "final.json"
