@@ -262,9 +262,10 @@ def _run_files(path: str) -> dict[str, Any]:
     if recs:
         out["iterations"] = recs[-1].get("iteration")
         out["epochs"] = recs[-1].get("epoch")
-    if len(recs) >= 4:
-        n = max(1, len(recs) // 10)
+    n = max(1, len(recs) // 10)  # a tenth of the logged lines, at least the last one
+    if recs:
         out["loss_last_tenth"] = sum(float(x["loss_task"]) for x in recs[-n:]) / n
+    if len(recs) >= 2 * n:
         out["loss_tenth_before"] = sum(float(x["loss_task"]) for x in recs[-2 * n : -n]) / n
     final = json.loads((Path(path) / "final.json").read_text(encoding="utf-8"))
     out["test_n"] = ((final.get("evals") or {}).get("test") or {}).get("n")
@@ -344,7 +345,9 @@ def _settings(runs: pd.DataFrame) -> dict[str, Any]:
         return {}
 
     def values(col: str) -> list[Any]:
-        return sorted({v for v in runs[col].tolist() if v is not None and v == v}, key=str)
+        found = {v for v in runs[col].tolist() if v is not None and v == v}
+        numeric = all(isinstance(v, (int, float)) for v in found)
+        return sorted(found, key=(lambda v: float(v)) if numeric else str)
 
     rates = runs.drop_duplicates("rate").sort_values("rate_percent")["rate"].tolist()
     return {

@@ -146,6 +146,11 @@ def _reading(f: Finding) -> str:
             " Window view (tolerates reordering among near-equal singular values): contrast = "
             f"{_iv(n.get('contrast_window'), n.get('contrast_window_ci_low'), n.get('contrast_window_ci_high'))}."
         )
+        if "rest_index" in f.table and len(f.table):
+            text += (
+                " How far the weights moved: the smallest per-layer rest |cos| is "
+                f"{_fmt(float(f.table['rest_index'].min()))} (1 = not moved)."
+            )
         return text
     if f.figure in ("1c", "1d"):
         text = (
@@ -302,23 +307,40 @@ def _per_cell(rep: Reproduction) -> str:
 
 
 def _length_note(rep: Reproduction) -> str:
-    """Whether the sampling rate is confounded with the length of training (epochs)."""
+    """How the length of training differs between the rates: epochs, and optimisation steps."""
     runs = rep.runs[rep.runs["method"] == "l2"]
-    ep = runs.groupby(["rate_percent", "rate"], sort=True)["epochs"].mean().dropna()
-    if len(ep) < 2:
+    by = runs.groupby(["rate_percent", "rate"], sort=True)[["epochs", "iterations"]].mean().dropna()
+    if len(by) < 2:
         return ""
-    parts = ", ".join(f"{_fmt(float(v))} at {rate}" for (_, rate), v in ep.items())
-    if float(ep.max()) > 1.1 * float(ep.min()):
-        return (
-            f"**Confound.** The L2 runs trained for {parts} epochs: the sampling rate is "
-            "confounded with the length of training, and an effect of the rate (Figures 1(c, d)) "
+    ep, it = by["epochs"], by["iterations"]
+    parts = ", ".join(
+        f"{_fmt(float(e))} epochs ({_fmt(float(i))} iterations) at {rate}"
+        for ((_, rate), e), i in zip(ep.items(), it)
+    )
+
+    def differ(x: pd.Series) -> bool:
+        return float(x.max()) > 1.1 * float(x.min())
+
+    head = f"**Training length and the sampling rate.** The L2 runs trained for {parts}."
+    if differ(ep) and differ(it):
+        return head + (
+            " Both the passes over the data and the optimisation steps differ between the rates: "
+            "an effect of the rate (Figures 1(c, d)) may be an effect of either."
+        )
+    if differ(ep):
+        return head + (
+            " The same number of steps but more passes over the smaller sets: the rate is "
+            "confounded with the number of epochs, and an effect of the rate (Figures 1(c, d)) "
             "may be an effect of training longer on fewer images."
         )
-    return (
-        f"**Training length.** The L2 runs trained for {parts} epochs: the same number of passes "
-        "over their training sets, so the sampling rate is not confounded with the length of training "
-        "(the larger sets take proportionally more iterations)."
-    )
+    if differ(it):
+        return head + (
+            " The same number of epochs, so the rate is not confounded with passes over the data; "
+            "but the larger sets take proportionally more optimisation steps, so the scarce runs "
+            "stay closer to the pre-trained weights. No design equalises both: an effect of the "
+            "rate (Figures 1(c, d)) may be an effect of the number of steps."
+        )
+    return head + " The same length of training at every rate."
 
 
 def render_reproduction_markdown(
@@ -346,7 +368,7 @@ def render_reproduction_markdown(
     out = ["# Reproducing the paper's findings", ""]
     origin = (
         f"the committed data file [`{source}`]({source}) (per-run numbers, exported from the run "
-        f"directories in `{rep.meta.get('runs_dir')}`)"
+        f"directories in `{rep.meta.get('runs_dir')}`, which are not committed)"
         if source
         else f"the run directories in `{rep.meta.get('runs_dir')}`"
     )
@@ -426,8 +448,10 @@ def render_reproduction_markdown(
 def _limits(rep: Reproduction) -> str:
     s = rep.meta.get("settings") or {}
     size = _fmt(s.get("image_sizes"))
+    its = [float(x) for x in s.get("iterations") or []]
+    length = f"{_fmt(min(its))}-{_fmt(max(its))}" if its else "–"
     return f"""\
-- **Scale.** The runs above are short: {_fmt(s.get("iterations"))} iterations
+- **Scale.** The runs above are short: {length} iterations
   ({_fmt(s.get("epochs"))} epochs) at {size} px. An effect that is not detected here may
   appear with the paper's 9,000 iterations at 224 px; *inconclusive* and the intervals say
   how much this scale can resolve, nothing more.
@@ -437,8 +461,8 @@ def _limits(rep: Reproduction) -> str:
   the same kind of matrix as ResNet-50's `layer4.2` convs.
 - **Data.** Fashion-MNIST (10 classes of 28 px grey clothing, replicated to three channels)
   instead of MIT Indoor 67 (Figure 1) and Stanford Dogs (Figure 3): a target far from
-  ImageNet. Rates are per class: 0.2% is 12 images per class and 1% is 60 (the paper's
-  15-100% of Stanford Dogs is ~15-100 per class).
+  ImageNet. Rates are per class of its 6,000 training images per class: 0.2% is 12 images
+  per class, 1% is 60, 5% is 300 (the paper's 15-100% of Stanford Dogs is ~15-100).
 - **Resolution.** {size} px instead of 224 px: Lite0's last feature map is 2x2 at 64 px, and
   features of an ImageNet model at that size are further from its pre-training distribution.
 - **Batch size of the spectra.** b = 32 singular values per feature matrix (the paper's 48):
