@@ -133,7 +133,7 @@ class AdapterSource(BaseSource):
         self._reader = reader
         self.factors: dict[str, LoraFactors] = {}
         self.replaced: dict[str, str] = {}
-        stored = reader.stored_names  # type: ignore[attr-defined]
+        stored = sorted(reader.stored_names)
         self._parse(stored, reader)
         self._index(stored)
 
