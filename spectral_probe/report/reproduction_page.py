@@ -53,7 +53,8 @@ _MEANING = {
     "in the paper's direction",
     "inconclusive": "the interval includes no effect: the effect is not detected at this scale, "
     "and its absence is not shown either",
-    "contradicted": "the interval lies wholly on the other side of no effect from the paper's claim",
+    "contradicted": "the interval lies wholly on the other side of no effect from the paper's claim: "
+    "the opposite is detected, at this scale",
 }
 
 _WITHDRAWN = """\
@@ -158,6 +159,10 @@ def _reading(f: Finding) -> str:
             f"{_iv(n.get('ratio'), n.get('ratio_ci_low'), n.get('ratio_ci_high'))} "
             f"(geometric mean over {n.get('n_seeds')} seeds, 95% interval): {_MEANING[f.verdict]}."
         )
+        text += (
+            " The rates also differ in how long they trained: see the training-length note under "
+            "'What was run'."
+        )
         if f.same_effect_as:
             text += (
                 f" The same spectra as {f.same_effect_as[0]}({f.same_effect_as[1:]}): one effect, "
@@ -185,7 +190,8 @@ def _reading(f: Finding) -> str:
             f"({n.get('verdict_b')}), next index b-1 "
             f"{_iv(n.get('pooled_ratio_b1'), n.get('pooled_ci_low_b1'), n.get('pooled_ci_high_b1'))} "
             f"({n.get('verdict_b1')}); {_fmt(n.get('n_pairs'))} pairs, df {_fmt(n.get('df'))}. "
-            f"Together: {_MEANING[f.verdict]}."
+            f"Together: {f.verdict} (both intervals must lie below 1, and either lying above 1 "
+            "contradicts; 'more than just the smallest' is the interval of b-1, not a count)."
         )
     if f.figure == "3c":
         return (
