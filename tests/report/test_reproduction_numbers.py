@@ -357,3 +357,47 @@ def test_depth_groups_are_the_first_conv_first_block_and_last_block():
     assert t.loc["conv_stem", "top_index"] == 1.0 and t.loc["conv_stem", "rest_index"] == 0.5
     assert t.loc["conv_stem", "rest_stable"] == pytest.approx(0.5)  # indices 3, 4 of the rest
     assert t.loc["conv_stem", "stable_share"] == pytest.approx(0.2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.floats(-10, 10),
+    st.floats(0, 10),
+    st.sampled_from([1, -1]),
+    st.one_of(st.none(), st.floats(0.1, 5)),
+)
+def test_three_way_is_symmetric_and_never_decides_from_an_interval_holding_both(
+    lo, width, direction, magnitude
+):
+    hi = lo + width
+    paper = None if magnitude is None else direction * magnitude
+    v = three_way(lo, hi, direction=direction, paper=paper)
+    mirrored = None if paper is None else -paper
+    assert v == three_way(-hi, -lo, direction=-direction, paper=mirrored)
+    target = 0.0 if paper is None else paper
+    if lo <= 0 <= hi and lo <= target <= hi:
+        assert v == "inconclusive"  # holds both no effect and the paper's effect
+
+
+def _simulate(rng, effect_b1: float, n_sim: int) -> float:
+    """Share of simulated 3-rate x 3-seed experiments whose 3(b) verdict is 'reproduced'."""
+    hits = 0
+    for _ in range(n_sim):
+        # log ratios per rate (3 seeds): the smallest index clearly suppressed, b-1 by effect_b1
+        b = {rate: np.exp(rng.normal(-0.5, 0.1, 3)) for rate in "abc"}
+        b1 = {rate: np.exp(rng.normal(effect_b1, 0.1, 3)) for rate in "abc"}
+        verdicts = []
+        for groups in (b, b1):
+            p = pooled_log_ratio(groups)
+            verdicts.append(three_way(p["ci_low"], p["ci_high"], direction=-1, null=1.0))
+        hits += combine_verdicts(verdicts) == "reproduced"
+    return hits / n_sim
+
+
+def test_3b_more_than_one_value_is_not_passed_under_the_null():
+    """The old rule ('at least 2 of the 4 smallest below 1') passed 7/8 of the time once the
+    smallest did; the interval on b-1 passes at its one-sided level (2.5%) when b-1 is unchanged."""
+    rng = np.random.default_rng(0)
+    null_rate = _simulate(rng, effect_b1=0.0, n_sim=600)
+    assert null_rate < 0.06  # expected 2.5%; binomial sd at 600 draws: 0.64 points
+    assert _simulate(rng, effect_b1=-0.3, n_sim=100) > 0.9  # a real b-1 effect is found
