@@ -111,6 +111,8 @@ def reproduce_page_cmd(
     ] = False,
 ) -> None:
     """Figures 1(b-d) and 3(a-d) of the paper: claim, figure, deciding numbers with intervals, three-way verdict."""
+    import dataclasses
+
     from spectral_probe.report.reproduction import measure_reproduction, reproduction_from_data
     from spectral_probe.report.reproduction_data import ReproductionData
     from spectral_probe.report.reproduction_page import write_reproduction_page
@@ -134,7 +136,13 @@ def reproduce_page_cmd(
             figure3_data=figure3_data,
             stage=lambda text: console.print(f"[bold]›[/] {text}"),
         )
-        command = f"spectral-probe reproduce-page {runs} --out {out}"
+        if reduced:  # kept with the data, so the page regenerates with it
+            data = dataclasses.replace(rep.data, meta={**rep.data.meta, "reduced": reduced})
+            rep = dataclasses.replace(rep, data=data)
+        # every page ships with its data: the per-run numbers go next to it
+        from_data = rep.data.write(out / "reproduction" / "data" / f"{runs.name or 'runs'}.json")
+        console.print(f"wrote the per-run numbers to [bold]{from_data}[/]")
+        command = f"spectral-probe reproduce-page --from {from_data} --out {out}"
     else:  # neither: refused above
         return
     if reduced:

@@ -347,7 +347,7 @@ def _settings(runs: pd.DataFrame) -> dict[str, Any]:
     def values(col: str) -> list[Any]:
         found = {v for v in runs[col].tolist() if v is not None and v == v}
         numeric = all(isinstance(v, (int, float)) for v in found)
-        return sorted(found, key=(lambda v: float(v)) if numeric else str)
+        return sorted(found, key=float if numeric else str)
 
     rates = runs.drop_duplicates("rate").sort_values("rate_percent")["rate"].tolist()
     return {

@@ -373,7 +373,7 @@ def render_reproduction_markdown(
     reduced = reduced if reduced is not None else rep.meta.get("reduced")
     out = ["# Reproducing the paper's findings", ""]
     origin = (
-        f"the committed data file [`{source}`]({source}) (per-run numbers, exported from the run "
+        f"the data file [`{source}`]({source}) (per-run numbers, exported from the run "
         f"directories in `{rep.meta.get('runs_dir')}`, which are not committed)"
         if source
         else f"the run directories in `{rep.meta.get('runs_dir')}`"
