@@ -46,7 +46,7 @@ KindsOpt = Annotated[
     str,
     typer.Option(
         "--kinds",
-        help="Comma-separated layer kinds: conv, linear, attention, embedding (embeddings: read from weight files only).",
+        help="Comma-separated layer kinds: conv, linear, attention, embedding (embedding tables of weight files; opt-in).",
     ),
 ]
 IncludeOpt = Annotated[
@@ -77,7 +77,7 @@ def compare_weights_cmd(
     arch_b: Annotated[str | None, typer.Option(help="Architecture spec for MODEL_B only.")] = None,
     include: IncludeOpt = None,
     exclude: ExcludeOpt = None,
-    kinds: KindsOpt = "conv,linear,attention,embedding",
+    kinds: KindsOpt = "conv,linear,attention",
     split_groups: Annotated[
         bool, typer.Option(help="Compare grouped convolutions group by group.")
     ] = False,
@@ -463,7 +463,7 @@ def layers_cmd(
     ] = None,
     include: IncludeOpt = None,
     exclude: ExcludeOpt = None,
-    kinds: KindsOpt = "conv,linear,attention,embedding",
+    kinds: KindsOpt = "conv,linear,attention",
     split_groups: Annotated[
         bool, typer.Option(help="One row per group of grouped convolutions.")
     ] = False,

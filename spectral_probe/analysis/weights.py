@@ -14,7 +14,7 @@ import torch
 
 from ..errors import ConfigError
 from ..extract.weights import (
-    KINDS,
+    DEFAULT_KINDS,
     SourceMatrix,
     WeightMatrix,
     pair_sources,
@@ -45,7 +45,7 @@ __all__ = [
     "WeightComparison",
     "compare_weights",
     "SUMMARY_COLUMNS",
-    "SOURCE_COLUMNS",
+    "ADAPTER_COLUMNS",
     "TOP_COLUMNS",
     "ESD_SUMMARY_COLUMNS",
 ]
@@ -76,13 +76,13 @@ SUMMARY_COLUMNS = {
     "effective_rank_a": "entropy effective rank of A",
     "effective_rank_b": "entropy effective rank of B",
     "window_mean": "mean number of compared vectors in a spectral window",
+    "dtype_a": "dtype of A's weight as stored (analysed upcast to float64)",
+    "dtype_b": "dtype of B's weight as stored",
+    "precision_only": "the dtypes differ and one side is the other rounded to the lower "
+    "precision: the difference is one of precision, not of training",
 }
-#: extra columns of layers read from tensor sources (files, directories, adapters)
-SOURCE_COLUMNS = {
-    "dtype_a": "stored dtype of A's tensor (analysed upcast to float64)",
-    "dtype_b": "stored dtype of B's tensor",
-    "precision_only": "the dtypes differ and B is A rounded to the lower precision (or back): "
-    "the difference is one of precision, not of training",
+#: extra columns when B is a base model plus a LoRA adapter
+ADAPTER_COLUMNS = {
     "lora_rank": "rank r of the adapter's update of this layer (B = base + adapter)",
     "update_sigma1": "largest singular value of the update s B A (from the factors)",
     "update_rel_norm": "||s B A||_F / ||W_a||_F",
@@ -253,7 +253,7 @@ def compare_weights(
     arch_b: str | None = None,
     include: str | None = None,
     exclude: str | None = None,
-    kinds: Sequence[str] = KINDS,
+    kinds: Sequence[str] = DEFAULT_KINDS,
     split_groups: bool = False,
     vectors: Literal["left", "right"] = "left",
     top_k: int = 10,
@@ -278,7 +278,7 @@ def compare_weights(
     a Lightning ``.ckpt``, a peft adapter as ``model_b``, or any
     :class:`~spectral_probe.sources.TensorSource`) are read as tensors, one pair at a time,
     without building a model (:func:`spectral_probe.extract.pair_sources`); their layers gain
-    the columns :data:`SOURCE_COLUMNS`, unmatched tensors are listed in ``skipped`` and the
+    the columns :data:`ADAPTER_COLUMNS` for an adapter, unmatched tensors are listed in ``skipped`` and the
     sources' notes (tied embeddings, a resized vocabulary) in ``meta["notes"]``. There a
     NaN/Inf raises a :class:`ConfigError` naming the tensor and the count, unless
     ``skip_nonfinite`` (then the layer is flagged, as for modules). With an adapter as
@@ -293,7 +293,8 @@ def compare_weights(
         arch_b: likewise for ``model_b``.
         include: regular expression; keep only matching layer names.
         exclude: regular expression; drop matching layer names.
-        kinds: layer kinds to compare (``conv``, ``linear``, ``attention``).
+        kinds: layer kinds to compare (``conv``, ``linear``, ``attention``; ``embedding`` for
+            the embedding tables of weight files).
         split_groups: compare grouped convolutions group by group.
         vectors: corresponding angles of ``left`` (default) or ``right`` singular vectors.
         top_k: size of the leading subspaces for principal angles.
@@ -371,6 +372,11 @@ def compare_weights(
     def one(
         pair: tuple[WeightMatrix, WeightMatrix],
     ) -> tuple[str, MatrixComparison | None, list[dict[str, Any]]]:
+        extras[pair[0].name] = {
+            "dtype_a": _dtype_name(pair[0].matrix.dtype),
+            "dtype_b": _dtype_name(pair[1].matrix.dtype),
+            "precision_only": _precision_only(pair[0].matrix, pair[1].matrix),
+        }
         a = pair[0].matrix.to(dev, torch.float64)
         b = pair[1].matrix.to(dev, torch.float64)
         if not bool(torch.isfinite(a.sum())):  # float64 sums of float32 weights cannot overflow
@@ -378,14 +384,15 @@ def compare_weights(
         if not bool(torch.isfinite(b.sum())):
             return "nonfinite-b", None, []
         cmp, residual = _compare_pair(a, b, vectors, top_k, window, method, top)
-        residuals[pair[0].name] = residual
+        if top:
+            extras[pair[0].name]["top_residual"] = residual
         fits = []
         if esd:
             m, n = a.shape
             fits = [esd_row(cmp.s_a.square(), m, n), esd_row(cmp.s_b.square(), m, n)]
         return "ok", cmp, fits
 
-    residuals: dict[str, float | None] = {}
+    extras: dict[str, dict[str, Any]] = {}
     outcomes = run_per_layer(paired.pairs, one, dev, workers, progress)
     options = {
         "include": include,
@@ -413,7 +420,7 @@ def compare_weights(
         started=started,
         threshold=threshold,
         esd=esd,
-        extra=[{"top_residual": residuals.get(wa.name)} for wa, _ in paired.pairs] if top else None,
+        extra=[extras.get(wa.name, {}) for wa, _ in paired.pairs],
     )
 
 
@@ -464,8 +471,8 @@ def _assemble(
         torch.cuda.synchronize(dev)
     elapsed = time.perf_counter() - started
     columns = list(SUMMARY_COLUMNS)
-    if extra is not None and any("dtype_a" in e for e in extra):
-        columns += list(SOURCE_COLUMNS)
+    if extra is not None and any("lora_rank" in e for e in extra):
+        columns += list(ADAPTER_COLUMNS)
     if options.get("top") is not None:
         columns += list(TOP_COLUMNS)
     columns += list(ESD_SUMMARY_COLUMNS) if esd else []

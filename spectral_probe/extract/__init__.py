@@ -12,6 +12,7 @@ from .features import (
 )
 from .modules import module_table, resolve_module
 from .weights import (
+    DEFAULT_KINDS,
     KINDS,
     SkippedLayer,
     SourceMatrix,
@@ -28,6 +29,7 @@ from .weights import (
 
 __all__ = [
     "KINDS",
+    "DEFAULT_KINDS",
     "WeightMatrix",
     "SkippedLayer",
     "WeightPairs",

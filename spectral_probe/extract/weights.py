@@ -18,8 +18,10 @@ The same from a :class:`~spectral_probe.sources.TensorSource`, without a model
 * 2-D attention projections (``q_proj``, ``query``, ``c_attn``, ``query_key_value``, anything
   under ``attn``/``self_attn``/``attention``): ``attention``; fused q/k/v analysed whole;
 * other 2-D weights (``lm_head`` included): ``linear``;
-* ``NAME.in_proj_weight`` (``nn.MultiheadAttention``): ``attention``, layer ``NAME.in_proj``,
-  whole;
+* ``NAME.in_proj_weight`` (``nn.MultiheadAttention``): ``attention``, split into
+  ``NAME.in_proj:q``, ``:k``, ``:v`` as for the module (its ``out_proj`` keeps the module's type,
+  ``NonDynamicallyQuantizableLinear``); other fused projections (``c_attn``,
+  ``query_key_value``, whose heads may interleave q, k and v) are analysed whole;
 * 3-D expert stacks without ``.weight`` (``mlp.experts.gate_up_proj``, ``(experts, out, in)``):
   one ``linear`` matrix per expert, ``NAME:e0``, ``NAME:e1``...
 
@@ -46,6 +48,7 @@ from ..spectral import split_fused, split_groups, unfold_weight
 
 __all__ = [
     "KINDS",
+    "DEFAULT_KINDS",
     "WeightMatrix",
     "SkippedLayer",
     "WeightPairs",
@@ -60,6 +63,9 @@ __all__ = [
 ]
 
 KINDS = ("conv", "linear", "attention", "embedding")
+#: the kinds analysed unless asked otherwise (embedding tables are opt-in: they are the largest
+#: matrices of a language model, and a model's modules never yield them)
+DEFAULT_KINDS = ("conv", "linear", "attention")
 _CONV = (
     nn.Conv1d,
     nn.Conv2d,
@@ -75,9 +81,8 @@ _ATTN_TENSOR = re.compile(
     r"(^|\.)(query|key|value|q_proj|k_proj|v_proj|o_proj|out_proj|qkv|qkv_proj|c_attn|"
     r"query_key_value|Wqkv|in_proj)$|(^|\.)(attn|self_attn|attention|self_attention)\."
 )
-_EMBED_TENSOR = re.compile(
-    r"(^|\.)(embed\w*|wte|wpe|word_embeddings|position_embeddings|token_type_embeddings|shared)$"
-)
+#: embedding tables, by the last part of the name (as models.inferred reads them)
+_EMBED_TENSOR = re.compile(r"embed|^wte$|^wpe$|^shared$", re.IGNORECASE)
 _CONV1D = re.compile(r"(^|\.)(c_attn|c_proj|c_fc|q_attn)$")
 
 
@@ -287,6 +292,7 @@ class SourceMatrix:
         transposed: stored ``(in, out)`` (GPT-2 ``Conv1D``), analysed transposed.
         expert: index into a 3-D expert stack.
         rows: analyse only the first ``rows`` rows (a resized vocabulary).
+        part: ``0``, ``1``, ``2`` for the q, k, v thirds of a fused ``in_proj_weight``.
     """
 
     name: str
@@ -299,6 +305,7 @@ class SourceMatrix:
     transposed: bool = False
     expert: int | None = None
     rows: int | None = None
+    part: int | None = None
 
     def load(self, source: TensorSource) -> Tensor:
         """The 2-D matrix, in its stored dtype (one tensor read from ``source``)."""
@@ -308,6 +315,8 @@ class SourceMatrix:
         """The analysed matrix from the stored tensor ``t``."""
         if self.expert is not None:
             t = t[self.expert]
+        if self.part is not None:
+            t = split_fused(t)[self.part]
         if t.ndim > 2:
             t = unfold_weight(t)
         if self.transposed:
@@ -337,16 +346,21 @@ def _source_layout(source: TensorSource, names: list[str]) -> bool:
 def _source_matrices(source: TensorSource) -> Iterator[SourceMatrix]:
     names = source.names()
     conv1d = _source_layout(source, names)
+    fused = {n for n in names if n.endswith("in_proj_weight")}
     for tensor in names:
         shape = tuple(source.shape(tensor))
         dtype = source.dtype(tensor)
         if not dtype.is_floating_point or not 2 <= len(shape) <= 5:
             continue
         module, _, attr = tensor.rpartition(".")
-        if attr == "in_proj_weight" and len(shape) == 2:
+        if attr == "in_proj_weight" and len(shape) == 2 and shape[0] == 3 * shape[1]:
             name = f"{module}.in_proj" if module else "in_proj"
-            rc = (shape[0], shape[1])
-            yield SourceMatrix(name, tensor, "attention", "MultiheadAttention", shape, rc, dtype)
+            rc = (shape[1], shape[1])
+            for i, p in enumerate("qkv"):
+                yield SourceMatrix(
+                    f"{name}:{p}", tensor, "attention", "MultiheadAttention", shape, rc, dtype,
+                    part=i,
+                )  # fmt: skip
             continue
         if attr != "weight" or not module:
             if len(shape) == 3 and "experts" in tensor.split("."):
@@ -361,7 +375,7 @@ def _source_matrices(source: TensorSource) -> Iterator[SourceMatrix]:
             yield SourceMatrix(
                 module, tensor, "conv", f"Conv{len(shape) - 2}d", shape, mshape, dtype
             )
-        elif _EMBED_TENSOR.search(module):
+        elif _EMBED_TENSOR.search(module.rpartition(".")[2]):
             rc = (shape[0], shape[1])
             yield SourceMatrix(module, tensor, "embedding", "Embedding", shape, rc, dtype)
         else:
@@ -369,6 +383,8 @@ def _source_matrices(source: TensorSource) -> Iterator[SourceMatrix]:
             mshape = (shape[1], shape[0]) if transposed else (shape[0], shape[1])
             kind = "attention" if _ATTN_TENSOR.search(module) else "linear"
             mtype = "Conv1D" if transposed else "Linear"
+            if module.endswith("out_proj") and f"{module[:-9]}.in_proj_weight" in fused:
+                mtype = "NonDynamicallyQuantizableLinear"  # nn.MultiheadAttention's out_proj
             yield SourceMatrix(module, tensor, kind, mtype, shape, mshape, dtype, transposed)
 
 
@@ -377,7 +393,7 @@ def iter_source_matrices(
     *,
     include: str | None = None,
     exclude: str | None = None,
-    kinds: Sequence[str] = KINDS,
+    kinds: Sequence[str] = DEFAULT_KINDS,
 ) -> Iterator[SourceMatrix]:
     """Yield the weight matrices of ``source`` in depth order, unloaded (see the module doc).
 
@@ -385,7 +401,8 @@ def iter_source_matrices(
         source: any :class:`~spectral_probe.sources.TensorSource`.
         include: keep only layer names matching this regular expression (``re.search``).
         exclude: drop layer names matching this regular expression.
-        kinds: any of ``conv``, ``linear``, ``attention``, ``embedding``.
+        kinds: any of ``conv``, ``linear``, ``attention``, ``embedding`` (default: all but
+            ``embedding``).
     """
     unknown = sorted(set(kinds) - set(KINDS))
     if unknown or not kinds:

@@ -18,8 +18,6 @@ architecture (``arch=SPEC``, the CLI's ``--arch``) or, for the analyses that onl
 from __future__ import annotations
 
 import json
-import pickle
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,8 @@ import torch
 from torch import nn
 
 from .._io import atomic_write_bytes, write_json
-from ..errors import CheckpointError, UnsafeCheckpointError
+from ..errors import CheckpointError
+from ..sources.files import torch_load, unwrap_state
 from ._empty import assign_state, build_empty, can_assign, has_meta_tensors
 from ._registry import load_spec
 from .heads import find_head, head_out_features, replace_head
@@ -47,7 +46,6 @@ __all__ = [
 CHECKPOINT_FORMAT = "spectral-probe-checkpoint"
 CHECKPOINT_VERSION = 1
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
-_WRAPPERS = ("state_dict", "model_state_dict", "model", "module", "net")
 
 
 def sidecar_path(path: str | Path) -> Path:
@@ -123,49 +121,6 @@ def save_checkpoint(
     return path
 
 
-def _unwrap(obj: Any, path: Path) -> dict[str, torch.Tensor]:
-    for _ in range(3):
-        if (
-            isinstance(obj, Mapping)
-            and obj
-            and all(isinstance(v, torch.Tensor) for v in obj.values())
-        ):
-            break
-        if isinstance(obj, Mapping):
-            inner = next(
-                (obj[k] for k in _WRAPPERS if k in obj and isinstance(obj[k], Mapping)), None
-            )
-            if inner is not None:
-                obj = inner
-                continue
-        if isinstance(obj, nn.Module):
-            obj = obj.state_dict()
-            continue
-        break
-    if not (
-        isinstance(obj, Mapping) and obj and all(isinstance(v, torch.Tensor) for v in obj.values())
-    ):
-        raise CheckpointError(
-            f"expected a state dict (name -> tensor) in {path}, found {type(obj).__name__}"
-        )
-    state = dict(obj)
-    if all(k.startswith("module.") for k in state):  # saved from DDP / DataParallel
-        state = {k[len("module.") :]: v for k, v in state.items()}
-    return state
-
-
-def _torch_load(path: Path) -> Any:
-    """``torch.load(weights_only=True)``, memory-mapped where the file allows (zip format).
-
-    Tensors are then read from the page cache when first used, not copied at load; the mapping
-    is private (copy-on-write), so changing a loaded tensor never writes to the file.
-    """
-    import zipfile
-
-    mmap = zipfile.is_zipfile(path)  # the legacy (pre-1.6) format cannot be memory-mapped
-    return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
-
-
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a state dict from ``.safetensors`` or (with ``weights_only=True``) ``.pt/.pth/.bin``."""
     path = Path(path)
@@ -187,21 +142,11 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             raise CheckpointError(
                 f"cannot read {path}: not a complete safetensors file ({str(exc).splitlines()[0]})"
             ) from None
-    try:
-        obj = _torch_load(path)
-    except pickle.UnpicklingError as exc:
-        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
-        detail = f" such as {found.group(1)}" if found else ""
-        raise UnsafeCheckpointError(
-            f"refusing to load {path}: it holds pickled Python objects{detail}, and unpickling "
-            "can run arbitrary code; in a trusted environment re-save its state_dict with "
-            "safetensors.torch.save_file(model.state_dict(), 'model.safetensors')"
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise CheckpointError(
-            f"cannot read {path}: truncated or not a torch checkpoint ({str(exc).splitlines()[0][:160]})"
-        ) from None
-    return _unwrap(obj, path)
+    # the same safe reading as the tensor sources: weights_only, memory-mapped, one-line errors
+    state = unwrap_state(torch_load(path), path)
+    if all(k.startswith("module.") for k in state):  # saved from DDP / DataParallel
+        state = {k[len("module.") :]: v for k, v in state.items()}
+    return state
 
 
 def _read_sidecar(path: Path) -> dict[str, Any] | None:

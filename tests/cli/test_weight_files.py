@@ -44,7 +44,17 @@ def test_directories_compared_without_hf_prefix(
 ) -> None:
     out = tmp_path / "cw"
     res = runner.invoke(
-        app, ["compare-weights", str(dirs["base"]), str(dirs["tuned"]), "--out", str(out), "-q"]
+        app,
+        [
+            "compare-weights",
+            str(dirs["base"]),
+            str(dirs["tuned"]),
+            "--out",
+            str(out),
+            "-q",
+            "--kinds",
+            "linear,attention,embedding",
+        ],
     )
     assert res.exit_code == 0, res.output
     summary = pd.read_csv(out / "summary.csv")
@@ -70,8 +80,9 @@ def test_compiled_state_dict_pairs_with_plain_safetensors(
     )
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
-    assert len(out["layers"]) == 16 and out["skipped"] == []
+    assert len(out["layers"]) == 15 and out["skipped"] == []
     assert out["meta"]["inferred_arch"]["models"] == ["model_a", "model_b"]
+    assert out["layers"][0]["layer"] == "layers.0.self_attn.q_proj"  # embeddings are opt-in
 
 
 def test_adapter_directory_is_base_plus_adapter(runner: CliRunner, dirs: dict[str, Path]) -> None:
@@ -99,7 +110,9 @@ def test_adapter_directory_is_base_plus_adapter(runner: CliRunner, dirs: dict[st
 def test_layers_lists_a_directory_in_depth_order_and_its_esd(
     runner: CliRunner, dirs: dict[str, Path]
 ) -> None:
-    res = runner.invoke(app, ["layers", str(dirs["base"]), "--json"])
+    res = runner.invoke(
+        app, ["layers", str(dirs["base"]), "--json", "--kinds", "linear,attention,embedding"]
+    )
     assert res.exit_code == 0, res.output
     rows = json.loads(res.stdout)
     assert [r["name"] for r in rows][:2] == ["embed_tokens", "layers.0.self_attn.q_proj"]
