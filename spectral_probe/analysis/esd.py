@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..extract.weights import DEFAULT_KINDS, WeightMatrix, iter_weight_matrices
+from ..extract.weights import KINDS, WeightMatrix, iter_weight_matrices
 from ..models.inferred import INFERRED_NOTE
 from ..spectral.esd import MIN_EIGENVALUES, conv_slice_eigenvalues, eigenvalues, esd_metrics
 from ._layers import resolve_model, run_per_layer
@@ -139,7 +139,7 @@ def esd_layers(
     arch: str | None = None,
     include: str | None = None,
     exclude: str | None = None,
-    kinds: Sequence[str] = DEFAULT_KINDS,
+    kinds: Sequence[str] = KINDS,
     split_groups: bool = False,
     conv: ConvMode = "unfolded",
     mp: bool = True,

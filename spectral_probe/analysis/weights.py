@@ -14,7 +14,7 @@ import torch
 
 from ..errors import ConfigError
 from ..extract.weights import (
-    DEFAULT_KINDS,
+    KINDS,
     SourceMatrix,
     WeightMatrix,
     pair_sources,
@@ -253,7 +253,7 @@ def compare_weights(
     arch_b: str | None = None,
     include: str | None = None,
     exclude: str | None = None,
-    kinds: Sequence[str] = DEFAULT_KINDS,
+    kinds: Sequence[str] = KINDS,
     split_groups: bool = False,
     vectors: Literal["left", "right"] = "left",
     top_k: int = 10,

@@ -12,8 +12,8 @@ from .features import (
 )
 from .modules import module_table, resolve_module
 from .weights import (
-    DEFAULT_KINDS,
     KINDS,
+    SOURCE_KINDS,
     SkippedLayer,
     SourceMatrix,
     SourcePairs,
@@ -29,7 +29,7 @@ from .weights import (
 
 __all__ = [
     "KINDS",
-    "DEFAULT_KINDS",
+    "SOURCE_KINDS",
     "WeightMatrix",
     "SkippedLayer",
     "WeightPairs",

@@ -48,7 +48,7 @@ from ..spectral import split_fused, split_groups, unfold_weight
 
 __all__ = [
     "KINDS",
-    "DEFAULT_KINDS",
+    "SOURCE_KINDS",
     "WeightMatrix",
     "SkippedLayer",
     "WeightPairs",
@@ -62,10 +62,10 @@ __all__ = [
     "source_layer_table",
 ]
 
-KINDS = ("conv", "linear", "attention", "embedding")
-#: the kinds analysed unless asked otherwise (embedding tables are opt-in: they are the largest
-#: matrices of a language model, and a model's modules never yield them)
-DEFAULT_KINDS = ("conv", "linear", "attention")
+KINDS = ("conv", "linear", "attention")
+#: the kinds of :func:`iter_source_matrices`: :data:`KINDS` plus the opt-in embedding tables
+#: (the largest matrices of a language model; a model's modules never yield them)
+SOURCE_KINDS = (*KINDS, "embedding")
 _CONV = (
     nn.Conv1d,
     nn.Conv2d,
@@ -393,7 +393,7 @@ def iter_source_matrices(
     *,
     include: str | None = None,
     exclude: str | None = None,
-    kinds: Sequence[str] = DEFAULT_KINDS,
+    kinds: Sequence[str] = KINDS,
 ) -> Iterator[SourceMatrix]:
     """Yield the weight matrices of ``source`` in depth order, unloaded (see the module doc).
 
@@ -404,10 +404,10 @@ def iter_source_matrices(
         kinds: any of ``conv``, ``linear``, ``attention``, ``embedding`` (default: all but
             ``embedding``).
     """
-    unknown = sorted(set(kinds) - set(KINDS))
+    unknown = sorted(set(kinds) - set(SOURCE_KINDS))
     if unknown or not kinds:
         raise ConfigError(
-            f"expected layer kinds among {', '.join(KINDS)}, found {', '.join(unknown) or 'none'}"
+            f"expected layer kinds among {', '.join(SOURCE_KINDS)}, found {', '.join(unknown) or 'none'}"
         )
     inc, exc = _compile(include, "--include"), _compile(exclude, "--exclude")
     for sm in _source_matrices(source):

@@ -11,7 +11,7 @@ import torch
 
 from spectral_probe.analysis import compare_weights
 from spectral_probe.errors import ConfigError
-from spectral_probe.extract import KINDS
+from spectral_probe.extract import SOURCE_KINDS as KINDS
 from spectral_probe.sources import StateDictSource
 
 from ..sources.conftest import perturbed, tiny_gpt2, tiny_llama

@@ -102,7 +102,15 @@ def _mlp(seed: int) -> nn.Module:
 def test_plots_draw_from_a_results_fields_as_from_the_result(tmp_path: Path, plot) -> None:
     result = compare_weights(_mlp(0), _mlp(1), esd=True, workers=1)
     fields = result_fields(result)
-    assert set(vars(fields)) == {"layers", "angles", "principal", "skipped", "meta", "esd"}
+    assert set(vars(fields)) == {
+        "layers",
+        "angles",
+        "principal",
+        "skipped",
+        "meta",
+        "esd",
+        "update",
+    }
     a = save_figure(plot(fields), tmp_path / "fields.png")
     b = save_figure(plot(result), tmp_path / "result.png")
     assert a.read_bytes() == b.read_bytes()
