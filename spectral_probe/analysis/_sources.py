@@ -70,7 +70,8 @@ def open_one(model: Any, arch: str | None = None) -> tuple[BaseSource | TensorSo
     if isinstance(model, TensorSource):
         return model, False, False
     if isinstance(model, str) and (_tensor_only(model) or is_plain_file(model, arch)):
-        return open_source(model), is_plain_file(model, arch), True
+        source = open_source(model)
+        return source, is_plain_file(model, arch) and not isinstance(source, AdapterSource), True
     import torch.nn as nn
 
     if isinstance(model, str):

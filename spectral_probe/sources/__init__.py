@@ -123,4 +123,6 @@ def open_source(spec: str) -> BaseSource:
         return open_directory(path, spec)
     if not path.exists():
         raise CheckpointError(f"no such checkpoint file or model directory: {spec}")
+    if path.stem == "adapter_model" and is_adapter_dir(path.parent):
+        return AdapterSource(path.parent, spec)  # the weights file of an adapter: the adapter
     return open_file(path, spec)

@@ -117,3 +117,9 @@ def test_dora_and_mismatched_bases_are_refused(tmp_path: Path) -> None:
     tiny_llama(num_attention_heads=2, head_dim=32).save_pretrained(wide)
     with pytest.raises(CheckpointError, match="holds it as"):
         merge_adapter(open_source(str(wide)), open_source(str(tmp_path / "adapter")))  # type: ignore[arg-type]
+
+
+def test_the_adapter_weights_file_opens_the_adapter(tmp_path: Path) -> None:
+    _adapter(tiny_llama(), tmp_path, r=2, lora_alpha=4, target_modules=["q_proj"])
+    src = open_source(str(tmp_path / "adapter" / "adapter_model.safetensors"))
+    assert isinstance(src, AdapterSource) and len(src.factors) == 2

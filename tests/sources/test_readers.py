@@ -111,30 +111,34 @@ def test_ddp_state_dict(tmp_path: Path) -> None:
 
 
 def test_lightning_checkpoint(tmp_path: Path) -> None:
+    """A ModelCheckpoint file of a module that saved its hyperparameters, trained with Adam."""
     import lightning as L
+    from lightning.pytorch.callbacks import ModelCheckpoint
 
     class Module(L.LightningModule):
-        def __init__(self) -> None:
+        def __init__(self, lr: float = 0.1, hidden: int = 8) -> None:
             super().__init__()
-            self.model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+            self.save_hyperparameters()
+            self.model = nn.Sequential(nn.Linear(4, hidden), nn.ReLU(), nn.Linear(hidden, 2))
 
         def training_step(self, batch: list[torch.Tensor], _: int) -> torch.Tensor:
             return self.model(batch[0]).square().mean()
 
         def configure_optimizers(self) -> torch.optim.Optimizer:
-            return torch.optim.SGD(self.parameters(), lr=0.1)
+            return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
 
     data = torch.utils.data.DataLoader(
         torch.utils.data.TensorDataset(torch.randn(8, 4)), batch_size=4
     )
     trainer = L.Trainer(
-        max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, default_root_dir=tmp_path, accelerator="cpu",
+        max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
+        default_root_dir=tmp_path, accelerator="cpu",
+        callbacks=[ModelCheckpoint(dirpath=tmp_path / "ck")],
     )  # fmt: skip
     module = Module()
     trainer.fit(module, data)
-    trainer.save_checkpoint(tmp_path / "run.ckpt")
-    with open_source(str(tmp_path / "run.ckpt")) as src:
+    (ckpt,) = (tmp_path / "ck").glob("*.ckpt")
+    with open_source(str(ckpt)) as src:
         assert src.names() == ["0.weight", "0.bias", "2.weight", "2.bias"]
         torch.testing.assert_close(src.load("2.weight"), module.model[2].weight.detach())
 
