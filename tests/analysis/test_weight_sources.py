@@ -185,3 +185,30 @@ def test_a_stopped_run_resumes_and_equals_an_uninterrupted_one(
     pd.testing.assert_frame_equal(resumed.angles, fresh.angles)
     cols = [c for c in fresh.layers.columns if c != "seconds"]
     pd.testing.assert_frame_equal(resumed.layers[cols], fresh.layers[cols])
+
+
+class _CountingSource(StateDictSource):
+    """A source that records how many tensors it handed out are still alive at each load."""
+
+    def __init__(self, state: dict[str, torch.Tensor], live: list[object], peaks: list[int]):
+        super().__init__(state, "counted")
+        self.live, self.peaks = live, peaks
+
+    def load(self, name: str) -> torch.Tensor:
+        import weakref
+
+        self.peaks.append(sum(ref() is not None for ref in self.live))  # type: ignore[operator]
+        t = super().load(name).clone()
+        self.live.append(weakref.ref(t))
+        return t
+
+
+def test_one_tensor_pair_in_memory_at_a_time() -> None:
+    g = torch.Generator().manual_seed(0)
+    state = {f"layers.{i}.mlp.weight": torch.randn(12, 8, generator=g) for i in range(6)}
+    live: list[object] = []
+    peaks: list[int] = []
+    a = _CountingSource(state, live, peaks)
+    b = _CountingSource({k: v + 0.01 for k, v in state.items()}, live, peaks)
+    compare_weights(a, b, device="cpu", workers=1)
+    assert len(peaks) == 12 and max(peaks) <= 1  # when B's tensor is read, only A's is alive
