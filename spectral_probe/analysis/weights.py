@@ -36,6 +36,7 @@ from ..spectral import (
     wedin_bounds,
     window_cosines,
 )
+from ..spectral.gram_pair import compare_blocked
 from ._layers import ModelLike, Progress, resolve_model, run_per_layer
 from ._results import TidyResult, records, write_result_json, write_tables_csv
 from ._sources import close_all, open_pair, uses_sources
@@ -81,6 +82,11 @@ SUMMARY_COLUMNS = {
     "precision_only": "the dtypes differ and one side is the other rounded to the lower "
     "precision: the difference is one of precision, not of training",
 }
+#: weight-file matrices with at least this many elements are compared through Grams
+#: accumulated from float64 row blocks (:func:`spectral_probe.spectral.gram_pair.compare_blocked`):
+#: the same arithmetic as ``method="gram"``, without float64 copies of the matrices
+BLOCKED_ELEMENTS = 1 << 22
+
 #: extra columns when B is a base model plus a LoRA adapter
 ADAPTER_COLUMNS = {
     "lora_rank": "rank r of the adapter's update of this layer (B = base + adapter)",
@@ -654,9 +660,7 @@ def _compare_sources(
             "dtype_b": _dtype_name(sb.dtype),
             "precision_only": _precision_only(a, b),
         }
-        a64, b64 = a.to(dev, torch.float64), b.to(dev, torch.float64)
-        del a, b
-        for tag, t, sm, src in (("a", a64, sa, src_a), ("b", b64, sb, src_b)):
+        for tag, t, sm, src in (("a", a, sa, src_a), ("b", b, sb, src_b)):
             bad = int((~torch.isfinite(t)).sum())
             if bad and not skip_nonfinite:
                 raise ConfigError(
@@ -665,6 +669,16 @@ def _compare_sources(
                 )
             if bad:
                 return f"nonfinite-{tag}", None, [], info, None
+        if method == "gram" and top is None and a.numel() >= BLOCKED_ELEMENTS:
+            # large matrices: Grams from float64 row blocks, no float64 copy of either matrix
+            cmp = compare_blocked(a, b, vectors=vectors, top_k=top_k, window=window, device=dev)
+            residual = None
+        else:
+            a64, b64 = a.to(dev, torch.float64), b.to(dev, torch.float64)
+            cmp, residual = _compare_pair(a64, b64, vectors, top_k, window, method, top)
+            del a64, b64
+        m, n = a.shape
+        del a, b
         update = None
         lora = factors_of(sb.tensor) if factors_of is not None else None
         if lora is not None:
@@ -674,18 +688,15 @@ def _compare_sources(
             if sb.rows is not None:
                 left = left[: sb.rows]
             update = factored_svd(left.to(dev), right.to(dev), scale=lora.scale).S
-            norm_a = float(a64.norm())
             info.update(
                 lora_rank=lora.rank,
                 update_sigma1=float(update[0]) if update.numel() else 0.0,
-                update_rel_norm=float(update.norm()) / norm_a if norm_a else math.nan,
+                update_rel_norm=float(update.norm()) / cmp.a_fro if cmp.a_fro else math.nan,
             )
-        cmp, residual = _compare_pair(a64, b64, vectors, top_k, window, method, top)
         if residual is not None:
             info["top_residual"] = residual
         fits = []
         if esd:
-            m, n = a64.shape
             fits = [esd_row(cmp.s_a.square(), m, n), esd_row(cmp.s_b.square(), m, n)]
         return "ok", cmp, fits, info, update
 

@@ -212,3 +212,25 @@ def test_one_tensor_pair_in_memory_at_a_time() -> None:
     b = _CountingSource({k: v + 0.01 for k, v in state.items()}, live, peaks)
     compare_weights(a, b, device="cpu", workers=1)
     assert len(peaks) == 12 and max(peaks) <= 1  # when B's tensor is read, only A's is alive
+
+
+def test_large_matrices_go_through_blocked_grams_with_the_same_numbers(
+    llama_pair: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import spectral_probe.analysis.weights as weights
+
+    dense = compare_weights(*llama_pair, device="cpu", kinds=KINDS)
+    monkeypatch.setattr(weights, "BLOCKED_ELEMENTS", 0)  # every matrix through compare_blocked
+    blocked = compare_weights(*llama_pair, device="cpu", kinds=KINDS)
+    cols = ["sigma_a", "sigma_b", "cos", "cos_window"]
+    np.testing.assert_allclose(blocked.angles[cols], dense.angles[cols], rtol=1e-6, atol=1e-8)
+    assert (blocked.angles["window"] == dense.angles["window"]).all()
+    for col in ("w_rel_change", "sv_rel_change", "cos_mean", "principal_top"):
+        np.testing.assert_allclose(blocked.layers[col], dense.layers[col], rtol=1e-7, atol=1e-10)
+
+
+@pytest.fixture
+def llama_pair(tmp_path: Path) -> tuple[str, str]:
+    tiny_llama().to(torch.bfloat16).save_pretrained(tmp_path / "a", max_shard_size="20KB")
+    perturbed(tiny_llama(), 0.02).save_pretrained(tmp_path / "b")
+    return str(tmp_path / "a"), str(tmp_path / "b")
