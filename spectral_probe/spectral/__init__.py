@@ -28,6 +28,7 @@ from .esd import (
     ks_distance,
     mp_fit,
 )
+from .gram_pair import compare_blocked
 from .intruders import (
     Intruders,
     detect_intruders,
@@ -106,6 +107,7 @@ __all__ = [
     "window_cosines",
     "MatrixComparison",
     "compare_matrices",
+    "compare_blocked",
     "stable_rank",
     "effective_rank",
     "relative_change",
