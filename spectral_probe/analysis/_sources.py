@@ -25,7 +25,20 @@ from ..sources import (
     open_source,
 )
 
-__all__ = ["uses_sources", "open_pair", "open_one", "close_all", "is_plain_file"]
+__all__ = [
+    "BLOCKED_ELEMENTS",
+    "uses_sources",
+    "open_pair",
+    "open_one",
+    "close_all",
+    "is_plain_file",
+]
+
+#: weight-file matrices with at least this many elements are analysed through Grams accumulated
+#: from float64 blocks (:func:`spectral_probe.spectral.compare_blocked`,
+#: :func:`spectral_probe.spectral.blocked_singular_values`): the same arithmetic as the default
+#: ``gram`` method, without a float64 copy of the matrix
+BLOCKED_ELEMENTS = 1 << 22
 
 _FILES = (*CHECKPOINT_SUFFIXES, ".ckpt")
 

@@ -25,6 +25,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..extract.weights import KINDS, WeightMatrix, iter_weight_matrices
 from ..models.inferred import INFERRED_NOTE
+from ..spectral import blocked_singular_values
 from ..spectral.esd import MIN_EIGENVALUES, conv_slice_eigenvalues, eigenvalues, esd_metrics
 from ._layers import resolve_model, run_per_layer
 from ._results import TidyResult, records, write_result_json, write_tables_csv
@@ -178,7 +179,7 @@ def esd_layers(
 
     if conv not in ("unfolded", "slices"):
         raise ConfigError(f"expected --esd-conv unfolded or slices, found {conv!r}")
-    from ._sources import is_plain_file, uses_sources
+    from ._sources import BLOCKED_ELEMENTS, is_plain_file, uses_sources
 
     opened = None
     if uses_sources(model, model, arch, arch):  # weight files: read tensor by tensor
@@ -210,13 +211,23 @@ def esd_layers(
 
     def one(pair: tuple[Any, Any]) -> tuple[np.ndarray, str, dict[str, Any]]:
         wm = matrix(pair[0])
-        if not bool(torch.isfinite(wm.matrix.double().sum())):
+        large = wm is not pair[0] and wm.matrix.numel() >= BLOCKED_ELEMENTS
+        finite = (
+            bool(torch.isfinite(wm.matrix).all())
+            if large
+            else bool(torch.isfinite(wm.matrix.double().sum()))
+        )
+        if not finite:
             nonfinite = dict.fromkeys(ESD_COLUMNS, math.nan) | {
                 "alpha_reason": "NaN/Inf weights",
                 "warning": "",
             }
             return np.empty(0), "", nonfinite
-        lam, how = layer_eigenvalues(wm, modules.get(wm.module), conv)
+        if large:  # a big matrix of a weight file: its Gram from float64 blocks, no whole copy
+            lam = blocked_singular_values(wm.matrix).square().flip(0).numpy()
+            how = "unfolded" if wm.kind == "conv" else ""
+        else:
+            lam, how = layer_eigenvalues(wm, modules.get(wm.module), conv)
         m, n = wm.matrix.shape
         return lam, how, esd_row(lam, m, n, mp=mp)
 

@@ -39,7 +39,7 @@ from ..spectral import (
 from ..spectral.gram_pair import compare_blocked
 from ._layers import ModelLike, Progress, resolve_model, run_per_layer
 from ._results import TidyResult, records, write_result_json, write_tables_csv
-from ._sources import close_all, open_pair, uses_sources
+from ._sources import BLOCKED_ELEMENTS, close_all, open_pair, uses_sources
 from .esd import esd_row
 
 __all__ = [
@@ -82,11 +82,6 @@ SUMMARY_COLUMNS = {
     "precision_only": "the dtypes differ and one side is the other rounded to the lower "
     "precision: the difference is one of precision, not of training",
 }
-#: weight-file matrices with at least this many elements are compared through Grams
-#: accumulated from float64 row blocks (:func:`spectral_probe.spectral.gram_pair.compare_blocked`):
-#: the same arithmetic as ``method="gram"``, without float64 copies of the matrices
-BLOCKED_ELEMENTS = 1 << 22
-
 #: extra columns when B is a base model plus a LoRA adapter
 ADAPTER_COLUMNS = {
     "lora_rank": "rank r of the adapter's update of this layer (B = base + adapter)",

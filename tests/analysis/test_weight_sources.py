@@ -234,3 +234,18 @@ def llama_pair(tmp_path: Path) -> tuple[str, str]:
     tiny_llama().to(torch.bfloat16).save_pretrained(tmp_path / "a", max_shard_size="20KB")
     perturbed(tiny_llama(), 0.02).save_pretrained(tmp_path / "b")
     return str(tmp_path / "a"), str(tmp_path / "b")
+
+
+def test_esd_of_large_file_matrices_through_blocked_grams(
+    llama_pair: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import spectral_probe.analysis._sources as sources
+    from spectral_probe.analysis.esd import esd_layers
+
+    dense = esd_layers(llama_pair[1], workers=1)
+    monkeypatch.setattr(sources, "BLOCKED_ELEMENTS", 0)
+    blocked = esd_layers(llama_pair[1], workers=1)
+    np.testing.assert_allclose(
+        blocked.eigenvalues["eigenvalue"], dense.eigenvalues["eigenvalue"], rtol=1e-9, atol=1e-12
+    )
+    assert blocked.layers["layer"].tolist() == dense.layers["layer"].tolist()
