@@ -208,12 +208,36 @@ class StateDictSource(BaseSource):
 
 
 class TorchFile(StateDictSource):
-    """A ``torch.save``'d state dict or trainer checkpoint, read with ``weights_only=True``."""
+    """A ``torch.save``'d state dict or trainer checkpoint, read with ``weights_only=True``.
+
+    Names, shapes, dtypes and tied tensors are taken from one load; then, for a memory-mappable
+    (zip) file, the mapping is dropped and every :meth:`load` maps the file again just for that
+    tensor (a few milliseconds): the pages read are unmapped when the tensor is freed, so
+    resident memory does not grow with what has been read.
+    """
 
     def __init__(self, path: str | Path, label: str | None = None) -> None:
         path = Path(path)
         self.path = path
         super().__init__(unwrap_state(torch_load(path), path), label or str(path))
+        self._meta = {n: (tuple(t.shape), t.dtype) for n, t in self._state.items()}
+        self._reopen = zipfile.is_zipfile(path)
+        if self._reopen:
+            self._state = {}
+
+    def _kept(self, stored: str) -> str:
+        return self._aliases.get(stored, stored)
+
+    def _load_stored(self, stored: str) -> torch.Tensor:
+        if not self._reopen:
+            return super()._load_stored(stored)
+        return unwrap_state(torch_load(self.path), self.path)[self._kept(stored)].detach()
+
+    def _shape_stored(self, stored: str) -> tuple[int, ...]:
+        return self._meta[self._kept(stored)][0]
+
+    def _dtype_stored(self, stored: str) -> torch.dtype:
+        return self._meta[self._kept(stored)][1]
 
 
 class ShardedSource(BaseSource):

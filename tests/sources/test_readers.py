@@ -178,3 +178,14 @@ def test_errors_are_one_line(llama_dirs: dict[str, Path], tmp_path: Path) -> Non
             open_source(spec)
         text = str(info.value)
         assert message in text and "\n" not in text, (spec, text)
+
+
+def test_pickled_files_are_mapped_again_per_tensor(tmp_path: Path) -> None:
+    """No mapping of the whole file is kept between loads (its read pages would stay resident)."""
+    from spectral_probe.sources import TorchFile
+
+    torch.save({"a.weight": torch.ones(3, 2), "b.weight": torch.zeros(2, 2)}, tmp_path / "m.pt")
+    src = TorchFile(tmp_path / "m.pt")
+    assert src._state == {}  # nothing held between loads
+    assert src.shape("a.weight") == (3, 2) and src.dtype("b.weight") == torch.float32
+    torch.testing.assert_close(src.load("a.weight"), torch.ones(3, 2))
