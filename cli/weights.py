@@ -244,9 +244,9 @@ def compare_weights_cmd(
             summary=lambda: _print_summary(result),
         )
         if streamed and out is not None:  # the results are in place: the per-layer store goes
-            from spectral_probe.analysis._resume import LayerCache
+            from spectral_probe.analysis._resume import clear_store
 
-            LayerCache(out.parent / f".{out.name}.layers", ("", ""), {}).clear()
+            clear_store(out.parent / f".{out.name}.layers")
 
 
 def _note_inferred(*loaded: Any) -> None:

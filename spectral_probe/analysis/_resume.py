@@ -21,7 +21,7 @@ import torch
 from .._io import atomic_write_bytes
 from ..spectral import MatrixComparison
 
-__all__ = ["LayerCache"]
+__all__ = ["LayerCache", "clear_store"]
 
 
 def _plain(value: Any) -> Any:
@@ -90,8 +90,14 @@ class LayerCache:
 
     def clear(self) -> None:
         """Remove the stored layers (after the run's results are written)."""
-        if self.directory.is_dir():
-            for file in self.directory.glob("*.pt"):
-                file.unlink(missing_ok=True)
-            if not any(self.directory.iterdir()):
-                self.directory.rmdir()
+        clear_store(self.directory)
+
+
+def clear_store(directory: str | Path) -> None:
+    """Remove the layers stored in ``directory``, and the folder once it is empty."""
+    directory = Path(directory)
+    if directory.is_dir():
+        for file in directory.glob("*.pt"):
+            file.unlink(missing_ok=True)
+        if not any(directory.iterdir()):
+            directory.rmdir()
