@@ -189,3 +189,13 @@ def test_pickled_files_are_mapped_again_per_tensor(tmp_path: Path) -> None:
     assert src._state == {}  # nothing held between loads
     assert src.shape("a.weight") == (3, 2) and src.dtype("b.weight") == torch.float32
     torch.testing.assert_close(src.load("a.weight"), torch.ones(3, 2))
+
+
+def test_tied_weights_in_a_torch_save_are_read_once(tmp_path: Path) -> None:
+    from .conftest import tiny_gpt2
+
+    model = tiny_gpt2()
+    torch.save(model.state_dict(), tmp_path / "gpt2.pt")  # lm_head.weight is wte.weight
+    with open_source(str(tmp_path / "gpt2.pt")) as src:
+        assert "wte.weight" in src.names() and "lm_head.weight" not in src.names()
+        assert any("lm_head.weight shares its storage with" in n for n in src.notes)
