@@ -554,18 +554,23 @@ def layers_cmd(
     from spectral_probe.analysis._sources import is_plain_file, uses_sources
 
     if not modules and uses_sources(model, model, arch, arch):  # read tensors, build nothing
-        from spectral_probe.extract import source_layer_table
-        from spectral_probe.sources import open_source
+        from spectral_probe.extract import adapter_table, source_layer_table
+        from spectral_probe.sources import AdapterSource, open_source
 
         with open_source(model) as source:
-            df = source_layer_table(
-                source, include=include, exclude=exclude, kinds=parse_kinds(kinds)
-            )
+            if isinstance(source, AdapterSource):  # what the adapter updates, not its factors
+                df = adapter_table(source)
+                title = f"{model}: LoRA adapter updating {int((df['rank'] > 0).sum())} layers"
+            else:
+                df = source_layer_table(
+                    source, include=include, exclude=exclude, kinds=parse_kinds(kinds)
+                )
+                title = _layers_title(model, len(df), None)
             notes = list(source.notes)
-        if is_plain_file(model, arch):
+        if is_plain_file(model, arch) and not isinstance(source, AdapterSource):
             _note_inferred_specs([model])
         _print_notes(notes)
-        _print_table(df, json_out, csv_out, _layers_title(model, len(df), None))
+        _print_table(df, json_out, csv_out, title)
         return
     from spectral_probe.extract import layer_table, module_table
     from spectral_probe.models import load_model

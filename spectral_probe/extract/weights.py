@@ -33,6 +33,7 @@ space, as for ``nn.Linear``.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ __all__ = [
     "iter_source_matrices",
     "pair_sources",
     "source_layer_table",
+    "adapter_table",
 ]
 
 KINDS = ("conv", "linear", "attention")
@@ -493,3 +495,25 @@ def source_layer_table(source: TensorSource, **filters: Any) -> pd.DataFrame:
     return pd.DataFrame(
         rows, columns=["name", "kind", "type", "shape", "matrix", "groups", "params", "dtype"]
     )
+
+
+def adapter_table(adapter: Any) -> pd.DataFrame:
+    """One row per target of a LoRA adapter (:class:`~spectral_probe.sources.AdapterSource`):
+    the updated layer, the stored weight's shape, rank, scale and layout; then the tensors it
+    replaces (``modules_to_save``), with rank 0."""
+    rows = [
+        {
+            "name": f.target.removesuffix(".weight"),
+            "shape": f"{f.left.shape[0]}x{f.right.shape[1]}",
+            "rank": f.rank,
+            "scale": f.scale,
+            "layout": f.layout,
+        }
+        for f in adapter.factors.values()
+    ]
+    rows += [
+        {"name": name.removesuffix(".weight"), "shape": "", "rank": 0, "scale": math.nan,
+         "layout": "replaced"}
+        for name in adapter.replaced
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=["name", "shape", "rank", "scale", "layout"])

@@ -105,6 +105,14 @@ def test_adapter_directory_is_base_plus_adapter(runner: CliRunner, dirs: dict[st
     assert {r["layer"] for r in out["update"]} == {
         f"layers.{i}.self_attn.{p}_proj" for i in (0, 1) for p in "qv"
     }
+    res = runner.invoke(app, ["layers", str(dirs["adapter"]), "--json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    assert {(r["name"], r["shape"], r["rank"], r["scale"], r["layout"]) for r in rows} == {
+        (f"layers.{i}.self_attn.{p}_proj", "32x32" if p == "q" else "16x32", 4, 2.0, "linear")
+        for i in (0, 1)
+        for p in "qv"
+    }
 
 
 def test_layers_lists_a_directory_in_depth_order_and_its_esd(
