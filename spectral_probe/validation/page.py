@@ -62,7 +62,8 @@ def export_runs(root: str | Path) -> pd.DataFrame:
 
     Columns: ``model``, ``dataset``, ``rate``, ``method``, ``source_norm`` (DELTA's, empty
     without DELTA), ``seed``, ``iterations``, ``test_accuracy`` (%), ``first_loss_task``,
-    ``first_loss_delta`` (the first logged step's terms), ``train_seconds``, ``run_id``.
+    ``first_loss_delta`` (the first log record's terms: means over the first ``log_every``
+    iterations), ``train_seconds``, ``run_id``.
     """
     from ..training.aggregate import collect_runs
 
@@ -152,7 +153,7 @@ def _source_norm_runs(data: Path) -> str:
                  "–" if math.isnan(ratio) else f"{ratio:.3g}"]
             )  # fmt: skip
     head = ["model", "method (source_norm)", "seeds", "test acc. %", "seed sd", "− l2+bss, 95% CI"]
-    return _md([*head, "penalty / task loss, first step"], rows)
+    return _md([*head, "DELTA term / task loss, first 50 iterations"], rows)
 
 
 def _quick(data: Path, table: str) -> pd.DataFrame:

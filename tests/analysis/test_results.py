@@ -73,4 +73,4 @@ def test_every_result_of_this_wave_is_a_tidy_result() -> None:
     result = retrospective()
     frame = result.to_frame()
     assert list(frame["policy"]) == list(result.policies["policy"])
-    assert set(result.tables()) == {"policies", "cells", "regrets"}
+    assert set(result.tables()) == {"policies", "cells", "regrets", "lodo", "pairs"}
