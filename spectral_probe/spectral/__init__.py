@@ -40,6 +40,7 @@ from .intruders import (
     similarity_matrix,
 )
 from .lowrank import LowRankSum, check_factors, factored_svd, top_singular
+from .pair_change import ENERGY_NAMES, PairChange, compare_with_change
 from .psd import psd_pinv, spd_solve
 from .randomized import (
     DenseOperator,
@@ -107,6 +108,9 @@ __all__ = [
     "window_cosines",
     "MatrixComparison",
     "compare_matrices",
+    "compare_with_change",
+    "PairChange",
+    "ENERGY_NAMES",
     "compare_blocked",
     "stable_rank",
     "effective_rank",

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from .angles import corresponding_cosines, principal_cosines, wedin_bounds, window_cosines
-from .svd import spectral_norm, svd
+from .svd import SVD, spectral_norm, svd
 
 __all__ = ["MatrixComparison", "compare_matrices"]
 
@@ -63,6 +63,9 @@ def compare_matrices(
 ) -> MatrixComparison:
     """Compare two same-shape matrices spectrally.
 
+    :func:`spectral_probe.spectral.compare_with_change` returns the same comparison with the
+    intruder dimensions and the update's structure from the same decompositions.
+
     Args:
         a: reference matrix ``(m, n)`` (e.g. the pre-trained layer).
         b: compared matrix ``(m, n)`` (e.g. the fine-tuned layer).
@@ -73,6 +76,22 @@ def compare_matrices(
         method: ``"gram"`` (fast, default) or ``"svd"``; see :func:`spectral_probe.spectral.svd`.
         dtype: working precision.
     """
+    return _compare_parts(
+        a, b, vectors=vectors, top_k=top_k, window=window, method=method, dtype=dtype
+    )[0]
+
+
+def _compare_parts(
+    a: Tensor,
+    b: Tensor,
+    *,
+    vectors: Literal["left", "right"],
+    top_k: int,
+    window: float,
+    method: Literal["gram", "svd"],
+    dtype: torch.dtype,
+) -> tuple[MatrixComparison, SVD, SVD, Tensor]:
+    """:func:`compare_matrices` and its parts: both SVDs (``vectors`` side) and ``b - a``."""
     if a.shape != b.shape or a.ndim != 2:
         raise ValueError(
             f"expected two matrices of the same 2-D shape, found {tuple(a.shape)} and {tuple(b.shape)}"
@@ -98,7 +117,7 @@ def compare_matrices(
         principal = principal_cosines(lead_a, lead_b)
     else:
         principal = basis_a.new_full((k,), float("nan"))
-    return MatrixComparison(
+    cmp = MatrixComparison(
         s_a=sa.S,
         s_b=sb.S,
         cos=cos,
@@ -110,3 +129,4 @@ def compare_matrices(
         e_fro=float(torch.linalg.vector_norm(diff)),
         a_fro=float(torch.linalg.vector_norm(a)),
     )
+    return cmp, sa, sb, diff

@@ -26,7 +26,7 @@ one block of rows of each matrix, instead of float64 copies of both matrices and
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
 from torch import Tensor
@@ -35,6 +35,25 @@ from .angles import wedin_bounds
 from .compare import MatrixComparison
 
 __all__ = ["compare_blocked"]
+
+
+class GramParts(NamedTuple):
+    """The Grams and eigendecompositions behind :func:`compare_blocked`, Gram side on the right.
+
+    ``transposed`` is True when the matrices were transposed (``m < n``): then the Gram side
+    is the original's left side. ``ge_eig`` holds the eigenvalues of ``ge``, ascending.
+    """
+
+    ga: Tensor
+    gb: Tensor
+    c: Tensor
+    ge: Tensor
+    s_a: Tensor
+    v_a: Tensor
+    s_b: Tensor
+    v_b: Tensor
+    ge_eig: Tensor
+    transposed: bool
 
 
 def _window_from_cross(
@@ -96,6 +115,30 @@ def compare_blocked(
         >>> compare_blocked(w, w, block_rows=2).cos.tolist()
         [1.0, 1.0, 1.0]
     """
+    return _blocked_parts(
+        a,
+        b,
+        vectors=vectors,
+        top_k=top_k,
+        window=window,
+        block_rows=block_rows,
+        device=device,
+        rank_rtol=rank_rtol,
+    )[0]
+
+
+def _blocked_parts(
+    a: Tensor,
+    b: Tensor,
+    *,
+    vectors: Literal["left", "right"],
+    top_k: int,
+    window: float,
+    block_rows: int,
+    device: torch.device | str | None,
+    rank_rtol: float,
+) -> tuple[MatrixComparison, GramParts]:
+    """:func:`compare_blocked` and its :class:`GramParts`."""
     if a.shape != b.shape or a.ndim != 2:
         raise ValueError(
             f"expected two matrices of the same 2-D shape, found {tuple(a.shape)} and {tuple(b.shape)}"
@@ -106,7 +149,8 @@ def compare_blocked(
         raise ValueError(f"expected block_rows >= 1, found {block_rows}")
     m0, n0 = a.shape
     dev = torch.device(device) if device is not None else a.device
-    if m0 < n0:  # Gram on the smaller side: transpose, and left becomes right
+    transposed = m0 < n0
+    if transposed:  # Gram on the smaller side: transpose, and left becomes right
         a, b = a.mT, b.mT
         vectors = "right" if vectors == "left" else "left"
     m, n = a.shape
@@ -134,7 +178,8 @@ def compare_blocked(
         cross = (v_a.mT @ c @ v_b) / norm_a[:, None] / norm_b[None, :]
         ambient = m
     cos = cross.diagonal().abs().clamp(max=1.0)
-    e_norm = torch.linalg.eigvalsh(ge)[-1].clamp_min(0).sqrt()
+    ge_eig = torch.linalg.eigvalsh(ge)
+    e_norm = ge_eig[-1].clamp_min(0).sqrt()
     bound = wedin_bounds(s_a, s_b, e_norm, square=m == n)
     cos_window, sizes = _window_from_cross(cross, s_a, s_b, window, ambient)
     k = min(top_k, n)
@@ -143,7 +188,7 @@ def compare_blocked(
         principal = torch.linalg.svdvals(lead).clamp(0.0, 1.0)
     else:
         principal = cross.new_full((k,), float("nan"))
-    return MatrixComparison(
+    cmp = MatrixComparison(
         s_a=s_a,
         s_b=s_b,
         cos=cos,
@@ -155,3 +200,4 @@ def compare_blocked(
         e_fro=float(ge.diagonal().sum().clamp_min(0).sqrt()),
         a_fro=float(ga.diagonal().sum().clamp_min(0).sqrt()),
     )
+    return cmp, GramParts(ga, gb, c, ge, s_a, v_a, s_b, v_b, ge_eig, transposed)
