@@ -8,9 +8,9 @@ blocks; ``--check`` only reports whether they are up to date (a test runs it).
 
 Data files:
 
-* ``delta-source-norm.csv``: one row per run of ``sweeps/delta-source-norm.toml``
-  (:func:`export_runs`): model, method, DELTA's ``source_norm``, seed, test accuracy, and
-  the first logged step's task loss and DELTA penalty.
+* ``delta-source-norm*.csv``: one row per run of ``sweeps/delta-source-norm*.toml``
+  (:func:`export_runs`): model, data, rate, method, DELTA's ``source_norm``, seed, test
+  accuracy, and the first log record's task loss and DELTA penalty.
 * ``quick/``: ``policies.csv`` and ``tasks.csv`` of ``spectral-probe validate --quick``.
 """
 
@@ -121,39 +121,52 @@ def _retrospective_pairs(data: Path) -> str:
 def _source_norm_frame(data: Path) -> pd.DataFrame:
     import pandas as pd
 
-    path = data / "delta-source-norm.csv"
-    if not path.is_file():
-        raise ConfigError(f"expected the DELTA rerun's data at {path}, found none")
-    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+    paths = sorted(data.glob("delta-source-norm*.csv"))
+    if not paths:
+        raise ConfigError(f"expected the DELTA rerun's data in {data}, found none")
+    frames = [pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in paths]
+    return pd.concat(frames, ignore_index=True)
 
 
 def _label(method: str, norm: str) -> str:
     return f"{method} ({norm})" if isinstance(norm, str) and norm else method
 
 
-def _source_norm_runs(data: Path) -> str:
+def _versus(acc: pd.Series, ref: pd.Series | None) -> str:
+    """Paired difference ``acc - ref`` over shared seeds with its 95% t interval."""
     from .stats import paired_difference
 
+    seeds = sorted(set(acc.index) & set(ref.index)) if ref is not None else []
+    if ref is None or len(seeds) < 2:
+        return "–"
+    d = paired_difference(acc[seeds], ref[seeds])
+    return f"{d.mean:+.2f} [{d.ci_low:+.2f}, {d.ci_high:+.2f}]"
+
+
+def _source_norm_runs(data: Path) -> str:
     df = _source_norm_frame(data)
     df["arm"] = [_label(m, n) for m, n in zip(df["method"], df["source_norm"])]
+    df["task"] = [f"{m}, {d} {r}" for m, d, r in zip(df["model"], df["dataset"], df["rate"])]
     rows = []
-    for model, group in df.groupby("model", sort=False):
-        anchor = group[group["arm"] == "l2+bss"].set_index("seed")["test_accuracy"]
+    for task, group in df.groupby("task", sort=False):
+        arms = {
+            a: r.set_index("seed")["test_accuracy"] for a, r in group.groupby("arm", sort=False)
+        }
+
         for arm, runs in group.groupby("arm", sort=False):
-            acc = runs.set_index("seed")["test_accuracy"]
+            acc = arms[arm]
             ratio = (runs["first_loss_delta"] / runs["first_loss_task"]).median()
-            diff = "–"
-            if arm != "l2+bss" and len(anchor) >= 2:
-                seeds = sorted(set(acc.index) & set(anchor.index))
-                d = paired_difference(acc[seeds], anchor[seeds])
-                diff = f"{d.mean:+.2f} [{d.ci_low:+.2f}, {d.ci_high:+.2f}]"
+            consistent = arm.replace("(mismatched)", "(batch)")
             rows.append(
-                [str(model), arm, str(len(acc)), _num(float(acc.mean())),
-                 _num(float(acc.std(ddof=1)) if len(acc) > 1 else math.nan), diff,
+                [str(task), arm, str(len(acc)), _num(float(acc.mean())),
+                 _num(float(acc.std(ddof=1)) if len(acc) > 1 else math.nan),
+                 _versus(acc, arms.get("l2+bss")) if arm != "l2+bss" else "–",
+                 _versus(acc, arms.get(consistent)) if consistent != arm else "–",
                  "–" if math.isnan(ratio) else f"{ratio:.3g}"]
             )  # fmt: skip
-    head = ["model", "method (source_norm)", "seeds", "test acc. %", "seed sd", "− l2+bss, 95% CI"]
-    return _md([*head, "DELTA term / task loss, first 50 iterations"], rows)
+    head = ["task", "method (source_norm)", "seeds", "test acc. %", "seed sd", "− l2+bss, 95% CI"]
+    head += ["− batch mode, 95% CI", "DELTA term / task loss, first 50 iterations"]
+    return _md(head, rows)
 
 
 def _quick(data: Path, table: str) -> pd.DataFrame:
