@@ -142,13 +142,36 @@ def compare_weights_cmd(
             help="Layer for the ESD-with-fit figure (repeatable) [default: first, lowest and highest alpha, last].",
         ),
     ] = None,
+    intruder_k: Annotated[
+        int,
+        typer.Option(
+            "--intruder-k",
+            help="Leading singular vectors of MODEL_B examined for intruder dimensions (peft's top_k); 0: no intruders or update structure.",
+        ),
+    ] = 10,
+    intruder_epsilon: Annotated[
+        float,
+        typer.Option(
+            "--intruder-epsilon",
+            help="Intruder: largest |cos| with every singular vector of MODEL_A below this (peft's threshold_epsilon).",
+        ),
+    ] = 0.5,
+    subspace_rank: Annotated[
+        int | None,
+        typer.Option(
+            "--subspace-rank",
+            help="r of MODEL_A's top-r/bottom-r subspaces for the update's energy shares [default: the adapter's rank, else 8].",
+        ),
+    ] = None,
 ) -> None:
     """Compare two models layer by layer: singular values and corresponding angles.
 
     Every layer both models share (same name and shape) is unfolded to a matrix and
     decomposed; the i-th singular vectors of the two are compared (|cos theta_i|, paper
     Definition 1), with Wedin bounds per index and a spectral-window variant that tolerates
-    reordering among near-equal singular values.
+    reordering among near-equal singular values. Intruder dimensions (Shuttleworth et al.
+    2025, peft's detector) and the structure of the update B - A come from the same
+    decompositions (docs/what-changed.md).
 
     Model directories (transformers, single or sharded), hf: ids, state-dict files
     (torch.compile, DDP, Lightning .ckpt) and a peft adapter directory as MODEL_B (compared as
@@ -203,6 +226,9 @@ def compare_weights_cmd(
                 skip_nonfinite=skip_nonfinite,
                 top=top,
                 resume=_resume_dir(out) if streamed else None,
+                intruder_k=intruder_k,
+                intruder_epsilon=intruder_epsilon,
+                subspace_rank=subspace_rank,
             )
         options = {
             "model_a": model_a,
@@ -224,6 +250,9 @@ def compare_weights_cmd(
             "esd_layer": esd_layer,
             "skip_nonfinite": skip_nonfinite,
             "top": top,
+            "intruder_k": intruder_k,
+            "intruder_epsilon": intruder_epsilon,
+            "subspace_rank": subspace_rank,
         }
         if streamed:
             tags = result.meta.get("inferred_arch", {}).get("models", [])
@@ -447,10 +476,28 @@ def _print_summary(result) -> None:  # type: ignore[no-untyped-def]
             f"{updated['update_sigma1'].max():.3g}, mean ||sBA||/||W|| "
             f"{updated['update_rel_norm'].mean():.3g} (spectra from the factors: update.csv)"
         )
+    if "intruders" in df:
+        _print_intruders(result)
     for tag, summary in result.meta.get("esd_summary", {}).items():
         _print_esd_summary(summary, f"{tag.upper()}: ")
     console.print(
         f"compared {len(result.layers)} layers in {result.meta['seconds']:.2f} s on {result.meta['device']}"
+    )
+
+
+def _print_intruders(result) -> None:  # type: ignore[no-untyped-def]
+    """One line: intruders in total (left, right) and the layers that have them."""
+    df = result.layers
+    left = df["intruders"].fillna(0)
+    hit = df[left > 0]
+    meta = result.meta
+    names = ", ".join(hit["layer"].head(3)) + (f" (+{len(hit) - 3} more)" if len(hit) > 3 else "")
+    console.print(
+        f"intruders (k={meta['intruder_k']}, ε={meta['intruder_epsilon']:g}): {int(left.sum())} "
+        f"left, {int(df['intruders_right'].fillna(0).sum())} right, in {len(hit)} of {len(df)} "
+        f"layer(s){': ' + names if names else ''}; ΔW in A's top-r subspace "
+        f"{df['top_energy'].mean():.3g} of its energy on average, bottom-r "
+        f"{df['bottom_energy'].mean():.3g} (intruders.csv, sweep.csv)"
     )
 
 

@@ -18,7 +18,13 @@ from .features import (
 )
 from .select import SCORES, LayerSelection, score_layers
 from .similarity import DEFAULT_SAMPLE, FeatureSimilarity, compare_features, select_layers
-from .weights import SUMMARY_COLUMNS, WeightComparison, compare_weights
+from .weights import (
+    CHANGE_COLUMNS,
+    INTRUDER_COLUMNS,
+    SUMMARY_COLUMNS,
+    WeightComparison,
+    compare_weights,
+)
 
 __all__ = [
     "LayerSelection",
@@ -31,6 +37,8 @@ __all__ = [
     "WeightComparison",
     "compare_weights",
     "SUMMARY_COLUMNS",
+    "CHANGE_COLUMNS",
+    "INTRUDER_COLUMNS",
     "LayerESD",
     "esd_layers",
     "ESD_COLUMNS",

@@ -23,10 +23,15 @@ from ..extract.weights import (
 from ..models.inferred import INFERRED_NOTE
 from ..spectral import (
     MatrixComparison,
+    PairChange,
+    chance_subspace_energy,
     compare_matrices,
+    compare_with_change,
     corresponding_cosines,
     effective_rank,
+    energy_rank,
     first_below,
+    gavish_donoho_rank,
     leading_mean,
     principal_cosines,
     randomized_svd,
@@ -41,6 +46,7 @@ from ._layers import ModelLike, Progress, resolve_model, run_per_layer
 from ._results import TidyResult, records, write_result_json, write_tables_csv
 from ._sources import BLOCKED_ELEMENTS, close_all, open_pair, uses_sources
 from .esd import esd_row
+from .update import DEFAULT_EPSILONS
 
 __all__ = [
     "WeightComparison",
@@ -49,7 +55,13 @@ __all__ = [
     "ADAPTER_COLUMNS",
     "TOP_COLUMNS",
     "ESD_SUMMARY_COLUMNS",
+    "CHANGE_COLUMNS",
+    "INTRUDER_COLUMNS",
+    "DEFAULT_SUBSPACE_RANK",
 ]
+
+#: r of the top/bottom subspaces of a dense update (an adapter's layer uses its own rank)
+DEFAULT_SUBSPACE_RANK = 8
 
 
 SUMMARY_COLUMNS = {
@@ -93,6 +105,39 @@ TOP_COLUMNS = {
     "top_residual": "largest a-posteriori residual bound of the leading triplets of A and B, "
     "relative to sigma_1: each computed sigma_i is within this share of sigma_1 of a true one",
 }
+#: intruder dimensions and the update's structure, per layer (off with ``intruder_k=0``)
+CHANGE_COLUMNS = {
+    "intruders": "left intruders: top-k left vectors u_i of B with max_j |<u_i, u^A_j>| < "
+    "epsilon (peft's detector; k, epsilon in meta)",
+    "intruders_right": "right intruders (v_i of B against all of A's right vectors)",
+    "intruder_indices": "1-based indices of the left intruders, space-separated (JSON: a list, "
+    "with intruder_sigma; intruders.csv: both sides)",
+    "intruder_sigma_max": "largest singular value of B among the left intruders (0: none)",
+    "update_stable_rank": "||dW||_F^2 / ||dW||_2^2 (0 for dW = 0); dW = B - A, or s B A",
+    "update_effective_rank": "Roy & Vetterli: exp of the entropy of sigma_i(dW) / sum sigma (0 for dW = 0)",
+    "update_rank_90": "fewest singular values of dW holding 90% of ||dW||_F^2",
+    "update_rank_99": "fewest singular values of dW holding 99% of ||dW||_F^2",
+    "update_gd_rank": "Gavish-Donoho optimal hard-threshold rank of dW (unknown noise)",
+    "subspace_rank": "r of A's top-r / bottom-r singular subspaces (adapter rank, else "
+    "--subspace-rank or 8; capped at min(m, n))",
+    "top_energy": "share of ||dW||_F^2 in span U_A[:, :r] x span V_A[:, :r] (PiSSA's subspace)",
+    "bottom_energy": "share of ||dW||_F^2 in A's bottom-r singular pair (MiLoRA's)",
+    "top_energy_left": "share of ||dW||_F^2 in span U_A[:, :r] (output side only)",
+    "top_energy_right": "share in span V_A[:, :r] (input side only)",
+    "bottom_energy_left": "share in span U_A[:, -r:]",
+    "bottom_energy_right": "share in span V_A[:, -r:]",
+    "chance_energy": "(r/m)(r/n): what a random update puts in an r x r subspace pair",
+}
+#: ``intruders`` table: the top-k vectors of B on each side
+INTRUDER_COLUMNS = {
+    "layer": "layer name",
+    "side": "left or right singular vectors",
+    "index": "1-based index i of B's singular triplet",
+    "sigma": "sigma_i of B",
+    "max_cos": "max_j |cos| of B's i-th vector with A's j-th (NaN: B's vector undefined)",
+    "intruder": "max_cos < epsilon",
+}
+
 ESD_SUMMARY_COLUMNS = {
     "alpha_a": "power-law exponent of A's ESD tail (with --esd; NaN: see esd.csv alpha_reason)",
     "alpha_b": "power-law exponent of B's ESD tail",
@@ -118,6 +163,8 @@ class WeightComparison(TidyResult):
             :data:`spectral_probe.analysis.esd.ESD_COLUMNS`; empty otherwise.
         update: for B = base + LoRA adapter, tidy (layer, index, sigma) singular values of
             each update ``s B A``, computed from the factors; empty otherwise.
+        intruders: tidy rows of :data:`INTRUDER_COLUMNS`: B's top ``intruder_k`` vectors of
+            each side with their ``max_cos`` (empty with ``intruder_k=0`` or ``top``).
     """
 
     layers: pd.DataFrame
@@ -127,6 +174,31 @@ class WeightComparison(TidyResult):
     meta: dict[str, Any] = field(default_factory=dict)
     esd: pd.DataFrame = field(default_factory=pd.DataFrame)
     update: pd.DataFrame = field(default_factory=pd.DataFrame)
+    intruders: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def sweep(self, epsilons: Sequence[float] = DEFAULT_EPSILONS) -> pd.DataFrame:
+        """Intruder count against epsilon: tidy ``layer, side, epsilon, intruders``, plus
+        ``layer = "(model)"`` totals per (side, epsilon); from :attr:`intruders`' ``max_cos``."""
+        cols = ["layer", "side", "epsilon", "intruders"]
+        if self.intruders.empty:
+            return pd.DataFrame(columns=cols)
+        rows = []
+        groups = self.intruders.groupby(["layer", "side"], sort=False)["max_cos"]
+        for (name, side), cos in groups:
+            values = cos.to_numpy()
+            rows += [
+                {
+                    "layer": name,
+                    "side": side,
+                    "epsilon": eps,
+                    "intruders": int((values < eps).sum()),
+                }
+                for eps in epsilons
+            ]
+        frame = pd.DataFrame(rows, columns=cols)
+        total = frame.groupby(["side", "epsilon"], as_index=False, sort=False)["intruders"].sum()
+        total.insert(0, "layer", "(model)")
+        return pd.concat([frame, total], ignore_index=True)
 
     def layer(self, name: str) -> pd.DataFrame:
         """The angle rows of one layer."""
@@ -140,6 +212,7 @@ class WeightComparison(TidyResult):
         # not dict(groupby): dict() calls a GroupBy's `keys` attribute, which is the column name
         by_layer = {name: g for name, g in self.angles.groupby("layer", sort=False)}  # noqa: C416
         by_principal = {name: g for name, g in self.principal.groupby("layer", sort=False)}  # noqa: C416
+        by_intruders = _intruder_lists(self.intruders)
         layers = []
         for row in records(self.layers):
             g = by_layer.get(row["layer"])
@@ -148,12 +221,16 @@ class WeightComparison(TidyResult):
                 for col in ("sigma_a", "sigma_b", "cos", "sin_bound", "cos_window", "window"):
                     row[col] = g[col].tolist()
             row["principal_cos"] = p["cos"].tolist() if p is not None else []
+            if row["layer"] in by_intruders:
+                row.update(by_intruders[row["layer"]])
             layers.append(row)
         out = {"meta": self.meta, "layers": layers, "skipped": records(self.skipped)}
         if not self.esd.empty:
             out["esd"] = records(self.esd)
         if not self.update.empty:
             out["update"] = records(self.update)
+        if not self.intruders.empty:
+            out["sweep"] = records(self.sweep())
         return out
 
     def to_json(self, path: str | Path) -> Path:
@@ -175,11 +252,72 @@ class WeightComparison(TidyResult):
             tables["esd"] = self.esd
         if not self.update.empty:
             tables["update"] = self.update
+        if not self.intruders.empty:
+            tables["intruders"] = self.intruders
+            tables["sweep"] = self.sweep()
         return tables
 
     def to_csv(self, directory: str | Path) -> list[Path]:
         """Write ``summary.csv``, ``angles.csv``, ``principal.csv``, ``skipped.csv`` (and ``esd.csv``)."""
         return write_tables_csv(directory, self.tables())
+
+
+def _intruder_lists(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Per layer: ``intruder_indices``/``intruder_sigma`` (1-based, left) and the ``_right`` ones,
+    plus ``intruder_max_cos`` of the top-k vectors, for the JSON layer records."""
+    out: dict[str, dict[str, Any]] = {}
+    if frame.empty:
+        return out
+    for (name, side), g in frame.groupby(["layer", "side"], sort=False):
+        tail = "" if side == "left" else "_right"
+        hit = g[g["intruder"]]
+        entry = out.setdefault(name, {})
+        entry[f"intruder_indices{tail}"] = [int(i) for i in hit["index"]]
+        entry[f"intruder_sigma{tail}"] = hit["sigma"].tolist()
+        entry[f"intruder_max_cos{tail}"] = g["max_cos"].tolist()
+    return out
+
+
+def _change_info(
+    change: PairChange,
+    shape: tuple[int, int],
+    epsilon: float,
+    rtol: float | None,
+) -> dict[str, Any]:
+    """The :data:`CHANGE_COLUMNS` of one pair, and its intruder rows under ``"_intruder_rows"``."""
+    s = change.update_s
+    zero = change.update_fro == 0.0 or not s.numel() or float(s[0]) == 0.0
+    rows = []
+    hits: dict[str, list[int]] = {}
+    for side, cos in (("left", change.max_cos_left), ("right", change.max_cos_right)):
+        found = []
+        for i, (c, sig) in enumerate(zip(cos.tolist(), change.sigma.tolist()), start=1):
+            hit = c < epsilon  # NaN (an undefined vector) is never an intruder
+            rows.append([side, i, sig, c, hit])
+            if hit:
+                found.append(i)
+        hits[side] = found
+    sigma = change.sigma.tolist()
+    r = change.subspace_rank
+    info: dict[str, Any] = {
+        "intruders": len(hits["left"]),
+        "intruders_right": len(hits["right"]),
+        "intruder_indices": " ".join(map(str, hits["left"])),
+        "intruder_sigma_max": max((sigma[i - 1] for i in hits["left"]), default=0.0),
+        "update_stable_rank": 0.0 if zero else stable_rank(s),
+        "update_effective_rank": 0.0 if zero else effective_rank(s),
+        "update_rank_90": energy_rank(s, 0.9),
+        "update_rank_99": energy_rank(s, 0.99),
+        "update_gd_rank": gavish_donoho_rank(s, shape, rtol=rtol),
+        "subspace_rank": r,
+        **{
+            f"{name}_energy" if "_" not in name else name.replace("_", "_energy_", 1): v
+            for name, v in change.energy.items()
+        },
+        "chance_energy": chance_subspace_energy(shape, r, r),
+        "_intruder_rows": rows,
+    }
+    return info
 
 
 def _summary(
@@ -268,6 +406,9 @@ def compare_weights(
     skip_nonfinite: bool = False,
     top: int | None = None,
     resume: str | Path | None = None,
+    intruder_k: int = 10,
+    intruder_epsilon: float = 0.5,
+    subspace_rank: int | None = None,
 ) -> WeightComparison:
     """Compare two models layer by layer: spectra, corresponding angles, summaries.
 
@@ -318,6 +459,15 @@ def compare_weights(
         resume: for tensor sources, a folder where each finished layer is written atomically;
             a rerun with the same sources and options reads them back (a killed run resumes,
             and its result equals an uninterrupted one).
+        intruder_k: B's leading singular vectors examined for intruder dimensions (peft's
+            ``top_k``, default 10; capped at min(m, n)); 0 turns intruders and the update's
+            structure (:data:`CHANGE_COLUMNS`, ``intruders``) off. Computed from the singular
+            vectors or Grams the angles already use (:func:`~spectral_probe.spectral.compare_with_change`),
+            not with ``top`` (whose vectors of A are only the leading ones).
+        intruder_epsilon: a vector is an intruder when its largest |cos| with every singular
+            vector of A is below this (peft's ``threshold_epsilon``, default 0.5).
+        subspace_rank: r of A's top-r/bottom-r subspaces for the energy shares (default: the
+            adapter's rank for an adapter's layer, else :data:`DEFAULT_SUBSPACE_RANK`).
 
     Example:
         >>> import torchvision
@@ -331,6 +481,12 @@ def compare_weights(
         raise ConfigError(f"expected top_k >= 1, found {top_k}")
     if not 0.0 <= window < 1.0:
         raise ConfigError(f"expected a spectral window in [0, 1), found {window}")
+    if intruder_k < 0:
+        raise ConfigError(f"expected --intruder-k >= 0 (0: off), found {intruder_k}")
+    if not 0.0 < intruder_epsilon <= 1.0:
+        raise ConfigError(f"expected --intruder-epsilon in (0, 1], found {intruder_epsilon}")
+    if subspace_rank is not None and subspace_rank < 1:
+        raise ConfigError(f"expected --subspace-rank >= 1, found {subspace_rank}")
     if top is not None and top < 1:
         raise ConfigError(f"expected --top >= 1, found {top}")
     if top is not None and esd:
@@ -360,6 +516,9 @@ def compare_weights(
                 skip_nonfinite=skip_nonfinite,
                 top=top,
                 resume=resume,
+                intruder_k=intruder_k,
+                intruder_epsilon=intruder_epsilon,
+                subspace_rank=subspace_rank,
             )
         finally:
             close_all(opened)
@@ -384,9 +543,14 @@ def compare_weights(
             return "nonfinite-a", None, []
         if not bool(torch.isfinite(b.sum())):
             return "nonfinite-b", None, []
-        cmp, residual = _compare_pair(a, b, vectors, top_k, window, method, top)
+        want = (intruder_k, subspace_rank or DEFAULT_SUBSPACE_RANK) if intruder_k else None
+        cmp, residual, change = _compare_pair(a, b, vectors, top_k, window, method, top, want)
         if top:
             extras[pair[0].name]["top_residual"] = residual
+        if change is not None:
+            extras[pair[0].name].update(
+                _change_info(change, tuple(a.shape), intruder_epsilon, _gram_rtol(method))
+            )
         fits = []
         if esd:
             m, n = a.shape
@@ -409,6 +573,9 @@ def compare_weights(
         "esd": esd,
     }
     options["top"] = top
+    options.update(
+        intruder_k=intruder_k, intruder_epsilon=intruder_epsilon, subspace_rank=subspace_rank
+    )
     inferred = [tag for tag, yes in (("model_a", inferred_a), ("model_b", inferred_b)) if yes]
     return _assemble(
         [wa for wa, _ in paired.pairs],
@@ -443,6 +610,7 @@ def _assemble(
 ) -> WeightComparison:
     """The result tables from per-layer outcomes (shared by modules and tensor sources)."""
     rows, angle_frames, principal_frames, esd_rows = [], [], [], []
+    intruder_rows: list[list[Any]] = []
     for i, (wa, (status, cmp, fits)) in enumerate(zip(first, outcomes)):
         if fits:
             esd_rows += [{"layer": wa.name, "model": tag} | fit for tag, fit in zip("ab", fits)]
@@ -467,7 +635,9 @@ def _assemble(
                 alpha_hat_b=fits[1]["alpha_hat"],
             )
         if extra is not None:
-            rows[-1].update(extra[i])
+            found = {k: v for k, v in extra[i].items() if k != "_intruder_rows"}
+            intruder_rows += [[wa.name, *r] for r in extra[i].get("_intruder_rows", [])]
+            rows[-1].update(found)
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     elapsed = time.perf_counter() - started
@@ -476,6 +646,9 @@ def _assemble(
         columns += list(ADAPTER_COLUMNS)
     if options.get("top") is not None:
         columns += list(TOP_COLUMNS)
+    changed = options.get("intruder_k") and options.get("top") is None
+    if changed:
+        columns += list(CHANGE_COLUMNS)
     columns += list(ESD_SUMMARY_COLUMNS) if esd else []
     layers = pd.DataFrame(rows).reindex(columns=columns)
     angles = pd.concat(angle_frames, ignore_index=True) if angle_frames else _empty_angles()
@@ -506,6 +679,15 @@ def _assemble(
         "seconds": elapsed,
         "versions": {"spectral_probe": __version__, "torch": str(torch.__version__)},
     }
+    if options.get("intruder_k"):
+        meta["intruder_k"] = options["intruder_k"]
+        meta["intruder_epsilon"] = options["intruder_epsilon"]
+    notes = list(notes or [])
+    if options.get("intruder_k") and options.get("top") is not None:
+        notes.append(
+            "intruders and the update's structure skipped with --top (only A's leading singular "
+            "vectors are computed; an intruder needs all of them)"
+        )
     if notes:
         meta["notes"] = notes
     if inferred:
@@ -526,6 +708,7 @@ def _assemble(
         meta,
         esd_frame,
         update if update is not None else pd.DataFrame(),
+        pd.DataFrame(intruder_rows, columns=list(INTRUDER_COLUMNS)) if changed else pd.DataFrame(),
     )
 
 
@@ -537,19 +720,41 @@ def _compare_pair(
     window: float,
     method: Literal["gram", "svd"],
     top: int | None,
-) -> tuple[MatrixComparison, float | None]:
+    change: tuple[int, int] | None = None,
+    factors: tuple[torch.Tensor, torch.Tensor, float] | None = None,
+) -> tuple[MatrixComparison, float | None, PairChange | None]:
     """:func:`compare_matrices`, or with ``top`` the same from the leading triplets only.
+
+    With ``change = (intruder_k, subspace_rank)`` (and no ``top``), also the pair's
+    :class:`~spectral_probe.spectral.PairChange` from the same decompositions
+    (:func:`~spectral_probe.spectral.compare_with_change`; ``factors`` for an adapter).
 
     The leading ``top + 1`` triplets of each matrix come from
     :func:`~spectral_probe.spectral.randomized_svd`; the extra one gives the ``top``-th index
     its lower neighbour for the Wedin bound and the window, and is then dropped. Returns the
-    comparison and the largest residual bound relative to sigma_1 (``None`` without ``top``).
+    comparison, the largest residual bound relative to sigma_1 (``None`` without ``top``) and
+    the change (``None`` without ``change`` or with ``top``).
     """
     rank = min(a.shape)
     if top is None or top >= rank:
-        return compare_matrices(
-            a, b, vectors=vectors, top_k=top_k, window=window, method=method
-        ), None
+        if change is not None and rank > 0:
+            cmp, found = compare_with_change(
+                a,
+                b,
+                vectors=vectors,
+                top_k=top_k,
+                window=window,
+                method=method,
+                intruder_k=change[0],
+                subspace_rank=change[1],
+                factors=factors,
+            )
+            return cmp, None, found
+        return (
+            compare_matrices(a, b, vectors=vectors, top_k=top_k, window=window, method=method),
+            None,
+            None,
+        )
     k = min(top + 1, rank)
     ra, rb = randomized_svd(a, k), randomized_svd(b, k)
     basis_a = ra.U if vectors == "left" else ra.V
@@ -574,7 +779,13 @@ def _compare_pair(
         e_fro=float(torch.linalg.vector_norm(diff)),
         a_fro=float(torch.linalg.vector_norm(a)),
     )
-    return cmp, residual
+    return cmp, residual, None
+
+
+def _gram_rtol(method: str) -> float | None:
+    """Singular values of dW through a Gram carry ~sqrt(eps) sigma_1 of rounding: the rank
+    tolerance of the Gavish-Donoho rank for them (LAPACK's: the default)."""
+    return 1e-7 if method == "gram" else None
 
 
 def _precision_only(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -609,6 +820,9 @@ def _compare_sources(
     skip_nonfinite: bool,
     top: int | None = None,
     resume: str | Path | None = None,
+    intruder_k: int = 10,
+    intruder_epsilon: float = 0.5,
+    subspace_rank: int | None = None,
 ) -> WeightComparison:
     """:func:`compare_weights` over two tensor sources: one pair of tensors in memory per worker."""
     from ..spectral import factored_svd
@@ -630,6 +844,9 @@ def _compare_sources(
         "esd": esd,
         "skip_nonfinite": skip_nonfinite,
         "top": top,
+        "intruder_k": intruder_k,
+        "intruder_epsilon": intruder_epsilon,
+        "subspace_rank": subspace_rank,
     }
     cache = None
     if resume is not None:
@@ -664,29 +881,65 @@ def _compare_sources(
                 )
             if bad:
                 return f"nonfinite-{tag}", None, [], info, None
-        if method == "gram" and top is None and a.numel() >= BLOCKED_ELEMENTS:
-            # large matrices: Grams from float64 row blocks, no float64 copy of either matrix
-            cmp = compare_blocked(a, b, vectors=vectors, top_k=top_k, window=window, device=dev)
-            residual = None
-        else:
-            a64, b64 = a.to(dev, torch.float64), b.to(dev, torch.float64)
-            cmp, residual = _compare_pair(a64, b64, vectors, top_k, window, method, top)
-            del a64, b64
-        m, n = a.shape
-        del a, b
-        update = None
         lora = factors_of(sb.tensor) if factors_of is not None else None
+        factors = None
         if lora is not None:
             left, right = lora.left, lora.right  # stored orientation: scale * left @ right
             if sb.transposed:
                 left, right = right.T, left.T
             if sb.rows is not None:
                 left = left[: sb.rows]
-            update = factored_svd(left.to(dev), right.to(dev), scale=lora.scale).S
+            factors = (left.to(dev), right.to(dev), lora.scale)
+        rank_r = subspace_rank or (lora.rank if lora is not None else DEFAULT_SUBSPACE_RANK)
+        want = (intruder_k, rank_r) if intruder_k and top is None else None
+        change = None
+        blocked = method == "gram" and top is None and a.numel() >= BLOCKED_ELEMENTS
+        if blocked and want is not None:
+            # large matrices: Grams from float64 row blocks, no float64 copy of either matrix
+            cmp, change = compare_with_change(
+                a,
+                b,
+                vectors=vectors,
+                top_k=top_k,
+                window=window,
+                intruder_k=want[0],
+                subspace_rank=want[1],
+                factors=factors,
+                blocked=True,
+                device=dev,
+            )
+            residual = None
+        elif blocked:
+            cmp = compare_blocked(a, b, vectors=vectors, top_k=top_k, window=window, device=dev)
+            residual = None
+        else:
+            a64, b64 = a.to(dev, torch.float64), b.to(dev, torch.float64)
+            cmp, residual, change = _compare_pair(
+                a64, b64, vectors, top_k, window, method, top, want, factors
+            )
+            del a64, b64
+        m, n = a.shape
+        del a, b
+        update = None
+        if lora is not None and factors is not None:
+            update = (
+                change.update_s
+                if change is not None
+                else factored_svd(factors[0], factors[1], scale=lora.scale).S
+            )
             info.update(
                 lora_rank=lora.rank,
                 update_sigma1=float(update[0]) if update.numel() else 0.0,
                 update_rel_norm=float(update.norm()) / cmp.a_fro if cmp.a_fro else math.nan,
+            )
+        if change is not None:
+            info.update(
+                _change_info(
+                    change,
+                    (m, n),
+                    intruder_epsilon,
+                    _gram_rtol("gram" if blocked else method) if lora is None else None,
+                )
             )
         if residual is not None:
             info["top_residual"] = residual

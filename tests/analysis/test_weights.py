@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from spectral_probe.analysis import SUMMARY_COLUMNS, compare_weights
+from spectral_probe.analysis import CHANGE_COLUMNS, SUMMARY_COLUMNS, compare_weights
 from spectral_probe.errors import ConfigError
 
 
@@ -35,8 +35,10 @@ def _perturbed(model: nn.Module, scale: float, seed: int) -> nn.Module:
 def test_identical_models_align_everywhere():
     a = _net(0)
     res = compare_weights(a, _perturbed(a, 0.0, 0), device="cpu")
-    assert list(res.layers.columns) == list(SUMMARY_COLUMNS)
+    assert list(res.layers.columns) == list(SUMMARY_COLUMNS) + list(CHANGE_COLUMNS)
     assert (res.layers["status"] == "ok").all()
+    assert res.layers["intruders"].eq(0).all() and res.layers["intruders_right"].eq(0).all()
+    assert res.layers["top_energy"].eq(0).all()  # a zero update has no energy anywhere
     np.testing.assert_allclose(res.angles["cos"], 1.0, atol=1e-12)
     np.testing.assert_allclose(res.principal["cos"], 1.0, atol=1e-12)
     assert res.layers["w_rel_change"].eq(0).all()
@@ -85,10 +87,17 @@ def test_json_and_csv_round_trip(tmp_path):
     paths = res.to_csv(tmp_path)
     assert sorted(p.name for p in paths) == [
         "angles.csv",
+        "intruders.csv",
         "principal.csv",
         "skipped.csv",
         "summary.csv",
+        "sweep.csv",
     ]
+    assert payload["meta"]["intruder_k"] == 10 and payload["meta"]["intruder_epsilon"] == 0.5
+    assert isinstance(first["intruder_indices"], list) and "intruder_sigma_right" in first
+    plain = compare_weights(a, _perturbed(a, 0.1, 3), device="cpu", top_k=3, intruder_k=0)
+    assert sorted(plain.tables()) == ["angles", "principal", "skipped", "summary"]
+    assert "intruders" not in plain.layers and "intruder_k" not in plain.meta
     back = pd.read_csv(tmp_path / "angles.csv")
     np.testing.assert_allclose(back["cos"], res.angles["cos"], rtol=1e-12)
 
@@ -141,3 +150,31 @@ def test_cuda_matches_cpu():
     gpu = compare_weights(a, b, device="cuda")
     np.testing.assert_allclose(gpu.angles["cos"], cpu.angles["cos"], atol=1e-9)
     np.testing.assert_allclose(gpu.angles["sigma_b"], cpu.angles["sigma_b"], rtol=1e-10)
+
+
+def test_dense_change_equals_update_structure():
+    """A full fine-tune's intruders and update structure equal analysis.update_structure's
+    (LAPACK SVDs of both matrices) for every layer."""
+    from spectral_probe.analysis.update import update_structure
+
+    a = _net(0)
+    b = _perturbed(a, 0.3, 5)
+    res = compare_weights(a, b, device="cpu", subspace_rank=3, method="svd")
+    rows = res.layers.set_index("layer")
+    for name in ("0", "2"):
+        wa = a[int(name)].weight.detach().reshape(a[int(name)].weight.shape[0], -1).double()
+        wb = b[int(name)].weight.detach().reshape(wa.shape[0], -1).double()
+        rec = update_structure(wa, wb, subspace_rank=3)
+        row = rows.loc[name]
+        assert (row["intruders"], row["intruders_right"]) == (rec.intruders, rec.intruders_right)
+        for ours, theirs in [
+            ("update_rank_90", "rank_90"),
+            ("update_gd_rank", "gd_rank"),
+            ("update_stable_rank", "stable_rank"),
+            ("update_effective_rank", "effective_rank"),
+            ("top_energy", "top_energy"),
+            ("bottom_energy_right", "bottom_energy_right"),
+        ]:
+            assert row[ours] == pytest.approx(getattr(rec, theirs), rel=1e-8, abs=1e-12), ours
+        got = res.intruders[(res.intruders["layer"] == name) & (res.intruders["side"] == "left")]
+        np.testing.assert_allclose(got["max_cos"], rec.intruder_max_cos, atol=1e-9)

@@ -110,6 +110,7 @@ def test_plots_draw_from_a_results_fields_as_from_the_result(tmp_path: Path, plo
         "meta",
         "esd",
         "update",
+        "intruders",
     }
     a = save_figure(plot(fields), tmp_path / "fields.png")
     b = save_figure(plot(result), tmp_path / "result.png")
