@@ -374,6 +374,8 @@ def _figure_jobs(
     )
 
     jobs = _esd_jobs(result, directory, esd_layers) if not result.esd.empty else []
+    if not result.intruders.empty:
+        jobs += _change_jobs(result, directory)
     if result.angles.empty:
         return jobs
     panels = len(layers or default_plot_layers(result.layers["layer"], result.layers["kind"]))
@@ -400,6 +402,21 @@ def _figure_jobs(
             directory / "weight_spectra.png",
             0.5 + 0.4 * panels,
         ),
+    ]
+
+
+def _change_jobs(result: Any, directory: Path) -> list[Any]:
+    """Intruders by depth, the update's top/bottom-r energy by depth, the epsilon sweep."""
+    from spectral_probe.plotting import (
+        plot_intruder_sweep,
+        plot_intruders_by_depth,
+        plot_update_energy,
+    )
+
+    return [
+        (lambda: plot_intruders_by_depth(result), directory / "intruders_by_depth.png", 1.0),
+        (lambda: plot_update_energy(result), directory / "update_energy.png", 1.0),
+        (lambda: plot_intruder_sweep(result), directory / "intruder_sweep.png", 0.5),
     ]
 
 

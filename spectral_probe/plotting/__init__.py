@@ -25,6 +25,7 @@ from .weights import (
     plot_corresponding_angles,
     plot_weight_spectra,
 )
+from .what_changed import plot_intruder_sweep, plot_intruders_by_depth, plot_update_energy
 
 __all__ = [
     "plot_scores_by_depth",
@@ -45,6 +46,9 @@ __all__ = [
     "plot_corresponding_angles",
     "plot_angle_heatmap",
     "plot_weight_spectra",
+    "plot_intruders_by_depth",
+    "plot_update_energy",
+    "plot_intruder_sweep",
     "plot_batch_spectra",
     "plot_dataset_spectrum",
     "plot_feature_overview",

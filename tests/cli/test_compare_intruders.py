@@ -160,6 +160,8 @@ def test_blocked_route_and_tables(
     line = next(x for x in res.output.splitlines() if x.startswith("intruders (k=10"))
     total = sum(r["intruders"] for r in plain["layers"])
     assert f"{total} left" in line
+    for name in ("intruders_by_depth.png", "update_energy.png", "intruder_sweep.png"):
+        assert (out / "figures" / name).stat().st_size > 1000
     table = pd.read_csv(out / "intruders.csv")
     assert set(table["side"]) == {"left", "right"}
     sweep = pd.read_csv(out / "sweep.csv")

@@ -20,6 +20,9 @@ from spectral_probe.plotting import (
     new_axes,
     plot_alpha_profile,
     plot_corresponding_angles,
+    plot_intruder_sweep,
+    plot_intruders_by_depth,
+    plot_update_energy,
     plot_weight_spectra,
     result_fields,
     save_figure,
@@ -97,7 +100,15 @@ def _mlp(seed: int) -> nn.Module:
 
 
 @pytest.mark.parametrize(
-    "plot", [plot_weight_spectra, plot_corresponding_angles, plot_alpha_profile]
+    "plot",
+    [
+        plot_weight_spectra,
+        plot_corresponding_angles,
+        plot_alpha_profile,
+        plot_intruders_by_depth,
+        plot_update_energy,
+        plot_intruder_sweep,
+    ],
 )
 def test_plots_draw_from_a_results_fields_as_from_the_result(tmp_path: Path, plot) -> None:
     result = compare_weights(_mlp(0), _mlp(1), esd=True, workers=1)
@@ -159,5 +170,8 @@ def test_the_figure_process_never_imports_torch(tmp_path: Path) -> None:
         "angle_heatmap_window.png",
         "corresponding_angles.png",
         "corresponding_angles_window.png",
+        "intruder_sweep.png",
+        "intruders_by_depth.png",
+        "update_energy.png",
         "weight_spectra.png",
     ]
