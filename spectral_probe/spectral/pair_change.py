@@ -233,7 +233,10 @@ def compare_with_change(
     Args:
         a: pre-trained :math:`W_0`, ``(m, n)``.
         b: fine-tuned :math:`W`, same shape (for an adapter, :math:`W_0 + sBA` merged).
-        vectors, top_k, window, method: as :func:`~spectral_probe.spectral.compare_matrices`.
+        vectors: as :func:`~spectral_probe.spectral.compare_matrices`.
+        top_k: as :func:`~spectral_probe.spectral.compare_matrices`.
+        window: as :func:`~spectral_probe.spectral.compare_matrices`.
+        method: as :func:`~spectral_probe.spectral.compare_matrices`.
         intruder_k: top vectors of :math:`W` examined (peft's ``top_k``), capped at
             :math:`\min(m, n)`.
         subspace_rank: :math:`r` of the top/bottom subspaces, capped at :math:`\min(m, n)`.
@@ -243,14 +246,15 @@ def compare_with_change(
         blocked: :func:`~spectral_probe.spectral.compare_blocked` (row-block Grams, no float64
             copy) instead of :func:`~spectral_probe.spectral.compare_matrices`; ``method`` is
             then the Gram route and the energy shares come from the Grams.
-        block_rows, device: as :func:`~spectral_probe.spectral.compare_blocked`.
+        block_rows: as :func:`~spectral_probe.spectral.compare_blocked`.
+        device: as :func:`~spectral_probe.spectral.compare_blocked`.
         rank_rtol: vectors with :math:`\sigma \le` ``rank_rtol`` :math:`\sigma_1` count as undefined.
 
     Example:
         >>> w0 = torch.diag(torch.tensor([4.0, 3.0, 2.0, 1.0]))
         >>> _, change = compare_with_change(w0, w0 + 9 * torch.ones(4, 4) / 4, intruder_k=2)
-        >>> [round(c, 2) for c in change.max_cos_left.tolist()]
-        [0.58, 0.77]
+        >>> round(float(change.max_cos_left[0]), 2), round(float(change.max_cos_left[1]), 2)
+        (0.58, 0.77)
     """
     if intruder_k < 1 or subspace_rank < 1:
         raise ValueError(
