@@ -163,6 +163,28 @@ def compare_weights_cmd(
             help="r of MODEL_A's top-r/bottom-r subspaces for the update's energy shares [default: the adapter's rank, else 8].",
         ),
     ] = None,
+    scale_intruders: Annotated[
+        float | None,
+        typer.Option(
+            "--scale-intruders",
+            metavar="LAMBDA",
+            help="Scale MODEL_B's intruder components by LAMBDA (peft's mitigation uses 0.75) and write the result (--write-merged, --write-adapter).",
+        ),
+    ] = None,
+    write_merged: Annotated[
+        Path | None,
+        typer.Option(
+            "--write-merged",
+            help="With --scale-intruders: a new safetensors model directory (an adapter merged into MODEL_A).",
+        ),
+    ] = None,
+    write_adapter: Annotated[
+        Path | None,
+        typer.Option(
+            "--write-adapter",
+            help="With --scale-intruders and an adapter as MODEL_B: a new peft adapter directory with refitted factors.",
+        ),
+    ] = None,
 ) -> None:
     """Compare two models layer by layer: singular values and corresponding angles.
 
@@ -182,6 +204,10 @@ def compare_weights_cmd(
 
     if out is not None:
         check_writable_dir(out)
+    if scale_intruders is not None or write_merged is not None or write_adapter is not None:
+        from spectral_probe.analysis.mitigate import check_mitigation
+
+        check_mitigation(scale_intruders, write_merged, write_adapter)
     _quiet_libraries()
     # forked before the heavy imports: matplotlib's import and warm-up overlap torch's
     worker = FigureWorker(
@@ -276,6 +302,19 @@ def compare_weights_cmd(
             from spectral_probe.analysis._resume import clear_store
 
             clear_store(out.parent / f".{out.name}.layers")
+        if scale_intruders is not None:
+            _write_mitigated(
+                model_a,
+                model_b,
+                scale_intruders,
+                intruder_k,
+                intruder_epsilon,
+                write_merged,
+                write_adapter,
+                include=include,
+                exclude=exclude,
+                kinds=parse_kinds(kinds),
+            )
 
 
 def _note_inferred(*loaded: Any) -> None:
@@ -403,6 +442,38 @@ def _figure_jobs(
             0.5 + 0.4 * panels,
         ),
     ]
+
+
+def _write_mitigated(
+    model_a: str,
+    model_b: str,
+    lam: float,
+    k: int,
+    epsilon: float,
+    write_merged: Path | None,
+    write_adapter: Path | None,
+    **layers: Any,
+) -> None:
+    """--scale-intruders: scaled weights written as a model and/or an adapter, one line."""
+    from spectral_probe.analysis.mitigate import mitigate_intruders
+
+    with console.status("scaling intruders...", spinner="dots"):
+        done = mitigate_intruders(
+            model_a,
+            model_b,
+            lam=lam,
+            k=k or 10,
+            epsilon=epsilon,
+            write_merged=write_merged,
+            write_adapter=write_adapter,
+            **layers,
+        )
+    scaled = done.layers[done.layers["scaled"]]
+    console.print(
+        f"intruders scaled by λ = {lam:g} in {len(scaled)} layer(s) "
+        f"({int(scaled['intruders'].sum())} components); wrote "
+        + ", ".join(str(p) for p in done.written)
+    )
 
 
 def _change_jobs(result: Any, directory: Path) -> list[Any]:

@@ -186,3 +186,109 @@ def test_bad_intruder_options_are_one_line(runner: CliRunner, dirs: dict[str, Pa
             app, ["compare-weights", str(dirs["base"]), str(dirs["adapter"]), "-q", *args]
         )
         assert res.exit_code == 2 and words in res.output, res.output
+
+
+def _reference(lam: float):  # type: ignore[no-untyped-def]
+    """peft's own mitigation of the same adapter: the model with its 'intruder_reduced' adapter."""
+    from peft.tuners.lora.intruders import reduce_intruder_dimension
+
+    model = _peft_model()
+    reduce_intruder_dimension(model, mitigation_lambda=lam, logging_sink=None)
+    return model
+
+
+def test_scale_intruders_writes_an_adapter_peft_loads_and_a_merged_model(
+    runner: CliRunner, dirs: dict[str, Path], tmp_path: Path
+) -> None:
+    import transformers as tr
+    from peft import PeftModel
+
+    fixed, merged = tmp_path / "fixed", tmp_path / "merged"
+    res = runner.invoke(
+        app,
+        [
+            "compare-weights",
+            str(dirs["base"]),
+            str(dirs["adapter"]),
+            "-q",
+            "--scale-intruders",
+            "0.75",
+            "--write-adapter",
+            str(fixed),
+            "--write-merged",
+            str(merged),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "intruders scaled by λ = 0.75" in res.output
+    base = tr.AutoModelForCausalLM.from_pretrained(dirs["base"])
+    loaded = PeftModel.from_pretrained(base, fixed)  # peft loads the written adapter
+    ref = _reference(0.75)
+    ids = torch.arange(12)[None]
+    ref.set_adapter("intruder_reduced")
+    with torch.no_grad():
+        want = ref(input_ids=ids).logits
+        got = loaded(input_ids=ids).logits
+        torch.testing.assert_close(got, want, atol=2e-4, rtol=1e-4)  # peft's own mitigation
+        model = tr.AutoModelForCausalLM.from_pretrained(merged)  # transformers loads it
+        torch.testing.assert_close(model(input_ids=ids).logits, got, atol=2e-4, rtol=1e-4)
+        plain = PeftModel.from_pretrained(
+            tr.AutoModelForCausalLM.from_pretrained(dirs["base"]), dirs["adapter"]
+        )
+        assert not torch.allclose(plain(input_ids=ids).logits, got, atol=1e-3)  # it changed
+    record = json.loads((fixed / "intruders.json").read_text())
+    assert record["meta"]["lambda"] == 0.75 and any(r["scaled"] for r in record["layers"])
+
+
+def test_scale_intruders_on_a_full_fine_tune(
+    runner: CliRunner, dirs: dict[str, Path], tmp_path: Path
+) -> None:
+    """A full fine-tune (the merged adapter as a plain model directory): W' written as such;
+    --write-adapter needs an adapter; bad options are one line (exit 2), nothing written."""
+    import transformers as tr
+
+    from spectral_probe.spectral import detect_intruders
+
+    full = tmp_path / "full"
+    _peft_model().merge_and_unload().save_pretrained(full)
+    out = tmp_path / "scaled"
+    res = runner.invoke(
+        app,
+        ["compare-weights", str(dirs["base"]), str(full), "-q", "--scale-intruders", "0.5",
+         "--write-merged", str(out)],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    name = "model.layers.0.self_attn.q_proj.weight"
+    w0 = tr.AutoModelForCausalLM.from_pretrained(dirs["base"]).state_dict()[name].double()
+    w = tr.AutoModelForCausalLM.from_pretrained(full).state_dict()[name].double()
+    new = tr.AutoModelForCausalLM.from_pretrained(out).state_dict()[name].double()
+    found, _, s, _ = detect_intruders(w0, w)
+    assert found.count > 0
+    s_new = torch.linalg.svdvals(new)
+    expect = s.clone()
+    expect[found.indices] *= 0.5
+    torch.testing.assert_close(s_new, expect.sort(descending=True).values, atol=1e-5, rtol=1e-5)
+    for args, words in (
+        (["--write-adapter", str(tmp_path / "x")], "expected a peft adapter as MODEL_B"),
+        (["--write-merged", str(out)], "new or empty directory"),
+        ([], "--write-merged DIR or --write-adapter DIR"),
+    ):
+        res = runner.invoke(
+            app,
+            [
+                "compare-weights",
+                str(dirs["base"]),
+                str(full),
+                "-q",
+                "--scale-intruders",
+                "0.75",
+                *args,
+            ],
+        )
+        assert res.exit_code == 2 and words in res.output, res.output
+    assert not (tmp_path / "x").exists()
+    res = runner.invoke(
+        app,
+        ["compare-weights", str(dirs["base"]), str(full), "--write-merged", str(tmp_path / "y")],
+    )
+    assert res.exit_code == 2 and "--scale-intruders LAMBDA" in res.output
