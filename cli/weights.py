@@ -64,8 +64,12 @@ def compare_weights_cmd(
     model_a: Annotated[
         str, typer.Argument(help="Reference (pre-trained) model spec or checkpoint path.")
     ],
-    model_b: Annotated[
-        str, typer.Argument(help="Compared (fine-tuned) model spec or checkpoint path.")
+    models_b: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="MODEL_B...",
+            help="Compared (fine-tuned) model spec or checkpoint path; several fine-tunes of MODEL_A give one row each.",
+        ),
     ],
     arch: Annotated[
         str | None,
@@ -202,8 +206,15 @@ def compare_weights_cmd(
     from spectral_probe._io import check_writable_dir
     from spectral_probe.plotting import FigureWorker
 
+    model_b = models_b[0]
     if out is not None:
         check_writable_dir(out)
+    if len(models_b) > 1 and scale_intruders is not None:
+        from spectral_probe.errors import ConfigError
+
+        raise ConfigError(
+            f"expected one fine-tune with --scale-intruders, found {len(models_b)}; run one at a time"
+        )
     if scale_intruders is not None or write_merged is not None or write_adapter is not None:
         from spectral_probe.analysis.mitigate import check_mitigation
 
@@ -214,6 +225,38 @@ def compare_weights_cmd(
         enabled=out is not None and figures, preload=("spectral_probe.spectral.esd",) if esd else ()
     )
     with worker:
+        if len(models_b) > 1:
+            _compare_many(
+                model_a,
+                models_b,
+                worker=worker,
+                out=out,
+                figures=figures,
+                json_out=json_out,
+                csv_out=csv_out,
+                quiet=quiet,
+                options={
+                    "arch_a": arch_a or arch,
+                    "arch_b": arch_b or arch,
+                    "include": include,
+                    "exclude": exclude,
+                    "kinds": parse_kinds(kinds),
+                    "split_groups": split_groups,
+                    "vectors": vectors.value,
+                    "top_k": top_k,
+                    "threshold": threshold,
+                    "window": window,
+                    "method": method.value,
+                    "device": device,
+                    "esd": esd,
+                    "skip_nonfinite": skip_nonfinite,
+                    "top": top,
+                    "intruder_k": intruder_k,
+                    "intruder_epsilon": intruder_epsilon,
+                    "subspace_rank": subspace_rank,
+                },
+            )
+            return
         from spectral_probe.analysis._sources import uses_sources
 
         streamed = uses_sources(model_a, model_b, arch_a or arch, arch_b or arch)
@@ -442,6 +485,105 @@ def _figure_jobs(
             0.5 + 0.4 * panels,
         ),
     ]
+
+
+def _compare_many(
+    model_a: str,
+    models_b: list[str],
+    *,
+    worker: Any,
+    out: Path | None,
+    figures: bool,
+    json_out: bool,
+    csv_out: bool,
+    quiet: bool,
+    options: dict[str, Any],
+) -> None:
+    """Several fine-tunes of one base: one comparison each, one row per fine-tune."""
+    from spectral_probe.analysis import compare_weights
+    from spectral_probe.analysis._sources import uses_sources
+    from spectral_probe.analysis.fine_tunes import gather_fine_tunes
+
+    runs = []
+    for i, spec in enumerate(models_b, start=1):
+        streamed = uses_sources(model_a, spec, options["arch_a"], options["arch_b"])
+        with progress_bar(f"[{i}/{len(models_b)}] {spec}", quiet=quiet) as update:
+            runs.append(
+                compare_weights(
+                    model_a,
+                    spec,
+                    progress=update,
+                    resume=_resume_dir(out) if streamed else None,
+                    **options,
+                )
+            )
+        _print_notes([f"{spec}: {note}" for note in runs[-1].meta.get("notes", [])])
+    result = gather_fine_tunes(runs)
+    save_and_show(
+        result,
+        command="compare-weights",
+        options={"model_a": model_a, "models_b": models_b, **options},
+        out=out,
+        figures=(lambda d: worker.submit(_many_jobs, result.layers, d)) if figures else None,
+        figures_done=worker.wait,
+        json_out=json_out,
+        csv_out=csv_out,
+        csv_frame=result.fine_tunes,
+        summary=lambda: _print_many(result),
+    )
+    if out is not None:
+        from spectral_probe.analysis._resume import clear_store
+
+        clear_store(out.parent / f".{out.name}.layers")
+
+
+def _many_jobs(layers: Any, directory: Path) -> list[Any]:
+    """Per-layer curves with one line per fine-tune."""
+    from types import SimpleNamespace
+
+    from spectral_probe.plotting import plot_fine_tunes_by_depth
+
+    result = SimpleNamespace(layers=layers)
+    jobs = [
+        (
+            lambda: plot_fine_tunes_by_depth(result, value="w_rel_change"),
+            directory / "fine_tunes_w_rel_change.png",
+            1.0,
+        )
+    ]
+    if "intruders" in layers:
+        jobs += [
+            (
+                lambda value=value: plot_fine_tunes_by_depth(result, value=value),
+                directory / f"fine_tunes_{value}.png",
+                1.0,
+            )
+            for value in ("intruders", "top_energy")
+        ]
+    return jobs
+
+
+def _print_many(result: Any) -> None:
+    df = result.fine_tunes.copy()
+    cols = ["fine_tune", "model_b", "layers", "cos_top", "w_rel_change"]
+    heads = ["#", "fine-tune", "layers", "|cos| top", "ΔW/W"]
+    if df["intruders"].notna().any():
+        cols += [
+            "intruders",
+            "intruders_right",
+            "layers_with_intruders",
+            "top_energy",
+            "bottom_energy",
+        ]
+        heads += ["intr. L", "intr. R", "layers w/", "top-r E", "bottom-r E"]
+    print_frame(
+        df, cols, headers=heads, title=f"{result.meta['model_a']}  vs  {len(df)} fine-tunes"
+    )
+    console.print(
+        "one row per fine-tune (means over layers; intruder counts summed); per layer: "
+        "layers.csv / --json",
+        style="dim",
+    )
 
 
 def _write_mitigated(

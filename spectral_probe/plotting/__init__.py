@@ -25,7 +25,12 @@ from .weights import (
     plot_corresponding_angles,
     plot_weight_spectra,
 )
-from .what_changed import plot_intruder_sweep, plot_intruders_by_depth, plot_update_energy
+from .what_changed import (
+    plot_fine_tunes_by_depth,
+    plot_intruder_sweep,
+    plot_intruders_by_depth,
+    plot_update_energy,
+)
 
 __all__ = [
     "plot_scores_by_depth",
@@ -49,6 +54,7 @@ __all__ = [
     "plot_intruders_by_depth",
     "plot_update_energy",
     "plot_intruder_sweep",
+    "plot_fine_tunes_by_depth",
     "plot_batch_spectra",
     "plot_dataset_spectrum",
     "plot_feature_overview",

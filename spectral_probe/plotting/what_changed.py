@@ -18,7 +18,12 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["plot_intruders_by_depth", "plot_update_energy", "plot_intruder_sweep"]
+__all__ = [
+    "plot_fine_tunes_by_depth",
+    "plot_intruders_by_depth",
+    "plot_update_energy",
+    "plot_intruder_sweep",
+]
 
 #: the sweep's epsilon grid, 0.05 ... 0.95 (as ``analysis.update.DEFAULT_EPSILONS``)
 EPSILONS = tuple(round(0.05 * i, 2) for i in range(1, 20))
@@ -32,6 +37,10 @@ def _changed(result: Any) -> Any:
             "without top), found none"
         )
     return layers[layers["status"] == "ok"].reset_index(drop=True)
+
+
+def _tail(label: str, width: int = 48) -> str:
+    return label if len(label) <= width else "…" + label[-(width - 1) :]
 
 
 def _layer_ticks(ax: Axes, names: Sequence[str]) -> None:
@@ -108,6 +117,34 @@ def plot_intruder_sweep(
     ax.set_xlabel("ε (intruder: max |cos| with every vector of A below ε)")
     ax.set_ylabel("intruders, all layers")
     ax.set_title(f"intruder count against ε (k = {result.meta.get('intruder_k')})")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_fine_tunes_by_depth(
+    result: Any, *, value: str = "intruders", ax: Axes | None = None
+) -> Figure:
+    """One line per fine-tune of one base: ``value`` (a per-layer column) by layer.
+
+    ``result`` is a :class:`~spectral_probe.analysis.fine_tunes.FineTuneComparison` (its
+    ``layers`` table has a ``fine_tune`` column); layers in the first fine-tune's order.
+    """
+    frame = result.layers
+    if value not in frame:
+        raise ValueError(f"expected a per-layer column {value!r}, found {list(frame.columns)}")
+    order = list(dict.fromkeys(frame.loc[frame["fine_tune"] == frame["fine_tune"].min(), "layer"]))
+    position = {name: i for i, name in enumerate(order)}
+    fig, ax = new_axes(ax, (max(6.4, 0.12 * len(order) + 2), 4.0))
+    for (i, label), group in frame.groupby(["fine_tune", "model_b"], sort=True):
+        shown = group[group["layer"].isin(position)]
+        x = shown["layer"].map(position).to_numpy()
+        ax.plot(
+            x, shown[value].astype(float), marker="o", ms=3, lw=1, label=f"{i}: {_tail(str(label))}"
+        )
+    _layer_ticks(ax, order)
+    ax.set_ylabel(value)
+    ax.set_title(f"{value} by depth, one line per fine-tune")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     return fig

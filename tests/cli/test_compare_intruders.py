@@ -292,3 +292,48 @@ def test_scale_intruders_on_a_full_fine_tune(
         ["compare-weights", str(dirs["base"]), str(full), "--write-merged", str(tmp_path / "y")],
     )
     assert res.exit_code == 2 and "--scale-intruders LAMBDA" in res.output
+
+
+def test_several_fine_tunes_of_one_base(
+    runner: CliRunner, dirs: dict[str, Path], tmp_path: Path
+) -> None:
+    """compare-weights BASE FT1 FT2: one row per fine-tune, each equal to its own two-model run."""
+    full = tmp_path / "full"
+    _peft_model().merge_and_unload().save_pretrained(full)
+    args = ["--layers", "proj"]
+    many = _compare(runner, dirs, str(full), *args)  # BASE ADAPTER FULL
+    assert [r["fine_tune"] for r in many["fine_tunes"]] == [1, 2]
+    single = [_compare(runner, dirs, *args)]
+    res = runner.invoke(
+        app, ["compare-weights", str(dirs["base"]), str(full), "--json", "-q", *args]
+    )
+    single.append(json.loads(res.stdout))
+    for row, run, alone in zip(many["fine_tunes"], many["runs"], single, strict=True):
+        counts = [r["intruders"] for r in alone["layers"]]
+        assert row["intruders"] == sum(counts) and row["layers"] == len(alone["layers"])
+        assert [r["intruders"] for r in run["layers"]] == counts
+    assert (
+        many["fine_tunes"][0]["adapter_layers"] == 8
+        and many["fine_tunes"][1]["adapter_layers"] is None
+    )
+    # the adapter and its float32 merge saved as a model: the same intruders
+    assert many["fine_tunes"][0]["intruders"] == many["fine_tunes"][1]["intruders"] > 0
+    out = tmp_path / "cw"
+    res = runner.invoke(
+        app,
+        ["compare-weights", str(dirs["base"]), str(dirs["adapter"]), str(full), "--out", str(out),
+         *args],
+        terminal_width=200,
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "2 fine-tunes" in res.output
+    table = pd.read_csv(out / "fine_tunes.csv")
+    assert len(table) == 2 and set(pd.read_csv(out / "layers.csv")["fine_tune"]) == {1, 2}
+    for name in ("fine_tunes_intruders.png", "fine_tunes_top_energy.png"):
+        assert (out / "figures" / name).stat().st_size > 1000
+    res = runner.invoke(
+        app,
+        ["compare-weights", str(dirs["base"]), str(dirs["adapter"]), str(full),
+         "--scale-intruders", "0.75", "--write-merged", str(tmp_path / "m")],
+    )  # fmt: skip
+    assert res.exit_code == 2 and "one fine-tune with --scale-intruders" in res.output

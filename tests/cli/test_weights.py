@@ -43,6 +43,9 @@ def test_end_to_end_bundled_vs_perturbed(runner, perturbed_lite0, tmp_path):
         "angle_heatmap_window.png",
         "corresponding_angles.png",
         "corresponding_angles_window.png",
+        "intruder_sweep.png",
+        "intruders_by_depth.png",
+        "update_energy.png",
         "weight_spectra.png",
     ]
     assert all((out / "figures" / f).stat().st_size > 10_000 for f in figures)
