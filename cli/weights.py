@@ -539,6 +539,7 @@ def _compare_many(
 
 def _many_jobs(layers: Any, directory: Path) -> list[Any]:
     """Per-layer curves with one line per fine-tune."""
+    from functools import partial
     from types import SimpleNamespace
 
     from spectral_probe.plotting import plot_fine_tunes_by_depth
@@ -554,7 +555,7 @@ def _many_jobs(layers: Any, directory: Path) -> list[Any]:
     if "intruders" in layers:
         jobs += [
             (
-                lambda value=value: plot_fine_tunes_by_depth(result, value=value),
+                partial(plot_fine_tunes_by_depth, result, value=value),
                 directory / f"fine_tunes_{value}.png",
                 1.0,
             )

@@ -549,7 +549,9 @@ def compare_weights(
             extras[pair[0].name]["top_residual"] = residual
         if change is not None:
             extras[pair[0].name].update(
-                _change_info(change, tuple(a.shape), intruder_epsilon, _gram_rtol(method))
+                _change_info(
+                    change, (int(a.shape[0]), int(a.shape[1])), intruder_epsilon, _gram_rtol(method)
+                )
             )
         fits = []
         if esd:
