@@ -337,3 +337,38 @@ def test_several_fine_tunes_of_one_base(
          "--scale-intruders", "0.75", "--write-merged", str(tmp_path / "m")],
     )  # fmt: skip
     assert res.exit_code == 2 and "one fine-tune with --scale-intruders" in res.output
+
+
+def test_gpt2_conv1d_counts_equal_peft(runner: CliRunner, tmp_path: Path) -> None:
+    """GPT-2 stores Conv1D weights (in, out) and peft's LoRA there is fan_in_fan_out: the counts
+    are still peft's (both read the (out, in) matrix)."""
+    from peft import LoraConfig, get_peft_model
+    from peft.tuners.lora.intruders import reduce_intruder_dimension
+
+    from ..sources.conftest import tiny_gpt2
+
+    tiny_gpt2().save_pretrained(tmp_path / "base")
+    torch.manual_seed(3)
+    config = LoraConfig(
+        r=4, lora_alpha=8, target_modules=["c_attn", "c_fc"], fan_in_fan_out=True,
+        init_lora_weights=False,
+    )  # fmt: skip
+    model = get_peft_model(tiny_gpt2(), config)
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if name.endswith("h.0.attn.c_attn"):
+                module.lora_B["default"].weight.mul_(30.0)
+    model.save_pretrained(tmp_path / "adapter")
+    logs: list[str] = []
+    reduce_intruder_dimension(model, logging_sink=logs.append)
+    peft = {}
+    for line in logs:
+        hit = re.search(r"(h\.\d+\.\w+\.\w+): (?:Intruders: (\d+)|No intruders)", line)
+        if hit:
+            peft[hit.group(1)] = int(hit.group(2) or 0)
+    res = runner.invoke(
+        app, ["compare-weights", str(tmp_path / "base"), str(tmp_path / "adapter"), "--json", "-q"]
+    )
+    assert res.exit_code == 0, res.output
+    ours = {r["layer"]: r["intruders"] for r in json.loads(res.stdout)["layers"] if r["lora_rank"]}
+    assert ours == peft and len(ours) == 4 and sum(ours.values()) > 0
