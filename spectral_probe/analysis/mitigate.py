@@ -209,7 +209,7 @@ def mitigate_intruders(
     Args:
         model_a: the pre-trained model: a transformers safetensors directory.
         model_b: the fine-tune (such a directory) or a peft LoRA adapter directory of
-            ``model_a`` (``nn.Linear`` targets).
+            ``model_a`` (``nn.Linear`` or GPT-2 ``Conv1D`` targets).
         lam: :math:`\\lambda` (peft's ``mitigation_lambda``); 1 changes nothing.
         k: top singular vectors examined (peft's ``top_k``, capped at min(m, n)).
         epsilon: intruder threshold (peft's ``threshold_epsilon``).
@@ -259,15 +259,19 @@ def mitigate_intruders(
                 }
             )
             if lora is not None:
-                if lora.layout != "linear" or sb.transposed:
+                if lora.layout not in ("linear", "fan_in_fan_out"):
                     if scaled:
                         raise ConfigError(
-                            f"expected nn.Linear LoRA targets for --scale-intruders, found "
-                            f"{lora.layout} at {sb.tensor}"
+                            f"expected nn.Linear or Conv1D LoRA targets for --scale-intruders, "
+                            f"found {lora.layout} at {sb.tensor}"
                         )
                     new_w = b64
                 else:
+                    # peft's B (out, r) and A (r, in) in the analysed (out, in) orientation,
+                    # stored as such for fan_in_fan_out too (peft transposes only B A)
                     left, right = lora.left.double(), lora.right.double()
+                    if sb.transposed:
+                        left, right = right.T, left.T
                     if scaled:
                         left, right = scale_intruders_factored(
                             left, right, lora.scale, u, s, v, found.indices, lam

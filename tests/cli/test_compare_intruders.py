@@ -372,3 +372,46 @@ def test_gpt2_conv1d_counts_equal_peft(runner: CliRunner, tmp_path: Path) -> Non
     assert res.exit_code == 0, res.output
     ours = {r["layer"]: r["intruders"] for r in json.loads(res.stdout)["layers"] if r["lora_rank"]}
     assert ours == peft and len(ours) == 4 and sum(ours.values()) > 0
+
+
+def test_gpt2_conv1d_adapter_mitigation_equals_peft(runner: CliRunner, tmp_path: Path) -> None:
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from peft.tuners.lora.intruders import reduce_intruder_dimension
+
+    from ..sources.conftest import tiny_gpt2
+
+    tiny_gpt2().save_pretrained(tmp_path / "base")
+
+    def adapted():  # type: ignore[no-untyped-def]
+        torch.manual_seed(3)
+        config = LoraConfig(
+            r=4, lora_alpha=8, target_modules=["c_attn"], fan_in_fan_out=True,
+            init_lora_weights=False,
+        )  # fmt: skip
+        model = get_peft_model(tiny_gpt2(), config)
+        with torch.no_grad():
+            for name, module in model.named_modules():
+                if name.endswith("h.0.attn.c_attn"):
+                    module.lora_B["default"].weight.mul_(30.0)
+        return model
+
+    adapted().save_pretrained(tmp_path / "adapter")
+    ref = adapted()
+    reduce_intruder_dimension(ref, logging_sink=None)
+    ref.set_adapter("intruder_reduced")
+    res = runner.invoke(
+        app,
+        ["compare-weights", str(tmp_path / "base"), str(tmp_path / "adapter"), "-q",
+         "--scale-intruders", "0.75", "--write-adapter", str(tmp_path / "fixed")],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    loaded = PeftModel.from_pretrained(tiny_gpt2(), tmp_path / "fixed")
+    ids = torch.arange(10)[None]
+    with torch.no_grad():
+        torch.testing.assert_close(
+            loaded(input_ids=ids).logits, ref(input_ids=ids).logits, atol=2e-4, rtol=1e-4
+        )
+        plain = PeftModel.from_pretrained(tiny_gpt2(), tmp_path / "adapter")
+        assert not torch.allclose(
+            plain(input_ids=ids).logits, loaded(input_ids=ids).logits, atol=1e-3
+        )
