@@ -166,7 +166,43 @@ def _source_norm_runs(data: Path) -> str:
             )  # fmt: skip
     head = ["task", "method (source_norm)", "seeds", "test acc. %", "seed sd", "− l2+bss, 95% CI"]
     head += ["− batch mode, 95% CI", "DELTA term / task loss, first 50 iterations"]
-    return _md(head, rows)
+    return _md(head, rows) + "\n" + _source_norm_pooled(df)
+
+
+def _source_norm_pooled(df: pd.DataFrame) -> str:
+    """Per arm, over the pre-trained tasks (the random-init model is left out: the question
+    is transfer): the mean of its per-task mean differences to l2+bss, with a t interval
+    over tasks (each task one observation: seeds are nested in tasks)."""
+    from scipy import stats
+
+    from .suites import RANDOM_LITE0
+
+    rows = []
+    pretrained = df[df["model"] != RANDOM_LITE0]
+    for arm in [a for a in dict.fromkeys(pretrained["arm"]) if a != "l2+bss"]:
+        diffs = []
+        for _, group in pretrained.groupby("task", sort=False):
+            mine = group[group["arm"] == arm].set_index("seed")["test_accuracy"]
+            ref = group[group["arm"] == "l2+bss"].set_index("seed")["test_accuracy"]
+            seeds = sorted(set(mine.index) & set(ref.index))
+            if seeds:
+                diffs.append(float((mine[seeds] - ref[seeds]).mean()))
+        if len(diffs) < 2:
+            continue
+        n, mean = len(diffs), float(sum(diffs) / len(diffs))
+        half = float(stats.t.ppf(0.975, n - 1) * stats.sem(diffs))
+        wins = sum(d > 0 for d in diffs)
+        rows.append(
+            [
+                arm,
+                str(n),
+                f"{wins} of {n}",
+                f"{mean:+.2f}",
+                f"[{mean - half:+.2f}, {mean + half:+.2f}]",
+            ]
+        )
+    head = ["method (source_norm)", "pre-trained tasks", "above l2+bss", "mean over tasks − l2+bss"]
+    return _md([*head, "95% CI over tasks"], rows)
 
 
 def _quick(data: Path, table: str) -> pd.DataFrame:
