@@ -111,9 +111,9 @@ def _refuse_pickle(path: Path, exc: Exception) -> UnsafeCheckpointError:
     key = "['state_dict']" if path.suffix == ".ckpt" else ""
     return UnsafeCheckpointError(
         f"refusing to load {path}: it holds pickled Python objects{detail}, and unpickling can "
-        "run arbitrary code; in a trusted environment re-save its tensors with "
-        f"safetensors.torch.save_file(torch.load(path, weights_only=False){key or '.state_dict()'}, "
-        "'model.safetensors')"
+        "run arbitrary code; if you trust it, load it once with weights_only=False and re-save "
+        f"its tensors (the checkpoint{key or '.state_dict()'}) with "
+        "safetensors.torch.save_file(..., 'model.safetensors')"
     )
 
 
