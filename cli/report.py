@@ -148,7 +148,7 @@ def report_cmd(
     default: Annotated[
         str | None,
         typer.Option(
-            help="Method used when the pilots show no detectable difference [default: delta+bss, the lowest-regret fixed policy of docs/validation.md].",
+            help="Method used when the pilots show no detectable difference [default: l2+bss; why in docs/validation.md].",
             show_default=False,
         ),
     ] = None,
