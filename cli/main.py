@@ -7,7 +7,9 @@ from typing import Annotated
 import typer
 
 from . import (
+    compare_weights,
     features,
+    layers,
     report,
     reproduce,
     select_layers,
@@ -16,7 +18,6 @@ from . import (
     transferability,
     truncate,
     validate,
-    weights,
 )
 
 app = typer.Typer(
@@ -27,7 +28,8 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
 )
-app.add_typer(weights.app)
+app.add_typer(compare_weights.app)
+app.add_typer(layers.app)
 app.add_typer(features.app)
 app.add_typer(similarity.app)
 app.add_typer(training.app)

@@ -139,7 +139,7 @@ def build(fields, directory):
     heavy = sorted({"torch", "torchvision"} & {m.split(".")[0] for m in sys.modules})
     if heavy:
         raise RuntimeError(f"expected no torch in the figure process, found {heavy}")
-    from spectral_probe_cli.weights import _figure_jobs
+    from spectral_probe_cli.compare_weights import _figure_jobs
     return _figure_jobs(fields, directory, None, None)
 
 with FigureWorker() as worker:  # forked before torch is imported, as the CLI does

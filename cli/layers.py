@@ -1,0 +1,300 @@
+"""``spectral-probe layers``: a model's weight matrices, named modules or ESD metrics."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ._common import (
+    console,
+    handles_errors,
+    long_lived,
+    parse_kinds,
+    print_frame,
+    print_json,
+    print_records,
+    progress_bar,
+    records_csv,
+    save_and_show,
+    stdout,
+)
+from ._weights import (
+    ExcludeOpt,
+    IncludeOpt,
+    KindsOpt,
+    note_inferred,
+    note_inferred_specs,
+    null,
+    print_esd_summary,
+    print_notes,
+    quiet_libraries,
+    submit_esd_figures,
+)
+
+app = typer.Typer()
+
+
+class EsdConv(str, Enum):
+    unfolded = "unfolded"
+    slices = "slices"
+
+
+@app.command("layers")
+@handles_errors
+def layers_cmd(
+    model: Annotated[str, typer.Argument(help="Model spec or checkpoint path.")],
+    arch: Annotated[
+        str | None, typer.Option(help="Architecture spec for a state-dict file without a sidecar.")
+    ] = None,
+    include: IncludeOpt = None,
+    exclude: ExcludeOpt = None,
+    kinds: KindsOpt = "conv,linear,attention",
+    split_groups: Annotated[
+        bool, typer.Option(help="One row per group of grouped convolutions.")
+    ] = False,
+    modules: Annotated[
+        bool,
+        typer.Option(
+            "--modules", help="List every named module (the names --layer accepts for features)."
+        ),
+    ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    csv_out: Annotated[bool, typer.Option("--csv", help="Print as CSV.")] = False,
+    esd: Annotated[
+        bool,
+        typer.Option(
+            "--esd",
+            help="Heavy-tailed ESD metrics per layer, as WeightWatcher: alpha, D, xmin, alpha-hat, norms, MP soft rank.",
+        ),
+    ] = False,
+    esd_conv: Annotated[
+        EsdConv,
+        typer.Option(
+            "--esd-conv",
+            help="Conv ESD: the unfolded matrix, or WeightWatcher's pooled per-kernel-position slices.",
+        ),
+    ] = EsdConv.unfolded,
+    no_mp: Annotated[
+        bool,
+        typer.Option("--no-mp", help="With --esd: skip the Marchenko-Pastur fit (mp_softrank...)."),
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="With --esd: write esd.csv, eigenvalues.csv, results.json, config.json and figures here.",
+        ),
+    ] = None,
+    esd_layer: Annotated[
+        list[str] | None,
+        typer.Option("--esd-layer", help="Layer for the ESD-with-fit figure (repeatable)."),
+    ] = None,
+    figures: Annotated[bool, typer.Option(help="With --esd --out: write figures.")] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """List a model's weight matrices (or, with --modules, every named module; with --esd, their ESD metrics)."""
+    if out is not None and not esd:
+        from spectral_probe.errors import ConfigError
+
+        raise ConfigError("expected --out together with --esd, found --out alone")
+    if esd and modules:
+        from spectral_probe.errors import ConfigError
+
+        raise ConfigError("expected either --esd or --modules, found both")
+    if esd:
+        _layers_esd(
+            model,
+            arch=arch,
+            include=include,
+            exclude=exclude,
+            kinds=kinds,
+            split_groups=split_groups,
+            conv=esd_conv.value,
+            mp=not no_mp,
+            out=out,
+            esd_layer=esd_layer,
+            figures=figures,
+            json_out=json_out,
+            csv_out=csv_out,
+            quiet=quiet,
+        )
+        return
+    if not modules and not split_groups and arch is None:
+        from ._layer_tables import shipped_layer_table
+
+        # a bundled model's table ships as data: listed without torch or building the model
+        shipped = shipped_layer_table(
+            model, include=include, exclude=exclude, kinds=parse_kinds(kinds)
+        )
+        if shipped is not None:
+            if json_out:
+                print_json(shipped.layers)
+            elif csv_out:
+                stdout.file.write(records_csv(shipped.layers, shipped.columns))
+            else:
+                title = _layers_title(shipped.spec, len(shipped.layers), shipped.head)
+                print_records(shipped.layers, shipped.columns, title=title)
+            return
+    from spectral_probe.analysis._sources import is_plain_file, uses_sources
+
+    if not modules and uses_sources(model, model, arch, arch):  # read tensors, build nothing
+        from spectral_probe.extract import adapter_table, source_layer_table
+        from spectral_probe.sources import AdapterSource, open_source
+
+        with open_source(model) as source:
+            if isinstance(source, AdapterSource):  # what the adapter updates, not its factors
+                df = adapter_table(source)
+                title = f"{model}: LoRA adapter updating {int((df['rank'] > 0).sum())} layers"
+            else:
+                df = source_layer_table(
+                    source, include=include, exclude=exclude, kinds=parse_kinds(kinds)
+                )
+                title = _layers_title(model, len(df), None)
+            notes = list(source.notes)
+        if is_plain_file(model, arch) and not isinstance(source, AdapterSource):
+            note_inferred_specs([model])
+        print_notes(notes)
+        _print_table(df, json_out, csv_out, title)
+        return
+    from spectral_probe.extract import layer_table, module_table
+    from spectral_probe.models import load_model
+
+    loaded = load_model(model, arch=arch, infer_arch=True)
+    note_inferred(loaded)
+    if modules:
+        df = module_table(loaded.model, include=include, exclude=exclude)
+    else:
+        df = layer_table(
+            loaded.model,
+            include=include,
+            exclude=exclude,
+            kinds=parse_kinds(kinds),
+            split_groups=split_groups,
+        )
+    if modules:
+        title = f"{loaded.spec}: {len(df)} modules"
+    else:
+        title = _layers_title(loaded.spec, len(df), loaded.head)
+    _print_table(df, json_out, csv_out, title)
+
+
+def _print_table(df: Any, json_out: bool, csv_out: bool, title: str) -> None:
+    if json_out:
+        print_json(df.to_dict(orient="records"))
+    elif csv_out:
+        stdout.file.write(df.to_csv(index=False))
+    else:
+        print_frame(df, list(df.columns), title=title)
+
+
+def _layers_title(spec: str, count: int, head: str | None) -> str:
+    return f"{spec}: {count} weight matrices" + (f" (head: {head})" if head else "")
+
+
+def _layers_esd(
+    model: str,
+    *,
+    arch: str | None,
+    include: str | None,
+    exclude: str | None,
+    kinds: str,
+    split_groups: bool,
+    conv: str,
+    mp: bool,
+    out: Path | None,
+    esd_layer: list[str] | None,
+    figures: bool,
+    json_out: bool,
+    csv_out: bool,
+    quiet: bool,
+) -> None:
+    from spectral_probe._io import check_writable_dir
+    from spectral_probe.plotting import FigureWorker
+
+    if out is not None:
+        check_writable_dir(out)
+    quiet_libraries()
+    # forked before the heavy imports (see compare-weights); plot_esd_fits imports torch
+    worker = FigureWorker(
+        enabled=out is not None and figures, preload=("spectral_probe.spectral.esd",)
+    )
+    with worker:
+        from spectral_probe.analysis._sources import uses_sources
+
+        loaded: Any = model  # weight files are read tensor by tensor inside esd_layers
+        if not uses_sources(model, model, arch, arch):
+            with long_lived():
+                from spectral_probe.models import load_model
+
+                with console.status("loading model...", spinner="dots") if not quiet else null():
+                    loaded = load_model(model, arch=arch, infer_arch=True)
+            note_inferred(loaded)
+        from spectral_probe.analysis.esd import esd_layers
+
+        with progress_bar("fitting layer ESDs", quiet=quiet) as update:
+            result = esd_layers(
+                loaded,
+                include=include,
+                exclude=exclude,
+                kinds=parse_kinds(kinds),
+                split_groups=split_groups,
+                conv=conv,  # type: ignore[arg-type]
+                mp=mp,
+                progress=update,  # type: ignore[arg-type]
+            )
+        if isinstance(loaded, str) and "inferred_arch" in result.meta:
+            note_inferred_specs([model])
+        options = {
+            "model": model,
+            "arch": arch,
+            "include": include,
+            "exclude": exclude,
+            "kinds": kinds,
+            "split_groups": split_groups,
+            "esd_conv": conv,
+            "mp": mp,
+            "esd_layer": esd_layer,
+        }
+
+        def summary() -> None:
+            df = result.layers.copy()
+            df["shape"] = df["rows"].astype(str) + "x" + df["cols"].astype(str)
+            df["alpha"] = [f"{a:.2f}" if a == a else "–" for a in df["alpha"]]
+            cols = ["layer", "shape", "alpha", "D", "n_tail", "alpha_hat", "mp_softrank", "warning"]
+            heads = ["layer", "matrix", "α", "D", "tail", "α̂", "MP soft r.", "warning"]
+            if not mp:
+                cols.remove("mp_softrank")
+                heads.remove("MP soft r.")
+            print_frame(
+                df,
+                cols,
+                headers=heads,
+                title=f"{result.meta['model']}: ESD of {len(df)} weight matrices (conv: {conv})",
+            )
+            missing = result.layers[result.layers["alpha"].isna()]
+            for name, reason in zip(missing["layer"].head(5), missing["alpha_reason"].head(5)):
+                console.print(f"α missing for {name}: {reason}", style="dim")
+            print_esd_summary(result.summary())
+            console.print(
+                "--json or --csv for every column (xmin, norms, stable rank, MP bulk edge...)",
+                style="dim",
+            )
+
+        save_and_show(
+            result,
+            command="layers --esd",
+            options=options,
+            out=out,
+            figures=(lambda d: submit_esd_figures(worker, result, d, esd_layer))
+            if figures
+            else None,
+            figures_done=worker.wait,
+            json_out=json_out,
+            csv_out=csv_out,
+            csv_frame=result.layers,
+            summary=summary,
+        )
