@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from spectral_probe.report.recommend import DEFAULT_METHOD
 from spectral_probe.validation import Suite, Task, analyse_suite
 from spectral_probe.validation.harness import full_cells, pilot_cells, task_key
 
@@ -53,13 +54,17 @@ def test_hand_computed_scores(fake_suite):
     suite, out = fake_suite
     result = analyse_suite(suite, out, device="cpu")
     tasks = result.tasks.set_index("rate")
-    assert tasks.loc["50%", "advice"] == "l2+bss" and tasks.loc["100%", "advice"] == "l2"
+    # task b: l2 leads l2+bss by 10 points on every seed, but on 200 validation images with
+    # three seeds the best-of-3 test does not detect it (t = 3.5 < 4.30): the advice falls
+    # back to the default, which was piloted and is not detectably worse
+    assert DEFAULT_METHOD == "l2+bss"
+    assert tasks.loc["50%", "advice"] == "l2+bss" and tasks.loc["100%", "advice"] == "l2+bss"
     assert tasks.loc["50%", "kendall_tau"] == pytest.approx(1 / 3)
     assert tasks.loc["100%", "kendall_tau"] == pytest.approx(-1 / 3)
     assert tasks["full_seed_sd"].isna().all()  # one full-run seed: no spread to report
     pol = result.policies.set_index("policy")
     expected = {
-        "advice": 1.0,
+        "advice": 0.0,
         "best pilot": 1.0,
         "always l2": 3.5,
         "always l2+bss": 0.0,
@@ -69,7 +74,7 @@ def test_hand_computed_scores(fake_suite):
     }
     assert pol["regret"].to_dict() == pytest.approx(expected)
     assert pol.loc["always l2", "max_regret"] == pytest.approx(5.0)
-    assert pol.loc["advice", "share_within"] == 0.5
+    assert pol.loc["advice", "share_within"] == 1.0
     assert pol.loc["advice", "kendall_tau"] == pytest.approx(0.0)
     assert result.best_fixed_policy == "always l2+bss"
     sig = result.signals.set_index(["signal", "gain"])
