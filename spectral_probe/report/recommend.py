@@ -56,8 +56,8 @@ The rule, in order (documented in docs/report.md, validated in docs/validation.m
 5. **Outcome.** When every lower bound of step 3 is above zero, the best is recommended:
    confidence **high** with at least three seeds, **medium** otherwise. When one is not, the
    outcome is **"no detectable difference: use DEFAULT"** (confidence low), quoting the
-   intervals, where DEFAULT is the fixed policy with the lowest regret in the validation
-   results (:data:`DEFAULT_METHOD`); when DEFAULT was not piloted, or the pilots show it
+   intervals, where DEFAULT is :data:`DEFAULT_METHOD` (no fixed policy was shown better in the
+   validation results, docs/validation.md); when DEFAULT was not piloted, or the pilots show it
    detectably worse than the best, the best pilot is recommended with low confidence instead.
 6. **Power**, stated beside the outcome: the probability that the rule finds a true lead of
    1 and 2 points over a runner-up (the others far behind), at the seeds, :math:`\alpha` and
@@ -328,7 +328,8 @@ class Recommendation:
         return (
             f"With {self.n_seeds} seed(s) and {len(self.ranking)} methods (each comparison at one-sided level "
             f"{self.level:.3g}), the pilots detect a true lead over the runner-up of {leads}, if the per-seed "
-            f"noise of a difference is at its floor of {100 * self.power_sd:.2f} points (more noise: less power)."
+            f"noise of a difference is {100 * self.power_sd:.2f} points (the seed-sd floor per method "
+            "plus the validation split's; more noise: less power)."
         )
 
 
@@ -649,8 +650,8 @@ def recommend(
     )
     if default in tied:
         reasons.append(
-            f"No detectable difference: use {default}, the fixed policy with the lowest regret in the validation "
-            "results (docs/validation.md)."
+            f"No detectable difference: use {default}, the default (no fixed policy was shown better in the "
+            "validation results, docs/validation.md)."
         )
         return made(default, "low", c2.t, "default")
     if default in ranking["method"].tolist():

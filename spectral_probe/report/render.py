@@ -61,7 +61,8 @@ def caveats(report: Report) -> list[str]:
         "validation result (docs/validation.md) shows that the former tie-break thresholds predict when BSS "
         f"or L2-SP helps. Without a detectable difference the report uses the default, {s.default_method} "
         f"(one-sided level {s.alpha:g}, best-of-k corrected; the spread of a paired difference is floored at the "
-        f"validation split's binomial noise plus a seed-sd floor of {100 * s.seed_sd_floor:g} point(s) per method)."
+        f"validation split's binomial noise, plus a seed-sd floor of {100 * s.seed_sd_floor:g} point(s) per method "
+        "with one seed)."
     )
     if report.evidence.split == "test":
         out.append("Feature spectra are measured on the test split, for analysis only.")
