@@ -202,6 +202,7 @@ class DELTA(Regularizer):
         self._handles: list[Any] = []
         self._last_layer: str | None = None
         self._stop_early = False
+        self._source_norms: list[nn.modules.batchnorm._BatchNorm] = []
 
     # -- set-up ---------------------------------------------------------------------------
     def prepare(
@@ -217,6 +218,7 @@ class DELTA(Regularizer):
         resolve_head(model, head)
         self.remove_hooks()
         self.source = self._frozen_copy(model, reference)
+        self._source_norms = _norm_layers(self.source)  # found once, not on every step
         _, self.new_names_ = split_start_point(model, head, reference)
         device = next(model.parameters()).device
         first = next(iter(_batches(loader, device)), None) if loader is not None else None
@@ -361,7 +363,7 @@ class DELTA(Regularizer):
         self._source_maps.clear()
         self._stop_early = True  # skip the source's layers after the last hooked one
         batch_stats = self.source_norm == "batch" and ctx.model.training
-        norms = _norm_layers(self.source) if batch_stats else []
+        norms = self._source_norms if batch_stats else []
         try:
             with torch.no_grad(), _batch_statistics(norms):
                 self.source(ctx.inputs)

@@ -16,6 +16,7 @@ Data files:
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -27,6 +28,8 @@ from ..errors import ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from .retrospective import RetrospectiveResult
 
 __all__ = ["BLOCKS", "export_runs", "render_blocks", "update_page"]
 
@@ -84,10 +87,16 @@ def export_runs(root: str | Path) -> pd.DataFrame:
 
 
 # -- blocks -------------------------------------------------------------------------------
-def _retrospective_policies(data: Path) -> str:
+@functools.lru_cache(maxsize=1)
+def _retrospective() -> RetrospectiveResult:
+    """The Table-2 retrospective, computed once for the three blocks that read it."""
     from .retrospective import retrospective
 
-    r = retrospective()
+    return retrospective()
+
+
+def _retrospective_policies(data: Path) -> str:
+    r = _retrospective()
     rows = [
         [p.policy, _num(p.regret), _num(p.max_regret), f"{100 * p.share_within:.0f}%", str(p.wins)]
         for p in r.policies.itertuples()
@@ -97,18 +106,14 @@ def _retrospective_policies(data: Path) -> str:
 
 
 def _retrospective_lodo(data: Path) -> str:
-    from .retrospective import retrospective
-
-    r = retrospective()
+    r = _retrospective()
     rows = [[x.dataset, x.chosen, _num(x.regret)] for x in r.lodo.itertuples()]
     rows.append(["**mean over the 20 cells**", "", f"**{_num(r.lodo_regret)}**"])
     return _md(["held-out dataset", "chosen on the other four", "its regret there"], rows)
 
 
 def _retrospective_pairs(data: Path) -> str:
-    from .retrospective import retrospective
-
-    r = retrospective()
+    r = _retrospective()
     rows = [
         [f"{p.a} − {p.b}", f"{p.wins} / {p.losses} / {p.ties}", f"{p.mean:+.2f}",
          f"[{p.ci_low:+.2f}, {p.ci_high:+.2f}]", f"{p.p_t:.3f}", f"{p.p_sign:.3f}"]
@@ -173,8 +178,7 @@ def _source_norm_pooled(df: pd.DataFrame) -> str:
     """Per arm, over the pre-trained tasks (the random-init model is left out: the question
     is transfer): the mean of its per-task mean differences to l2+bss, with a t interval
     over tasks (each task one observation: seeds are nested in tasks)."""
-    from scipy import stats
-
+    from .stats import paired_difference
     from .suites import RANDOM_LITE0
 
     rows = []
@@ -189,18 +193,11 @@ def _source_norm_pooled(df: pd.DataFrame) -> str:
                 diffs.append(float((mine[seeds] - ref[seeds]).mean()))
         if len(diffs) < 2:
             continue
-        n, mean = len(diffs), float(sum(diffs) / len(diffs))
-        half = float(stats.t.ppf(0.975, n - 1) * stats.sem(diffs))
-        wins = sum(d > 0 for d in diffs)
+        d = paired_difference(diffs, [0.0] * len(diffs))  # one-sample t over tasks
         rows.append(
-            [
-                arm,
-                str(n),
-                f"{wins} of {n}",
-                f"{mean:+.2f}",
-                f"[{mean - half:+.2f}, {mean + half:+.2f}]",
-            ]
-        )
+            [arm, str(d.n), f"{d.wins} of {d.n}", f"{d.mean:+.2f}",
+             f"[{d.ci_low:+.2f}, {d.ci_high:+.2f}]"]
+        )  # fmt: skip
     head = ["method (source_norm)", "pre-trained tasks", "above l2+bss", "mean over tasks − l2+bss"]
     return _md([*head, "95% CI over tasks"], rows)
 
