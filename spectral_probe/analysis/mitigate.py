@@ -89,15 +89,20 @@ def _copy_with(source: Path, out: Path, replace: dict[str, Tensor], record: dict
             index = dict(index)
             index["metadata"] = dict(index.get("metadata") or {}) | {"total_size": total}
             (tmp / INDEX_NAME).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
-        for item in sorted(source.iterdir()):
-            if item.is_file() and not _is_weights(item.name):
-                shutil.copy2(item, tmp / item.name)
-        write_json(tmp / "intruders.json", record)
-        _place(tmp, out)
+        _finish(tmp, source, record, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _finish(tmp: Path, source: Path, record: dict[str, Any], out: Path) -> None:
+    """Copy ``source``'s other files (config, tokenizer...), write the record, move in."""
+    for item in sorted(source.iterdir()):
+        if item.is_file() and not _is_weights(item.name):
+            shutil.copy2(item, tmp / item.name)
+    write_json(tmp / "intruders.json", record)
+    _place(tmp, out)
 
 
 def _place(tmp: Path, out: Path) -> None:
@@ -144,11 +149,7 @@ def _copy_adapter(
                 f"expected lora_A and lora_B weights of {missing[0]} in {file}, found them missing"
             )
         save_file(tensors, str(tmp / _ADAPTER_FILE), metadata=metadata)
-        for item in sorted(source.iterdir()):
-            if item.is_file() and not _is_weights(item.name):
-                shutil.copy2(item, tmp / item.name)
-        write_json(tmp / "intruders.json", record)
-        _place(tmp, out)
+        _finish(tmp, source, record, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

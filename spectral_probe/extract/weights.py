@@ -35,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,6 +225,22 @@ def iter_weight_matrices(
             yield wm
 
 
+def _close_pairing(
+    a: Mapping[str, Any], b: Mapping[str, Any], pairs: list[Any], skipped: list[SkippedLayer]
+) -> None:
+    """Record B's unmatched layers in ``skipped``; refuse a pairing that found no pair."""
+    skipped.extend(
+        SkippedLayer(n, "only in model B", None, wb.shape) for n, wb in b.items() if n not in a
+    )
+    if not pairs:
+        ea = next(iter(a), "none")
+        eb = next(iter(b), "none")
+        raise NoSharedLayersError(
+            f"expected the two models to share layers of the same name and shape, found none: "
+            f"A has {len(a)} weight layers (e.g. {ea}), B has {len(b)} (e.g. {eb})"
+        )
+
+
 def pair_weight_matrices(model_a: nn.Module, model_b: nn.Module, **filters: object) -> WeightPairs:
     """Pair the matrices of two models by name; list the rest as skipped.
 
@@ -246,16 +262,7 @@ def pair_weight_matrices(model_a: nn.Module, model_b: nn.Module, **filters: obje
             )
         else:
             pairs.append((wa, wb))
-    skipped.extend(
-        SkippedLayer(n, "only in model B", None, wb.shape) for n, wb in b.items() if n not in a
-    )
-    if not pairs:
-        ea = next(iter(a), "none")
-        eb = next(iter(b), "none")
-        raise NoSharedLayersError(
-            f"expected the two models to share layers of the same name and shape, found none: "
-            f"A has {len(a)} weight layers (e.g. {ea}), B has {len(b)} (e.g. {eb})"
-        )
+    _close_pairing(a, b, pairs, skipped)
     return WeightPairs(pairs, skipped)
 
 
@@ -464,16 +471,7 @@ def pair_sources(source_a: TensorSource, source_b: TensorSource, **filters: Any)
             skipped.append(
                 SkippedLayer(name, "shapes differ (a replaced head?)", sa.shape, sb.shape)
             )
-    skipped.extend(
-        SkippedLayer(n, "only in model B", None, sb.shape) for n, sb in b.items() if n not in a
-    )
-    if not pairs:
-        ea = next(iter(a), "none")
-        eb = next(iter(b), "none")
-        raise NoSharedLayersError(
-            f"expected the two models to share layers of the same name and shape, found none: "
-            f"A has {len(a)} weight layers (e.g. {ea}), B has {len(b)} (e.g. {eb})"
-        )
+    _close_pairing(a, b, pairs, skipped)
     return SourcePairs(pairs, skipped, notes)
 
 
