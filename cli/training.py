@@ -583,8 +583,8 @@ def plot_runs_cmd(
 ) -> None:
     """Paper figures from runs: error vs rate (1a), TSVD r (3a), BSS k (3d), spectra with/without BSS (3b,c)."""
     from spectral_probe._io import staged_dir
-    from spectral_probe.plotting import runs as plots
     from spectral_probe.plotting import save_figure
+    from spectral_probe.training import figures as plots
     from spectral_probe.training import load_run, runs_feature_spectra, sweep_table
 
     table = sweep_table(runs)

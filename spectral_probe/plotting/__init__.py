@@ -1,6 +1,9 @@
-"""Figures of analysis results. Plot functions take results, return a Figure, never show it."""
+"""Figures of analysis results. Plot functions take results, return a Figure, never show it.
 
-from ._base import FigureJob, new_axes, new_figure, save_figure, save_figures
+The figures of fine-tuning runs live beside the runs, in :mod:`spectral_probe.training.figures`.
+"""
+
+from ._base import FigureJob, new_axes, new_figure, palette, save_figure, save_figures
 from ._worker import FigureWorker, result_fields
 from .esd import default_esd_layers, plot_alpha_profile, plot_esd_fits
 from .features import (
@@ -8,13 +11,6 @@ from .features import (
     plot_dataset_spectrum,
     plot_feature_overview,
     small_half_start,
-)
-from .runs import (
-    plot_bss_k_sweep,
-    plot_error_vs_rate,
-    plot_spectra_with_without_bss,
-    plot_spectrum_over_time,
-    plot_tsvd_sweep,
 )
 from .select import plot_scores_by_depth
 from .similarity import plot_similarity_by_depth, plot_similarity_heatmap
@@ -38,6 +34,7 @@ __all__ = [
     "plot_similarity_by_depth",
     "new_axes",
     "new_figure",
+    "palette",
     "save_figure",
     "save_figures",
     "FigureJob",
@@ -59,9 +56,4 @@ __all__ = [
     "plot_dataset_spectrum",
     "plot_feature_overview",
     "small_half_start",
-    "plot_error_vs_rate",
-    "plot_tsvd_sweep",
-    "plot_bss_k_sweep",
-    "plot_spectra_with_without_bss",
-    "plot_spectrum_over_time",
 ]

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["new_axes", "new_figure", "save_figure", "save_figures", "FigureJob"]
+__all__ = ["new_axes", "new_figure", "palette", "save_figure", "save_figures", "FigureJob"]
 
 #: ``(make, path, cost)``: ``make()`` builds the figure saved to ``path``; ``cost`` is a
 #: relative estimate of its drawing time, used to share the jobs out between processes.
@@ -35,6 +35,14 @@ def new_figure(figsize: tuple[float, float]) -> Figure:
     from matplotlib.figure import Figure
 
     return Figure(figsize=figsize, layout="constrained")
+
+
+def palette(n: int) -> list[tuple[float, ...]]:
+    """``n`` distinct colours: tab10 up to 10, else evenly spaced on viridis."""
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if n <= 10 else "viridis"]
+    return [cmap(i if n <= 10 else i / max(n - 1, 1)) for i in range(n)]
 
 
 def save_figure(fig: Figure, path: str | Path, *, dpi: int = 150) -> Path:

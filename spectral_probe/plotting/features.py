@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from ._base import new_axes, new_figure
+from ._base import new_axes, new_figure, palette
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -72,13 +72,6 @@ def _panels(
     return fig, zip(axes, layers)
 
 
-def _colors(n: int) -> list[tuple[float, ...]]:
-    from matplotlib import colormaps
-
-    cmap = colormaps["tab10" if n <= 10 else "viridis"]
-    return [cmap(i if n <= 10 else i / max(n - 1, 1)) for i in range(n)]
-
-
 def plot_batch_spectra(
     result: FeatureSpectra,
     *,
@@ -108,7 +101,7 @@ def plot_batch_spectra(
     log = normalise if log is None else log
     fig, panels = _panels(result, layer, ax, (6.4, 4.2))
     models = result.models
-    colors = _colors(len(models))
+    colors = palette(len(models))
     level = result.meta.get("ci", 0.95)
     for axis, name in panels:
         for model, color in zip(models, colors):
@@ -169,7 +162,7 @@ def plot_dataset_spectrum(
         )
     fig, panels = _panels(result, layer, ax, (6.4, 4.2))
     models = result.models
-    colors = _colors(len(models))
+    colors = palette(len(models))
     centred = "centred " if result.meta.get("center") else ""
     labels = {
         "sigma_norm": r"$\sigma_i / \sigma_1$",

@@ -14,8 +14,8 @@ from ..plotting import (
     plot_angle_heatmap,
     plot_batch_spectra,
     plot_corresponding_angles,
-    plot_spectrum_over_time,
 )
+from ..training import plot_spectrum_over_time
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

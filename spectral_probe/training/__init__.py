@@ -29,6 +29,13 @@ from .batches import BatchPlan, TensorTenCrop
 from .config import OPERATIONAL_KEYS, FinetuneConfig, config_diff, parse_hp, parse_task_options
 from .distributed import DistContext, init_distributed
 from .engine import Trainer, finetune
+from .figures import (
+    plot_bss_k_sweep,
+    plot_error_vs_rate,
+    plot_spectra_with_without_bss,
+    plot_spectrum_over_time,
+    plot_tsvd_sweep,
+)
 from .hooks import StopAfter, TrainingHook
 from .image import ImageClassificationTask
 from .permuted import (
@@ -110,4 +117,9 @@ __all__ = [
     "PAPER_METHODS",
     "runs_feature_spectra",
     "bss_pairs",
+    "plot_error_vs_rate",
+    "plot_tsvd_sweep",
+    "plot_bss_k_sweep",
+    "plot_spectra_with_without_bss",
+    "plot_spectrum_over_time",
 ]

@@ -19,6 +19,7 @@ import pandas as pd
 
 from .._io import write_json
 from ..analysis._results import TidyResult
+from .config import OPERATIONAL_KEYS
 from .rundir import iter_run_records
 
 __all__ = [
@@ -47,19 +48,9 @@ PAPER_METHODS = {
     "delta": "DELTA",
     "delta+bss": "DELTA+BSS",
 }
-_IGNORED = {
-    "seed",
-    "data_seed",
-    "data",
-    "device",
-    "num_workers",
-    "log_every",
-    "checkpoint_every",
-    "keep_train_state",
-    "eval_batch_size",
-    "spectrum",
-    "log",
-}
+#: Config fields that never make a cell: the seeds and data (a cell's rows vary them) and how a
+#: run was executed or logged.
+_IGNORED = {"seed", "data_seed", "data", *OPERATIONAL_KEYS}
 
 
 def percent(value: Any) -> float:

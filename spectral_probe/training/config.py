@@ -28,7 +28,7 @@ from typing import Any
 from .._io import to_jsonable
 from ..errors import ConfigError, DataError
 from ._checks import check_bool, check_integer, check_number, check_string, is_zero, toml_value
-from .loggers import check_loggers
+from .log_targets import check_loggers
 from .presets import PRESET_FIELDS, get_preset
 
 __all__ = [

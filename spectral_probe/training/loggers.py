@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._extras import require_extra
-from ..errors import ConfigError
 from .hooks import TrainingHook
+from .log_targets import LOGGERS, check_loggers
 
 if TYPE_CHECKING:
     from .engine import Trainer
@@ -53,27 +53,7 @@ __all__ = [
     "require_loggers",
 ]
 
-#: The ``--log`` targets, each with the package extra it needs (``None``: none).
-LOGGERS: dict[str, str | None] = {"tensorboard": "tensorboard", "mlflow": "mlflow", "csv": None}
-
 _MLFLOW_FILE = "mlflow.json"
-
-
-def check_loggers(names: Iterable[Any]) -> tuple[str, ...]:
-    """``names`` as a tuple without duplicates, each one of :data:`LOGGERS`.
-
-    Raises:
-        ConfigError: an unknown name (one line listing the known ones).
-    """
-    if isinstance(names, str):
-        names = [names]
-    out: list[str] = []
-    for name in names:
-        if name not in LOGGERS:
-            raise ConfigError(f"expected log targets from {sorted(LOGGERS)}, found {name!r}")
-        if name not in out:
-            out.append(name)
-    return tuple(out)
 
 
 def build_loggers(names: Iterable[str]) -> list[TrainingHook]:
@@ -277,7 +257,7 @@ class MLflowLogger(TrainingHook):
 
     def _log_spectra(self, run_id: str, result: RunResult) -> None:
         from ..plotting import save_figure
-        from ..plotting.runs import plot_spectrum_over_time
+        from .figures import plot_spectrum_over_time
 
         with tempfile.TemporaryDirectory() as tmp:
             table = Path(tmp) / "spectra.csv"

@@ -3,7 +3,7 @@
 The runs' checkpoints (``model.safetensors``) go through
 :func:`~spectral_probe.analysis.feature_spectrum` on the test split, in batches of the
 runs' own batch size; plotting then takes the result
-(:func:`~spectral_probe.plotting.runs.plot_spectra_with_without_bss`).
+(:func:`~spectral_probe.training.figures.plot_spectra_with_without_bss`).
 """
 
 from __future__ import annotations

@@ -340,7 +340,8 @@ def run_sweep(
             raise ConfigError(
                 f"expected an importable module in executor.imports, found {module!r} ({exc})"
             ) from None
-    from .loggers import check_loggers, require_loggers
+    from .log_targets import check_loggers
+    from .loggers import require_loggers
 
     configs = spec.configs()
     if log is not None:

@@ -1,22 +1,20 @@
-"""Figures of runs (spectral_probe/plotting/runs.py): 1a, 3a, 3d from tables; 3b,c from checkpoints."""
+"""Figures of runs (spectral_probe/training/figures.py): 1a, 3a, 3d from tables; 3b,c from checkpoints."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from spectral_probe.plotting import (
+from spectral_probe.plotting import save_figure
+from spectral_probe.training import (
+    bss_pairs,
+    collect_runs,
+    finetune,
     plot_bss_k_sweep,
     plot_error_vs_rate,
     plot_spectra_with_without_bss,
     plot_spectrum_over_time,
     plot_tsvd_sweep,
-    save_figure,
-)
-from spectral_probe.training import (
-    bss_pairs,
-    collect_runs,
-    finetune,
     runs_feature_spectra,
     sweep_table,
 )

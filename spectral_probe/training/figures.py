@@ -9,7 +9,10 @@
 
 They take results (:class:`~spectral_probe.training.SweepTable`,
 :class:`~spectral_probe.analysis.FeatureSpectra`, :class:`~spectral_probe.training.RunResult`)
-and never recompute them.
+and never recompute them. They live beside the results they draw, so they read training's
+column names (``rate_percent``, ``hp.bss.k``) and run labels (:data:`~.spectra.LABEL_SEP`)
+from the code that writes them; the drawing plumbing comes from
+:mod:`spectral_probe.plotting`.
 """
 
 from __future__ import annotations
@@ -18,28 +21,24 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._base import new_axes, new_figure
+from ..plotting import new_axes, new_figure, palette, small_half_start
+from .spectra import LABEL_SEP
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from ..analysis import FeatureSpectra
-    from ..training import RunResult, SweepTable
+    from .aggregate import SweepTable
+    from .rundir import RunResult
 
 __all__ = [
-    "RUN_LABEL_SEP",
     "plot_error_vs_rate",
     "plot_tsvd_sweep",
     "plot_bss_k_sweep",
     "plot_spectra_with_without_bss",
     "plot_spectrum_over_time",
 ]
-
-#: Separator of ``"METHOD @ RATE"`` model labels, as written by
-#: :func:`~spectral_probe.training.runs_feature_spectra` (``training.spectra.LABEL_SEP``,
-#: kept equal by tests/plotting/test_runs.py; plotting sits below training and cannot import it).
-RUN_LABEL_SEP = " @ "
 
 
 def _cells(table: SweepTable, dataset: str | None) -> Any:
@@ -148,16 +147,14 @@ def plot_spectra_with_without_bss(result: FeatureSpectra, *, half_only: bool = F
     :func:`~spectral_probe.training.runs_feature_spectra` does); one colour per rate. The
     left panel holds all ``b`` values (Figure 3b), the right one the smaller half (3c).
     """
-    from .features import _colors, small_half_start
-
     entries = []
     for model in result.models:
-        method, _, rate = model.partition(RUN_LABEL_SEP)
+        method, _, rate = model.partition(LABEL_SEP)
         entries.append((model, method, rate, method.split("+")[-1] == "bss"))
     rates = sorted(
         {e[2] for e in entries}, key=lambda r: (float(r.rstrip("%")) if r.endswith("%") else 1e9, r)
     )
-    colors = dict(zip(rates, _colors(len(rates))))
+    colors = dict(zip(rates, palette(len(rates))))
     panels = [True] if half_only else [False, True]
     fig = new_figure((5.2 * len(panels), 4.0))
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
@@ -192,10 +189,8 @@ def plot_spectrum_over_time(run: RunResult, *, smallest: int = 8, ax: Axes | Non
         raise ValueError(f"expected singular values in {run.run_dir}/metrics.jsonl, found none")
     fig, ax = new_axes(ax)
     b = int(spectra["index"].max()) + 1
-    from .features import _colors
-
     keep = list(range(max(b - smallest, 0), b))
-    for i, color in zip(keep, _colors(len(keep))):
+    for i, color in zip(keep, palette(len(keep))):
         rows = spectra[spectra["index"] == i]
         ax.plot(rows["iteration"], rows["sigma"], color=color, lw=1.2, label=f"σ_{i + 1}")
     ax.set_yscale("log")
