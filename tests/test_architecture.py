@@ -39,6 +39,7 @@ LAYERS: dict[str, int] = {
     "spectral_probe._alloc": 0,
     "spectral_probe._extras": 0,
     "spectral_probe._io": 0,
+    "spectral_probe._jobs": 0,
     "spectral_probe._seed": 0,
     "spectral_probe._torchvision": 0,
     "spectral_probe.errors": 0,

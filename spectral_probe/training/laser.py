@@ -123,10 +123,10 @@ def run_laser_sweep(
 
     ``executor`` is one of the sweep executors (``inline``, ``local``, ``slurm``).
     """
-    from .sweep import EXECUTORS, _run_inline, _run_local, _run_slurm
+    from .._jobs import check_executor, run_jobs
+    from .sweep import run_cell
 
-    if executor not in EXECUTORS:
-        raise ConfigError(f"expected executor in {list(EXECUTORS)}, found {executor!r}")
+    check_executor(executor)
     out_dir = Path(out)
     rows: dict[str, dict[str, Any]] = {}
     pending: list[tuple[dict[str, Any], str, list[str]]] = []
@@ -155,13 +155,14 @@ def run_laser_sweep(
             if progress is not None:
                 progress(done, len(rows), run_id)
 
-        runner = {"inline": _run_inline, "local": _run_local, "slurm": _run_slurm}[executor]
-        runner(
-            pending,
+        run_jobs(
+            run_cell,
+            [(Path(run_dir).name, (cfg, run_dir, imports)) for cfg, run_dir, imports in pending],
             record,
-            out_dir=out_dir,
+            executor=executor,
+            folder=out_dir / ".submitit",
             parallel=max_parallel,
-            slurm=dict(slurm or {}),
+            slurm=slurm,
             wait=wait,
         )
     frame = pd.DataFrame(list(rows.values()))

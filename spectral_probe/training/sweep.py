@@ -46,7 +46,6 @@ import importlib
 import itertools
 import os
 import re
-import time
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +55,7 @@ from typing import Any
 import pandas as pd
 
 from .._io import write_json
+from .._jobs import EXECUTORS, run_jobs
 from ..errors import ConfigError, SpectralProbeError, TrainingDivergedError
 from .config import FinetuneConfig
 
@@ -69,7 +69,6 @@ __all__ = [
     "EXECUTORS",
 ]
 
-EXECUTORS = ("local", "slurm", "inline")
 _SECTIONS = {"sweep", "base", "grid", "executor"}
 
 
@@ -264,21 +263,6 @@ def run_cell(
     return {"run_id": result.run_id, "status": result.status, "test_accuracy": result.test_accuracy}
 
 
-class _CellJob:
-    """Callable submitted to SLURM; on preemption/timeout submitit requeues it and the run
-    resumes from its training state (``resume="auto"``)."""
-
-    def __call__(
-        self, config: Mapping[str, Any], run_dir: str, imports: Sequence[str]
-    ) -> dict[str, Any]:
-        return run_cell(config, run_dir, imports)
-
-    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
-        import submitit
-
-        return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
-
-
 @dataclass(frozen=True)
 class SweepReport:
     """What a sweep did: one row per cell (``run_id``, ``status``, ``test_accuracy``, ``error``).
@@ -364,7 +348,6 @@ def run_sweep(
     )
     status = {r["run_id"]: r for r in rows}
     jobs = [(c.to_dict(), str(d), imports) for c, d in pending]
-    runner = {"inline": _run_inline, "local": _run_local, "slurm": _run_slurm}[kind]
     done_count = len(configs) - len(pending)
 
     def record(run_id: str, outcome: dict[str, Any]) -> None:
@@ -374,108 +357,14 @@ def run_sweep(
         if progress is not None:
             progress(done_count, len(configs), run_id)
 
-    runner(
-        jobs,
+    run_jobs(
+        run_cell,
+        [(Path(run_dir).name, (cfg, run_dir, imps)) for cfg, run_dir, imps in jobs],
         record,
-        out_dir=out_dir,
+        executor=kind,
+        folder=out_dir / ".submitit",
         parallel=parallel,
         slurm=dict(opts.get("slurm", {}), **(slurm or {})),
         wait=wait,
     )
     return SweepReport(out_dir, pd.DataFrame(list(status.values())))
-
-
-def _failure(exc: BaseException) -> dict[str, Any]:
-    text = str(exc).strip().splitlines()
-    return {"status": "failed", "error": (text[-1] if text else type(exc).__name__)[:300]}
-
-
-def _run_inline(
-    jobs: list[tuple[dict[str, Any], str, list[str]]],
-    record: Callable[[str, dict[str, Any]], None],
-    **_: Any,
-) -> None:
-    for cfg, run_dir, imports in jobs:
-        try:
-            outcome = run_cell(cfg, run_dir, imports)
-        except SpectralProbeError as exc:
-            outcome = _failure(exc)
-        record(Path(run_dir).name, outcome)
-        if outcome.get("status") == "interrupted":  # SIGTERM / request_stop: stop the sweep
-            break  # the remaining cells stay "planned"; rerunning resumes this one first
-
-
-def _run_local(
-    jobs: list[tuple[dict[str, Any], str, list[str]]],
-    record: Callable[[str, dict[str, Any]], None],
-    *,
-    out_dir: Path,
-    parallel: int,
-    slurm: Mapping[str, Any],
-    **_: Any,
-) -> None:
-    import submitit
-
-    ex = submitit.LocalExecutor(folder=out_dir / ".submitit" / "%j")
-    ex.update_parameters(
-        timeout_min=int(slurm.get("timeout_min", 60 * 24 * 7)),
-        gpus_per_node=int(slurm.get("gpus_per_node", 0)),
-    )
-    queue = list(jobs)
-    running: list[tuple[Any, str]] = []
-    while queue or running:
-        while queue and len(running) < max(parallel, 1):
-            cfg, run_dir, imports = queue.pop(0)
-            running.append((ex.submit(run_cell, cfg, run_dir, imports), run_dir))
-        time.sleep(0.2)
-        for job, run_dir in list(running):
-            if job.done():
-                running.remove((job, run_dir))
-                try:
-                    outcome = job.result()
-                except Exception as exc:  # submitit re-raises the job's error
-                    outcome = _failure(exc)
-                record(Path(run_dir).name, outcome)
-
-
-def _run_slurm(
-    jobs: list[tuple[dict[str, Any], str, list[str]]],
-    record: Callable[[str, dict[str, Any]], None],
-    *,
-    out_dir: Path,
-    parallel: int,
-    slurm: Mapping[str, Any],
-    wait: bool,
-    **_: Any,
-) -> None:
-    import submitit
-
-    ex = submitit.AutoExecutor(folder=out_dir / ".submitit" / "%j", cluster="slurm")
-    plain = {
-        "timeout_min",
-        "gpus_per_node",
-        "cpus_per_task",
-        "mem_gb",
-        "nodes",
-        "tasks_per_node",
-        "name",
-        "stderr_to_stdout",
-    }
-    params = {
-        k if k in plain or k.startswith("slurm_") else f"slurm_{k}": v for k, v in slurm.items()
-    }
-    params.setdefault("slurm_array_parallelism", parallel)
-    ex.update_parameters(**params)
-    if not jobs:
-        return
-    cfgs, dirs, imps = zip(*jobs)
-    submitted = ex.map_array(_CellJob(), list(cfgs), list(dirs), list(imps))
-    for job, run_dir in zip(submitted, dirs):
-        if not wait:
-            record(Path(run_dir).name, {"status": "submitted", "error": f"job {job.job_id}"})
-            continue
-        try:
-            outcome = job.result()
-        except Exception as exc:
-            outcome = _failure(exc)
-        record(Path(run_dir).name, outcome)
