@@ -258,6 +258,27 @@ def finetune_cmd(
             show_default=False,
         ),
     ] = None,
+    lora_rank: Annotated[
+        int | None,
+        typer.Option(
+            help="Train a LoRA adapter of this rank (peft) instead of every weight; writes RUN/adapter/ and the merged model.safetensors.",
+            show_default=False,
+        ),
+    ] = None,
+    lora_alpha: Annotated[
+        float | None,
+        typer.Option(help="LoRA alpha (scale alpha/r) [default: rank].", show_default=False),
+    ] = None,
+    rslora: Annotated[
+        bool, typer.Option("--rslora", help="rsLoRA: scale alpha/sqrt(r).", show_default=False)
+    ] = False,
+    lora_targets: Annotated[
+        str | None,
+        typer.Option(
+            help="Regex of module names LoRA adapts [default: every Linear and ungrouped Conv2d outside the head].",
+            show_default=False,
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print final.json on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -314,6 +335,14 @@ def finetune_cmd(
         given["hp"] = parse_hp(hp)
     if log:
         given["log"] = tuple(log)
+    lora = {
+        "rank": lora_rank,
+        "alpha": lora_alpha,
+        "targets": lora_targets,
+        "rslora": rslora or None,
+    }
+    if any(v is not None for v in lora.values()):  # checked (rank required) by the config
+        given["lora"] = {k: v for k, v in lora.items() if v is not None}
     if resume is not None:
         base = RunDir(resume).read_config()
         target = resume

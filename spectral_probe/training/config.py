@@ -108,6 +108,9 @@ class FinetuneConfig:
         num_workers: data-loading worker processes.
         task_options: options of the task (the names its ``Task.options`` lists; see the task's
             documentation).
+        lora: train a LoRA adapter instead of every weight: ``{"rank": 8}`` plus optional
+            ``alpha``, ``rslora``, ``targets`` (see :mod:`~spectral_probe.training.lora`);
+            empty: full fine-tuning.
     """
 
     model: str = "torchvision:resnet50:IMAGENET1K_V1"
@@ -155,9 +158,10 @@ class FinetuneConfig:
     channels_last: str = "auto"
     num_workers: int = 0
     task_options: Mapping[str, Any] = field(default_factory=dict)
+    lora: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("hp", "task_options"):
+        for name in ("hp", "task_options", "lora"):
             value = getattr(self, name)
             if not isinstance(value, Mapping):
                 raise ConfigError(f"expected {name} to be a table of key = value, found {value!r}")
@@ -209,6 +213,9 @@ class FinetuneConfig:
         changes["method"] = _canonical_method(self.method)
         changes["rate"] = _canonical_rate(self.rate, "rate")
         changes["val"] = 0 if is_zero(self.val) else _canonical_rate(self.val, "val")
+        from .lora import resolve_lora
+
+        changes["lora"] = resolve_lora(self.lora, changes["method"])
         out = dataclasses.replace(self, **changes)
         out._check()
         return out
@@ -338,7 +345,9 @@ class FinetuneConfig:
     def identity(self) -> dict[str, Any]:
         """The resolved fields that decide the result (all but :data:`OPERATIONAL_KEYS`)."""
         d = self.resolve().to_dict()
-        return {k: v for k, v in d.items() if k not in OPERATIONAL_KEYS}
+        return {
+            k: v for k, v in d.items() if k not in OPERATIONAL_KEYS and (k != "lora" or v)
+        }  # no lora: the identity (and run id) of a full fine-tune is as before LoRA existed
 
     @property
     def config_hash(self) -> str:
@@ -352,7 +361,8 @@ class FinetuneConfig:
         cfg = self.resolve()
         data = cfg.data.partition(":")[0] or "data"
         rate = f"{cfg.rate}pc" if isinstance(cfg.rate, int) else str(cfg.rate).replace("%", "pct")
-        slug = f"{data}-{cfg.method}-{rate}-s{cfg.seed}"
+        lora = f"-lora{cfg.lora['rank']}" if cfg.lora else ""
+        slug = f"{data}-{cfg.method}{lora}-{rate}-s{cfg.seed}"
         slug = re.sub(r"[^A-Za-z0-9._+-]+", "_", slug)
         return f"{slug}-{cfg.config_hash}"
 

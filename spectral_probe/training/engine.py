@@ -215,7 +215,14 @@ class Trainer:
         self.channels_last = use_channels_last(
             cfg.channels_last, device, self.setup.modality, self.setup.model
         )
-        model = self.setup.model.to(device)
+        model = self.setup.model
+        self.lora = None
+        if cfg.lora:  # peft's LoRA layers injected in place; module names unchanged
+            from .lora import wrap_lora
+
+            self.lora = wrap_lora(model, cfg.lora, head=self.setup.head)
+            model = self.lora.model
+        model = model.to(device)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model: nn.Module = model
@@ -369,13 +376,23 @@ class Trainer:
             hook.on_checkpoint(self)
 
     def save_model(self, name: str) -> Path:
-        """Write the current weights as a toolkit checkpoint ``NAME.safetensors`` (rank 0)."""
+        """Write the current weights as a toolkit checkpoint ``NAME.safetensors`` (rank 0).
+
+        A LoRA run's final ``model.safetensors`` holds the merged weights, and its adapter
+        goes to ``adapter/`` (:mod:`~spectral_probe.training.lora`).
+        """
         path = self.run_dir / name
         if self.dist.is_main:
             s = self.setup
+            model = self.model
+            if self.lora is not None and name == RunDir.MODEL:  # the adapter, and merged weights
+                from .lora import merged_model, save_lora
+
+                save_lora(self.lora, self.run_dir / "adapter")
+                model = merged_model(self.lora)
             save_checkpoint(
                 path,
-                self.model,
+                model,
                 base=s.base,
                 head=s.head,
                 num_classes=len(s.classes),

@@ -114,6 +114,8 @@ def test_finetune_json_and_hyperparameters(runner, tmp_path):
         (["--hp", "eta"], "NAME=VALUE"),
         (["--preset", "fast"], "expected a preset"),
         (["--select", "best"], "val > 0"),
+        (["--lora-alpha", "16"], "expected lora.rank"),
+        (["--lora-rank", "4", "--lora-targets", "nothing"], "found none for 'nothing'"),
     ],
 )
 def test_bad_input_is_one_line_and_no_run_directory(runner, tmp_path, args, fragment):
@@ -318,3 +320,20 @@ def test_log_without_the_extra_is_one_line_naming_it(
     res = _run(runner, [command, *args, "--out", str(tmp_path / "runs"), "-q", "--log", target])
     assert f"pip install 'spectral-probe[{target}]'" in one_line_error(res)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_finetune_lora_writes_adapter_and_merged_model_compare_weights_reads(runner, tmp_path):
+    args = ["finetune", *TINY, "--method", "none", "--iterations", "8", "--lora-rank", "4"]
+    res = _run(runner, [*args, "--rslora", "--run-dir", str(tmp_path / "r"), "-q"])
+    assert res.exit_code == 0, res.output
+    cfg = json.loads((tmp_path / "r" / "config.json").read_text())["config"]
+    assert cfg["lora"] == {"rank": 4, "alpha": 4, "rslora": True, "targets": ""}
+    assert json.loads((tmp_path / "r" / "adapter" / "adapter_config.json").read_text())[
+        "use_rslora"
+    ]
+    res = _run(
+        runner, ["compare-weights", "tiny:cnn", str(tmp_path / "r" / "model.safetensors"), "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    layers = {r["layer"]: r for r in json.loads(res.stdout)["layers"]}
+    assert {"conv1", "conv2"} <= set(layers) and layers["conv1"]["w_rel_change"] > 0
