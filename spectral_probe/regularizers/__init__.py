@@ -1,6 +1,8 @@
 """Fine-tuning regularizers: L2, L2-SP, DELTA, BSS, TSVD and EWC, by name.
 
-``build_regularizer("l2-sp+bss", **hparams)`` returns a :class:`RegularizerSet`; the engine
+``parse_method("l2-sp+bss", **hparams)`` checks a method string and its hyperparameters
+without building anything (a :class:`Method`); ``build_regularizer`` (the same, then
+``Method.build``) returns a :class:`RegularizerSet`; the engine
 calls ``prepare`` once, captures the head's input with :class:`FeatureCapture` (feeding it
 through ``transform_features``), and adds ``penalty``/``forward`` to each step's loss. See
 ``docs/regularizers.md`` for the formulas, defaults and the engine protocol.
@@ -14,11 +16,13 @@ from __future__ import annotations
 from ._base import Regularizer, StepContext
 from ._capture import FeatureCapture
 from ._registry import (
+    Method,
     RegularizerInfo,
     RegularizerSet,
     build_regularizer,
     hyperparameters_of,
     list_regularizers,
+    parse_method,
     register_regularizer,
 )
 
@@ -45,6 +49,7 @@ __all__ = [
     "EWCPenalty",
     "FeatureCapture",
     "L2SPPenalty",
+    "Method",
     "Regularizer",
     "RegularizerInfo",
     "RegularizerSet",
@@ -57,6 +62,7 @@ __all__ = [
     "gather_features",
     "hyperparameters_of",
     "list_regularizers",
+    "parse_method",
     "register_regularizer",
     "truncate_spectrum",
 ]

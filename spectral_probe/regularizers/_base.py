@@ -85,6 +85,19 @@ class Regularizer(nn.Module):
         """Whether :meth:`penalty` can be non-zero (False for TSVD and optimizer-side L2)."""
         return True
 
+    @classmethod
+    def check_hyperparameters(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        """``values`` (one per name of :func:`hyperparameters_of`) checked and normalised.
+
+        What an instance built with ``values`` would hold, computed without building it: a
+        method string is checked this way (:func:`~spectral_probe.regularizers.parse_method`)
+        and ``__init__`` stores the result. Subclasses with hyperparameters override it.
+
+        Raises:
+            ConfigError: a value out of range (one line naming ``NAME.HP``).
+        """
+        return dict(values)
+
     def prepare(
         self,
         model: nn.Module,

@@ -25,10 +25,12 @@ from ._base import (
 )
 
 __all__ = [
+    "Method",
     "RegularizerInfo",
     "RegularizerSet",
     "register_regularizer",
     "build_regularizer",
+    "parse_method",
     "list_regularizers",
     "hyperparameters_of",
 ]
@@ -133,22 +135,54 @@ def _parse_spec(spec: str) -> list[str]:
     return names
 
 
-def build_regularizer(spec: str, **hparams: Any) -> RegularizerSet:
-    """Build the regularizers named in ``spec`` (``"l2-sp+bss"``; ``"none"`` for none).
+@dataclass(frozen=True)
+class Method:
+    """A parsed method string: its terms in order and each term's checked hyperparameters.
+
+    What :func:`parse_method` returns. Nothing is built: :meth:`build` makes the modules,
+    which only the training engine needs.
+
+    Attributes:
+        names: the terms' registered names, in spec order (empty for ``"none"``).
+        hyperparameters: per term, every hyperparameter with the value its module will hold
+            (the default where none was given; checked and normalised by the class's
+            :meth:`~Regularizer.check_hyperparameters`).
+    """
+
+    names: tuple[str, ...]
+    hyperparameters: Mapping[str, Mapping[str, Any]]
+
+    @property
+    def spec(self) -> str:
+        """The canonical method string: ``"l2-sp+bss"``, or ``"none"``."""
+        return "+".join(self.names) or "none"
+
+    def qualified(self) -> dict[str, Any]:
+        """Every hyperparameter as ``{"TERM.NAME": value}``, in spec order."""
+        return {f"{n}.{k}": v for n in self.names for k, v in self.hyperparameters[n].items()}
+
+    def build(self) -> RegularizerSet:
+        """The modules, one per term, with these hyperparameters."""
+        return RegularizerSet([_REGISTRY[n](**self.hyperparameters[n]) for n in self.names])
+
+
+def parse_method(spec: str, **hparams: Any) -> Method:
+    """Parse ``spec`` (``"l2-sp+bss"``; ``"none"`` for none) and route ``hparams`` to its terms.
 
     Hyperparameters are routed by name: ``eta=0.01`` goes to every term that has an ``eta``;
     a qualified key ``**{"bss.eta": 0.01}`` goes to that term only. String values (from a
-    command line) are converted to the type of the default.
+    command line) are converted to the type of the default. Every value is checked as the
+    module would check it, but no module is built.
 
     Raises:
         ConfigError: an unknown method, a repeated one, an unknown hyperparameter (the message
             lists the valid ones) or a value out of range.
 
     Examples:
-        >>> from spectral_probe.regularizers import build_regularizer
-        >>> reg = build_regularizer("l2-sp+bss", eta=0.01, beta="0.1")
-        >>> reg.names, reg["bss"].eta, reg["l2-sp"].beta
-        (['l2-sp', 'bss'], 0.01, 0.1)
+        >>> from spectral_probe.regularizers import parse_method
+        >>> method = parse_method(" L2-SP+bss ", eta=0.01, beta="0.1")
+        >>> method.spec, method.hyperparameters["bss"]["eta"], method.qualified()["l2-sp.beta"]
+        ('l2-sp+bss', 0.01, 0.1)
     """
     if not isinstance(spec, str):
         raise ConfigError(f"expected a regularizer spec string like 'l2-sp+bss', found {spec!r}")
@@ -171,7 +205,25 @@ def build_regularizer(spec: str, **hparams: Any) -> RegularizerSet:
             )
         for t in targets:
             per_term[t][hp] = _coerce(t, hp, value, signatures[t][hp])
-    return RegularizerSet([_REGISTRY[n](**per_term[n]) for n in names])
+    checked = {
+        n: _REGISTRY[n].check_hyperparameters({**signatures[n], **per_term[n]}) for n in names
+    }
+    return Method(tuple(names), checked)
+
+
+def build_regularizer(spec: str, **hparams: Any) -> RegularizerSet:
+    """Build the regularizers named in ``spec``: :func:`parse_method` then :meth:`Method.build`.
+
+    Raises:
+        ConfigError: as :func:`parse_method`.
+
+    Examples:
+        >>> from spectral_probe.regularizers import build_regularizer
+        >>> reg = build_regularizer("l2-sp+bss", eta=0.01, beta="0.1")
+        >>> reg.names, reg["bss"].eta, reg["l2-sp"].beta
+        (['l2-sp', 'bss'], 0.01, 0.1)
+    """
+    return parse_method(spec, **hparams).build()
 
 
 class RegularizerSet(nn.Module):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -182,12 +183,26 @@ class BSS(Regularizer):
         gather: bool = False,
     ) -> None:
         super().__init__()
-        self.eta = check_float("bss.eta", eta)
-        self.k = check_int("bss.k", k)
-        self.precision = check_choice("bss.precision", precision, PRECISIONS)
-        if not isinstance(gather, bool):
-            raise ConfigError(f"expected bss.gather to be true or false, found {gather!r}")
-        self.gather = gather
+        hp = self.check_hyperparameters(
+            {"eta": eta, "k": k, "precision": precision, "gather": gather}
+        )
+        self.eta: float = hp["eta"]
+        self.k: int = hp["k"]
+        self.precision: str = hp["precision"]
+        self.gather: bool = hp["gather"]
+
+    @classmethod
+    def check_hyperparameters(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        out = {
+            "eta": check_float("bss.eta", values["eta"]),
+            "k": check_int("bss.k", values["k"]),
+            "precision": check_choice("bss.precision", values["precision"], PRECISIONS),
+        }
+        if not isinstance(values["gather"], bool):
+            raise ConfigError(
+                f"expected bss.gather to be true or false, found {values['gather']!r}"
+            )
+        return {**out, "gather": values["gather"]}
 
     def penalty(self, ctx: StepContext) -> Tensor:
         """``eta * sum_{i<=k} sigma_{-i}^2(F)`` of ``ctx.features`` (gathered if asked)."""

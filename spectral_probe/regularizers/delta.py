@@ -180,19 +180,26 @@ class DELTA(Regularizer):
         source_norm: str = "batch",
     ) -> None:
         super().__init__()
-        self.gamma = check_float("delta.gamma", gamma)
-        self.kappa = check_float("delta.kappa", kappa)
-        self.layers = _parse_layers(layers)
-        self.temperature = check_float("delta.temperature", temperature, strict=True)
-        self.attention_batches = check_int("delta.attention_batches", attention_batches)
-        self.probe_epochs = check_int("delta.probe_epochs", probe_epochs, minimum=0)
-        self.ablation_memory_mb = check_int("delta.ablation_memory_mb", ablation_memory_mb)
-        if source_norm not in SOURCE_NORM_MODES:
-            raise ConfigError(
-                f"expected delta.source_norm in {', '.join(SOURCE_NORM_MODES)}, "
-                f"found {source_norm!r}"
-            )
-        self.source_norm = source_norm
+        hp = self.check_hyperparameters(
+            {
+                "gamma": gamma,
+                "kappa": kappa,
+                "layers": layers,
+                "temperature": temperature,
+                "attention_batches": attention_batches,
+                "probe_epochs": probe_epochs,
+                "ablation_memory_mb": ablation_memory_mb,
+                "source_norm": source_norm,
+            }
+        )
+        self.gamma: float = hp["gamma"]
+        self.kappa: float = hp["kappa"]
+        self.layers: tuple[str, ...] | None = hp["layers"]
+        self.temperature: float = hp["temperature"]
+        self.attention_batches: int = hp["attention_batches"]
+        self.probe_epochs: int = hp["probe_epochs"]
+        self.ablation_memory_mb: int = hp["ablation_memory_mb"]
+        self.source_norm: str = hp["source_norm"]
         self.attention = TensorStore()
         self.source: nn.Module | None = None
         self.layers_: list[str] = []
@@ -203,6 +210,26 @@ class DELTA(Regularizer):
         self._last_layer: str | None = None
         self._stop_early = False
         self._source_norms: list[nn.modules.batchnorm._BatchNorm] = []
+
+    @classmethod
+    def check_hyperparameters(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        out = {
+            "gamma": check_float("delta.gamma", values["gamma"]),
+            "kappa": check_float("delta.kappa", values["kappa"]),
+            "layers": _parse_layers(values["layers"]),
+            "temperature": check_float("delta.temperature", values["temperature"], strict=True),
+            "attention_batches": check_int("delta.attention_batches", values["attention_batches"]),
+            "probe_epochs": check_int("delta.probe_epochs", values["probe_epochs"], minimum=0),
+            "ablation_memory_mb": check_int(
+                "delta.ablation_memory_mb", values["ablation_memory_mb"]
+            ),
+        }
+        if values["source_norm"] not in SOURCE_NORM_MODES:
+            raise ConfigError(
+                f"expected delta.source_norm in {', '.join(SOURCE_NORM_MODES)}, "
+                f"found {values['source_norm']!r}"
+            )
+        return {**out, "source_norm": values["source_norm"]}
 
     # -- set-up ---------------------------------------------------------------------------
     def prepare(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -136,12 +136,24 @@ class EWC(Regularizer):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        self.lam = check_float("ewc.lam", lam)
-        self.fisher = check_choice("ewc.fisher", fisher, FISHER_KINDS)
-        self.fisher_samples = check_int("ewc.fisher_samples", fisher_samples)
-        self.seed = check_int("ewc.seed", seed, minimum=0)
+        hp = self.check_hyperparameters(
+            {"lam": lam, "fisher": fisher, "fisher_samples": fisher_samples, "seed": seed}
+        )
+        self.lam: float = hp["lam"]
+        self.fisher: str = hp["fisher"]
+        self.fisher_samples: int = hp["fisher_samples"]
+        self.seed: int = hp["seed"]
         self.star = TensorStore()
         self.fisher_diag = TensorStore()
+
+    @classmethod
+    def check_hyperparameters(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "lam": check_float("ewc.lam", values["lam"]),
+            "fisher": check_choice("ewc.fisher", values["fisher"], FISHER_KINDS),
+            "fisher_samples": check_int("ewc.fisher_samples", values["fisher_samples"]),
+            "seed": check_int("ewc.seed", values["seed"], minimum=0),
+        }
 
     def prepare(
         self,

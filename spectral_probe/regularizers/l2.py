@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
+from ..errors import ConfigError
 from ._base import Regularizer, StepContext, check_float, squared_distance, unwrap_model
 from ._registry import register_regularizer
 
@@ -41,12 +43,18 @@ class L2(Regularizer):
 
     def __init__(self, *, alpha: float = 0.01, explicit: bool = False) -> None:
         super().__init__()
-        self.alpha = check_float("l2.alpha", alpha)
-        if not isinstance(explicit, bool):
-            from ..errors import ConfigError
+        hp = self.check_hyperparameters({"alpha": alpha, "explicit": explicit})
+        self.alpha: float = hp["alpha"]
+        self.explicit: bool = hp["explicit"]
 
-            raise ConfigError(f"expected l2.explicit to be true or false, found {explicit!r}")
-        self.explicit = explicit
+    @classmethod
+    def check_hyperparameters(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        alpha = check_float("l2.alpha", values["alpha"])
+        if not isinstance(values["explicit"], bool):
+            raise ConfigError(
+                f"expected l2.explicit to be true or false, found {values['explicit']!r}"
+            )
+        return {"alpha": alpha, "explicit": values["explicit"]}
 
     @property
     def has_penalty(self) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
@@ -48,9 +48,17 @@ class L2SP(Regularizer):
 
     def __init__(self, *, alpha: float = 0.01, beta: float = 0.01) -> None:
         super().__init__()
-        self.alpha = check_float("l2-sp.alpha", alpha)
-        self.beta = check_float("l2-sp.beta", beta)
+        hp = self.check_hyperparameters({"alpha": alpha, "beta": beta})
+        self.alpha: float = hp["alpha"]
+        self.beta: float = hp["beta"]
         self.start = TensorStore()
+
+    @classmethod
+    def check_hyperparameters(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "alpha": check_float("l2-sp.alpha", values["alpha"]),
+            "beta": check_float("l2-sp.beta", values["beta"]),
+        }
 
     def prepare(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
@@ -113,7 +114,11 @@ class TSVD(Regularizer):
 
     def __init__(self, *, r: int = 1) -> None:
         super().__init__()
-        self.r = check_int("tsvd.r", r)
+        self.r: int = self.check_hyperparameters({"r": r})["r"]
+
+    @classmethod
+    def check_hyperparameters(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        return {"r": check_int("tsvd.r", values["r"])}
 
     @property
     def has_penalty(self) -> bool:

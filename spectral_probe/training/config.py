@@ -209,8 +209,7 @@ class FinetuneConfig:
                 if key == "epochs" and self.iterations is not None:
                     continue
                 changes[key] = values[key]
-        changes["hp"] = _resolve_hp(self.method, values["hp"], self.hp)
-        changes["method"] = _canonical_method(self.method)
+        changes["method"], changes["hp"] = _resolve_method(self.method, values["hp"], self.hp)
         changes["rate"] = _canonical_rate(self.rate, "rate")
         changes["val"] = 0 if is_zero(self.val) else _canonical_rate(self.val, "val")
         from .lora import resolve_lora
@@ -433,31 +432,18 @@ def parse_task_options(items: Sequence[str]) -> dict[str, Any]:
     return _parse_pairs(items, "a task option as KEY=VALUE (e.g. max_length=64)")
 
 
-def _canonical_method(method: str) -> str:
-    from ..regularizers import build_regularizer
-
-    if not isinstance(method, str):
-        raise ConfigError(f"expected a method such as 'l2-sp+bss', found {method!r}")
-    regs = build_regularizer(method)
-    return "+".join(regs.names) or "none"
-
-
-def _resolve_hp(
+def _resolve_method(
     method: str, preset_hp: Mapping[str, Any], user_hp: Mapping[str, Any]
-) -> dict[str, Any]:
-    """Every hyperparameter of the method's terms, qualified, with its effective value."""
-    from ..regularizers import build_regularizer
-    from ..regularizers._registry import hyperparameters_of
+) -> tuple[str, dict[str, Any]]:
+    """The canonical method string and every hyperparameter of its terms, qualified, with its
+    effective value: the user's, else the preset's (for the terms the method has), else the
+    default. Parsed by :func:`~spectral_probe.regularizers.parse_method`; nothing is built."""
+    from ..regularizers import parse_method
 
-    names = build_regularizer(method).names if isinstance(method, str) else []
+    names = parse_method(method).names
     chosen = {k: v for k, v in preset_hp.items() if k.partition(".")[0] in names}
-    merged = {**chosen, **dict(user_hp)}
-    regs = build_regularizer(method, **merged)  # validates names and values
-    out: dict[str, Any] = {}
-    for term in regs:
-        for hp in hyperparameters_of(type(term)):
-            out[f"{term.name}.{hp}"] = to_jsonable(getattr(term, hp))
-    return out
+    parsed = parse_method(method, **{**chosen, **dict(user_hp)})
+    return parsed.spec, {k: to_jsonable(v) for k, v in parsed.qualified().items()}
 
 
 def _check_batch_vs_spectrum(hp: Mapping[str, Any], batch: int) -> None:

@@ -6,9 +6,9 @@ Each step minimises
 
     \frac{1}{b} \sum_{i=1}^{b} L\big(G(F(x_i)), y_i\big) + \Omega(W) + L_{bss}(F)
 
-with the terms of ``config.method`` built by
-:func:`~spectral_probe.regularizers.build_regularizer`; ``F`` (the head's input) is captured
-by a forward pre-hook, which is also where TSVD replaces it during training steps. The task
+with the terms of ``config.method`` parsed by :func:`~spectral_probe.regularizers.parse_method`
+and built here, the only place that builds them; ``F`` (the head's input) is captured by a
+forward pre-hook, which is also where TSVD replaces it during training steps. The task
 (:mod:`~spectral_probe.training.tasks`) supplies the model, the data and the loss.
 
 See ``docs/training.md`` for the run directory, resuming, DDP and the failure modes.
@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from .._seed import seed_everything
 from ..errors import ConfigError, TrainingDivergedError
 from ..models import read_state_dict, save_checkpoint
-from ..regularizers import FeatureCapture, RegularizerSet, StepContext, build_regularizer
+from ..regularizers import FeatureCapture, RegularizerSet, StepContext, parse_method
 from . import image as _image  # noqa: F401  (registers the image-classification task)
 from .batches import BatchPlan, train_loader
 from .config import FinetuneConfig
@@ -208,7 +208,7 @@ class Trainer:
             if cfg.epochs is None
             else max(1, math.ceil(cfg.epochs * self.plan.per_epoch))
         )
-        self.regularizer: RegularizerSet = build_regularizer(cfg.method, **cfg.hp)
+        self.regularizer: RegularizerSet = parse_method(cfg.method, **cfg.hp).build()
         self._check_spectrum_batch()
         device = self.dist.device
         self.amp = amp_dtype(cfg.amp, device)

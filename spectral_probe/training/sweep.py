@@ -98,7 +98,7 @@ class SweepSpec:
 
     def configs(self) -> list[FinetuneConfig]:
         """Every cell's resolved config, in grid order, without duplicates (by run id)."""
-        from ..regularizers import build_regularizer, list_regularizers
+        from ..regularizers import list_regularizers, parse_method
         from .tasks import get_task, list_tasks
 
         registry = {r.name: dict(r.hyperparameters) for r in list_regularizers()}
@@ -129,7 +129,7 @@ class SweepSpec:
                 else:
                     fields_[key] = value
             try:
-                terms = build_regularizer(str(fields_.get("method", "l2"))).names
+                terms = parse_method(str(fields_.get("method", "l2"))).names
                 known = {t: registry[t] for t in terms}
                 for hp_combo in itertools.product(*hp_axes) if hp_axes else [()]:
                     cell_hp = dict(hp)

@@ -135,3 +135,71 @@ def test_parse_hp():
 def test_get_preset_unknown():
     with pytest.raises(ConfigError, match="expected a preset in"):
         get_preset("fast")
+
+
+def _methods() -> list[str]:
+    from spectral_probe.regularizers import list_regularizers
+    from spectral_probe.training import SCENARIOS
+
+    names = [r.name for r in list_regularizers()]
+    pairs = [f"{a}+{b}" for a in names for b in names if a != b]
+    return ["none", *names, *pairs, *(s["method"] for s in SCENARIOS.values())]
+
+
+def _built_hp(method: str, preset_hp: dict, user_hp: dict) -> tuple[str, dict]:
+    """What resolve gave before it parsed through parse_method: the modules built with the
+    preset's values for the method's terms and the user's, then read back."""
+    from spectral_probe._io import to_jsonable
+    from spectral_probe.regularizers import build_regularizer, hyperparameters_of
+
+    names = build_regularizer(method).names
+    chosen = {k: v for k, v in preset_hp.items() if k.partition(".")[0] in names}
+    regs = build_regularizer(method, **{**chosen, **user_hp})
+    hp = {
+        f"{t.name}.{h}": to_jsonable(getattr(t, h))
+        for t in regs
+        for h in hyperparameters_of(type(t))
+    }
+    return "+".join(regs.names) or "none", hp
+
+
+@pytest.mark.parametrize("preset", [p.name for p in list_presets()])
+def test_resolve_gives_what_the_built_modules_hold(preset):
+    """Every registered method (alone and in pairs) and every scenario's, under every preset:
+    the same canonical method and hyperparameters as building the modules gave."""
+    checked = 0
+    for method in _methods():
+        for user in ({}, {"eta": "0.5"}, {"bss.k": 2, "alpha": 0.3}):
+            try:
+                expected = _built_hp(method, dict(get_preset(preset).hp), user)
+            except ConfigError as exc:  # the same error, without building anything
+                message = str(exc)
+                with pytest.raises(ConfigError) as err:
+                    FinetuneConfig(data="digits", method=method, preset=preset, hp=user).resolve()
+                assert str(err.value) == message
+                continue
+            cfg = FinetuneConfig(
+                data="digits", method=method.upper(), preset=preset, hp=user, batch_size=64
+            ).resolve()
+            assert (cfg.method, cfg.hp) == expected, (method, user)
+            checked += 1
+    assert checked > 40
+
+
+def test_resolve_and_sweep_cells_build_no_module(monkeypatch, tmp_path):
+    from spectral_probe.regularizers import Regularizer
+    from spectral_probe.training import load_sweep
+
+    def refuse(self, *args, **kwargs):
+        raise AssertionError("a module was built")
+
+    monkeypatch.setattr(Regularizer, "__init__", refuse)
+    cfg = FinetuneConfig(data="digits", method="delta+bss", hp={"k": 2}).resolve()
+    assert cfg.hp["bss.k"] == 2 and cfg.run_id
+    path = tmp_path / "s.toml"
+    path.write_text(
+        '[sweep]\nname = "s"\n[base]\ndata = "digits"\n[grid]\n'
+        'method = ["l2", "l2+bss", "delta"]\n[grid.hp]\n"bss.k" = [1, 2]\n',
+        encoding="utf-8",
+    )
+    assert [c.method for c in load_sweep(path).configs()] == ["l2", "l2+bss", "l2+bss", "delta"]
