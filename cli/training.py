@@ -279,6 +279,15 @@ def finetune_cmd(
             show_default=False,
         ),
     ] = None,
+    unfrozen_parameters: Annotated[
+        Path | None,
+        typer.Option(
+            "--unfrozen-parameters",
+            help="Train only the parameters matched by this axolotl unfrozen_parameters YAML "
+            "(as select-layers --out writes it; patterns matched as axolotl does) and the head.",
+            show_default=False,
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print final.json on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -327,6 +336,7 @@ def finetune_cmd(
         "num_workers": workers,
         "log_every": log_every,
         "checkpoint_every": checkpoint_every,
+        "unfrozen_parameters": None if unfrozen_parameters is None else str(unfrozen_parameters),
     }
     given = {k: v for k, v in given.items() if v is not None}
     if image_size is not None:

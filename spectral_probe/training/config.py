@@ -28,6 +28,7 @@ from typing import Any
 from .._io import to_jsonable
 from ..errors import ConfigError, DataError
 from ._checks import check_bool, check_integer, check_number, check_string, is_zero, toml_value
+from .freeze import resolve_unfrozen
 from .log_targets import check_loggers
 from .presets import PRESET_FIELDS, get_preset
 
@@ -111,6 +112,9 @@ class FinetuneConfig:
         lora: train a LoRA adapter instead of every weight: ``{"rank": 8}`` plus optional
             ``alpha``, ``rslora``, ``targets`` (see :mod:`~spectral_probe.training.lora`);
             empty: full fine-tuning.
+        unfrozen_parameters: train only the parameters these patterns match (axolotl's
+            ``unfrozen_parameters``, :mod:`~spectral_probe.training.freeze`) and the head; a
+            string is the path of such a YAML file, read by :meth:`resolve`. ``()``: train all.
     """
 
     model: str = "torchvision:resnet50:IMAGENET1K_V1"
@@ -159,6 +163,7 @@ class FinetuneConfig:
     num_workers: int = 0
     task_options: Mapping[str, Any] = field(default_factory=dict)
     lora: Mapping[str, Any] = field(default_factory=dict)
+    unfrozen_parameters: str | tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("hp", "task_options", "lora"):
@@ -170,6 +175,8 @@ class FinetuneConfig:
             object.__setattr__(
                 self, "log", (self.log,) if isinstance(self.log, str) else tuple(self.log)
             )
+        if isinstance(self.unfrozen_parameters, list):  # TOML/JSON give lists
+            object.__setattr__(self, "unfrozen_parameters", tuple(self.unfrozen_parameters))
 
     # ------------------------------------------------------------------ resolution
 
@@ -215,6 +222,12 @@ class FinetuneConfig:
         from .lora import resolve_lora
 
         changes["lora"] = resolve_lora(self.lora, changes["method"])
+        changes["unfrozen_parameters"] = resolve_unfrozen(self.unfrozen_parameters)
+        if changes["lora"] and changes["unfrozen_parameters"]:
+            raise ConfigError(
+                "expected either lora or unfrozen_parameters, found both (LoRA freezes every "
+                "pre-trained weight)"
+            )
         out = dataclasses.replace(self, **changes)
         out._check()
         return out
@@ -342,11 +355,14 @@ class FinetuneConfig:
         return cls.from_dict(data)
 
     def identity(self) -> dict[str, Any]:
-        """The resolved fields that decide the result (all but :data:`OPERATIONAL_KEYS`)."""
+        """The resolved fields that decide the result (all but :data:`OPERATIONAL_KEYS`; an empty
+        ``lora`` or ``unfrozen_parameters`` is left out, so run ids from before them stay valid)."""
         d = self.resolve().to_dict()
         return {
-            k: v for k, v in d.items() if k not in OPERATIONAL_KEYS and (k != "lora" or v)
-        }  # no lora: the identity (and run id) of a full fine-tune is as before LoRA existed
+            k: v
+            for k, v in d.items()
+            if k not in OPERATIONAL_KEYS and (k not in ("lora", "unfrozen_parameters") or v)
+        }  # without them, the identity (and run id) of a full fine-tune is as before they existed
 
     @property
     def config_hash(self) -> str:

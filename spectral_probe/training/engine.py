@@ -37,6 +37,7 @@ from .batches import BatchPlan, train_loader
 from .config import FinetuneConfig
 from .distributed import init_distributed
 from .evaluate import evaluate
+from .freeze import freeze_except
 from .hooks import TrainingHook
 from .optim import amp_dtype, build_optimizer, use_channels_last
 from .rundir import RunDir, RunResult, load_run
@@ -225,6 +226,8 @@ class Trainer:
         model = model.to(device)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
+        if cfg.unfrozen_parameters:  # only these (and the head) train; the rest keep W0
+            freeze_except(model, cfg.unfrozen_parameters, head=self.setup.head)
         self.model: nn.Module = model
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True
@@ -319,6 +322,9 @@ class Trainer:
             "task": self.task.name,
             "data": {**self.setup.info, "classes": self.setup.classes},
             "iterations": self.total,
+            "trainable_parameters": sum(
+                p.numel() for p in self.model.parameters() if p.requires_grad
+            ),
             "batches_per_epoch": self.plan.per_epoch,
             "world_size": self.dist.world,
             "device": str(self.dist.device),
