@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -46,6 +47,18 @@ __all__ = [
     "SplitOpt",
     "OutOpt",
     "JsonOpt",
+    "PoolChoice",
+    "BatchSizeOpt",
+    "MaxBatchesOpt",
+    "ImageSizeOpt",
+    "InterpolationOpt",
+    "PoolOpt",
+    "DeviceOpt",
+    "AmpOpt",
+    "ChannelsLastOpt",
+    "WorkersOpt",
+    "MaxLengthOpt",
+    "feature_reader",
 ]
 
 #: ``--split`` of the analysis commands; default ``auto`` (spectral_probe.data.AUTO_SPLIT,
@@ -66,6 +79,82 @@ OutOpt = Annotated[
 ]
 #: ``--json`` of the analysis commands.
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the full results as JSON on stdout.")]
+
+# The feature-reading options: one group, shared by feature-spectrum, compare-features and
+# rank-models, that :func:`feature_reader` turns into one FeatureReader (which checks them).
+
+
+class PoolChoice(str, Enum):
+    auto = "auto"
+    avg = "avg"
+    flatten = "flatten"
+    cls = "cls"
+
+
+BatchSizeOpt = Annotated[
+    int,
+    typer.Option(help="Samples per batch (feature-spectrum: the rows b of each feature matrix)."),
+]
+MaxBatchesOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Read at most this many batches per model [default: the whole split].",
+        show_default=False,
+    ),
+]
+ImageSizeOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Input side in pixels for every model [default: each model's own].", show_default=False
+    ),
+]
+InterpolationOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Resizing filter for every model: bilinear, bicubic or nearest [default: each "
+        "model's own, e.g. bicubic for EfficientNet-Lite].",
+        show_default=False,
+    ),
+]
+PoolOpt = Annotated[
+    PoolChoice,
+    typer.Option(
+        help="Maps: auto/avg = spatial mean, flatten = C*H*W; sequences: auto/cls = [CLS], avg = token mean."
+    ),
+]
+DeviceOpt = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+AmpOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--amp/--no-amp",
+        help="Autocast (float16) the forward [default: on CUDA only].",
+        show_default=False,
+    ),
+]
+ChannelsLastOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--channels-last/--no-channels-last",
+        help="Images and weights in channels_last [default: on CUDA only].",
+        show_default=False,
+    ),
+]
+WorkersOpt = Annotated[int, typer.Option(help="Loader processes for image files.")]
+MaxLengthOpt = Annotated[int, typer.Option(help="Text: truncate token sequences to this length.")]
+
+
+def feature_reader(data: str, **options: Any) -> Any:
+    """The :class:`~spectral_probe.extract.FeatureReader` of the reading options.
+
+    ``options`` are the group's options under their command-line names (``workers``; a
+    :class:`PoolChoice` or its value); the reader checks them (a bad value is one line, exit 2).
+    """
+    from spectral_probe.extract import FeatureReader
+
+    names = {"workers": "num_workers"}
+    settings = {names.get(k, k): getattr(v, "value", v) for k, v in options.items()}
+    return FeatureReader(data, **settings)
+
 
 console = Console(stderr=True)
 stdout = Console(soft_wrap=True)

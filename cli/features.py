@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from ._common import (
+    AmpOpt,
+    BatchSizeOpt,
+    ChannelsLastOpt,
+    DeviceOpt,
+    ImageSizeOpt,
+    InterpolationOpt,
     JsonOpt,
+    MaxBatchesOpt,
+    MaxLengthOpt,
     OutOpt,
+    PoolChoice,
+    PoolOpt,
     SplitOpt,
+    WorkersOpt,
     console,
+    feature_reader,
     handles_errors,
     long_lived,
     print_frame,
@@ -21,13 +32,6 @@ from ._common import (
 )
 
 app = typer.Typer()
-
-
-class PoolChoice(str, Enum):
-    auto = "auto"
-    avg = "avg"
-    flatten = "flatten"
-    cls = "cls"
 
 
 @app.command("feature-spectrum")
@@ -53,38 +57,21 @@ def feature_spectrum_cmd(
             help="Module whose output to analyse (repeatable; 'penultimate' = pooled features) [default: penultimate]. List names with `spectral-probe layers MODEL --modules`.",
         ),
     ] = None,
-    batch_size: Annotated[
-        int, typer.Option(help="Rows b of each feature matrix (the paper: 48).")
-    ] = 48,
+    batch_size: BatchSizeOpt = 48,
     rate: Annotated[
         str | None,
         typer.Option(help="Sample this share (0.15, 15%) or count (30) per class first."),
     ] = None,
-    max_batches: Annotated[
-        int | None, typer.Option(help="Analyse at most this many batches per model.")
-    ] = None,
+    max_batches: MaxBatchesOpt = None,
     seed: Annotated[
         int,
         typer.Option(
             help="Seed of the per-class sample, the batch order and random initialisations."
         ),
     ] = 0,
-    image_size: Annotated[
-        int | None, typer.Option(help="Input side in pixels [default: each model's own].")
-    ] = None,
-    interpolation: Annotated[
-        str | None,
-        typer.Option(
-            help="Resizing filter for every model: bilinear, bicubic or nearest [default: each model's own, e.g. bicubic for EfficientNet-Lite].",
-            show_default=False,
-        ),
-    ] = None,
-    pool: Annotated[
-        PoolChoice,
-        typer.Option(
-            help="Maps: auto/avg = spatial mean, flatten = C*H*W; sequences: auto/cls = [CLS], avg = token mean."
-        ),
-    ] = PoolChoice.auto,
+    image_size: ImageSizeOpt = None,
+    interpolation: InterpolationOpt = None,
+    pool: PoolOpt = PoolChoice.auto,
     center: Annotated[
         bool, typer.Option(help="Dataset-level spectrum of the centred features (PCA).")
     ] = False,
@@ -101,27 +88,11 @@ def feature_spectrum_cmd(
     arch: Annotated[
         str | None, typer.Option(help="Architecture spec for state-dict files without a sidecar.")
     ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    amp: Annotated[
-        bool | None,
-        typer.Option(
-            "--amp/--no-amp",
-            help="Autocast (float16) the forward [default: on CUDA only].",
-            show_default=False,
-        ),
-    ] = None,
-    channels_last: Annotated[
-        bool | None,
-        typer.Option(
-            "--channels-last/--no-channels-last",
-            help="Images and weights in channels_last [default: on CUDA only].",
-            show_default=False,
-        ),
-    ] = None,
-    workers: Annotated[int, typer.Option(help="Loader processes for image files.")] = 0,
-    max_length: Annotated[
-        int, typer.Option(help="Text: truncate token sequences to this length.")
-    ] = 128,
+    device: DeviceOpt = "auto",
+    amp: AmpOpt = None,
+    channels_last: ChannelsLastOpt = None,
+    workers: WorkersOpt = 0,
+    max_length: MaxLengthOpt = 128,
     out: OutOpt = None,
     json_out: JsonOpt = False,
     csv_out: Annotated[
@@ -147,36 +118,8 @@ def feature_spectrum_cmd(
     if out is not None:
         check_writable_dir(out)
     seed_everything(seed)  # randomly initialised models (e.g. timm:NAME) are then reproducible
-    with progress_bar("extracting features", quiet=quiet) as update:
-        result = feature_spectrum(
-            models,
-            data,
-            split=split,
-            layers=layer,
-            batch_size=batch_size,
-            rate=rate,
-            seed=seed,
-            max_batches=max_batches,
-            image_size=image_size,
-            interpolation=interpolation,
-            pool=pool.value,
-            center=center,
-            dataset_spectrum=dataset_spectrum,
-            ci=ci,
-            labels=label,
-            arch=arch,
-            device=device,
-            amp=amp,
-            channels_last=channels_last,
-            num_workers=workers,
-            max_length=max_length,
-            progress=update,
-        )
-    options = {
-        "models": models,
-        "data": data,
+    reading = {
         "split": split,
-        "layer": layer,
         "batch_size": batch_size,
         "rate": rate,
         "max_batches": max_batches,
@@ -184,16 +127,35 @@ def feature_spectrum_cmd(
         "image_size": image_size,
         "interpolation": interpolation,
         "pool": pool.value,
-        "center": center,
-        "dataset_spectrum": dataset_spectrum,
-        "ci": ci,
-        "label": label,
-        "arch": arch,
         "device": device,
         "amp": amp,
         "channels_last": channels_last,
         "workers": workers,
         "max_length": max_length,
+    }
+    reader = feature_reader(data, **reading)
+    with progress_bar("extracting features", quiet=quiet) as update:
+        result = feature_spectrum(
+            models,
+            reader,
+            layers=layer,
+            center=center,
+            dataset_spectrum=dataset_spectrum,
+            ci=ci,
+            labels=label,
+            arch=arch,
+            progress=update,
+        )
+    options = {
+        "models": models,
+        "data": data,
+        **reading,
+        "layer": layer,
+        "center": center,
+        "dataset_spectrum": dataset_spectrum,
+        "ci": ci,
+        "label": label,
+        "arch": arch,
     }
     save_and_show(
         result,

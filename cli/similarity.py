@@ -8,17 +8,26 @@ from typing import Annotated, Any
 import typer
 
 from ._common import (
+    AmpOpt,
+    BatchSizeOpt,
+    DeviceOpt,
+    ImageSizeOpt,
+    InterpolationOpt,
     JsonOpt,
+    MaxBatchesOpt,
     OutOpt,
+    PoolChoice,
+    PoolOpt,
     SplitOpt,
+    WorkersOpt,
     console,
+    feature_reader,
     handles_errors,
     long_lived,
     print_frame,
     progress_bar,
     save_and_show,
 )
-from .features import PoolChoice
 
 app = typer.Typer()
 
@@ -69,13 +78,8 @@ def compare_features_cmd(
             show_default=False,
         ),
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="Samples per forward pass.")] = 64,
-    max_batches: Annotated[
-        int | None,
-        typer.Option(
-            help="Stop after this many batches [default: the whole split].", show_default=False
-        ),
-    ] = None,
+    batch_size: BatchSizeOpt = 64,
+    max_batches: MaxBatchesOpt = None,
     sample: Annotated[
         int,
         typer.Option(
@@ -83,25 +87,9 @@ def compare_features_cmd(
         ),
     ] = 2048,
     seed: Annotated[int, typer.Option(help="Seed of the batch order.")] = 0,
-    image_size: Annotated[
-        int | None,
-        typer.Option(
-            help="Input side in pixels for both models [default: each model's own].",
-            show_default=False,
-        ),
-    ] = None,
-    interpolation: Annotated[
-        str | None,
-        typer.Option(
-            help="Resizing filter for both models [default: each model's own].", show_default=False
-        ),
-    ] = None,
-    pool: Annotated[
-        PoolChoice,
-        typer.Option(
-            help="Maps: auto/avg = spatial mean, flatten = C*H*W; sequences: auto/cls = [CLS], avg = token mean."
-        ),
-    ] = PoolChoice.auto,
+    image_size: ImageSizeOpt = None,
+    interpolation: InterpolationOpt = None,
+    pool: PoolOpt = PoolChoice.auto,
     rbf_sigma: Annotated[
         float, typer.Option(help="rbf-cka bandwidth, times the median distance.")
     ] = 0.8,
@@ -114,16 +102,9 @@ def compare_features_cmd(
             help="Architecture spec for state-dict files without a sidecar (both models)."
         ),
     ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    amp: Annotated[
-        bool | None,
-        typer.Option(
-            "--amp/--no-amp",
-            help="Autocast (float16) the forward [default: on CUDA only].",
-            show_default=False,
-        ),
-    ] = None,
-    workers: Annotated[int, typer.Option(help="Loader processes for image files.")] = 0,
+    device: DeviceOpt = "auto",
+    amp: AmpOpt = None,
+    workers: WorkersOpt = 0,
     out: OutOpt = None,
     json_out: JsonOpt = False,
     csv_out: Annotated[
@@ -152,52 +133,46 @@ def compare_features_cmd(
         raise ConfigError(f"expected --metric in {list(METRIC_NAMES)}, found {unknown[0]!r}")
     if out is not None:
         check_writable_dir(out)
+    reading = {
+        "split": split,
+        "batch_size": batch_size,
+        "max_batches": max_batches,
+        "seed": seed,
+        "image_size": image_size,
+        "interpolation": interpolation,
+        "pool": pool.value,
+        "device": device,
+        "amp": amp,
+        "workers": workers,
+    }
+    reader = feature_reader(data, **reading)
     with progress_bar("comparing features", quiet=quiet) as update:
         result = compare_features(
             model_a,
             model_b,
-            data,
-            split=split,
+            reader,
             layers=layers,
             layers_b=layers_b,
             metrics=metrics,
-            batch_size=batch_size,
-            max_batches=max_batches,
             sample=sample,
-            seed=seed,
-            image_size=image_size,
-            interpolation=interpolation,
-            pool=pool.value,
             rbf_sigma=rbf_sigma,
             svcca_keep=svcca_keep,
             arch_a=arch,
             arch_b=arch,
-            device=device,
-            amp=amp,
-            num_workers=workers,
             progress=update,
         )
     options = {
         "model_a": model_a,
         "model_b": model_b,
         "data": data,
-        "split": split,
+        **reading,
         "layers": layers,
         "layers_b": layers_b,
         "metric": metrics,
-        "batch_size": batch_size,
-        "max_batches": max_batches,
         "sample": sample,
-        "seed": seed,
-        "image_size": image_size,
-        "interpolation": interpolation,
-        "pool": pool.value,
         "rbf_sigma": rbf_sigma,
         "svcca_keep": svcca_keep,
         "arch": arch,
-        "device": device,
-        "amp": amp,
-        "workers": workers,
     }
     save_and_show(
         result,

@@ -8,8 +8,16 @@ from typing import Annotated, Any
 import typer
 
 from ._common import (
+    BatchSizeOpt,
+    DeviceOpt,
+    ImageSizeOpt,
+    InterpolationOpt,
     JsonOpt,
+    MaxLengthOpt,
+    SplitOpt,
+    WorkersOpt,
     console,
+    feature_reader,
     handles_errors,
     long_lived,
     print_frame,
@@ -38,9 +46,7 @@ def rank_models_cmd(
             show_default=False,
         ),
     ],
-    split: Annotated[
-        str, typer.Option(help="Split to score on (the target task's training data).")
-    ] = "train",
+    split: SplitOpt = "train",
     score: Annotated[
         list[str] | None,
         typer.Option(
@@ -52,17 +58,9 @@ def rank_models_cmd(
     max_samples: Annotated[
         int | None, typer.Option(help="Score a seeded random subset of this many samples.")
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="Samples per forward pass.")] = 64,
-    image_size: Annotated[
-        int | None, typer.Option(help="Input side in pixels [default: each model's own].")
-    ] = None,
-    interpolation: Annotated[
-        str | None,
-        typer.Option(
-            help="Resizing filter for every model: bilinear, bicubic or nearest [default: each model's own].",
-            show_default=False,
-        ),
-    ] = None,
+    batch_size: BatchSizeOpt = 64,
+    image_size: ImageSizeOpt = None,
+    interpolation: InterpolationOpt = None,
     seed: Annotated[
         int, typer.Option(help="Seed of the subset and of random initialisations.")
     ] = 0,
@@ -76,11 +74,9 @@ def rank_models_cmd(
         str | None,
         typer.Option(help="Architecture spec for state-dict files without a sidecar."),
     ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    workers: Annotated[int, typer.Option(help="Loader processes for image files.")] = 0,
-    max_length: Annotated[
-        int, typer.Option(help="Text: truncate token sequences to this length.")
-    ] = 128,
+    device: DeviceOpt = "auto",
+    workers: WorkersOpt = 0,
+    max_length: MaxLengthOpt = 128,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -114,39 +110,27 @@ def rank_models_cmd(
     if out is not None:
         check_writable_dir(out)
     seed_everything(seed)
-    with progress_bar("extracting features", quiet=quiet) as update:
-        result = rank_models(
-            models,
-            data,
-            split=split,
-            scores=names,
-            max_samples=max_samples,
-            batch_size=batch_size,
-            image_size=image_size,
-            interpolation=interpolation,
-            seed=seed,
-            labels=label,
-            arch=arch,
-            device=device,
-            num_workers=workers,
-            max_length=max_length,
-            progress=update,
-        )
-    options = {
-        "models": models,
-        "data": data,
+    reading = {
         "split": split,
-        "score": names,
         "max_samples": max_samples,
         "batch_size": batch_size,
         "image_size": image_size,
         "interpolation": interpolation,
         "seed": seed,
-        "label": label,
-        "arch": arch,
         "device": device,
         "workers": workers,
         "max_length": max_length,
+    }
+    reader = feature_reader(data, **reading)
+    with progress_bar("extracting features", quiet=quiet) as update:
+        result = rank_models(models, reader, scores=names, labels=label, arch=arch, progress=update)
+    options = {
+        "models": models,
+        "data": data,
+        **reading,
+        "score": names,
+        "label": label,
+        "arch": arch,
     }
     save_and_show(
         result,

@@ -14,6 +14,7 @@ __all__ = [
     "UnsafeCheckpointError",
     "NoSharedLayersError",
     "DataError",
+    "NonFiniteFeaturesError",
     "ConfigError",
     "OutputError",
     "TrainingDivergedError",
@@ -43,6 +44,10 @@ class NoSharedLayersError(SpectralProbeError):
 
 class DataError(SpectralProbeError):
     """A dataset spec, root, split or sampling request that cannot be satisfied."""
+
+
+class NonFiniteFeaturesError(SpectralProbeError):
+    """Feature matrices holding NaN or Inf (a broken checkpoint, or an overflow under AMP)."""
 
 
 class ConfigError(SpectralProbeError):

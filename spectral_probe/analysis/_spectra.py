@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from ..errors import ConfigError, SpectralProbeError
+from ..errors import ConfigError, NonFiniteFeaturesError
 from ..spectral.eigen import eigvalsh
 
 __all__ = [
@@ -37,10 +37,6 @@ __all__ = [
     "aggregate_per_index",
     "normalised_spectra",
 ]
-
-
-class NonFiniteFeaturesError(SpectralProbeError):
-    """Feature matrices holding NaN or Inf (a broken checkpoint, or an overflow under AMP)."""
 
 
 def _check_matrix(f: Tensor, what: str) -> Tensor:

@@ -19,13 +19,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from ..data.spec import AUTO_SPLIT
-from ..errors import ConfigError, DataError
-from ..extract.feature_loader import make_feature_loader
-from ..extract.features import FeatureExtractor, Pool, resolve_device
-from ..models import LoadedModel, load_model
+from ..errors import ConfigError
+from ..extract.features import FeatureSite
+from ..extract.reader import FeatureReader, ModelLike, label_models
+from ..models import load_model
 from ._spectra import BatchSpectra, StreamingGram
 from .feature_tables import (
     FEATURE_SUMMARY_COLUMNS,
@@ -45,7 +44,6 @@ __all__ = [
     "QUANTITIES",
 ]
 
-ModelLike = str | LoadedModel | nn.Module
 Progress = Callable[[int, int, str], None]
 
 
@@ -105,115 +103,87 @@ def spectra_from_features(
     return build_result(entries, meta, center=center, ci=ci)
 
 
-def _labelled(
-    models: ModelLike | Sequence[ModelLike] | Mapping[str, ModelLike], labels: Sequence[str] | None
-) -> list[tuple[str, ModelLike]]:
-    if isinstance(models, Mapping):
-        pairs = [(str(k), v) for k, v in models.items()]
-    else:
-        items = [models] if isinstance(models, (str, LoadedModel, nn.Module)) else list(models)
-        if labels is not None:
-            if len(labels) != len(items):
-                raise ConfigError(
-                    f"expected one label per model ({len(items)}), found {len(labels)}"
-                )
-            names = [str(x) for x in labels]
-        else:
-            names = [
-                m
-                if isinstance(m, str)
-                else m.spec
-                if isinstance(m, LoadedModel)
-                else type(m).__name__
-                for m in items
-            ]
-        pairs = list(zip(names, items))
-    if not pairs:
-        raise ConfigError("expected at least one model, found none")
-    seen: dict[str, int] = {}
-    out = []
-    for name, model in pairs:  # identical labels (the same spec twice) get a suffix
-        seen[name] = seen.get(name, 0) + 1
-        out.append((name if seen[name] == 1 else f"{name} #{seen[name]}", model))
-    return out
-
-
-def _input_size(model: LoadedModel, image_size: int | None) -> int | None:
-    if model.modality == "text":
-        return None
-    if image_size is not None:
-        return int(image_size)
-    return int(model.preprocessing.input_size[-1]) if model.preprocessing else 224
-
-
-def _dataset(data: Any, split: str, rate: Any, seed: int) -> Any:
-    from ..data import DataSpec, load_dataset, sample_per_class
-
-    dataset = load_dataset(data, split) if isinstance(data, (str, DataSpec)) else data
-    if rate is not None:
-        dataset = dataset.subset(
-            sample_per_class(
-                dataset.targets, rate, seed=seed, classes=getattr(dataset, "classes", None)
-            )
+def _entries(label: str, sites: Sequence[FeatureSite], dataset_spectrum: bool) -> list[Entry]:
+    return [
+        Entry(
+            label,
+            s.name,
+            s.description,
+            BatchSpectra(what=f"{label} at {s.name}"),
+            StreamingGram(what=f"{label} at {s.name}") if dataset_spectrum else None,
         )
-    return dataset
+        for s in sites
+    ]
+
+
+def _meta(
+    reader: FeatureReader,
+    layers: str | Sequence[str] | None,
+    options: dict[str, Any],
+    timings: dict[str, Any],
+    started: float,
+) -> dict[str, Any]:
+    from .. import __version__
+
+    dataset = reader.dataset
+    return {
+        "data": reader.data_name,
+        "split": reader.split_read,
+        "n_samples": len(dataset),
+        "class_counts": np.bincount(
+            np.asarray(dataset.targets, dtype=np.int64),
+            minlength=len(getattr(dataset, "classes", [])),
+        ).tolist(),
+        "rate": None if reader.rate is None else str(reader.rate),
+        "seed": reader.seed,
+        "batch_size": reader.batch_size,
+        "max_batches": reader.max_batches,
+        "interpolation": reader.interpolation,
+        "layers": None
+        if layers is None
+        else ([layers] if isinstance(layers, str) else list(layers)),
+        "pool": reader.pool,
+        **options,
+        "device": str(reader.torch_device),
+        "models": timings,
+        "seconds": time.perf_counter() - started,
+        "versions": {"spectral_probe": __version__, "torch": str(torch.__version__)},
+    }
 
 
 def feature_spectrum(
     models: ModelLike | Sequence[ModelLike] | Mapping[str, ModelLike],
-    data: Any,
+    data: FeatureReader | Any,
     *,
-    split: str = AUTO_SPLIT,
     layers: str | Sequence[str] | None = None,
-    batch_size: int = 48,
-    rate: str | float | int | None = None,
-    seed: int = 0,
-    max_batches: int | None = None,
-    image_size: int | None = None,
-    interpolation: str | None = None,
-    pool: Pool = "auto",
     center: bool = False,
     dataset_spectrum: bool = True,
     ci: float = 0.95,
     labels: Sequence[str] | None = None,
     arch: str | None = None,
-    device: str | torch.device | None = "auto",
-    amp: bool | None = None,
-    channels_last: bool | None = None,
-    num_workers: int = 0,
-    max_length: int = 128,
     progress: Progress | None = None,
+    **reading: Any,
 ) -> FeatureSpectra:
     """Singular values of batch feature matrices for each model, and the dataset-level spectrum.
 
     Args:
         models: model specs, :class:`~spectral_probe.models.LoadedModel`\\ s or modules, or
             ``{label: model}``. Specs are loaded one at a time and released after use.
-        data: a data spec (``fashion-mnist``, ``cub200:/data/CUB_200_2011``...) or a dataset.
-        split: the split of a data spec. ``auto`` (default) reads the held-out ``test``
-            split where the data has one (a set every model can be measured on, whichever
-            share of the training set it was fine-tuned on) and every image of a single-folder
-            image folder; ``meta["split"]`` names the split read.
+        data: a :class:`~spectral_probe.extract.FeatureReader` (which samples, batches of
+            ``b`` rows, preprocessing, pooling, device), or a data spec (``fashion-mnist``,
+            ``cub200:/data/CUB_200_2011``...) or dataset read with the reader's defaults:
+            ``split="auto"`` (the held-out ``test`` split where the data has one; a set every
+            model can be measured on, whichever share of the training set it was fine-tuned
+            on), ``batch_size=48`` (the paper's). ``meta["split"]`` names the split read.
         layers: module names, or ``None``/``"penultimate"`` for the pooled features.
-        batch_size: rows ``b`` of each feature matrix (the paper: 48).
-        rate: sample this share (``0.15``, ``"15%"``) or count per class first (seeded).
-        seed: seed of the per-class sample and of the batch order.
-        max_batches: analyse at most this many batches per model.
-        image_size: input side in pixels (default: each model's own).
-        interpolation: resizing filter, ``"bilinear"``, ``"bicubic"`` or ``"nearest"``, for
-            every model (default: each model's own, e.g. bicubic for EfficientNet-Lite).
-        pool: how maps and token sequences become vectors (``auto``, ``avg``, ``flatten``, ``cls``).
         center: dataset-level spectrum of the centred features (PCA) instead of the raw ones.
         dataset_spectrum: accumulate the dataset-level spectrum (a ``d x d`` float64 Gram).
         ci: confidence level of the per-index intervals.
         labels: names for the models in the results (default: their specs).
         arch: architecture spec for state-dict files without a sidecar.
-        device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
-        amp: autocast the forward (default: on CUDA only).
-        channels_last: image inputs and weights in channels_last (default: on CUDA only).
-        num_workers: loader processes for image files.
-        max_length: text: token sequences are truncated to this length.
         progress: called as ``progress(done, total, model)`` after each batch.
+        **reading: :class:`~spectral_probe.extract.FeatureReader` settings (``batch_size``,
+            ``rate``, ``max_batches``, ``image_size``, ``device``...), replacing the reader's.
 
     Raises:
         DataError: bad data spec, split, rate, interpolation, or fewer samples than one batch.
@@ -226,19 +196,11 @@ def feature_spectrum(
         >>> res.summary[["model", "d", "k", "n_batches"]].values.tolist()
         [['torchvision:resnet18', 512, 16, 3]]
     """
-    _check_common(batch_size, ci)
-    if max_batches is not None and max_batches < 1:
-        raise ConfigError(f"expected max_batches >= 1, found {max_batches}")
-    if interpolation is not None:
-        from ..data.transforms import check_interpolation
-
-        interpolation = check_interpolation(interpolation)
-    pairs = _labelled(models, labels)
-    dataset = _dataset(data, split, rate, seed)
-    n_full = len(dataset) // batch_size
-    per_model = n_full if max_batches is None else min(n_full, max_batches)
-    total = per_model * len(pairs)
-    dev = resolve_device(device)
+    reader = FeatureReader.of(data, **reading)
+    _check_common(reader.batch_size, ci)
+    pairs = label_models(models, labels)
+    total = reader.n_batches() * len(pairs)
+    dev = reader.torch_device
     entries: list[Entry] = []
     timings: dict[str, Any] = {}
     done = 0
@@ -246,40 +208,9 @@ def feature_spectrum(
     for label, model in pairs:
         loaded = load_model(model, arch=arch) if isinstance(model, str) else model
         t0 = time.perf_counter()
-        with FeatureExtractor(
-            loaded, layers, pool=pool, device=dev, amp=amp, channels_last=channels_last
-        ) as fx:
-            loader = make_feature_loader(
-                fx.loaded,
-                dataset,
-                batch_size,
-                device=dev,
-                image_size=image_size,
-                interpolation=interpolation,
-                seed=seed,
-                max_batches=max_batches,
-                num_workers=num_workers,
-                max_length=max_length,
-                channels_last=fx.channels_last,
-            )
-            if len(loader) == 0:  # checked after the loader, which checks the modality first
-                raise DataError(
-                    f"expected at least one full batch of {batch_size} samples, found {len(dataset)} in "
-                    f"{getattr(dataset, 'name', 'the data')}/{getattr(dataset, 'split', split)}; "
-                    f"pass a smaller --batch-size (at most {max(2, len(dataset))})"
-                )
-            mine = [
-                Entry(
-                    label,
-                    s.name,
-                    s.description,
-                    BatchSpectra(what=f"{label} at {s.name}"),
-                    StreamingGram(what=f"{label} at {s.name}") if dataset_spectrum else None,
-                )
-                for s in fx.sites
-            ]
-            for inputs, _ in loader:
-                feats = fx(inputs)
+        with reader.open(loaded, layers) as stream:
+            mine = _entries(label, stream.sites, dataset_spectrum)
+            for feats in stream:
                 for entry in mine:
                     f = feats[entry.layer]
                     entry.batches.update(f)
@@ -294,44 +225,16 @@ def feature_spectrum(
                 torch.cuda.synchronize(dev)
             seconds = time.perf_counter() - t0
             timings[label] = {
-                "spec": fx.loaded.spec,
-                "sites": {s.name: s.description for s in fx.sites},
-                "image_size": _input_size(fx.loaded, image_size),
-                "interpolation": loader.interpolation,
-                "amp": fx.amp,
-                "channels_last": fx.channels_last,
+                **stream.describe(),
                 "seconds": seconds,
-                "samples_per_second": len(loader) * batch_size / seconds if seconds > 0 else None,
+                "samples_per_second": len(stream) * reader.batch_size / seconds
+                if seconds > 0
+                else None,
             }
         entries.extend(mine)
         if isinstance(model, str):
             loaded.model.to("cpu")
             del loaded
-    from .. import __version__
-
-    meta = {
-        "data": str(data) if isinstance(data, str) else getattr(data, "name", type(data).__name__),
-        "split": getattr(dataset, "split", split),
-        "n_samples": len(dataset),
-        "class_counts": np.bincount(
-            np.asarray(dataset.targets, dtype=np.int64),
-            minlength=len(getattr(dataset, "classes", [])),
-        ).tolist(),
-        "rate": None if rate is None else str(rate),
-        "seed": seed,
-        "batch_size": batch_size,
-        "max_batches": max_batches,
-        "interpolation": interpolation,
-        "layers": None
-        if layers is None
-        else ([layers] if isinstance(layers, str) else list(layers)),
-        "pool": pool,
-        "center": center,
-        "dataset_spectrum": dataset_spectrum,
-        "ci": ci,
-        "device": str(dev),
-        "models": timings,
-        "seconds": time.perf_counter() - started,
-        "versions": {"spectral_probe": __version__, "torch": str(torch.__version__)},
-    }
+    options = {"center": center, "dataset_spectrum": dataset_spectrum, "ci": ci}
+    meta = _meta(reader, layers, options, timings, started)
     return build_result(entries, meta, center=center, ci=ci)

@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import nn
 
-from ..errors import ConfigError, DataError
-from ..extract.feature_loader import make_feature_loader
-from ..extract.features import PENULTIMATE, FeatureExtractor, Pool, resolve_device
+from ..errors import ConfigError
+from ..extract.features import PENULTIMATE
+from ..extract.reader import FeatureReader, ModelLike
 from ..models import LoadedModel, load_model
 from ..similarity import METRICS, StreamingCKA, get_metric, pairwise
 from ._results import TidyResult, records, write_result_json, write_tables_csv
@@ -48,7 +48,6 @@ __all__ = [
 #: Rows kept for the metrics that are not streamed (RBF CKA, SVCCA, PWCCA, Procrustes).
 DEFAULT_SAMPLE = 2048
 Progress = Callable[[int, int, str], None]
-ModelLike = str | LoadedModel | nn.Module
 
 
 @dataclass(frozen=True)
@@ -174,168 +173,101 @@ def _check_metrics(metrics: Sequence[str]) -> list[str]:
     return names
 
 
-def compare_features(
-    model_a: ModelLike,
-    model_b: ModelLike,
-    data: Any,
+@dataclass
+class _Read:
+    """What one pass over the data leaves: the streamed CKA, the kept rows, the layers read."""
+
+    names_a: list[str]
+    names_b: list[str]
+    acc: StreamingCKA
+    kept: tuple[list[torch.Tensor], list[torch.Tensor]]
+    n_kept: int
+    sites: dict[str, dict[str, str]]
+    sizes: tuple[int | None, int | None]
+
+
+def _read_both(
+    reader: FeatureReader,
+    a: LoadedModel | nn.Module,
+    b: LoadedModel | nn.Module,
+    names: tuple[list[str], list[str]],
     *,
-    split: str = "test",
-    layers: str | None = None,
-    layers_b: str | None = None,
-    metrics: Sequence[str] = ("cka", "debiased-cka"),
-    batch_size: int = 64,
-    max_batches: int | None = None,
-    sample: int = DEFAULT_SAMPLE,
-    seed: int = 0,
-    image_size: int | None = None,
-    interpolation: str | None = None,
-    pool: Pool = "auto",
-    rbf_sigma: float = 0.8,
-    svcca_keep: float = 0.99,
-    labels: tuple[str, str] | None = None,
-    arch_a: str | None = None,
-    arch_b: str | None = None,
-    device: str | torch.device | None = "auto",
-    amp: bool | None = None,
-    num_workers: int = 0,
-    max_length: int = 128,
-    progress: Progress | None = None,
-) -> FeatureSimilarity:
-    """Similarity of two models' representations for every pair of chosen layers.
-
-    Args:
-        model_a: the reference (pre-trained) model: spec, checkpoint path, LoadedModel or module.
-        model_b: the compared (fine-tuned) model.
-        data: a data spec (``fashion-mnist``, ``digits``...) or a dataset.
-        split: the split of a data spec.
-        layers: regex over A's module names (``re.search``; ``penultimate`` counts as a name);
-            default: the stage outputs and the penultimate features (:func:`default_layers`).
-        layers_b: regex for B; default: A's layer names.
-        metrics: names from :data:`~spectral_probe.similarity.METRICS`.
-        batch_size: samples per forward pass.
-        max_batches: stop after this many batches.
-        sample: rows kept for the non-streamed metrics (the first ones in the seeded order).
-        seed: seed of the batch order.
-        image_size: input side for both models (default: each model's own).
-        interpolation: resizing filter for both (default: each model's own).
-        pool: how maps and token sequences become vectors.
-        rbf_sigma: bandwidth of ``rbf-cka`` relative to the median distance.
-        svcca_keep: variance share (or count) ``svcca`` keeps.
-        labels: names of the two models in the results (default: their specs).
-        arch_a: architecture spec of a state-dict file without a sidecar for model A.
-        arch_b: the same for model B.
-        device: ``auto``, ``cpu`` or ``cuda``.
-        amp: autocast the forward (default: on CUDA only).
-        num_workers: loader processes for image files.
-        max_length: text: token sequences are truncated to this length.
-        progress: called as ``progress(done, total, item)`` after each batch.
-
-    Raises:
-        ConfigError: unknown metric, bad regex or layer, batch size below 2.
-        DataError: bad data spec, or fewer samples than one batch.
-        DegenerateFeaturesError: a layer whose features are constant over the samples.
-    """
-    import pandas as pd
-
-    from ._spectra import NonFiniteFeaturesError
-    from .features import _dataset, _input_size
-
-    names = _check_metrics(metrics)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
-        raise ConfigError(f"expected a batch size of at least 2, found {batch_size!r}")
-    if max_batches is not None and max_batches < 1:
-        raise ConfigError(f"expected max_batches >= 1, found {max_batches}")
-    if isinstance(sample, bool) or not isinstance(sample, int) or sample < 4:
-        raise ConfigError(
-            f"expected a sample of at least 4 rows for the non-streamed metrics, found {sample!r}"
-        )
-    dev = resolve_device(device)
-    a = load_model(model_a, arch=arch_a) if isinstance(model_a, str) else model_a
-    b = load_model(model_b, arch=arch_b) if isinstance(model_b, str) else model_b
-    label_a, label_b = labels or (
-        model_a if isinstance(model_a, str) else getattr(model_a, "spec", "A"),
-        model_b if isinstance(model_b, str) else getattr(model_b, "spec", "B"),
-    )
-    dataset = _dataset(data, split, None, seed)
-    started = time.perf_counter()
-    names_a = select_layers(_module(a), layers, what=str(label_a))
-    names_b = (
-        names_a if layers_b is None else select_layers(_module(b), layers_b, what=str(label_b))
-    )
+    sample: int,
+    keep_rows: bool,
+    progress: Progress | None,
+) -> _Read:
+    """Stream both models over the same batches: linear CKA over every sample, the first
+    ``sample`` rows kept (when a metric needs them)."""
+    names_a, names_b = names
     with (
-        FeatureExtractor(a, names_a, pool=pool, device=dev, amp=amp) as fx_a,
-        FeatureExtractor(b, names_b, pool=pool, device=dev, amp=amp) as fx_b,
+        reader.open(a, names_a, name="model A", check_finite=True) as stream_a,
+        reader.open(b, names_b, name="model B", check_finite=True) as stream_b,
     ):
-        loaders = [
-            make_feature_loader(
-                fx.loaded,
-                dataset,
-                batch_size,
-                device=dev,
-                image_size=image_size,
-                interpolation=interpolation,
-                seed=seed,
-                max_batches=max_batches,
-                num_workers=num_workers,
-                max_length=max_length,
-                channels_last=fx.channels_last,
-            )
-            for fx in (fx_a, fx_b)
-        ]
-        total = len(loaders[0])
-        if total == 0:
-            raise DataError(
-                f"expected at least one full batch of {batch_size} samples, found {len(dataset)} in "
-                f"{getattr(dataset, 'name', 'the data')}/{getattr(dataset, 'split', split)}"
-            )
+        total = len(stream_a)
         acc = StreamingCKA(names_a, names_b)
-        keep_rows = any(not METRICS[n].streaming for n in names)
-        kept: tuple[list[list[torch.Tensor]], list[list[torch.Tensor]]] = (
+        chunks: tuple[list[list[torch.Tensor]], list[list[torch.Tensor]]] = (
             [[] for _ in names_a],
             [[] for _ in names_b],
         )
         n_kept = 0
-        for done, ((inp_a, _), (inp_b, _)) in enumerate(zip(*loaders), start=1):
-            fa, fb = fx_a(inp_a), fx_b(inp_b)
+        for done, (fa, fb) in enumerate(zip(stream_a, stream_b), start=1):
             xs, ys = [fa[n] for n in names_a], [fb[n] for n in names_b]
-            for side, mats in (("A", xs), ("B", ys)):
-                bad = [
-                    n
-                    for n, m in zip(names_a if side == "A" else names_b, mats)
-                    if not bool(torch.isfinite(m).all())
-                ]
-                if bad:
-                    raise NonFiniteFeaturesError(
-                        f"expected finite features, found NaN or Inf in model {side} at {bad[0]!r}, batch {done}"
-                    )
             acc.update(xs, ys)
             if keep_rows and n_kept < sample:
-                take = min(sample - n_kept, batch_size)
-                for store, mats in zip(kept, (xs, ys)):
-                    for chunks, m in zip(store, mats):
-                        chunks.append(m[:take].cpu())
+                take = min(sample - n_kept, reader.batch_size)
+                for store, mats in zip(chunks, (xs, ys)):
+                    for rows, m in zip(store, mats):
+                        rows.append(m[:take].cpu())
                 n_kept += take
             if progress is not None:
-                progress(done, total, f"{done * batch_size} samples")
+                progress(done, total, f"{done * reader.batch_size} samples")
         sites = {
-            "a": {s.name: s.description for s in fx_a.sites},
-            "b": {s.name: s.description for s in fx_b.sites},
+            "a": {s.name: s.description for s in stream_a.sites},
+            "b": {s.name: s.description for s in stream_b.sites},
         }
-        sizes = (_input_size(fx_a.loaded, image_size), _input_size(fx_b.loaded, image_size))
-        widths = acc.widths or ([], [])
-    n = acc.n
+        sizes = (stream_a.image_size, stream_b.image_size)
+    kept = (
+        [torch.cat(c) for c in chunks[0]] if n_kept else [],
+        [torch.cat(c) for c in chunks[1]] if n_kept else [],
+    )
+    return _Read(names_a, names_b, acc, kept, n_kept, sites, sizes)
+
+
+def _values(
+    read: _Read, names: list[str], rbf_sigma: float, svcca_keep: float
+) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
+    """Each metric's layer x layer matrix, and the samples it was computed on."""
     values: dict[str, torch.Tensor] = {}
     counts: dict[str, int] = {}
     for name in names:
         if METRICS[name].streaming:
-            values[name] = acc.cka(debiased=name == "debiased-cka")
-            counts[name] = n
+            values[name] = read.acc.cka(debiased=name == "debiased-cka")
+            counts[name] = read.acc.n
         else:
-            opts = {"rbf-cka": {"sigma": rbf_sigma}, "svcca": {"keep": svcca_keep}}.get(name, {})
-            xs_s = [torch.cat(c) for c in kept[0]]
-            ys_s = [torch.cat(c) for c in kept[1]]
-            values[name] = pairwise(name, xs_s, ys_s, names_x=names_a, names_y=names_b, **opts)
-            counts[name] = n_kept
+            opts: dict[str, Any] = {
+                "rbf-cka": {"sigma": rbf_sigma},
+                "svcca": {"keep": svcca_keep},
+            }.get(name, {})
+            xs, ys = read.kept
+            values[name] = pairwise(
+                name, xs, ys, names_x=read.names_a, names_y=read.names_b, **opts
+            )
+            counts[name] = read.n_kept
+    return values, counts
+
+
+def _tables(
+    read: _Read,
+    names: list[str],
+    values: dict[str, torch.Tensor],
+    counts: dict[str, int],
+    labels: tuple[str, str],
+) -> dict[str, pd.DataFrame]:
+    """The ``pairs``, ``matched`` and ``layers`` tables of a :class:`FeatureSimilarity`."""
+    import pandas as pd
+
+    names_a, names_b = read.names_a, read.names_b
+    widths = read.acc.widths or ([], [])
     matched = _matched(names_a, names_b)
     matched_set = set(matched)
     pair_rows = [
@@ -370,47 +302,121 @@ def compare_features(
             "label": str(lab),
             "layer": layer,
             "depth": k,
-            "site": sites[key][layer],
+            "site": read.sites[key][layer],
             "d": d,
         }
         for key, lab, lst, ws in (
-            ("a", label_a, names_a, widths[0]),
-            ("b", label_b, names_b, widths[1]),
+            ("a", labels[0], names_a, widths[0]),
+            ("b", labels[1], names_b, widths[1]),
         )
         for k, (layer, d) in enumerate(zip(lst, ws))
     ]
+    pair_cols = ["metric", "layer_a", "layer_b", "depth_a", "depth_b", "value", "n", "matched"]
+    return {
+        "pairs": pd.DataFrame(pair_rows, columns=pair_cols),
+        "matched": pd.DataFrame(
+            diag_rows, columns=["depth", "layer_a", "layer_b", "d_a", "d_b", *names]
+        ),
+        "layers": pd.DataFrame(
+            layer_rows, columns=["model", "label", "layer", "depth", "site", "d"]
+        ),
+    }
+
+
+def compare_features(
+    model_a: ModelLike,
+    model_b: ModelLike,
+    data: FeatureReader | Any,
+    *,
+    layers: str | None = None,
+    layers_b: str | None = None,
+    metrics: Sequence[str] = ("cka", "debiased-cka"),
+    sample: int = DEFAULT_SAMPLE,
+    rbf_sigma: float = 0.8,
+    svcca_keep: float = 0.99,
+    labels: tuple[str, str] | None = None,
+    arch_a: str | None = None,
+    arch_b: str | None = None,
+    progress: Progress | None = None,
+    **reading: Any,
+) -> FeatureSimilarity:
+    """Similarity of two models' representations for every pair of chosen layers.
+
+    Args:
+        model_a: the reference (pre-trained) model: spec, checkpoint path, LoadedModel or module.
+        model_b: the compared (fine-tuned) model.
+        data: a :class:`~spectral_probe.extract.FeatureReader` (which samples, batches,
+            preprocessing, pooling, device), or a data spec (``fashion-mnist``,
+            ``digits``...) or dataset read with ``split="test"`` and ``batch_size=64`` unless
+            given in ``reading``.
+        layers: regex over A's module names (``re.search``; ``penultimate`` counts as a name);
+            default: the stage outputs and the penultimate features (:func:`default_layers`).
+        layers_b: regex for B; default: A's layer names.
+        metrics: names from :data:`~spectral_probe.similarity.METRICS`.
+        sample: rows kept for the non-streamed metrics (the first ones in the seeded order).
+        rbf_sigma: bandwidth of ``rbf-cka`` relative to the median distance.
+        svcca_keep: variance share (or count) ``svcca`` keeps.
+        labels: names of the two models in the results (default: their specs).
+        arch_a: architecture spec of a state-dict file without a sidecar for model A.
+        arch_b: the same for model B.
+        progress: called as ``progress(done, total, item)`` after each batch.
+        **reading: :class:`~spectral_probe.extract.FeatureReader` settings (``batch_size``,
+            ``max_batches``, ``image_size``, ``device``...), replacing the reader's.
+
+    Raises:
+        ConfigError: unknown metric, bad regex or layer, batch size below 2.
+        DataError: bad data spec, or fewer samples than one batch.
+        NonFiniteFeaturesError: NaN or Inf features (the message names the model, layer, batch).
+        DegenerateFeaturesError: a layer whose features are constant over the samples.
+    """
+    reader = FeatureReader.of(data, {"split": "test", "batch_size": 64}, **reading)
+    names = _check_metrics(metrics)
+    if reader.batch_size < 2:
+        raise ConfigError(f"expected a batch size of at least 2, found {reader.batch_size!r}")
+    if isinstance(sample, bool) or not isinstance(sample, int) or sample < 4:
+        raise ConfigError(
+            f"expected a sample of at least 4 rows for the non-streamed metrics, found {sample!r}"
+        )
+    a = load_model(model_a, arch=arch_a) if isinstance(model_a, str) else model_a
+    b = load_model(model_b, arch=arch_b) if isinstance(model_b, str) else model_b
+    label_a, label_b = labels or (
+        model_a if isinstance(model_a, str) else getattr(model_a, "spec", "A"),
+        model_b if isinstance(model_b, str) else getattr(model_b, "spec", "B"),
+    )
+    started = time.perf_counter()
+    names_a = select_layers(_module(a), layers, what=str(label_a))
+    names_b = (
+        names_a if layers_b is None else select_layers(_module(b), layers_b, what=str(label_b))
+    )
+    keep_rows = any(not METRICS[n].streaming for n in names)
+    read = _read_both(
+        reader, a, b, (names_a, names_b), sample=sample, keep_rows=keep_rows, progress=progress
+    )
+    values, counts = _values(read, names, rbf_sigma, svcca_keep)
+    tables = _tables(read, names, values, counts, (str(label_a), str(label_b)))
     from .. import __version__
 
     meta = {
         "model_a": str(label_a),
         "model_b": str(label_b),
-        "data": str(data) if isinstance(data, str) else getattr(data, "name", type(data).__name__),
-        "split": getattr(dataset, "split", split),
-        "n_samples": n,
-        "sample": n_kept if keep_rows else None,
+        "data": reader.data_name,
+        "split": reader.split_read,
+        "n_samples": read.acc.n,
+        "sample": read.n_kept if keep_rows else None,
         "sample_cap": sample,
-        "batch_size": batch_size,
-        "max_batches": max_batches,
-        "seed": seed,
+        "batch_size": reader.batch_size,
+        "max_batches": reader.max_batches,
+        "seed": reader.seed,
         "metrics": names,
         "layers": layers,
         "layers_b": layers_b,
-        "pool": pool,
+        "pool": reader.pool,
         "rbf_sigma": rbf_sigma,
         "svcca_keep": svcca_keep,
-        "image_size": {"a": sizes[0], "b": sizes[1]},
-        "interpolation": interpolation,
-        "device": str(dev),
+        "image_size": {"a": read.sizes[0], "b": read.sizes[1]},
+        "interpolation": reader.interpolation,
+        "device": str(reader.torch_device),
         "seconds": time.perf_counter() - started,
         "versions": {"spectral_probe": __version__, "torch": str(torch.__version__)},
     }
-    matched_cols = ["depth", "layer_a", "layer_b", "d_a", "d_b", *names]
-    return FeatureSimilarity(
-        pairs=pd.DataFrame(
-            pair_rows,
-            columns=["metric", "layer_a", "layer_b", "depth_a", "depth_b", "value", "n", "matched"],
-        ),
-        matched=pd.DataFrame(diag_rows, columns=matched_cols),
-        layers=pd.DataFrame(layer_rows, columns=["model", "label", "layer", "depth", "site", "d"]),
-        meta=meta,
-    )
+    return FeatureSimilarity(meta=meta, **tables)

@@ -11,6 +11,7 @@ from .features import (
     resolve_device,
 )
 from .modules import module_table, resolve_module
+from .reader import FeatureReader, FeatureStream, ModelLike, label_models
 from .weights import (
     KINDS,
     SOURCE_KINDS,
@@ -56,4 +57,8 @@ __all__ = [
     "make_feature_loader",
     "iter_features",
     "extract_features",
+    "FeatureReader",
+    "FeatureStream",
+    "ModelLike",
+    "label_models",
 ]

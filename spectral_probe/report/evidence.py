@@ -18,6 +18,7 @@ from ..analysis import (
     feature_spectrum,
 )
 from ..data import get_dataset_info, parse_data_spec
+from ..extract import FeatureReader
 from ..models import load_model
 from ..plotting import block_of
 from ..training import FinetuneConfig
@@ -104,16 +105,15 @@ def gather_evidence(
         image_size=settings.image_size,
     ).resolve()
     batch = int(resolved.batch_size or 32)
-    size = resolved.image_size
     split = analysis_split(settings.data)
-    common = dict(
+    # one way of reading features for the spectra, the similarity and the scores
+    reader = FeatureReader(
+        settings.data,
         split=split,
         batch_size=batch,
         max_batches=settings.spectrum_batches,
-        image_size=size,
+        image_size=resolved.image_size,
         device=settings.device,
-        dataset_spectrum=False,
-        progress=spectrum_progress,
     )
 
     say("feature spectra of the pre-trained and pilot models")
@@ -129,7 +129,7 @@ def gather_evidence(
             models[f"l2 @ {other}"] = pilots.run(
                 "l2", other, settings.seeds[0]
             ).model_path.as_posix()
-    spectra = feature_spectrum(models, settings.data, **common)
+    spectra = feature_spectrum(models, reader, dataset_spectrum=False, progress=spectrum_progress)
     tail = float(spectra.summary.set_index("model").loc["pre-trained", "small_half_energy"])
 
     weights = None
@@ -149,14 +149,9 @@ def gather_evidence(
     similarity = compare_features(
         pretrained_model,
         tuned,
-        settings.data,
-        split=split,
+        reader,
         metrics=("cka", "debiased-cka"),
-        batch_size=batch,
-        max_batches=settings.spectrum_batches,
-        image_size=size,
         labels=("pre-trained", f"{base_method} @ {rate}"),
-        device=settings.device,
     )
 
     finetuned = {}
@@ -171,12 +166,8 @@ def gather_evidence(
     )
     ranking = rank_models(
         {"pre-trained": pretrained_model, **{m: m for m in settings.compare_models}},
-        settings.data,
-        split=split,
-        batch_size=batch,
-        max_samples=batch * settings.spectrum_batches,
-        image_size=size,
-        device=settings.device,
+        reader,
+        max_samples=batch * settings.spectrum_batches,  # every sample the spectra read
     )
     return Evidence(
         split, spectra, weights, finetuned, tail, top, top_alignment, top_cos, ranking, similarity

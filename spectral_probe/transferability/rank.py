@@ -24,9 +24,8 @@ import torch
 from torch import nn
 
 from ..analysis._results import TidyResult
-from ..errors import ConfigError, DataError, SpectralProbeError
-from ..extract.feature_loader import make_feature_loader
-from ..extract.features import FeatureExtractor, resolve_device
+from ..errors import DataError, SpectralProbeError
+from ..extract.reader import FeatureReader, ModelLike, label_models
 from ..models import LoadedModel, load_model
 from ._registry import SCORES, check_scores
 from ._source import source_head_reason
@@ -37,7 +36,6 @@ if TYPE_CHECKING:
 __all__ = ["ModelRanking", "ModelOutputs", "rank_models", "score_outputs", "RANKING_COLUMNS"]
 
 Progress = Callable[[int, int, str], None]
-ModelLike = str | LoadedModel | nn.Module
 RANKING_COLUMNS = (
     "model",
     "feature_dim",
@@ -180,63 +178,45 @@ def build_ranking(
     return ModelRanking(table=table, scores=tidy.reset_index(drop=True), meta=meta)
 
 
-def _subset(dataset: Any, max_samples: int | None, seed: int) -> Any:
-    if max_samples is None or max_samples >= len(dataset):
-        return dataset
-    if max_samples < 2:
-        raise ConfigError(f"expected max_samples >= 2, found {max_samples}")
-    picked = np.sort(np.random.default_rng(seed).permutation(len(dataset))[:max_samples])
-    return dataset.subset(picked)
-
-
 def model_outputs(
-    loaded: LoadedModel,
-    dataset: Any,
+    model: LoadedModel | nn.Module,
+    data: FeatureReader | Any,
     *,
-    batch_size: int,
-    device: torch.device,
-    image_size: int | None = None,
-    interpolation: str | None = None,
-    num_workers: int = 0,
-    max_length: int = 128,
     progress: Callable[[], None] | None = None,
+    **reading: Any,
 ) -> ModelOutputs:
-    """One pass over ``dataset``: penultimate features, labels and (if any) source probabilities.
+    """One pass over every sample: penultimate features, labels and (if any) source probabilities.
 
-    The inputs stream through in batches; each batch's features and source probabilities
-    (softmax per batch, float32) are written into arrays allocated once for all ``N`` samples,
-    so the peak memory is ``N x (D + C_s)`` floats plus one batch: about 0.8 GB for
-    N = 100,000 ImageNet features of D = 1280 (use ``max_samples`` to score a subset).
+    ``data`` is a :class:`~spectral_probe.extract.FeatureReader`, or a data spec or dataset
+    read with ``batch_size=64`` (``reading``: reader settings). Every sample is read once, in
+    order (``max_batches`` does not apply; ``max_samples`` picks a subset). The inputs stream
+    through in batches; each batch's features and source probabilities (softmax per batch,
+    float32) are written into arrays allocated once for all ``N`` samples, so the peak memory
+    is ``N x (D + C_s)`` floats plus one batch: about 0.8 GB for N = 100,000 ImageNet features
+    of D = 1280 (use ``max_samples`` to score a subset).
     """
-    no_source = source_head_reason(loaded)
-    n = len(dataset)
+    reader = FeatureReader.of(data, {"batch_size": 64}, **reading)
+    n = len(reader.dataset)
     feats: torch.Tensor | None = None
     probs: torch.Tensor | None = None
     labels = torch.empty(n, dtype=torch.int64)
     filled = 0
-    with FeatureExtractor(loaded, None, device=device) as fx:
-        head = fx.model.get_submodule(loaded.head) if no_source is None and loaded.head else None
-        loader = make_feature_loader(
-            fx.loaded,
-            dataset,
-            batch_size,
-            device=device,
-            image_size=image_size,
-            interpolation=interpolation,
-            shuffle=False,
-            drop_last=False,
-            num_workers=num_workers,
-            max_length=max_length,
-            channels_last=fx.channels_last,
+    with reader.open(model, every_sample=True) as stream:
+        loaded = stream.loaded
+        no_source = source_head_reason(loaded)
+        head = (
+            stream.extractor.model.get_submodule(loaded.head)
+            if no_source is None and loaded.head
+            else None
         )
-        for inputs, y in loader:
-            f = fx(inputs)["penultimate"]
+        for batch, y in stream.labelled():
+            f = batch["penultimate"]
             end = filled + f.shape[0]
             if feats is None:
                 feats = torch.empty(n, *f.shape[1:], dtype=f.dtype)
             feats[filled:end] = f.cpu()
             if head is not None:
-                with torch.inference_mode(), fx.autocast():
+                with torch.inference_mode(), stream.extractor.autocast():
                     p = torch.softmax(head(f).float(), dim=1).cpu()
                 if probs is None:
                     probs = torch.empty(n, p.shape[1], dtype=torch.float32)
@@ -252,69 +232,45 @@ def model_outputs(
 
 def rank_models(
     models: ModelLike | Sequence[ModelLike] | Mapping[str, ModelLike],
-    data: Any,
+    data: FeatureReader | Any,
     *,
-    split: str = "train",
     scores: Sequence[str] | None = None,
-    max_samples: int | None = None,
-    batch_size: int = 64,
-    image_size: int | None = None,
-    interpolation: str | None = None,
-    seed: int = 0,
     labels: Sequence[str] | None = None,
     arch: str | None = None,
-    device: str | torch.device | None = "auto",
-    num_workers: int = 0,
-    max_length: int = 128,
     progress: Progress | None = None,
+    **reading: Any,
 ) -> ModelRanking:
     """Transferability scores of each model on ``data`` and their ranks.
 
     Args:
         models: model specs, :class:`~spectral_probe.models.LoadedModel`\\ s or modules, or
             ``{label: model}``; specs are loaded one at a time.
-        data: a data spec (``fashion-mnist``, ``imagefolder:/data/task``...) or a dataset.
-        split: the split to score on (the target task's training data by default).
+        data: a :class:`~spectral_probe.extract.FeatureReader`, or a data spec
+            (``fashion-mnist``, ``imagefolder:/data/task``...) or dataset read with
+            ``split="train"`` (the target task's training data) and ``batch_size=64``.
+            Every sample is scored (``max_samples``: a seeded random subset of that many).
         scores: names from :data:`~spectral_probe.transferability.SCORES` (default: all).
-        max_samples: score a seeded random subset of this many samples.
-        batch_size: samples per forward pass.
-        image_size: input side in pixels (default: each model's own).
-        interpolation: resizing filter for every model (default: each model's own).
-        seed: seed of the subset.
         labels: names of the models in the results (default: their specs).
         arch: architecture spec for state-dict files without a sidecar.
-        device: ``auto``, ``cpu`` or ``cuda``.
-        num_workers: loader processes for image files.
-        max_length: text: truncate token sequences to this length.
         progress: called as ``progress(done, total, model)`` after each batch.
+        **reading: :class:`~spectral_probe.extract.FeatureReader` settings (``max_samples``,
+            ``batch_size``, ``image_size``, ``device``...), replacing the reader's.
 
     Raises:
         ConfigError: an unknown score, a bad batch size or sample count.
         DataError: a bad data spec or split.
     """
-    from ..analysis.features import _labelled
-    from ..data import DataSpec, load_dataset
-
     names = check_scores(scores)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError(f"expected a batch size >= 1, found {batch_size!r}")
-    pairs = _labelled(models, labels)
-    dataset = load_dataset(data, split) if isinstance(data, (str, DataSpec)) else data
-    dataset = _subset(dataset, max_samples, seed)
-    if len(dataset) < 2:
-        raise DataError(f"expected at least 2 samples to score, found {len(dataset)}")
-    dev = resolve_device(device)
-    per_batch = -(-len(dataset) // batch_size)
-    total, done = per_batch * len(pairs), 0
+    reader = FeatureReader.of(data, {"split": "train", "batch_size": 64}, **reading)
+    pairs = label_models(models, labels)
+    if len(reader.dataset) < 2:
+        raise DataError(f"expected at least 2 samples to score, found {len(reader.dataset)}")
+    total, done = reader.n_batches(every_sample=True) * len(pairs), 0
     per_model: dict[str, list[dict[str, Any]]] = {}
     details: dict[str, dict[str, Any]] = {}
     started = time.perf_counter()
     for label, model in pairs:
         loaded = load_model(model, arch=arch) if isinstance(model, str) else model
-        if not isinstance(loaded, LoadedModel):
-            from ..extract.features import _as_loaded
-
-            loaded = _as_loaded(loaded)
 
         def tick(label: str = label) -> None:
             nonlocal done
@@ -323,21 +279,11 @@ def rank_models(
                 progress(done, total, label)
 
         t0 = time.perf_counter()
-        out = model_outputs(
-            loaded,
-            dataset,
-            batch_size=batch_size,
-            device=dev,
-            image_size=image_size,
-            interpolation=interpolation,
-            num_workers=num_workers,
-            max_length=max_length,
-            progress=tick,
-        )
+        out = model_outputs(loaded, reader, progress=tick)
         seconds = time.perf_counter() - t0
         per_model[label] = score_outputs(out, names)
         details[label] = {
-            "spec": loaded.spec,
+            "spec": loaded.spec if isinstance(loaded, LoadedModel) else type(loaded).__name__,
             "feature_dim": int(out.features.shape[1]),
             "n_samples": int(out.features.shape[0]),
             "extract_seconds": seconds,
@@ -348,23 +294,28 @@ def rank_models(
         if isinstance(model, str):
             loaded.model.to("cpu")
             del loaded, out
+    return build_ranking(per_model, details, _meta(reader, names, details, started))
+
+
+def _meta(
+    reader: FeatureReader, names: list[str], details: dict[str, Any], started: float
+) -> dict[str, Any]:
     from .. import __version__
 
-    targets = np.asarray(dataset.targets, dtype=np.int64)
-    meta = {
-        "data": str(data) if isinstance(data, str) else getattr(data, "name", type(data).__name__),
-        "split": getattr(dataset, "split", split),
-        "n_samples": len(dataset),
+    targets = np.asarray(reader.dataset.targets, dtype=np.int64)
+    return {
+        "data": reader.data_name,
+        "split": reader.split_read,
+        "n_samples": len(reader.dataset),
         "n_classes": len(np.unique(targets)),
-        "max_samples": max_samples,
-        "seed": seed,
-        "batch_size": batch_size,
-        "image_size": image_size,
-        "interpolation": interpolation,
-        "device": str(dev),
+        "max_samples": reader.max_samples,
+        "seed": reader.seed,
+        "batch_size": reader.batch_size,
+        "image_size": reader.image_size,
+        "interpolation": reader.interpolation,
+        "device": str(reader.torch_device),
         "scores": names,
         "models": details,
         "seconds": time.perf_counter() - started,
         "versions": {"spectral_probe": __version__, "torch": str(torch.__version__)},
     }
-    return build_ranking(per_model, details, meta)
