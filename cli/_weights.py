@@ -1,6 +1,6 @@
 """What ``compare-weights`` and ``layers`` share: options, notes, the ESD figures and summary.
 
-Nothing here imports torch at module level: the figure process imports :func:`esd_jobs`.
+Nothing here imports torch at module level.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ __all__ = [
     "IncludeOpt",
     "KindsOpt",
     "check_layers",
-    "esd_jobs",
     "note_inferred",
     "note_inferred_specs",
     "null",
@@ -105,18 +104,10 @@ def check_layers(layers: list[str] | None, option: str, frame: Any) -> None:
 
 def submit_esd_figures(worker: Any, result: Any, directory: Path, layers: list[str] | None) -> None:
     from spectral_probe.plotting import result_fields
+    from spectral_probe.plotting.weight_figures import esd_figures
 
     check_layers(layers, "--esd-layer", result.layers)
-    worker.submit(esd_jobs, result_fields(result), directory, layers)
-
-
-def esd_jobs(result: Any, directory: Path, layers: list[str] | None) -> list[Any]:
-    from spectral_probe.plotting import plot_alpha_profile, plot_esd_fits
-
-    return [
-        (lambda: plot_alpha_profile(result), directory / "alpha_profile.png", 1.0),
-        (lambda: plot_esd_fits(result, layers), directory / "esd_fits.png", 1.5),
-    ]
+    worker.submit(esd_figures, result_fields(result), directory, layers)
 
 
 def print_esd_summary(summary: dict, label: str = "") -> None:  # type: ignore[type-arg]

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
+from spectral_probe._jobs import EXECUTORS
+
 from ._common import (
     JsonOpt,
     OutOpt,
@@ -24,7 +26,6 @@ from ._weights import (
     IncludeOpt,
     KindsOpt,
     check_layers,
-    esd_jobs,
     note_inferred,
     note_inferred_specs,
     null,
@@ -44,6 +45,9 @@ class Vectors(str, Enum):
 class Method(str, Enum):
     gram = "gram"
     svd = "svd"
+
+
+Executor = Enum("Executor", {name: name for name in EXECUTORS}, type=str)  # type: ignore[misc]
 
 
 @app.command("compare-weights")
@@ -177,6 +181,35 @@ def compare_weights_cmd(
             help="With --scale-intruders and an adapter as MODEL_B: a new peft adapter directory with refitted factors.",
         ),
     ] = None,
+    shards: Annotated[
+        int | None,
+        typer.Option(
+            "--shards",
+            help="Split the layers of weight files into N jobs of about equal cost (--executor); the merged result equals a single-process run.",
+            show_default=False,
+        ),
+    ] = None,
+    executor: Annotated[
+        Executor,  # type: ignore[valid-type]
+        typer.Option(
+            help="Where the --shards jobs run: local (processes), slurm (a job array) or inline (this process)."
+        ),
+    ] = Executor["local"],  # type: ignore[valid-type]
+    max_parallel: Annotated[
+        int | None,
+        typer.Option(
+            help="--shards jobs at once (local) or the SLURM array's parallelism [default: CPU count; slurm: all].",
+            show_default=False,
+        ),
+    ] = None,
+    slurm: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--slurm",
+            help="SLURM parameter KEY=VALUE for --shards, repeatable (as sweep --slurm).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Compare two models layer by layer: singular values and corresponding angles.
 
@@ -262,8 +295,11 @@ def compare_weights_cmd(
                     a = load_model(model_a, arch=arch_a or arch, infer_arch=True)
                     b = load_model(model_b, arch=arch_b or arch, infer_arch=True)
             note_inferred(a, b)
+        run = compare_weights
+        if shards is not None or slurm:
+            run = _sharded(streamed, out, shards, executor.value, max_parallel, slurm)
         with progress_bar("comparing layers", quiet=quiet) as update:
-            result = compare_weights(
+            result = run(
                 a,
                 b,
                 arch_a=arch_a or arch,
@@ -282,7 +318,7 @@ def compare_weights_cmd(
                 esd=esd,
                 skip_nonfinite=skip_nonfinite,
                 top=top,
-                resume=_resume_dir(out) if streamed else None,
+                resume=_resume_dir(out) if streamed and shards is None else None,
                 intruder_k=intruder_k,
                 intruder_epsilon=intruder_epsilon,
                 subspace_rank=subspace_rank,
@@ -348,6 +384,38 @@ def compare_weights_cmd(
             )
 
 
+def _sharded(
+    streamed: bool,
+    out: Path | None,
+    shards: int | None,
+    executor: str,
+    max_parallel: int | None,
+    slurm: list[str] | None,
+) -> Any:
+    """``compare_weights`` over ``shards`` jobs, its layers stored beside ``--out``."""
+    import functools
+
+    from spectral_probe.analysis.sharded import compare_weights_sharded
+    from spectral_probe.errors import ConfigError
+    from spectral_probe.training import parse_hp
+
+    if shards is None:
+        raise ConfigError("expected --shards N with --slurm, found no --shards")
+    if not streamed:
+        raise ConfigError(
+            "expected weight files or directories for --shards (read as tensors in each job), "
+            "found model specs that are built as modules"
+        )
+    return functools.partial(
+        compare_weights_sharded,
+        shards=shards,
+        store=_resume_dir(out),
+        executor=executor,
+        max_parallel=max_parallel,
+        slurm=parse_hp(slurm or []),
+    )
+
+
 def _resume_dir(out: Path | None) -> Path | None:
     """Where finished layers wait for the final write: a hidden sibling of ``--out``."""
     return None if out is None else out.parent / f".{out.name}.layers"
@@ -362,72 +430,11 @@ def _submit_figures(
 ) -> None:
     """Check the chosen layers here (a one-line error), then have ``worker`` draw."""
     from spectral_probe.plotting import result_fields
+    from spectral_probe.plotting.weight_figures import weight_comparison_figures
 
     check_layers(layers, "--plot-layer", result.angles)
     check_layers(esd_layers, "--esd-layer", result.layers)
-    worker.submit(_figure_jobs, result_fields(result), directory, layers, esd_layers)
-
-
-def _figure_jobs(
-    result: Any, directory: Path, layers: list[str] | None, esd_layers: list[str] | None
-) -> list[Any]:
-    """compare-weights' figures as jobs for :func:`~spectral_probe.plotting.save_figures`.
-
-    Costs are measured drawing times (ResNet-50, 2026-12-05): 0.12 s for an angle figure,
-    0.18 s for a heatmap, 0.06 + 0.045 s per panel for the spectra.
-    """
-    from spectral_probe.plotting import (
-        default_plot_layers,
-        plot_angle_heatmap,
-        plot_corresponding_angles,
-        plot_weight_spectra,
-    )
-
-    jobs = esd_jobs(result, directory, esd_layers) if not result.esd.empty else []
-    if not result.intruders.empty:
-        jobs += _change_jobs(result, directory)
-    if result.angles.empty:
-        return jobs
-    panels = len(layers or default_plot_layers(result.layers["layer"], result.layers["kind"]))
-    return [
-        *jobs,
-        (
-            lambda: plot_corresponding_angles(result, layers),
-            directory / "corresponding_angles.png",
-            1.0,
-        ),
-        (
-            lambda: plot_corresponding_angles(result, layers, window=True),
-            directory / "corresponding_angles_window.png",
-            1.0,
-        ),
-        (lambda: plot_angle_heatmap(result), directory / "angle_heatmap.png", 1.5),
-        (
-            lambda: plot_angle_heatmap(result, value="cos_window"),
-            directory / "angle_heatmap_window.png",
-            1.5,
-        ),
-        (
-            lambda: plot_weight_spectra(result, layers),
-            directory / "weight_spectra.png",
-            0.5 + 0.4 * panels,
-        ),
-    ]
-
-
-def _change_jobs(result: Any, directory: Path) -> list[Any]:
-    """Intruders by depth, the update's top/bottom-r energy by depth, the epsilon sweep."""
-    from spectral_probe.plotting import (
-        plot_intruder_sweep,
-        plot_intruders_by_depth,
-        plot_update_energy,
-    )
-
-    return [
-        (lambda: plot_intruders_by_depth(result), directory / "intruders_by_depth.png", 1.0),
-        (lambda: plot_update_energy(result), directory / "update_energy.png", 1.0),
-        (lambda: plot_intruder_sweep(result), directory / "intruder_sweep.png", 0.5),
-    ]
+    worker.submit(weight_comparison_figures, result_fields(result), directory, layers, esd_layers)
 
 
 def _compare_many(
@@ -446,6 +453,7 @@ def _compare_many(
     from spectral_probe.analysis import compare_weights
     from spectral_probe.analysis._sources import uses_sources
     from spectral_probe.analysis.fine_tunes import gather_fine_tunes
+    from spectral_probe.plotting.weight_figures import fine_tunes_figures
 
     runs = []
     for i, spec in enumerate(models_b, start=1):
@@ -467,7 +475,9 @@ def _compare_many(
         command="compare-weights",
         options={"model_a": model_a, "models_b": models_b, **options},
         out=out,
-        figures=(lambda d: worker.submit(_many_jobs, result.layers, d)) if figures else None,
+        figures=(lambda d: worker.submit(fine_tunes_figures, result.layers, d))
+        if figures
+        else None,
         figures_done=worker.wait,
         json_out=json_out,
         csv_out=csv_out,
@@ -478,33 +488,6 @@ def _compare_many(
         from spectral_probe.analysis._resume import clear_store
 
         clear_store(out.parent / f".{out.name}.layers")
-
-
-def _many_jobs(layers: Any, directory: Path) -> list[Any]:
-    """Per-layer curves with one line per fine-tune."""
-    from functools import partial
-    from types import SimpleNamespace
-
-    from spectral_probe.plotting import plot_fine_tunes_by_depth
-
-    result = SimpleNamespace(layers=layers)
-    jobs = [
-        (
-            lambda: plot_fine_tunes_by_depth(result, value="w_rel_change"),
-            directory / "fine_tunes_w_rel_change.png",
-            1.0,
-        )
-    ]
-    if "intruders" in layers:
-        jobs += [
-            (
-                partial(plot_fine_tunes_by_depth, result, value=value),
-                directory / f"fine_tunes_{value}.png",
-                1.0,
-            )
-            for value in ("intruders", "top_energy")
-        ]
-    return jobs
 
 
 def _print_many(result: Any) -> None:

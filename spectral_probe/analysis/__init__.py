@@ -16,6 +16,7 @@ from .features import (
     feature_spectrum,
     spectra_from_features,
 )
+from .sharded import compare_weights_sharded
 from .select import SCORES, LayerSelection, score_layers
 from .similarity import DEFAULT_SAMPLE, FeatureSimilarity, compare_features, select_layers
 from .weights import (
@@ -36,6 +37,7 @@ __all__ = [
     "DEFAULT_SAMPLE",
     "WeightComparison",
     "compare_weights",
+    "compare_weights_sharded",
     "SUMMARY_COLUMNS",
     "CHANGE_COLUMNS",
     "INTRUDER_COLUMNS",

@@ -139,8 +139,8 @@ def build(fields, directory):
     heavy = sorted({"torch", "torchvision"} & {m.split(".")[0] for m in sys.modules})
     if heavy:
         raise RuntimeError(f"expected no torch in the figure process, found {heavy}")
-    from spectral_probe_cli.compare_weights import _figure_jobs
-    return _figure_jobs(fields, directory, None, None)
+    from spectral_probe.plotting.weight_figures import weight_comparison_figures
+    return weight_comparison_figures(fields, directory, None, None)
 
 with FigureWorker() as worker:  # forked before torch is imported, as the CLI does
     import torch
