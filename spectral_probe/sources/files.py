@@ -1,7 +1,8 @@
 """Readers of weight files: one tensor at a time, memory-mapped, never a model.
 
 * :class:`SafetensorsFile`: a ``.safetensors`` file through ``safe_open`` (the header is read
-  at open; each tensor is read from the memory map when asked for). A truncated file is refused
+  at open; each tensor is read from a memory map opened for it alone, unmapped when the tensor
+  is freed). A truncated file is refused
   at open: its header promises more bytes than the file holds.
 * :class:`TorchFile`: a ``.pt``/``.pth``/``.bin``/``.ckpt`` file through
   ``torch.load(weights_only=True, mmap=True)``: no code runs, and tensors stay in the page cache
@@ -69,7 +70,14 @@ def _check_file(path: Path) -> None:
 
 
 class SafetensorsFile(BaseSource):
-    """One ``.safetensors`` file, read lazily through ``safetensors.safe_open``."""
+    """One ``.safetensors`` file, read lazily through ``safetensors.safe_open``.
+
+    The header (names, shapes, dtypes) is read once at open. Every :meth:`load` maps the file
+    afresh (``safe_open`` costs well under a millisecond) and returns a tensor backed by that
+    map: the pages it touches are unmapped when the tensor is freed, so resident memory does not
+    grow with what has been read (a map kept open for the whole run would keep every page read
+    resident, the whole model by the end).
+    """
 
     def __init__(self, path: str | Path, label: str | None = None, *, index: bool = True) -> None:
         from safetensors import SafetensorError, safe_open
@@ -79,30 +87,34 @@ class SafetensorsFile(BaseSource):
         _check_file(path)
         self.path = path
         try:
-            self._handle: Any = safe_open(str(path), framework="pt")
+            with safe_open(str(path), framework="pt") as handle:
+                names = list(handle.keys())
+                self._header = {
+                    n: (tuple(handle.get_slice(n).get_shape()), handle.get_slice(n).get_dtype())
+                    for n in names
+                }
         except (SafetensorError, OSError, ValueError) as exc:
             raise CheckpointError(
                 f"cannot read {path}: not a complete safetensors file ({str(exc).splitlines()[0]})"
             ) from None
-        self.stored_names = set(self._handle.keys())
+        self.stored_names = set(names)
         if index:
-            self._index(self._handle.keys())
+            self._index(names)
 
     def _load_stored(self, stored: str) -> torch.Tensor:
-        return self._handle.get_tensor(stored)  # type: ignore[no-any-return]
+        from safetensors import safe_open
+
+        with safe_open(str(self.path), framework="pt") as handle:
+            return handle.get_tensor(stored)  # type: ignore[no-any-return]
 
     def _shape_stored(self, stored: str) -> tuple[int, ...]:
-        return tuple(self._handle.get_slice(stored).get_shape())
+        return self._header[stored][0]
 
     def _dtype_stored(self, stored: str) -> torch.dtype:
-        code = self._handle.get_slice(stored).get_dtype()
+        code = self._header[stored][1]
         if code not in _ST_DTYPES:
             raise CheckpointError(f"expected a known safetensors dtype for {stored}, found {code}")
         return _ST_DTYPES[code]
-
-    def close(self) -> None:
-        """Drop the file handle (and its memory map)."""
-        self._handle = None
 
 
 def _refuse_pickle(path: Path, exc: Exception) -> UnsafeCheckpointError:

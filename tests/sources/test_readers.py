@@ -191,6 +191,30 @@ def test_pickled_files_are_mapped_again_per_tensor(tmp_path: Path) -> None:
     torch.testing.assert_close(src.load("a.weight"), torch.ones(3, 2))
 
 
+def _mapped(path: Path) -> bool:
+    return str(path.resolve()) in Path("/proc/self/maps").read_text()
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").is_file(), reason="needs Linux /proc")
+def test_safetensors_shards_are_unmapped_once_their_tensor_is_freed(
+    llama_dirs: dict[str, Path],
+) -> None:
+    """A map held for the whole run would keep every page read resident (RSS growing with depth)."""
+    import gc
+
+    with open_source(str(llama_dirs["sharded"])) as src:
+        name = "layers.1.mlp.up_proj.weight"
+        shards = sorted(llama_dirs["sharded"].glob("*.safetensors"))
+        assert src.shape(name) == (64, 32) and not any(_mapped(f) for f in shards)
+        t = src.load(name)
+        assert sum(_mapped(f) for f in shards) == 1  # only the shard holding it, while it lives
+        total = float(t.double().sum())
+        del t
+        gc.collect()
+        assert not any(_mapped(f) for f in shards)
+        assert float(src.load(name).double().sum()) == total  # read again, same values
+
+
 def test_tied_weights_in_a_torch_save_are_read_once(tmp_path: Path) -> None:
     from .conftest import tiny_gpt2
 
