@@ -9,12 +9,16 @@ import typer
 from . import (
     compare_weights,
     features,
+    finetune,
+    laser_sweep,
     layers,
+    plot_runs,
     report,
     reproduce,
     select_layers,
     similarity,
-    training,
+    sweep,
+    sweep_table,
     transferability,
     truncate,
     validate,
@@ -32,13 +36,17 @@ app.add_typer(compare_weights.app)
 app.add_typer(layers.app)
 app.add_typer(features.app)
 app.add_typer(similarity.app)
-app.add_typer(training.app)
+app.add_typer(finetune.app)
+app.add_typer(sweep.app)
+app.add_typer(sweep_table.app)
+app.add_typer(plot_runs.app)
 app.add_typer(report.app)
 app.add_typer(reproduce.app)
 app.add_typer(validate.app)
 app.add_typer(transferability.app)
 app.add_typer(select_layers.app)
 app.add_typer(truncate.app)
+app.add_typer(laser_sweep.app)
 
 
 def _version(value: bool) -> None:

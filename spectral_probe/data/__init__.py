@@ -65,6 +65,7 @@ from .transforms import (
     image_transform,
     paper_test_transform,
     paper_train_transform,
+    resize_for,
 )
 
 __all__ = [
@@ -103,5 +104,6 @@ __all__ = [
     "INTERPOLATIONS",
     "check_interpolation",
     "image_transform",
+    "resize_for",
     "make_loader",
 ]

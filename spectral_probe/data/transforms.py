@@ -39,6 +39,7 @@ __all__ = [
     "StackCrops",
     "TensorImageTransform",
     "image_transform",
+    "resize_for",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -76,6 +77,17 @@ def _v2_interpolation(name: str) -> Any:
 
     mode = check_interpolation(name)
     return InterpolationMode.NEAREST_EXACT if mode == "nearest" else InterpolationMode(mode)
+
+
+def resize_for(size: int) -> int:
+    """The paper's resize side for a crop of ``size``: ``round(size * 256 / 224)``.
+
+    Example:
+        >>> from spectral_probe.data import resize_for
+        >>> resize_for(224), resize_for(64)
+        (256, 73)
+    """
+    return round(size * 256 / 224)
 
 
 def _check_sizes(size: int, resize: int | None = None) -> None:
@@ -334,7 +346,7 @@ def image_transform(
     """The transform for ``dataset``: :class:`TensorImageTransform` for in-memory tensor
     datasets (batched, no PIL), the paper's transforms for image files.
 
-    ``resize`` defaults to ``round(size * 256 / 224)`` (256 for 224). ``ten_crop`` applies
+    ``resize`` defaults to :func:`resize_for` ``(size)`` (256 for 224). ``ten_crop`` applies
     to image files at test time only. ``interpolation`` (one of :data:`INTERPOLATIONS`) is
     the resizing filter of either.
     """
@@ -342,7 +354,7 @@ def image_transform(
         raise DataError(f"expected an image dataset, found kind {dataset.kind!r}")
     if getattr(dataset, "supports_batch_index", False):
         return TensorImageTransform(size, mean, std, train=train, interpolation=interpolation)
-    resize = resize if resize is not None else round(size * 256 / 224)
+    resize = resize if resize is not None else resize_for(size)
     if train:
         return paper_train_transform(size, resize, mean, std, interpolation=interpolation)
     return paper_test_transform(

@@ -35,6 +35,7 @@ from .figures import (
     plot_spectra_with_without_bss,
     plot_spectrum_over_time,
     plot_tsvd_sweep,
+    run_figures,
 )
 from .hooks import StopAfter, TrainingHook
 from .image import ImageClassificationTask
@@ -122,4 +123,5 @@ __all__ = [
     "plot_bss_k_sweep",
     "plot_spectra_with_without_bss",
     "plot_spectrum_over_time",
+    "run_figures",
 ]

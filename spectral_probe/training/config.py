@@ -22,7 +22,7 @@ import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from .._io import to_jsonable
@@ -31,6 +31,7 @@ from ._checks import check_bool, check_integer, check_number, check_string, is_z
 from .freeze import resolve_unfrozen
 from .log_targets import check_loggers
 from .presets import PRESET_FIELDS, get_preset
+from .scenarios import apply_scenario
 
 __all__ = [
     "FinetuneConfig",
@@ -353,6 +354,73 @@ class FinetuneConfig:
         if isinstance(data, dict) and "config" in data and isinstance(data["config"], dict):
             data = data["config"]  # a run directory's config.json
         return cls.from_dict(data)
+
+    @classmethod
+    def from_options(
+        cls,
+        options: Mapping[str, Any],
+        *,
+        base: FinetuneConfig | None = None,
+        scenario: str | None = None,
+        resumed: bool = False,
+    ) -> FinetuneConfig:
+        """The resolved config of a command line: ``options`` over ``base``.
+
+        Args:
+            options: values given on the command line by config field name; ``None`` (or a
+                ``False`` ``rslora``) is "not given". ``hp`` and ``task_options`` may be
+                lists of ``NAME=VALUE`` texts (:func:`parse_hp`; task options are merged into
+                the base's), ``log`` a list of names; ``lora_rank``, ``lora_alpha``,
+                ``lora_targets`` and ``rslora`` make the ``lora`` table; an ``image_size``
+                without a ``resize`` brings the paper's resize
+                (:func:`~spectral_probe.data.resize_for`).
+            base: the config the options override (a config file's, or the run being
+                resumed); default: the field defaults.
+            scenario: whose defaults fill task, preset, method and model where neither the
+                options nor ``base`` chose them (:func:`~.scenarios.apply_scenario`; default:
+                the one the data implies). Not applied to a resumed run.
+            resumed: ``base`` is a run being continued (its data is kept, no scenario).
+
+        Raises:
+            ConfigError: no data, an unknown field, any check of :meth:`resolve`, or a task
+                option the task does not take.
+        """
+        from ..data import resize_for
+
+        base = base if base is not None else cls()
+        given = {
+            k: str(v) if isinstance(v, PurePath) else v  # a file named on the command line
+            for k, v in options.items()
+            if v is not None and k != "rslora"
+        }
+        if options.get("rslora"):
+            given["rslora"] = True
+        lora = {k: given.pop(f"lora_{k}", None) for k in ("rank", "alpha", "targets")}
+        lora["rslora"] = given.pop("rslora", None)
+        if any(v is not None for v in lora.values()):  # checked (rank required) by resolve
+            given["lora"] = {k: v for k, v in lora.items() if v is not None}
+        if "image_size" in given:
+            given.setdefault("resize", resize_for(given["image_size"]))
+        if isinstance(given.get("hp"), Sequence):
+            given["hp"] = parse_hp(given["hp"])
+        if isinstance(given.get("task_options"), Sequence):
+            given["task_options"] = {
+                **base.task_options,
+                **parse_task_options(given["task_options"]),
+            }
+        if "log" in given:
+            given["log"] = tuple(given["log"])
+        if not resumed:
+            if not str(given.get("data") or base.data).strip():
+                raise ConfigError(
+                    "expected --data (e.g. --data cub200:/data/CUB_200_2011), found none"
+                )
+            given = apply_scenario(base, given, scenario)
+        cfg = (base.with_overrides(**given) if given else base).resolve()
+        from .tasks import get_task
+
+        get_task(cfg.task).check_options(cfg.task_options)  # before any data or model loads
+        return cfg
 
     def identity(self) -> dict[str, Any]:
         """The resolved fields that decide the result (all but :data:`OPERATIONAL_KEYS`; an empty

@@ -5,7 +5,9 @@
 * :func:`plot_bss_k_sweep`: the same for BSS with k = 1, 2, 4, 8 (3d);
 * :func:`plot_spectra_with_without_bss`: feature singular values of runs with (dotted) and
   without (solid) BSS, all and the smaller half (3b, 3c);
-* :func:`plot_spectrum_over_time`: the smallest singular values logged during one run.
+* :func:`plot_spectrum_over_time`: the smallest singular values logged during one run;
+* :func:`run_figures`: every one of them that a folder of runs supports, named as
+  ``spectral-probe plot-runs`` writes them.
 
 They take results (:class:`~spectral_probe.training.SweepTable`,
 :class:`~spectral_probe.analysis.FeatureSpectra`, :class:`~spectral_probe.training.RunResult`)
@@ -17,12 +19,14 @@ from the code that writes them; the drawing plumbing comes from
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..plotting import new_axes, new_figure, palette, small_half_start
-from .spectra import LABEL_SEP
+from .rundir import RunResult, load_run
+from .spectra import LABEL_SEP, runs_feature_spectra
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -30,7 +34,6 @@ if TYPE_CHECKING:
 
     from ..analysis import FeatureSpectra
     from .aggregate import SweepTable
-    from .rundir import RunResult
 
 __all__ = [
     "plot_error_vs_rate",
@@ -38,6 +41,7 @@ __all__ = [
     "plot_bss_k_sweep",
     "plot_spectra_with_without_bss",
     "plot_spectrum_over_time",
+    "run_figures",
 ]
 
 
@@ -203,3 +207,41 @@ def plot_spectrum_over_time(run: RunResult, *, smallest: int = 8, ax: Axes | Non
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     return fig
+
+
+def run_figures(
+    table: SweepTable,
+    *,
+    spectra: bool = True,
+    max_batches: int = 10,
+    device: str = "auto",
+    over_time: bool = False,
+) -> Iterator[tuple[str, Figure]]:
+    """``(file name, figure)`` for every figure the runs of ``table`` support, one at a time.
+
+    Per dataset ``error_vs_rate_<dataset>.png`` (1a), and ``tsvd_r_<dataset>.png`` (3a) and
+    ``bss_k_<dataset>.png`` (3d) where the runs vary ``tsvd.r`` or ``bss.k``; with ``spectra``,
+    ``spectra_bss.png`` (3b,c: feature spectra of the checkpoints on the test split, at most
+    ``max_batches`` batches per model, when the runs hold a method with and without BSS);
+    with ``over_time``, ``spectrum_time_<run id>.png`` for each run that logged its spectrum.
+
+    Raises:
+        ValueError: the table holds no finished run.
+    """
+    if table.cells.empty:
+        raise ValueError("expected finished runs in the table, found none")
+    for dataset in table.cells["dataset"].unique():
+        yield f"error_vs_rate_{dataset}.png", plot_error_vs_rate(table, dataset=dataset)
+        if "hp.tsvd.r" in table.cells:
+            yield f"tsvd_r_{dataset}.png", plot_tsvd_sweep(table, dataset=dataset)
+        if "hp.bss.k" in table.cells:
+            yield f"bss_k_{dataset}.png", plot_bss_k_sweep(table, dataset=dataset)
+    if spectra:
+        result = runs_feature_spectra(table.runs, max_batches=max_batches, device=device)
+        if result is not None:
+            yield "spectra_bss.png", plot_spectra_with_without_bss(result)
+    if over_time:
+        for path in table.runs["path"]:
+            run = load_run(path)
+            if not run.spectra.empty:
+                yield f"spectrum_time_{run.run_id}.png", plot_spectrum_over_time(run)

@@ -20,7 +20,6 @@ from dataclasses import fields
 from typing import Any
 
 from ..errors import ConfigError
-from .config import FinetuneConfig
 
 __all__ = ["SCENARIOS", "scenario_of", "apply_scenario"]
 
@@ -60,19 +59,18 @@ def scenario_of(data: str, task: str = "image-classification") -> str:
     return "image"
 
 
-def apply_scenario(
-    base: FinetuneConfig, given: Mapping[str, Any], scenario: str | None = None
-) -> dict[str, Any]:
+def apply_scenario(base: Any, given: Mapping[str, Any], scenario: str | None = None) -> dict[str, Any]:
     """``given`` completed with the scenario's defaults for task, preset, method and model.
 
-    A default fills a field only when ``given`` lacks it and ``base`` still holds the
-    :class:`FinetuneConfig` default (a config file's own choice is kept).
+    A default fills a field only when ``given`` lacks it and ``base`` (a
+    :class:`~spectral_probe.training.FinetuneConfig`, which builds its command-line configs
+    with this) still holds the field's default (a config file's own choice is kept).
     """
     data = str(given.get("data") or base.data)
     name = scenario or scenario_of(data, str(given.get("task") or base.task))
     if name not in SCENARIOS:
         raise ConfigError(f"expected a scenario in {sorted(SCENARIOS)}, found {name!r}")
-    defaults = {f.name: f.default for f in fields(FinetuneConfig)}
+    defaults = {f.name: f.default for f in fields(base)}
     out = dict(given)
     for key, value in SCENARIOS[name].items():
         if key not in out and getattr(base, key) == defaults[key]:

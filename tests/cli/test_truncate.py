@@ -217,6 +217,9 @@ def test_laser_sweep_inline_resumes_and_matches_a_direct_evaluation(runner, mode
     again = json.loads(runner.invoke(app, args, catch_exceptions=False).stdout)
     assert [c["status"] for c in again] == ["skipped"] * 3
     assert [c["value"] for c in again] == [c["value"] for c in cells]
+    # the same search spelt as the issue asks: sweep laser --model M (the cells are found done)
+    spelt = ["sweep", "laser", "--model", str(model_dir), *args[2:]]
+    assert json.loads(runner.invoke(app, spelt, catch_exceptions=False).stdout) == again
 
 
 def test_laser_sweep_eval_command_and_bad_input(runner, model_dir, tmp_path):

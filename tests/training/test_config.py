@@ -203,3 +203,49 @@ def test_resolve_and_sweep_cells_build_no_module(monkeypatch, tmp_path):
         encoding="utf-8",
     )
     assert [c.method for c in load_sweep(path).configs()] == ["l2", "l2+bss", "l2+bss", "delta"]
+
+
+def test_from_options_builds_the_command_line_config():
+    cfg = FinetuneConfig.from_options(
+        {
+            "data": "digits",
+            "method": "l2+bss",
+            "image_size": 64,
+            "hp": ["bss.k=2"],
+            "lora_rank": 4,
+            "rslora": True,
+            "lr": None,  # not given: the preset's
+            "log": ["csv"],
+        }
+    )
+    assert (cfg.image_size, cfg.resize) == (64, 73)  # the paper's 256/224 ratio
+    assert cfg.hp["bss.k"] == 2 and cfg.log == ("csv",)
+    assert cfg.lora["rank"] == 4 and cfg.lora["rslora"] is True
+    assert cfg.lr == get_preset("paper").lr
+    plain = FinetuneConfig.from_options({"data": "digits", "rslora": False})
+    assert plain.lora == {} and plain.method == "l2" and plain.resize == 256
+    assert plain.run_id == FinetuneConfig(data="digits").run_id
+
+
+def test_from_options_scenario_base_and_resume():
+    glue = FinetuneConfig.from_options(
+        {"data": "glue-sst2:/nowhere", "task_options": ["pool=mean"]}
+    )
+    assert (glue.task, glue.method, glue.task_options) == (
+        "text-classification",
+        "none",
+        {"pool": "mean"},
+    )
+    base = FinetuneConfig(data="digits", method="l2-sp", task_options={})
+    kept = FinetuneConfig.from_options({"seed": 3}, base=base)
+    assert (kept.method, kept.seed, kept.data) == ("l2-sp", 3, "digits")  # the base's choice kept
+    with pytest.raises(ConfigError, match="expected --data"):
+        FinetuneConfig.from_options({"method": "l2"})
+    resumed = FinetuneConfig.from_options({}, base=base.resolve(), resumed=True)
+    assert resumed == base.resolve()
+    with pytest.raises(ConfigError, match="scenario"):
+        FinetuneConfig.from_options({"data": "digits"}, scenario="nope")
+    with pytest.raises(ConfigError, match="nope"):
+        FinetuneConfig.from_options({"data": "digits", "nope": 1})
+    with pytest.raises(ConfigError, match="max_length"):
+        FinetuneConfig.from_options({"data": "digits", "task_options": ["max_length=3"]})

@@ -15,6 +15,7 @@ from spectral_probe.training import (
     plot_spectra_with_without_bss,
     plot_spectrum_over_time,
     plot_tsvd_sweep,
+    run_figures,
     runs_feature_spectra,
     sweep_table,
 )
@@ -110,3 +111,10 @@ def test_spectrum_over_time(tmp_path):
     fig = plot_spectrum_over_time(run, smallest=4)
     lines = fig.axes[0].get_lines()
     assert len(lines) == 4 and list(lines[0].get_xdata()) == [5, 10, 15, 20]
+
+
+def test_run_figures_names_what_plot_runs_writes(table):
+    names = [name for name, _ in run_figures(table, spectra=False)]
+    assert names[0].startswith("error_vs_rate_")
+    assert any(n.startswith("bss_k_") for n in names) == ("hp.bss.k" in table.cells)
+    assert any(n.startswith("tsvd_r_") for n in names) == ("hp.tsvd.r" in table.cells)
