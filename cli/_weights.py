@@ -16,6 +16,7 @@ __all__ = [
     "ExcludeOpt",
     "IncludeOpt",
     "KindsOpt",
+    "SplitFusedOpt",
     "check_layers",
     "note_inferred",
     "note_inferred_specs",
@@ -36,6 +37,13 @@ KindsOpt = Annotated[
 IncludeOpt = Annotated[
     str | None,
     typer.Option("--include", "--layers", help="Keep only layers whose name matches this regex."),
+]
+SplitFusedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--split-fused",
+        help="Split fused q/k/v projections of weight files (c_attn, query_key_value, Wqkv, qkv_proj) into NAME:q, :k, :v where the layout is known [default: whole].",
+    ),
 ]
 ExcludeOpt = Annotated[
     str | None, typer.Option("--exclude", help="Drop layers whose name matches this regex.")

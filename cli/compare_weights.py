@@ -25,6 +25,7 @@ from ._weights import (
     ExcludeOpt,
     IncludeOpt,
     KindsOpt,
+    SplitFusedOpt,
     check_layers,
     note_inferred,
     note_inferred_specs,
@@ -77,6 +78,7 @@ def compare_weights_cmd(
     split_groups: Annotated[
         bool, typer.Option(help="Compare grouped convolutions group by group.")
     ] = False,
+    split_fused: SplitFusedOpt = False,
     top: Annotated[
         int | None,
         typer.Option(
@@ -275,6 +277,7 @@ def compare_weights_cmd(
                     "intruder_k": intruder_k,
                     "intruder_epsilon": intruder_epsilon,
                     "subspace_rank": subspace_rank,
+                    **({"split_fused": True} if split_fused else {}),
                 },
             )
             return
@@ -322,6 +325,7 @@ def compare_weights_cmd(
                 intruder_k=intruder_k,
                 intruder_epsilon=intruder_epsilon,
                 subspace_rank=subspace_rank,
+                **({"split_fused": True} if split_fused else {}),
             )
         options = {
             "model_a": model_a,
@@ -346,6 +350,7 @@ def compare_weights_cmd(
             "intruder_k": intruder_k,
             "intruder_epsilon": intruder_epsilon,
             "subspace_rank": subspace_rank,
+            **({"split_fused": True} if split_fused else {}),
         }
         if streamed:
             tags = result.meta.get("inferred_arch", {}).get("models", [])

@@ -25,6 +25,7 @@ from ._weights import (
     ExcludeOpt,
     IncludeOpt,
     KindsOpt,
+    SplitFusedOpt,
     note_inferred,
     note_inferred_specs,
     null,
@@ -55,6 +56,7 @@ def layers_cmd(
     split_groups: Annotated[
         bool, typer.Option(help="One row per group of grouped convolutions.")
     ] = False,
+    split_fused: SplitFusedOpt = False,
     modules: Annotated[
         bool,
         typer.Option(
@@ -105,6 +107,12 @@ def layers_cmd(
         from spectral_probe.errors import ConfigError
 
         raise ConfigError("expected either --esd or --modules, found both")
+    if esd and split_fused:
+        from spectral_probe.errors import ConfigError
+
+        raise ConfigError(
+            "expected --split-fused without --esd (it splits the listing), found both"
+        )
     if esd:
         _layers_esd(
             model,
@@ -151,7 +159,11 @@ def layers_cmd(
                 title = f"{model}: LoRA adapter updating {int((df['rank'] > 0).sum())} layers"
             else:
                 df = source_layer_table(
-                    source, include=include, exclude=exclude, kinds=parse_kinds(kinds)
+                    source,
+                    include=include,
+                    exclude=exclude,
+                    kinds=parse_kinds(kinds),
+                    split_fused=split_fused,
                 )
                 title = _layers_title(model, len(df), None)
             notes = list(source.notes)

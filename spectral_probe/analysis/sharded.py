@@ -57,6 +57,7 @@ def plan_shards(
     include: str | None = None,
     exclude: str | None = None,
     kinds: Sequence[str] = KINDS,
+    split_fused: bool = False,
 ) -> list[list[tuple[str, tuple[int, int]]]]:
     """The layers of each shard, ``(name, (m, n))`` in depth order; empty shards dropped.
 
@@ -67,7 +68,9 @@ def plan_shards(
         raise ConfigError(f"expected --shards >= 1, found {shards}")
     src_a, src_b, _, opened = open_pair(model_a, model_b, arch_a, arch_b)
     try:
-        paired = pair_sources(src_a, src_b, include=include, exclude=exclude, kinds=kinds)
+        paired = pair_sources(
+            src_a, src_b, include=include, exclude=exclude, kinds=kinds, split_fused=split_fused
+        )
         layers = [(sa.name, tuple(sa.matrix_shape)) for sa, _ in paired.pairs]
     finally:
         close_all(opened)
@@ -139,6 +142,7 @@ def compare_weights_sharded(
         include=options.get("include"),
         exclude=options.get("exclude"),
         kinds=options.get("kinds", KINDS),
+        split_fused=options.get("split_fused", False),
     )
     if store is None:
         if executor == "slurm":

@@ -84,6 +84,7 @@ def compare_weights(
     intruder_k: int = 10,
     intruder_epsilon: float = 0.5,
     subspace_rank: int | None = None,
+    split_fused: bool = False,
 ) -> WeightComparison:
     """Compare two models layer by layer: spectra, corresponding angles, summaries.
 
@@ -143,6 +144,9 @@ def compare_weights(
             vector of A is below this (peft's ``threshold_epsilon``, default 0.5).
         subspace_rank: r of A's top-r/bottom-r subspaces for the energy shares (default: the
             adapter's rank for an adapter's layer, else :data:`DEFAULT_SUBSPACE_RANK`).
+        split_fused: for tensor sources, split fused q/k/v projections (``c_attn``,
+            ``query_key_value``...) into ``NAME:q``, ``:k``, ``:v`` where their layout is known
+            (:mod:`spectral_probe.extract.fused`); by default they are analysed whole.
 
     Example:
         >>> import torchvision
@@ -194,6 +198,7 @@ def compare_weights(
                 intruder_k=intruder_k,
                 intruder_epsilon=intruder_epsilon,
                 subspace_rank=subspace_rank,
+                split_fused=split_fused,
             )
         finally:
             close_all(opened)
@@ -292,11 +297,14 @@ def _compare_sources(
     intruder_k: int = 10,
     intruder_epsilon: float = 0.5,
     subspace_rank: int | None = None,
+    split_fused: bool = False,
 ) -> WeightComparison:
     """:func:`compare_weights` over two tensor sources: one pair of tensors in memory per worker."""
     from ..spectral import factored_svd
 
-    paired = pair_sources(src_a, src_b, include=include, exclude=exclude, kinds=kinds)
+    paired = pair_sources(
+        src_a, src_b, include=include, exclude=exclude, kinds=kinds, split_fused=split_fused
+    )
     factors_of = getattr(src_b, "factors", None)
     started = time.perf_counter()
     options = {
@@ -317,6 +325,8 @@ def _compare_sources(
         "intruder_epsilon": intruder_epsilon,
         "subspace_rank": subspace_rank,
     }
+    if split_fused:  # only when set: the stores of earlier runs stay valid
+        options["split_fused"] = True
     cache = None
     if resume is not None:
         from ._resume import LayerCache
@@ -356,8 +366,7 @@ def _compare_sources(
             left, right = lora.left, lora.right  # stored orientation: scale * left @ right
             if sb.transposed:
                 left, right = right.T, left.T
-            if sb.rows is not None:
-                left = left[: sb.rows]
+            left = sb.select_rows(left)  # a fused projection's part, the shared vocabulary
             factors = (left.to(dev), right.to(dev), lora.scale)
         rank_r = subspace_rank or (lora.rank if lora is not None else DEFAULT_SUBSPACE_RANK)
         want = (intruder_k, rank_r) if intruder_k and top is None else None

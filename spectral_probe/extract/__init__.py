@@ -10,6 +10,7 @@ from .features import (
     pool_features,
     resolve_device,
 )
+from .fused import fused_layout, fused_part
 from .modules import module_table, resolve_module
 from .reader import FeatureReader, FeatureStream, ModelLike, label_models
 from .weights import (
@@ -44,6 +45,8 @@ __all__ = [
     "pair_sources",
     "source_layer_table",
     "adapter_table",
+    "fused_layout",
+    "fused_part",
     "module_table",
     "resolve_module",
     "PENULTIMATE",

@@ -46,6 +46,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError, NoSharedLayersError
 from ..sources import TensorSource
 from ..spectral import split_fused, split_groups, unfold_weight
+from .fused import FusedLayout, fused_layout, fused_part
 
 __all__ = [
     "KINDS",
@@ -301,7 +302,8 @@ class SourceMatrix:
         transposed: stored ``(in, out)`` (GPT-2 ``Conv1D``), analysed transposed.
         expert: index into a 3-D expert stack.
         rows: analyse only the first ``rows`` rows (a resized vocabulary).
-        part: ``0``, ``1``, ``2`` for the q, k, v thirds of a fused ``in_proj_weight``.
+        part: ``0``, ``1``, ``2`` for the q, k, v rows of a fused projection.
+        fused: the fused projection's layout (:func:`~spectral_probe.extract.fused.fused_layout`).
     """
 
     name: str
@@ -315,6 +317,7 @@ class SourceMatrix:
     expert: int | None = None
     rows: int | None = None
     part: int | None = None
+    fused: FusedLayout | None = None
 
     def load(self, source: TensorSource) -> Tensor:
         """The 2-D matrix, in its stored dtype (one tensor read from ``source``)."""
@@ -324,12 +327,17 @@ class SourceMatrix:
         """The analysed matrix from the stored tensor ``t``."""
         if self.expert is not None:
             t = t[self.expert]
-        if self.part is not None:
-            t = split_fused(t)[self.part]
         if t.ndim > 2:
             t = unfold_weight(t)
         if self.transposed:
             t = t.T
+        return self.select_rows(t)
+
+    def select_rows(self, t: Tensor) -> Tensor:
+        """The analysed rows of an out × in matrix, or of anything with its rows (a LoRA
+        update's left factor): one part of a fused projection, the shared vocabulary rows."""
+        if self.part is not None and self.fused is not None:
+            t = fused_part(t, self.fused, self.part)
         if self.rows is not None:
             t = t[: self.rows]
         return t
@@ -352,10 +360,36 @@ def _source_layout(source: TensorSource, names: list[str]) -> bool:
     return any(n.endswith("attn.c_attn.weight") for n in names) and "wte.weight" in names
 
 
-def _source_matrices(source: TensorSource) -> Iterator[SourceMatrix]:
+def _fused_parts(sm: SourceMatrix, config: dict[str, Any]) -> Iterator[SourceMatrix]:
+    """The q, k and v parts of a fused projection (``NAME:q``...), or ``sm`` whole when its
+    layout is not known."""
+    layout = fused_layout(sm.name, *sm.matrix_shape, config)
+    if layout is None:
+        yield sm
+        return
+    groups, blocks = layout
+    for i, p in enumerate("qkv"):
+        shape = (groups * blocks[i], sm.matrix_shape[1])
+        yield dataclasses.replace(
+            sm, name=f"{sm.name}:{p}", matrix_shape=shape, part=i, fused=layout
+        )
+
+
+def _source_matrices(source: TensorSource, split_fused: bool = False) -> Iterator[SourceMatrix]:
     names = source.names()
     conv1d = _source_layout(source, names)
+    config: dict[str, Any] = getattr(source, "config", None) or {}
     fused = {n for n in names if n.endswith("in_proj_weight")}
+    for sm in _stored_matrices(source, names, conv1d, fused):
+        if sm.module_type == "MultiheadAttention" or (split_fused and sm.kind == "attention"):
+            yield from _fused_parts(sm, config)
+        else:
+            yield sm
+
+
+def _stored_matrices(
+    source: TensorSource, names: list[str], conv1d: bool, fused: set[str]
+) -> Iterator[SourceMatrix]:
     for tensor in names:
         shape = tuple(source.shape(tensor))
         dtype = source.dtype(tensor)
@@ -364,12 +398,9 @@ def _source_matrices(source: TensorSource) -> Iterator[SourceMatrix]:
         module, _, attr = tensor.rpartition(".")
         if attr == "in_proj_weight" and len(shape) == 2 and shape[0] == 3 * shape[1]:
             name = f"{module}.in_proj" if module else "in_proj"
-            rc = (shape[1], shape[1])
-            for i, p in enumerate("qkv"):
-                yield SourceMatrix(
-                    f"{name}:{p}", tensor, "attention", "MultiheadAttention", shape, rc, dtype,
-                    part=i,
-                )  # fmt: skip
+            yield SourceMatrix(
+                name, tensor, "attention", "MultiheadAttention", shape, (shape[0], shape[1]), dtype
+            )  # split into q, k, v always, as for the module
             continue
         if attr != "weight" or not module:
             if len(shape) == 3 and "experts" in tensor.split("."):
@@ -403,6 +434,7 @@ def iter_source_matrices(
     include: str | None = None,
     exclude: str | None = None,
     kinds: Sequence[str] = KINDS,
+    split_fused: bool = False,
 ) -> Iterator[SourceMatrix]:
     """Yield the weight matrices of ``source`` in depth order, unloaded (see the module doc).
 
@@ -412,6 +444,9 @@ def iter_source_matrices(
         exclude: drop layer names matching this regular expression.
         kinds: any of ``conv``, ``linear``, ``attention``, ``embedding`` (default: all but
             ``embedding``).
+        split_fused: split fused q/k/v projections (``c_attn``, ``query_key_value``, ``Wqkv``,
+            ``qkv_proj``) into ``NAME:q``, ``:k``, ``:v`` where their layout is known
+            (:mod:`spectral_probe.extract.fused`); ``in_proj_weight`` is always split.
     """
     unknown = sorted(set(kinds) - set(SOURCE_KINDS))
     if unknown or not kinds:
@@ -419,7 +454,7 @@ def iter_source_matrices(
             f"expected layer kinds among {', '.join(SOURCE_KINDS)}, found {', '.join(unknown) or 'none'}"
         )
     inc, exc = _compile(include, "--include"), _compile(exclude, "--exclude")
-    for sm in _source_matrices(source):
+    for sm in _source_matrices(source, split_fused):
         if sm.kind not in kinds:
             continue
         if inc is not None and not inc.search(sm.name):
