@@ -15,6 +15,7 @@ __all__ = [
     "NoSharedLayersError",
     "DataError",
     "NonFiniteFeaturesError",
+    "MatrixError",
     "ConfigError",
     "OutputError",
     "TrainingDivergedError",
@@ -52,6 +53,15 @@ class NonFiniteFeaturesError(SpectralProbeError):
 
 class ConfigError(SpectralProbeError):
     """A configuration value outside its allowed range or an unknown option."""
+
+
+class MatrixError(DataError, ConfigError):
+    """A feature matrix of the wrong shape, dtype or values (``_checks.as_matrix``).
+
+    Both a :class:`DataError` (the data given to a score or metric) and a
+    :class:`ConfigError` (the settings that fed a regularizer such features), so callers of
+    either kind catch it.
+    """
 
 
 class OutputError(SpectralProbeError):

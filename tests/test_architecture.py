@@ -37,8 +37,10 @@ LAYERS: dict[str, int] = {
     # the torchvision import
     "spectral_probe": 0,
     "spectral_probe._alloc": 0,
+    "spectral_probe._checks": 0,
     "spectral_probe._extras": 0,
     "spectral_probe._io": 0,
+    "spectral_probe._results": 0,
     "spectral_probe._jobs": 0,
     "spectral_probe._seed": 0,
     "spectral_probe._torchvision": 0,

@@ -16,8 +16,8 @@ from .features import (
     feature_spectrum,
     spectra_from_features,
 )
-from .sharded import compare_weights_sharded
 from .select import SCORES, LayerSelection, score_layers
+from .sharded import compare_weights_sharded
 from .similarity import DEFAULT_SAMPLE, FeatureSimilarity, compare_features, select_layers
 from .weights import (
     CHANGE_COLUMNS,

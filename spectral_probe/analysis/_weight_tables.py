@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Literal
 import pandas as pd
 import torch
 
+from .._results import TidyResult, records, write_result_json, write_tables_csv
 from ..errors import ConfigError
 from ..extract.weights import (
     SourceMatrix,
@@ -39,7 +40,6 @@ from ..spectral import (
     wedin_bounds,
     window_cosines,
 )
-from ._results import TidyResult, records, write_result_json, write_tables_csv
 from .update import DEFAULT_EPSILONS
 
 DEFAULT_SUBSPACE_RANK = 8

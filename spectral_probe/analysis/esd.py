@@ -22,13 +22,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._results import TidyResult, records, write_result_json, write_tables_csv
 from ..errors import ConfigError
 from ..extract.weights import KINDS, WeightMatrix, iter_weight_matrices
 from ..models.inferred import INFERRED_NOTE
 from ..spectral import blocked_singular_values
 from ..spectral.esd import MIN_EIGENVALUES, conv_slice_eigenvalues, eigenvalues, esd_metrics
 from ._layers import resolve_model, run_per_layer
-from ._results import TidyResult, records, write_result_json, write_tables_csv
 
 if TYPE_CHECKING:
     import pandas as pd

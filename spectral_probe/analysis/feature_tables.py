@@ -13,9 +13,9 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from .._results import TidyResult, records, write_result_json, write_tables_csv
 from ..errors import ConfigError
 from ..spectral import effective_rank, stable_rank, tail_energy
-from ._results import TidyResult, records, write_result_json, write_tables_csv
 from ._spectra import BatchSpectra, StreamingGram, aggregate_per_index, normalised_spectra
 
 __all__ = ["FeatureSpectra", "combine_spectra", "FEATURE_SUMMARY_COLUMNS", "QUANTITIES"]

@@ -18,8 +18,8 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
+from .._results import TidyResult, records, write_result_json, write_tables_csv
 from ..errors import ConfigError
-from ._results import TidyResult, records, write_result_json, write_tables_csv
 from .weights import WeightComparison, compare_weights
 
 __all__ = ["FINE_TUNE_COLUMNS", "FineTuneComparison", "compare_fine_tunes", "gather_fine_tunes"]

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .._results import TidyResult, records, write_result_json, write_tables_csv
 from ..errors import ConfigError
 from ..spectral.blocked import blocked_singular_values
 from ..spectral.esd import esd_metrics
@@ -49,7 +50,6 @@ from ..spectral.rank import (
 )
 from ..spectral.snr import spectrum_snr
 from ..spectral.svd import singular_values
-from ._results import TidyResult, records, write_result_json, write_tables_csv
 
 if TYPE_CHECKING:
     import pandas as pd

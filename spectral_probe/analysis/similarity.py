@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import nn
 
+from .._results import TidyResult, records, write_result_json, write_tables_csv
 from ..errors import ConfigError
 from ..extract.features import PENULTIMATE
 from ..extract.reader import FeatureReader, ModelLike
 from ..models import LoadedModel, load_model
 from ..similarity import METRICS, StreamingCKA, get_metric, pairwise
-from ._results import TidyResult, records, write_result_json, write_tables_csv
 
 if TYPE_CHECKING:
     import pandas as pd

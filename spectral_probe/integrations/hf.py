@@ -23,10 +23,10 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from .._checks import check_choice, check_float, check_int
 from .._extras import require_extra
 from ..errors import ConfigError
 from ..regularizers import FeatureCapture, bss_penalty
-from ..regularizers._base import check_choice, check_float, check_int
 
 _transformers: Any = require_extra("transformers", "hf", "spectral_probe.integrations.hf")
 require_extra("accelerate", "hf", "transformers.Trainer")

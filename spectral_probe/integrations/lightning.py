@@ -20,10 +20,10 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from .._checks import check_float, check_int
 from .._extras import require_extra
 from ..errors import ConfigError
 from ..regularizers import FeatureCapture, bss_penalty
-from ..regularizers._base import check_float, check_int
 from ..spectral import singular_values
 
 try:

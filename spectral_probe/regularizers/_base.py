@@ -8,7 +8,6 @@ appears in ``state_dict()`` and is restored by ``load_state_dict()``.
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -29,9 +28,6 @@ __all__ = [
     "is_head_parameter",
     "split_start_point",
     "squared_distance",
-    "check_float",
-    "check_int",
-    "check_choice",
 ]
 
 #: Anything iterable that yields ``(inputs, targets)`` batches (a ``DataLoader``, a list).
@@ -316,27 +312,3 @@ def squared_distance(params: Sequence[Tensor], refs: Sequence[Tensor] | None = N
 def _zero_like_model(model: nn.Module) -> Tensor:
     p = next(iter(model.parameters()), None)
     return torch.zeros((), device=p.device if p is not None else None)
-
-
-def check_float(name: str, value: Any, *, minimum: float = 0.0, strict: bool = False) -> float:
-    """``value`` as a finite float ``>= minimum`` (``> minimum`` if ``strict``)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"expected {name} to be a finite number, found {value!r}")
-    if value < minimum or (strict and value == minimum):
-        op = ">" if strict else ">="
-        raise ConfigError(f"expected {name} {op} {minimum:g}, found {value!r}")
-    return float(value)
-
-
-def check_int(name: str, value: Any, *, minimum: int = 1) -> int:
-    """``value`` as an integer ``>= minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"expected {name} to be an integer >= {minimum}, found {value!r}")
-    return int(value)
-
-
-def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    """``value`` if it is one of ``choices``."""
-    if value not in choices:
-        raise ConfigError(f"expected {name} to be one of {', '.join(choices)}, found {value!r}")
-    return str(value)

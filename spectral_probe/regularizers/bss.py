@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from .._checks import as_matrix, check_choice, check_float, check_int
 from ..errors import ConfigError
 from ..spectral.eigen import (
     PRECISIONS,
@@ -18,8 +19,8 @@ from ..spectral.eigen import (
     smallest_eigenpairs_host,
     solved_on_host,
 )
-from ._base import Regularizer, StepContext, check_choice, check_float, check_int
-from ._gram import as_matrix, no_autocast
+from ._base import Regularizer, StepContext
+from ._gram import no_autocast
 from ._registry import register_regularizer
 
 __all__ = ["BSS", "bss_penalty", "gather_features"]
@@ -87,7 +88,7 @@ class _SmallestEigenvalueSum(torch.autograd.Function):
 
 
 def _checked(features: Tensor, k: int, precision: str) -> Tensor:
-    f = as_matrix(features, "bss")
+    f = as_matrix(features, "bss features", finite=False, flatten=True, detach=False)
     b, d = f.shape
     if isinstance(k, bool) or not isinstance(k, int) or k < 1 or k >= b or k > d:
         raise ConfigError(
@@ -211,7 +212,7 @@ class BSS(Regularizer):
                 "expected ctx.features (the head's input) for bss, found None: "
                 "capture it with FeatureCapture"
             )
-        f = as_matrix(ctx.features, "bss")
+        f = as_matrix(ctx.features, "bss features", finite=False, flatten=True, detach=False)
         if self.gather:
             f = gather_features(f)
         f = _checked(f, self.k, self.precision)

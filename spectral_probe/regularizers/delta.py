@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._checks import check_float, check_int
 from ..errors import ConfigError
 from ._ablation import ablation_loss_increase, default_feature_layers, trace_calls
 from ._base import (
@@ -20,8 +21,6 @@ from ._base import (
     Regularizer,
     StepContext,
     TensorStore,
-    check_float,
-    check_int,
     resolve_head,
     split_start_point,
     squared_distance,

@@ -10,18 +10,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
+from .._checks import check_choice, check_float, check_int
 from ..errors import ConfigError
-from ._base import (
-    Loader,
-    Regularizer,
-    StepContext,
-    TensorStore,
-    check_choice,
-    check_float,
-    check_int,
-    resolve_head,
-    unwrap_model,
-)
+from ._base import Loader, Regularizer, StepContext, TensorStore, resolve_head, unwrap_model
 from ._registry import register_regularizer
 
 __all__ = ["EWC", "diagonal_fisher"]

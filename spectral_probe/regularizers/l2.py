@@ -8,8 +8,9 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
+from .._checks import check_float
 from ..errors import ConfigError
-from ._base import Regularizer, StepContext, check_float, squared_distance, unwrap_model
+from ._base import Regularizer, StepContext, squared_distance, unwrap_model
 from ._registry import register_regularizer
 
 __all__ = ["L2"]

@@ -7,13 +7,13 @@ from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
+from .._checks import check_float
 from ..errors import ConfigError
 from ._base import (
     Loader,
     Regularizer,
     StepContext,
     TensorStore,
-    check_float,
     split_start_point,
     squared_distance,
     unwrap_model,

@@ -27,8 +27,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .._checks import check_choice, check_int
 from ..spectral.eigen import PRECISIONS
-from ._base import Loader, StepContext, check_choice, check_int, unwrap_model
+from ._base import Loader, StepContext, unwrap_model
 from .bss import bss_penalty
 from .delta import DELTA
 from .ewc import EWC

@@ -9,10 +9,11 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from .._checks import as_matrix, check_int
 from ..errors import ConfigError
 from ..spectral.eigen import eigh, gram
-from ._base import Regularizer, check_int
-from ._gram import as_matrix, no_autocast
+from ._base import Regularizer
+from ._gram import no_autocast
 from ._registry import register_regularizer
 
 __all__ = ["TSVD", "truncate_spectrum"]
@@ -84,7 +85,7 @@ def truncate_spectrum(features: Tensor, r: int) -> Tensor:
         tensor([[3., 0.],
                 [0., 0.]])
     """
-    f = as_matrix(features, "tsvd")
+    f = as_matrix(features, "tsvd features", finite=False, flatten=True, detach=False)
     b = f.shape[0]
     r = check_int("tsvd.r", r)
     if r >= b:

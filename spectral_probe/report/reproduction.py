@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from .._io import write_json
-from ..analysis._results import TidyResult, records
+from .._results import TidyResult, records
 from .reproduction_data import ReproductionData, export_reproduction_data, select_runs
 from .reproduction_numbers import (
     CLAIMS,
@@ -106,7 +106,7 @@ class Reproduction(TidyResult):
 
     def to_csv(self, directory: str | Path) -> list[Path]:
         """One CSV per table of :meth:`tables`."""
-        from ..analysis._results import write_tables_csv
+        from .._results import write_tables_csv
 
         return write_tables_csv(directory, self.tables())
 

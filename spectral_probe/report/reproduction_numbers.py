@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..analysis._results import records
+from .._results import records
 
 __all__ = [
     "CLAIMS",

@@ -4,38 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
+from .._checks import as_matrix
 from ..errors import SpectralProbeError
 
-__all__ = ["DegenerateFeaturesError", "as_matrix", "centre", "check_pair", "check_spread"]
+__all__ = ["DegenerateFeaturesError", "feature_matrix", "centre", "check_pair", "check_spread"]
 
 
 class DegenerateFeaturesError(SpectralProbeError):
     """Features a similarity is undefined for: constant features, or too few samples."""
 
 
-def as_matrix(x: Any, what: str) -> Tensor:
-    """``x`` (tensor or array) as a float64 ``(N, d)`` tensor with finite entries."""
-    if isinstance(x, np.ndarray):
-        x = torch.from_numpy(np.ascontiguousarray(x))
-    if not isinstance(x, Tensor):
-        raise TypeError(f"expected a tensor or array for {what}, found {type(x).__name__}")
-    if x.dim() != 2:
-        raise SpectralProbeError(f"expected {what} of shape (N, d), found shape {tuple(x.shape)}")
+def feature_matrix(x: Any, what: str) -> Tensor:
+    """``x`` (tensor or array) as a float64 ``(N, d)`` tensor with finite entries, ``d >= 1``."""
+    x = as_matrix(x, what, dtype=torch.float64)
     if x.shape[1] == 0:
         raise DegenerateFeaturesError(f"expected at least one feature in {what}, found width 0")
-    x = x.detach().to(torch.float64)
-    if not bool(torch.isfinite(x).all()):
-        raise SpectralProbeError(f"expected finite features in {what}, found NaN or Inf")
     return x
 
 
 def check_pair(x: Any, y: Any, *, min_n: int = 2, why: str = "") -> tuple[Tensor, Tensor]:
     """Both matrices as float64 with the same number of rows, at least ``min_n``."""
-    x, y = as_matrix(x, "X"), as_matrix(y, "Y")
+    x, y = feature_matrix(x, "X"), feature_matrix(y, "Y")
     if x.shape[0] != y.shape[0]:
         raise SpectralProbeError(
             f"expected X and Y with the same samples (rows), found {x.shape[0]} and {y.shape[0]}"

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError
-from ._checks import as_matrix, centre, check_pair, check_spread
+from ._checks import centre, check_pair, check_spread, feature_matrix
 from .cca import _pwcca, pwcca, svcca, svcca_basis
 from .cka import linear_cka, rbf_cka, rbf_gram
 from .procrustes import _procrustes, procrustes, procrustes_normalise
@@ -197,8 +197,8 @@ def pairwise(
     ny = list(names_y) if names_y is not None else [f"Y[{j}]" for j in range(len(ys))]
     if not xs or not ys:
         raise ConfigError("expected at least one X layer and one Y layer, found none")
-    mx = [as_matrix(x, n) for x, n in zip(xs, nx)]
-    my = [as_matrix(y, n) for y, n in zip(ys, ny)]
+    mx = [feature_matrix(x, n) for x, n in zip(xs, nx)]
+    my = [feature_matrix(y, n) for y, n in zip(ys, ny)]
     need = 4 if name == "debiased-cka" else 2
     for x in mx:
         check_pair(x, my[0], min_n=need)

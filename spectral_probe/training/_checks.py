@@ -1,14 +1,14 @@
-"""Small value checks of the config (one-line ConfigErrors) and a TOML value writer."""
+"""Small value checks of the config (one-line ConfigErrors; numbers: :mod:`spectral_probe._checks`)
+and a TOML value writer."""
 
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["is_zero", "check_string", "check_bool", "check_integer", "check_number", "toml_value"]
+__all__ = ["is_zero", "check_string", "check_bool", "toml_value"]
 
 
 def is_zero(value: Any) -> bool:
@@ -25,18 +25,6 @@ def check_string(name: str, value: Any) -> None:
 def check_bool(name: str, value: Any) -> None:
     if not isinstance(value, bool):
         raise ConfigError(f"expected {name} to be true or false, found {value!r}")
-
-
-def check_integer(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"expected {name} to be an integer >= {minimum}, found {value!r}")
-
-
-def check_number(name: str, value: Any, minimum: float, *, strict: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"expected {name} to be a finite number, found {value!r}")
-    if value < minimum or (strict and value == minimum):
-        raise ConfigError(f"expected {name} {'>' if strict else '>='} {minimum:g}, found {value!r}")
 
 
 def toml_value(value: Any) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .._io import write_json
-from ..analysis._results import TidyResult
+from .._results import TidyResult
 from .config import OPERATIONAL_KEYS
 from .rundir import iter_run_records
 
@@ -73,7 +73,7 @@ class RunsAndCells(TidyResult):
 
     def to_csv(self, directory: str | Path) -> list[Path]:
         """Write ``runs.csv`` and ``cells.csv`` into ``directory``."""
-        from ..analysis._results import write_tables_csv
+        from .._results import write_tables_csv
 
         return write_tables_csv(directory, self.tables())
 

@@ -25,9 +25,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePath
 from typing import Any
 
+from .._checks import check_float, check_int
 from .._io import to_jsonable
 from ..errors import ConfigError, DataError
-from ._checks import check_bool, check_integer, check_number, check_string, is_zero, toml_value
+from ._checks import check_bool, check_string, is_zero, toml_value
 from .freeze import resolve_unfrozen
 from .log_targets import check_loggers
 from .presets import PRESET_FIELDS, get_preset
@@ -236,37 +237,37 @@ class FinetuneConfig:
     def _check(self) -> None:
         check_string("model", self.model)
         check_string("data", self.data)
-        check_integer("seed", self.seed, 0)
+        check_int("seed", self.seed, 0)
         if self.data_seed is not None:
-            check_integer("data_seed", self.data_seed, 0)
+            check_int("data_seed", self.data_seed, 0)
         for key, choices in _CHOICES.items():
             if getattr(self, key) not in choices:
                 raise ConfigError(
                     f"expected {key} in {list(choices)}, found {getattr(self, key)!r}"
                 )
-        check_number("lr", self.lr, 0, strict=True)
-        check_number("head_lr_ratio", self.head_lr_ratio, 0, strict=True)
-        check_number("momentum", self.momentum, 0)
+        check_float("lr", self.lr, 0, strict=True)
+        check_float("head_lr_ratio", self.head_lr_ratio, 0, strict=True)
+        check_float("momentum", self.momentum, 0)
         if self.momentum >= 1:  # type: ignore[operator]
             raise ConfigError(f"expected momentum in [0, 1), found {self.momentum!r}")
-        check_number("weight_decay", self.weight_decay, 0)
+        check_float("weight_decay", self.weight_decay, 0)
         check_bool("nesterov", self.nesterov)
         check_bool("ten_crop", self.ten_crop)
         check_bool("spectrum", self.spectrum)
         check_bool("keep_train_state", self.keep_train_state)
-        check_integer("batch_size", self.batch_size, 1)
+        check_int("batch_size", self.batch_size, 1)
         if self.epochs is not None:
-            check_number("epochs", self.epochs, 0, strict=True)
+            check_float("epochs", self.epochs, 0, strict=True)
         else:
-            check_integer("iterations", self.iterations, 1)
-        check_integer("lr_step", self.lr_step, 1)
-        check_number("lr_gamma", self.lr_gamma, 0, strict=True)
+            check_int("iterations", self.iterations, 1)
+        check_int("lr_step", self.lr_step, 1)
+        check_float("lr_gamma", self.lr_gamma, 0, strict=True)
         if isinstance(self.warmup, float) and not 0 < self.warmup < 1:
             raise ConfigError(
                 f"expected warmup as iterations (an integer >= 0) or a fraction in (0, 1), found {self.warmup!r}"
             )
         if not isinstance(self.warmup, float):
-            check_integer("warmup", self.warmup, 0)
+            check_int("warmup", self.warmup, 0)
         if (
             self.iterations is not None
             and not isinstance(self.warmup, float)
@@ -275,20 +276,20 @@ class FinetuneConfig:
             raise ConfigError(
                 f"expected warmup < iterations ({self.iterations}), found {self.warmup}"
             )
-        check_integer("image_size", self.image_size, 1)
-        check_integer("resize", self.resize, 1)
+        check_int("image_size", self.image_size, 1)
+        check_int("resize", self.resize, 1)
         if self.resize < self.image_size:  # type: ignore[operator]
             raise ConfigError(
                 f"expected resize >= image_size ({self.image_size}), found {self.resize}"
             )
-        check_integer("eval_batch_size", self.eval_batch_size, 1)
+        check_int("eval_batch_size", self.eval_batch_size, 1)
         for key in ("eval_every", "eval_max"):
             if getattr(self, key) is not None:
-                check_integer(key, getattr(self, key), 1)
-        check_integer("log_every", self.log_every, 1)
+                check_int(key, getattr(self, key), 1)
+        check_int("log_every", self.log_every, 1)
         check_loggers(self.log)
-        check_integer("checkpoint_every", self.checkpoint_every, 1)
-        check_integer("num_workers", self.num_workers, 0)
+        check_int("checkpoint_every", self.checkpoint_every, 1)
+        check_int("num_workers", self.num_workers, 0)
         check_string("device", self.device)
         if self.select == "best" and is_zero(self.val):
             raise ConfigError(

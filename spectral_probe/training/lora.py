@@ -48,9 +48,10 @@ from typing import Any
 
 from torch import nn
 
+from .._checks import check_float, check_int
 from .._io import staged_dir
 from ..errors import ConfigError
-from ._checks import check_bool, check_integer, check_number
+from ._checks import check_bool
 
 __all__ = [
     "LORA_KEYS",
@@ -90,9 +91,9 @@ def resolve_lora(options: Mapping[str, Any], method: str = "none") -> dict[str, 
     if "rank" not in options:
         raise ConfigError("expected lora.rank (e.g. --lora-rank 8), found none")
     rank = options["rank"]
-    check_integer("lora.rank", rank, 1)
+    check_int("lora.rank", rank, 1)
     alpha = options.get("alpha", rank)
-    check_number("lora.alpha", alpha, 0, strict=True)
+    check_float("lora.alpha", alpha, 0, strict=True)
     rslora = options.get("rslora", False)
     check_bool("lora.rslora", rslora)
     targets = options.get("targets", "")

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from .._io import atomic_write_text, write_json
-from ..analysis._results import TidyResult
+from .._results import TidyResult
 from ..errors import ConfigError, OutputError
 from .config import FinetuneConfig, config_diff
 
@@ -228,7 +228,7 @@ class RunResult(TidyResult):
 
     def to_csv(self, directory: str | Path) -> list[Path]:
         """Write ``metrics.csv`` and ``spectra.csv`` into ``directory``."""
-        from ..analysis._results import write_tables_csv
+        from .._results import write_tables_csv
 
         return write_tables_csv(directory, self.tables())
 

@@ -1,4 +1,4 @@
-"""Input checks shared by the scores: arrays to float64 tensors, labels to ``0..C-1``."""
+"""Input checks shared by the scores: features as float64 matrices, labels as ``0..C-1``."""
 
 from __future__ import annotations
 
@@ -8,29 +8,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .._checks import as_matrix
 from ..errors import DataError
 
-__all__ = ["as_matrix", "encode_labels", "features_and_labels", "one_hot"]
-
-
-def as_matrix(values: Any, what: str = "features") -> Tensor:
-    """A 2-D, finite float64 tensor (NumPy arrays and lists accepted; torch keeps its device)."""
-    t = (
-        values.detach()
-        if isinstance(values, Tensor)
-        else torch.as_tensor(np.ascontiguousarray(values))
-    )
-    if t.ndim != 2:
-        raise DataError(f"expected {what} of shape (N, D), found shape {tuple(t.shape)}")
-    if not (
-        t.dtype.is_floating_point
-        or t.dtype in (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)
-    ):
-        raise DataError(f"expected real-valued {what}, found dtype {t.dtype}")
-    t = t.to(torch.float64)
-    if not bool(torch.isfinite(t).all()):
-        raise DataError(f"expected finite {what}, found NaN or Inf")
-    return t
+__all__ = ["encode_labels", "features_and_labels", "one_hot"]
 
 
 def encode_labels(
@@ -67,7 +48,7 @@ def features_and_labels(features: Any, labels: Any) -> tuple[Tensor, Tensor, int
             lengths, fewer than 2 classes, or features that are the same for every sample
             (no score can tell anything from them).
     """
-    f = as_matrix(features)
+    f = as_matrix(features, dtype=torch.float64)
     y, c = encode_labels(labels, f.shape[0])
     if f.shape[1] == 0:
         raise DataError("expected at least one feature dimension, found 0")

@@ -26,8 +26,9 @@ from typing import Any
 
 import torch
 
+from .._checks import as_matrix
 from ..errors import DataError
-from ._check import as_matrix, encode_labels, one_hot
+from ._check import encode_labels, one_hot
 
 __all__ = ["leep"]
 
@@ -48,7 +49,7 @@ def leep(source_probs: Any, labels: Any, *, atol: float = 1e-4) -> float:
         >>> round(leep(probs, [0, 0, 1, 1]), 4)
         -0.2955
     """
-    theta = as_matrix(source_probs, "source probabilities")
+    theta = as_matrix(source_probs, "source probabilities", dtype=torch.float64)
     y, c = encode_labels(labels, theta.shape[0])
     sums, low = (
         (theta.numpy().sum(1), float(theta.numpy().min()))

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..analysis._results import TidyResult
+from .._results import TidyResult
 from ..errors import DataError, SpectralProbeError
 from ..extract.reader import FeatureReader, ModelLike, label_models
 from ..models import LoadedModel, load_model
@@ -133,19 +133,19 @@ class ModelRanking(TidyResult):
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
-        from ..analysis._results import records
+        from .._results import records
 
         return {"meta": self.meta, "table": records(self.table), "scores": records(self.scores)}
 
     def to_json(self, path: str | Path) -> Path:
         """Write :meth:`to_dict` as strict JSON (NaN becomes null), atomically."""
-        from ..analysis._results import write_result_json
+        from .._results import write_result_json
 
         return write_result_json(path, self.to_dict())
 
     def to_csv(self, directory: str | Path) -> list[Path]:
         """Write ``ranking.csv`` (the table) and ``scores.csv`` (tidy) into ``directory``."""
-        from ..analysis._results import write_tables_csv
+        from .._results import write_tables_csv
 
         return write_tables_csv(directory, self.tables())
 

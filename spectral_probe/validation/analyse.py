@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from ..analysis._results import TidyResult
+from .._results import TidyResult
 from .harness import SIGNALS, full_cells, pilot_cells, task_signals
 from .stats import kendall_tau, regret_summary, weighted_tau
 from .suites import Suite
@@ -99,7 +99,7 @@ class ValidationResult(TidyResult):
         return write_json(path, self.to_dict())
 
     def to_csv(self, directory: str | Path) -> list[Path]:
-        from ..analysis._results import write_tables_csv
+        from .._results import write_tables_csv
 
         return write_tables_csv(directory, self.tables())
 

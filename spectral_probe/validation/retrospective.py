@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from ..analysis._results import TidyResult
+from .._results import TidyResult
 from .stats import WITHIN, paired_difference, regret_summary
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ class RetrospectiveResult(TidyResult):
 
     def to_csv(self, directory: str | Path) -> list[Path]:
         """``policies.csv``, ``cells.csv``, ``regrets.csv``, ``lodo.csv``, ``pairs.csv``."""
-        from ..analysis._results import write_tables_csv
+        from .._results import write_tables_csv
 
         return write_tables_csv(directory, self.tables())
 

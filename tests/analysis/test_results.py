@@ -62,7 +62,7 @@ def test_to_parquet_without_pyarrow_names_the_extra(comparison, tmp_path, monkey
 
 def test_every_result_of_this_wave_is_a_tidy_result() -> None:
     """rank_models, esd_layers and validation results share to_frame/tables/to_parquet."""
-    from spectral_probe.analysis._results import TidyResult
+    from spectral_probe._results import TidyResult
     from spectral_probe.analysis.esd import LayerESD
     from spectral_probe.transferability.rank import ModelRanking
     from spectral_probe.validation.analyse import ValidationResult

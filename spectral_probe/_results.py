@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from .._io import atomic_write_bytes, atomic_write_text, write_json
-from ..errors import ConfigError
+from ._io import atomic_write_bytes, atomic_write_text, write_json
+from .errors import ConfigError
 
 __all__ = ["TidyResult", "write_tables_csv", "write_tables_parquet", "write_result_json", "records"]
 
@@ -66,7 +66,7 @@ def write_tables_csv(directory: str | Path, tables: dict[str, pd.DataFrame]) -> 
 
 def write_tables_parquet(directory: str | Path, tables: dict[str, pd.DataFrame]) -> list[Path]:
     """Write each table as ``directory/NAME.parquet`` atomically (pyarrow); return the paths."""
-    from .._extras import require_extra
+    from ._extras import require_extra
 
     require_extra("pyarrow", "parquet", "Parquet output")
     directory = Path(directory)
