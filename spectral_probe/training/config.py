@@ -187,14 +187,6 @@ class FinetuneConfig:
         """The seed of the per-class sample and the validation split: ``data_seed``, else ``seed``."""
         return self.seed if self.data_seed is None else self.data_seed
 
-    @property
-    def is_resolved(self) -> bool:
-        """Whether every preset field holds a value (as after :meth:`resolve`)."""
-        filled = all(
-            getattr(self, k) is not None for k in PRESET_FIELDS if k not in ("iterations", "epochs")
-        )
-        return filled and (self.iterations is not None or self.epochs is not None)
-
     def resolve(self) -> FinetuneConfig:
         """A copy with the preset's values filled in, hyperparameters complete, all checked.
 

@@ -103,14 +103,6 @@ class DistContext:
         dist.all_gather_object(out, obj)
         return out
 
-    def broadcast_object(self, obj: Any) -> Any:
-        """Rank 0's ``obj`` on every rank."""
-        if not self.active:
-            return obj
-        box = [obj]
-        dist.broadcast_object_list(box, src=0)
-        return box[0]
-
     def close(self) -> None:
         """Destroy the process group if this context created it."""
         if self.owns_group and dist.is_initialized():

@@ -32,13 +32,15 @@ from .._seed import seed_everything
 from ..errors import ConfigError, TrainingDivergedError
 from ..models import read_state_dict, save_checkpoint
 from ..regularizers import FeatureCapture, RegularizerSet, StepContext, parse_method
+from ..spectral import singular_values
 from . import image as _image  # noqa: F401  (registers the image-classification task)
 from .batches import BatchPlan, train_loader
 from .config import FinetuneConfig
 from .distributed import init_distributed
-from .evaluate import evaluate
+from .evaluate import autocast, evaluate
 from .freeze import freeze_except
 from .hooks import TrainingHook
+from .meters import Meters, finite_weights
 from .optim import amp_dtype, build_optimizer, use_channels_last
 from .rundir import RunDir, RunResult, load_run
 from .schedule import lr_factor
@@ -48,6 +50,8 @@ from .tasks import TaskSetup, get_task
 __all__ = ["Trainer", "finetune"]
 
 Resume = bool | Literal["auto"]
+_FLUSH_SECONDS = 10.0
+_SYNC_EVERY = 10
 
 
 def finetune(
@@ -106,7 +110,8 @@ class _Batches:
 
 
 class Trainer:
-    """One run of the loop. Use :func:`finetune`; hooks receive this object.
+    """One run: set-up, the step loop, the final evaluation. Use :func:`finetune`; hooks
+    receive this object.
 
     Attributes (available to hooks): ``config`` (resolved), ``run_dir``, ``dist``, ``task``,
     ``setup``, ``plan``, ``model`` (bare), ``regularizer``, ``optimizer``, ``iteration``
@@ -144,7 +149,7 @@ class Trainer:
     # ---------------------------------------------------------------- entry
 
     def run(self) -> RunResult:
-        mode = self._check_run_dir()
+        mode = self.run_dir.open_mode(self.config, self.resume)
         if mode == "done":
             return load_run(self.run_dir.path)
         self.dist = init_distributed(self.config.device)
@@ -167,28 +172,6 @@ class Trainer:
             if old_handler is not None:
                 signal.signal(signal.SIGTERM, old_handler)
             self.dist.close()
-
-    def _check_run_dir(self) -> str:
-        rd, resume = self.run_dir, self.resume
-        rd.check_writable()
-        if not rd.exists:
-            if resume is True:
-                raise ConfigError(f"expected a run to resume in {rd.path}, found none")
-            return "fresh"
-        rd.check_compatible(self.config)
-        if rd.finished:
-            if resume is False:
-                status = rd.read_final().get("status", "finished")
-                raise ConfigError(
-                    f"expected a new run directory, found a {'finished' if status == 'finished' else status} "
-                    f"run in {rd.path}"
-                )
-            return "done"
-        if resume is False:
-            raise ConfigError(
-                f"expected a new run directory, found an unfinished run in {rd.path}: pass --resume"
-            )
-        return "resume" if rd.has_state else "fresh"
 
     # ---------------------------------------------------------------- set-up
 
@@ -349,11 +332,233 @@ class Trainer:
     # ---------------------------------------------------------------- loop
 
     def _loop(self, capture: FeatureCapture, state: dict[str, Any]) -> RunResult:
-        from ._loop import run_loop
+        """The steps from ``self.iteration`` to ``self.total``: per step the lr from the
+        schedule, the batch, forward under autocast (features captured at the head), task loss
+        plus the regularizer's terms, backward, step; per log interval a ``metrics.jsonl``
+        record; per ``eval_every`` the validation accuracy (and the best weights when
+        selecting); per ``checkpoint_every`` and on a stop request the training state; at the
+        end :meth:`_finish`."""
+        cfg, dist, task, setup = self.config, self.dist, self.task, self.setup
+        device, rd = dist.device, self.run_dir
+        terms = [t.name for t in self.regularizer if t.has_penalty]
+        meters = Meters(terms, device, state.get("meters"))
+        check_each_step = device.type == "cpu"  # free on CPU; on GPU at log and checkpoint times
+        local_bad = False
+        last_good: int | None = self.iteration if self.iteration > 0 else None
+        start = self.iteration
+        data = iter(
+            train_loader(
+                setup.train,
+                self.plan,
+                start,
+                self.total,
+                num_workers=cfg.num_workers,
+                pin_memory=device.type == "cuda",
+                collate=setup.collate,
+            )
+        )
+        self.net.train()
+        last_factor: float | None = None
+        features: torch.Tensor | None = None
+        last_flush = self.now()
+        seg = self.now()
 
-        return run_loop(self, capture, state)
+        def pause() -> None:
+            nonlocal seg
+            dt = self.now() - seg
+            state["elapsed"] += dt
+            meters.seconds += dt
 
-    # ---------------------------------------------------------------- helpers used by _loop
+        def stop_if_diverged(bad: bool) -> None:
+            if dist.max_flag(bad):
+                raise self.diverged(self.iteration, last_good)
+
+        for t in range(start, self.total):
+            factor = self.lr_factor(t)
+            if factor != last_factor:
+                for group in self.optimizer.param_groups:
+                    group["lr"] = group["initial_lr"] * factor
+                last_factor = factor
+            x, y = task.to_device(next(data), device, channels_last=self.channels_last)
+            self._in_step = True
+            try:
+                with autocast(device, self.amp):
+                    logits = task.forward(self.net, x)
+                    features = capture.features
+                    task_loss = task.loss(logits, y)
+                    reg_total, parts = self.regularizer(self.step_context(x, y, logits, features))
+                    loss = task_loss + reg_total
+            finally:
+                self._in_step = False
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.scaler is not None:
+                self.scaler.scale(loss).backward()
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                loss.backward()
+                self.optimizer.step()
+            meters.add(loss, task_loss, parts, logits, y)
+            meters.units += task.count(x)
+            self.iteration = t + 1
+            it = self.iteration
+            for hook in self.hooks:
+                hook.on_step(self)
+            if check_each_step and not math.isfinite(float(loss.detach())):
+                local_bad = True
+            # one process: every step; DDP: the ranks agree every _SYNC_EVERY steps (no per-step sync)
+            stop = False
+            if (
+                not dist.active
+                or it % _SYNC_EVERY == 0
+                or it == self.total
+                or it % cfg.checkpoint_every == 0
+            ):
+                stop, bad = dist.max_flags(self._stop_reason is not None, local_bad)
+                if bad:
+                    raise self.diverged(it, last_good)
+
+            if it % cfg.log_every == 0 or it == self.total:
+                pause()
+                record = self._log_record(meters, factor, features, state)
+                stop_if_diverged(not math.isfinite(record["loss"]))
+                for hook in self.hooks:
+                    hook.on_log(self, record)
+                self.records.append(record)
+                meters.reset()
+                if dist.is_main and self.now() - last_flush > _FLUSH_SECONDS:
+                    rd.write_metrics(self.records)
+                    last_flush = self.now()
+                seg = self.now()
+
+            if (
+                cfg.eval_every
+                and it % cfg.eval_every == 0
+                and setup.val is not None
+                and it < self.total
+            ):
+                pause()
+                self._validate(state)
+                seg = self.now()
+
+            if (it % cfg.checkpoint_every == 0 and it < self.total) or stop:
+                pause()
+                stop_if_diverged(
+                    not math.isfinite(float(meters.sums[0])) or not finite_weights(self.model)
+                )
+                state["meters"] = meters.state()
+                self.save_state(state)
+                last_good = it
+                seg = self.now()
+            if stop:
+                if dist.is_main:
+                    rd.write_metrics(self.records)
+                dist.barrier()
+                return load_run(rd.path)
+
+        stop_if_diverged(not finite_weights(self.model))
+        return self._finish(state)
+
+    def _log_record(
+        self,
+        meters: Meters,
+        factor: float,
+        features: torch.Tensor | None,
+        state: dict[str, Any],
+    ) -> dict[str, Any]:
+        totals = torch.cat([meters.sums, meters.sums.new_tensor([meters.count])])
+        sums = self.dist.sum(totals).tolist()
+        count = max(sums[-1], 1.0)
+        steps = max(meters.steps, 1)
+        head_lr = max(g["initial_lr"] for g in self.optimizer.param_groups) * factor
+        record: dict[str, Any] = {
+            "iteration": self.iteration,
+            "epoch": round(self.iteration / self.plan.per_epoch, 4),
+            "lr": head_lr,
+            "loss": sums[0] / steps,
+            "loss_task": sums[1] / steps,
+        }
+        for i, name in enumerate(meters.terms):
+            record[f"loss_{name}"] = sums[2 + i] / steps
+        for term in self.regularizer:
+            if not term.has_penalty and hasattr(term, "value"):
+                record[f"loss_{term.name}"] = float(term.value(self.model))
+        record["train_acc"] = sums[-2] / count
+        unit = self.task.unit
+        record[f"{unit}_per_s"] = (
+            meters.units * self.dist.world / meters.seconds if meters.seconds else None
+        )
+        record["seconds"] = round(state["elapsed"], 3)
+        state["units"] = state.get("units", 0) + meters.units * self.dist.world
+        if self.config.spectrum and features is not None:
+            f = features.detach().flatten(1).to(torch.float64)
+            sv = singular_values(f, method="svd").tolist()
+            record["sv_min"] = sv[-1]
+            record["sv"] = sv
+        return record
+
+    def _validate(self, state: dict[str, Any]) -> None:
+        result = self.evaluate("val", self.setup.val, cap=self.config.eval_max)
+        entry = {"val_acc": result["accuracy"], "val_loss": result["loss"]}
+        if self.records and self.records[-1]["iteration"] == self.iteration:
+            self.records[-1].update(entry)
+        else:
+            self.records.append({"iteration": self.iteration, **entry})
+        best = state.get("best")
+        if self.config.select == "best" and (best is None or result["accuracy"] > best["accuracy"]):
+            self.save_model(RunDir.BEST)
+            state["best"] = {"accuracy": result["accuracy"], "iteration": self.iteration}
+
+    def _finish(self, state: dict[str, Any]) -> RunResult:
+        cfg, setup, rd = self.config, self.setup, self.run_dir
+        best = state.get("best")
+        if cfg.select == "best" and setup.val is not None:
+            result = self.evaluate(
+                "val", setup.val, cap=cfg.eval_max
+            )  # the last iteration competes too
+            if best is None or result["accuracy"] > best["accuracy"]:
+                best = {"accuracy": result["accuracy"], "iteration": self.iteration}
+            else:
+                self.load_weights(RunDir.BEST)
+        t0 = self.now()
+        val = self.evaluate("val", setup.val, cap=cfg.eval_max) if setup.val is not None else None
+        evals = {
+            name: self.evaluate(name, ds, cap=cfg.eval_max) for name, ds in setup.evals.items()
+        }
+        eval_seconds = self.now() - t0
+        self.save_model(RunDir.MODEL)
+        unit = self.task.unit
+        final = {
+            "status": "finished",
+            "iterations": self.total,
+            "selected": cfg.select,
+            "best_iteration": best["iteration"] if cfg.select == "best" and best else None,
+            "val": val,
+            "evals": evals,
+            "test_accuracy": evals.get("test", {}).get("accuracy"),
+            "timings": {
+                "train_seconds": round(state["elapsed"], 3),
+                "eval_seconds": round(eval_seconds, 3),
+                f"{unit}_per_s": state.get("units", 0) / state["elapsed"]
+                if state["elapsed"]
+                else None,
+            },
+            "sessions": state.get("sessions", 1),
+            "world_size": self.dist.world,
+            "device": str(self.dist.device),
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        if self.dist.is_main:
+            rd.write_metrics(self.records)
+            rd.write_final(final)
+            if not cfg.keep_train_state:
+                (rd / RunDir.STATE).unlink(missing_ok=True)
+            for name in ("best.safetensors", "best.json"):
+                (rd / name).unlink(missing_ok=True)
+        self.dist.barrier()
+        return load_run(rd.path)
+
+    # ---------------------------------------------------------------- helpers (hooks may call them)
 
     def save_state(self, state: dict[str, Any]) -> None:
         """Save the training state (every rank's RNG; rank 0 writes)."""

@@ -140,6 +140,36 @@ class RunDir:
                 f"(saved != requested): {shown}"
             )
 
+    def open_mode(self, config: FinetuneConfig, resume: bool | str) -> str:
+        """How a run of ``config`` starts here: ``"fresh"``, ``"resume"`` or ``"done"``.
+
+        ``resume`` is :func:`~spectral_probe.training.finetune`'s: ``"auto"`` takes what is
+        there, ``True`` requires a run to resume, ``False`` a new or empty directory.
+
+        Raises:
+            ConfigError: the directory cannot be written, holds another config's run, or
+                does not match ``resume``.
+        """
+        self.check_writable()
+        if not self.exists:
+            if resume is True:
+                raise ConfigError(f"expected a run to resume in {self.path}, found none")
+            return "fresh"
+        self.check_compatible(config)
+        if self.finished:
+            if resume is False:
+                status = self.read_final().get("status", "finished")
+                raise ConfigError(
+                    f"expected a new run directory, found a {'finished' if status == 'finished' else status} "
+                    f"run in {self.path}"
+                )
+            return "done"
+        if resume is False:
+            raise ConfigError(
+                f"expected a new run directory, found an unfinished run in {self.path}: pass --resume"
+            )
+        return "resume" if self.has_state else "fresh"
+
     def check_writable(self) -> None:
         """Refuse a path that is a file, or a non-empty directory that holds no run."""
         if self.path.exists() and not self.path.is_dir():
