@@ -19,7 +19,6 @@ import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeElapsedColumn,
@@ -226,18 +225,44 @@ def progress_bar(
     columns = (
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        TextColumn("{task.fields[count]}", style="progress.download"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         TextColumn("{task.fields[item]}", style="dim"),
     )
     with Progress(*columns, console=console, transient=True) as prog:
-        task = prog.add_task(description, total=None, item="")
+        task = prog.add_task(description, total=None, item="", count="")
+        work = WorkDone()
 
         def update(done: int, total: int, item: str) -> None:
-            prog.update(task, completed=done, total=total, item=item)
+            completed, whole = work(done, total, item)
+            prog.update(task, completed=completed, total=whole, item=item, count=f"{done}/{total}")
 
+        update.expect = work.expect  # type: ignore[attr-defined]
         yield update
+
+
+class WorkDone:
+    """A progress bar's completed share, by count or, once :meth:`expect` was given each
+    item's cost (a layer's ``m·n·min(m, n)``), by cost: its estimate of the time left then
+    weighs a large layer more than a small one."""
+
+    def __init__(self) -> None:
+        self.costs: dict[str, float] = {}
+        self.done = 0.0
+
+    def expect(self, costs: dict[str, float]) -> None:
+        """The cost of every item to come, by name (replacing earlier ones)."""
+        self.costs, self.done = dict(costs), 0.0
+
+    def __call__(self, done: int, total: int, item: str) -> tuple[float, float]:
+        """``(completed, total)`` in cost units after ``item`` finished (count units without
+        costs)."""
+        if not self.costs:
+            return float(done), float(total)
+        whole = float(sum(self.costs.values()))
+        self.done += self.costs.get(item, whole / max(len(self.costs), 1))
+        return min(self.done, whole), whole
 
 
 def _fmt(value: Any) -> str:

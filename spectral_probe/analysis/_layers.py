@@ -16,7 +16,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..models import LoadedModel, load_model
 
-__all__ = ["ModelLike", "Progress", "resolve_model", "run_per_layer"]
+__all__ = ["ModelLike", "Progress", "layer_cost", "resolve_model", "run_per_layer"]
 
 ModelLike = nn.Module | LoadedModel | str
 Progress = Callable[[int, int, str], None]
@@ -40,6 +40,19 @@ def resolve_model(model: ModelLike, arch: str | None) -> tuple[nn.Module, str, b
     raise TypeError(
         f"expected a model spec, LoadedModel or nn.Module, found {type(model).__name__}"
     )
+
+
+def layer_cost(shape: Sequence[int]) -> int:
+    """Relative cost of analysing one ``m × n`` matrix: ``m·n·min(m, n)`` (an SVD's flops, up
+    to a constant); what a progress bar's estimate of the time left and the shards of
+    :func:`~spectral_probe.analysis.compare_weights_sharded` are weighted by.
+
+    Example:
+        >>> layer_cost((4096, 1024))
+        4294967296
+    """
+    m, n = int(shape[0]), int(shape[1])
+    return m * n * min(m, n)
 
 
 def _cost(shape: Sequence[int]) -> int:
@@ -66,8 +79,15 @@ def run_per_layer(
     LAPACK's eigensolvers scale poorly across threads on small matrices and collapse when the
     machine is oversubscribed, so many single-threaded layers in parallel beat one
     multi-threaded layer at a time. The costliest layers go first for load balance.
+
+    A ``progress`` with an ``expect`` attribute is first given every layer's
+    :func:`layer_cost` (``expect({name: cost})``), so that its estimate of the time left
+    weighs layers by size rather than by count.
     """
     total = len(pairs)
+    expect = getattr(progress, "expect", None)
+    if expect is not None:  # a progress bar that weighs each layer by its cost
+        expect({pair[0].name: layer_cost(_matrix_shape(pair[0])) for pair in pairs})
     workers = torch.get_num_threads() if workers is None else workers
     if workers < 1:
         raise ConfigError(f"expected workers >= 1, found {workers}")

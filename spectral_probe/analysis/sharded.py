@@ -25,6 +25,7 @@ from typing import Any
 from .._jobs import check_executor, run_jobs
 from ..errors import ConfigError, SpectralProbeError
 from ..extract.weights import KINDS, pair_sources
+from ._layers import layer_cost
 from ._sources import close_all, open_pair, uses_sources
 from ._weight_tables import WeightComparison, _device
 from .weights import compare_weights
@@ -33,18 +34,6 @@ __all__ = ["compare_weights_sharded", "layer_cost", "plan_shards"]
 
 #: options of :func:`compare_weights` a sharded run decides itself
 _OWN = frozenset({"resume", "progress"})
-
-
-def layer_cost(shape: Sequence[int]) -> int:
-    """Relative cost of analysing one ``m × n`` matrix: ``m·n·min(m, n)`` (an SVD's flops, up
-    to a constant).
-
-    Example:
-        >>> layer_cost((4096, 1024))
-        4294967296
-    """
-    m, n = int(shape[0]), int(shape[1])
-    return m * n * min(m, n)
 
 
 def plan_shards(
@@ -175,6 +164,14 @@ def compare_weights_sharded(
         for i, shard in enumerate(plan)
     ]
     sizes = {key: len(shard) for (key, _), shard in zip(jobs, plan)}
+    expect = getattr(progress, "expect", None)
+    if expect is not None:  # the time left weighed by each shard's cost
+        expect(
+            {
+                key: sum(layer_cost(shape) for _, shape in shard)
+                for (key, _), shard in zip(jobs, plan)
+            }
+        )
     total, done = sum(sizes.values()), 0
     outcomes: dict[str, Any] = {}
 
