@@ -18,7 +18,10 @@ What is adapted, what trains:
   dotted name matches ``targets`` (a regular expression, ``re.search``; default: all).
   Grouped and depthwise convolutions (``groups > 1``) are **never** targeted: peft 0.22
   accepts them only when ``r`` is a multiple of ``groups`` and cannot merge them
-  (``peft/tuners/lora/layer.py``, ``_ConvNd.merge``), so they stay frozen.
+  (``peft/tuners/lora/layer.py``, ``_ConvNd.merge``), so they stay frozen. So do subclasses
+  of ``nn.Conv2d`` such as timm's ``Conv2dSame`` (its "same" padding, e.g. EfficientNet's
+  strided stem): peft builds ``lora_A`` as ``type(base_layer)(..., padding_mode=...)``,
+  which they do not accept.
 - **the new head** trains in full (peft's ``modules_to_save``), as in every other run.
 - **normalisation layers with running statistics** (BatchNorm) are also in
   ``modules_to_save``, with their affine weights frozen: their running statistics follow
@@ -119,18 +122,19 @@ def _in_head(name: str, head: str) -> bool:
 
 
 def lora_targets(model: nn.Module, head: str, pattern: str = "") -> tuple[list[str], list[str]]:
-    """``(targets, skipped)``: module names LoRA adapts, and grouped convolutions it leaves.
+    """``(targets, skipped)``: module names LoRA adapts, and convolutions it leaves.
 
-    Targets are the ``nn.Linear`` and ``groups == 1`` ``nn.Conv2d`` modules outside ``head``
-    whose name matches ``pattern`` (``re.search``; ``""`` matches all); ``skipped`` are the
-    matching grouped/depthwise ``nn.Conv2d`` (see the module docstring).
+    Targets are the ``nn.Linear`` and ``groups == 1`` plain ``nn.Conv2d`` modules outside
+    ``head`` whose name matches ``pattern`` (``re.search``; ``""`` matches all); ``skipped``
+    are the matching grouped/depthwise convolutions and ``nn.Conv2d`` subclasses (see the
+    module docstring).
     """
     rx = re.compile(pattern)
     targets, skipped = [], []
     for name, module in model.named_modules():
         if not name or _in_head(name, head) or not rx.search(name):
             continue
-        if isinstance(module, nn.Linear) or (isinstance(module, nn.Conv2d) and module.groups == 1):
+        if isinstance(module, nn.Linear) or (type(module) is nn.Conv2d and module.groups == 1):
             targets.append(name)
         elif isinstance(module, nn.Conv2d):
             skipped.append(name)
@@ -176,7 +180,13 @@ def wrap_lora(model: nn.Module, options: Mapping[str, Any], *, head: str) -> Lor
         target_modules=targets,
         modules_to_save=[head, *norms],
     )
-    wrapped = get_peft_model(model, config)
+    try:
+        wrapped = get_peft_model(model, config)
+    except (TypeError, ValueError) as exc:  # a module peft cannot adapt: name it in one line
+        raise ConfigError(
+            f"expected modules peft's LoRA can adapt, found {str(exc).splitlines()[0]} "
+            "(narrow --lora-targets)"
+        ) from None
     inner = wrapped.get_base_model()
     for name in norms:  # running statistics follow the data; affine weights stay frozen
         for p in inner.get_submodule(name).parameters():

@@ -61,11 +61,19 @@ class _Net(nn.Module):
         self.dw = nn.Conv2d(8, 8, 3, groups=8)
         self.pw = nn.Conv2d(8, 16, 1)
         self.proj = nn.Linear(16, 16)
+        self.same = _SameConv(16, 16, 3)
         self.fc = nn.Linear(16, 4)
 
 
-def test_targets_leave_grouped_convs_and_head() -> None:
-    assert lora_targets(_Net(), "fc") == (["stem", "pw", "proj"], ["dw"])
+class _SameConv(nn.Conv2d):
+    """Like timm's Conv2dSame: a Conv2d subclass whose constructor peft cannot call."""
+
+    def __init__(self, cin: int, cout: int, k: int) -> None:
+        super().__init__(cin, cout, k)
+
+
+def test_targets_leave_grouped_convs_subclasses_and_head() -> None:
+    assert lora_targets(_Net(), "fc") == (["stem", "pw", "proj"], ["dw", "same"])
     assert lora_targets(_Net(), "fc", "^p") == (["pw", "proj"], [])
 
 
