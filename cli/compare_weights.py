@@ -125,6 +125,12 @@ def compare_weights_cmd(
         ),
     ] = None,
     figures: Annotated[bool, typer.Option(help="Write figures into --out.")] = True,
+    similarity_layer: Annotated[
+        str | None,
+        typer.Option(
+            help="Layer of the |cos| similarity figure [default: the one with most intruders]."
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     esd: Annotated[
         bool,
@@ -343,6 +349,7 @@ def compare_weights_cmd(
             "method": method.value,
             "device": device,
             "plot_layer": plot_layer,
+            "similarity_layer": similarity_layer,
             "esd": esd,
             "esd_layer": esd_layer,
             "skip_nonfinite": skip_nonfinite,
@@ -361,7 +368,11 @@ def compare_weights_cmd(
             command="compare-weights",
             options=options,
             out=out,
-            figures=(lambda d: _submit_figures(worker, result, d, plot_layer, esd_layer))
+            figures=(
+                lambda d: _submit_figures(
+                    worker, result, d, plot_layer, esd_layer, (a, b, similarity_layer)
+                )
+            )
             if figures
             else None,
             figures_done=worker.wait,
@@ -432,14 +443,19 @@ def _submit_figures(
     directory: Path,
     layers: list[str] | None,
     esd_layers: list[str] | None,
+    similarity: tuple[Any, Any, str | None] | None = None,
 ) -> None:
     """Check the chosen layers here (a one-line error), then have ``worker`` draw."""
+    from spectral_probe.analysis.layer_similarity import similarity_for
     from spectral_probe.plotting import result_fields
     from spectral_probe.plotting.weight_figures import weight_comparison_figures
 
     check_layers(layers, "--plot-layer", result.angles)
     check_layers(esd_layers, "--esd-layer", result.layers)
-    worker.submit(weight_comparison_figures, result_fields(result), directory, layers, esd_layers)
+    sim = similarity_for(result, *similarity) if similarity is not None else None
+    worker.submit(
+        weight_comparison_figures, result_fields(result), directory, layers, esd_layers, sim
+    )
 
 
 def _compare_many(

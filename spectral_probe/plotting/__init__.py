@@ -25,6 +25,7 @@ from .what_changed import (
     plot_fine_tunes_by_depth,
     plot_intruder_sweep,
     plot_intruders_by_depth,
+    plot_similarity_matrix,
     plot_update_energy,
 )
 
@@ -51,6 +52,7 @@ __all__ = [
     "plot_intruders_by_depth",
     "plot_update_energy",
     "plot_intruder_sweep",
+    "plot_similarity_matrix",
     "plot_fine_tunes_by_depth",
     "plot_batch_spectra",
     "plot_dataset_spectrum",

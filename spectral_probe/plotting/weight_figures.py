@@ -25,6 +25,7 @@ from .what_changed import (
     plot_fine_tunes_by_depth,
     plot_intruder_sweep,
     plot_intruders_by_depth,
+    plot_similarity_matrix,
     plot_update_energy,
 )
 
@@ -53,13 +54,24 @@ def weight_comparison_figures(
     directory: Path,
     layers: list[str] | None = None,
     esd_layers: list[str] | None = None,
+    similarity: Any = None,
 ) -> list[FigureJob]:
     """compare-weights' figures of a :class:`~spectral_probe.analysis.WeightComparison` (or
     its :func:`~spectral_probe.plotting.result_fields`): angles, heatmaps, spectra; the ESD
-    figures with ``esd``; intruders and the update's energy when intruders were computed."""
+    figures with ``esd``; intruders and the update's energy when intruders were computed; one
+    layer's |cos| matrix when ``similarity`` (a
+    :class:`~spectral_probe.analysis.layer_similarity.LayerSimilarity`) is given."""
     jobs = esd_figures(result, directory, esd_layers) if not result.esd.empty else []
     if not result.intruders.empty:
         jobs += _change_figures(result, directory)
+    if similarity is not None:
+        jobs.append(
+            (
+                partial(plot_similarity_matrix, similarity),
+                directory / "similarity_matrix.png",
+                0.5,
+            )
+        )
     if result.angles.empty:
         return jobs
     panels = len(layers or default_plot_layers(result.layers["layer"], result.layers["kind"]))

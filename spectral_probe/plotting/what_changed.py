@@ -23,6 +23,7 @@ __all__ = [
     "plot_intruders_by_depth",
     "plot_update_energy",
     "plot_intruder_sweep",
+    "plot_similarity_matrix",
 ]
 
 #: the sweep's epsilon grid, 0.05 ... 0.95 (as ``analysis.update.DEFAULT_EPSILONS``)
@@ -147,4 +148,50 @@ def plot_fine_tunes_by_depth(
     ax.set_title(f"{value} by depth, one line per fine-tune")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_similarity_matrix(
+    similarity: Any, *, columns: int | None = None, ax: Axes | None = None
+) -> Figure:
+    r"""One layer's :math:`|\cos|` matrix: B's top-k singular vectors (rows) against A's (columns).
+
+    ``similarity`` is a :class:`~spectral_probe.analysis.layer_similarity.LayerSimilarity`
+    (Figure 1 of Shuttleworth et al.). Intruder rows (largest :math:`|\cos|` below ε) are
+    labelled in red; ``columns`` keeps A's first ``columns`` vectors (default all).
+    """
+    frame = similarity.frame
+    if frame is None or frame.empty:
+        raise ValueError("expected a similarity table with rows, found none")
+    grid = frame.pivot(index="tuned", columns="base", values="abs_cos").sort_index()
+    grid = grid.reindex(sorted(grid.columns), axis=1)
+    if columns is not None:
+        grid = grid.iloc[:, :columns]
+    fig, ax = new_axes(ax, (7.2, max(2.6, 0.28 * len(grid) + 1.4)))
+    image = ax.imshow(
+        grid.to_numpy(dtype=float),
+        aspect="auto",
+        cmap="viridis",
+        vmin=0.0,
+        vmax=1.0,
+        interpolation="nearest",
+    )
+    rows = list(grid.index)
+    intruders = set(similarity.intruders)
+    ax.set_yticks(
+        range(len(rows)), [f"{i + 1}" + (" (intruder)" if i in intruders else "") for i in rows]
+    )
+    for label, i in zip(ax.get_yticklabels(), rows, strict=True):
+        if i in intruders:
+            label.set_color("tab:red")
+    side = "u" if similarity.side == "left" else "v"
+    ax.set_xlabel(f"singular vector j of A (pre-trained), {side}_j")
+    ax.set_ylabel(f"singular vector i of B, {side}_i")
+    m, n = similarity.shape
+    ax.set_title(
+        f"|cos| between B's top {similarity.k} and A's singular vectors: {_tail(similarity.layer)} "
+        f"({m}×{n}); {len(intruders)} intruder(s) at ε = {similarity.epsilon:g}",
+        fontsize=8,
+    )
+    fig.colorbar(image, ax=ax, label="|cos|")
     return fig

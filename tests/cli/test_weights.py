@@ -45,6 +45,7 @@ def test_end_to_end_bundled_vs_perturbed(runner, perturbed_lite0, tmp_path):
         "corresponding_angles_window.png",
         "intruder_sweep.png",
         "intruders_by_depth.png",
+        "similarity_matrix.png",
         "update_energy.png",
         "weight_spectra.png",
     ]
