@@ -70,8 +70,8 @@ LAYERS: dict[str, int] = {
 }
 
 #: Import cycles that are known and accepted, with the reason. Keep it short (now empty: a
-#: checkpoint's sidecar and ``textcls:`` resolve the specs they name through the registry's
-#: ``load_spec``, not by importing the package).
+#: checkpoint's sidecar and ``textcls:`` resolve the specs they name with the registry's
+#: ``load_model``, and the checkpoint reader registers itself there).
 ACCEPTED_CYCLES: list[set[str]] = []
 
 #: ``linalg`` functions that decompose a matrix (or solve through one).

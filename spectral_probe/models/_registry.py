@@ -1,9 +1,16 @@
-"""Registry of model sources: ``source:rest`` spec strings dispatch through it."""
+"""Registry of model sources: every spec string dispatches through it (:func:`load_model`).
+
+``SOURCE:REST`` goes to the source registered as ``SOURCE`` (:func:`register_source`); a
+checkpoint path goes to the registered checkpoint reader (:func:`register_checkpoint_format`).
+Loaders that name another spec (a checkpoint's sidecar, ``textcls:``) call :func:`load_model`
+from here, so no loader imports the package.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..errors import ModelSpecError
 from .loaded import LoadedModel
@@ -13,8 +20,9 @@ __all__ = [
     "register_source",
     "get_source",
     "list_sources",
-    "load_spec",
-    "set_spec_loader",
+    "register_checkpoint_format",
+    "is_checkpoint_spec",
+    "load_model",
 ]
 
 Loader = Callable[[str, bool], LoadedModel]
@@ -70,22 +78,70 @@ def list_sources() -> list[ModelSource]:
     return [_SOURCES[k] for k in sorted(_SOURCES)]
 
 
-SpecLoader = Callable[..., LoadedModel]
-_SPEC_LOADER: list[SpecLoader] = []
+FileLoader = Callable[..., LoadedModel]
+_FILES: list[tuple[tuple[str, ...], FileLoader]] = []
 
 
-def set_spec_loader(fn: SpecLoader) -> None:
-    """Install :func:`spectral_probe.models.load_model` as the resolver of nested specs.
+def register_checkpoint_format(suffixes: tuple[str, ...]) -> Callable[[FileLoader], FileLoader]:
+    """Decorator registering ``fn(path, arch=None, *, infer_arch=False) -> LoadedModel`` as the
+    reader of checkpoint files: a spec that is a path with one of ``suffixes`` (or an existing
+    file) dispatches to it. A checkpoint names its architecture by another spec, which its
+    reader resolves with :func:`load_model`."""
 
-    A checkpoint's sidecar and ``textcls:`` name another model spec, so those loaders resolve
-    specs themselves. They call :func:`load_spec`, which dispatches to the function the
-    package installs here at import, so no loader module imports the package that imports it.
+    def deco(fn: FileLoader) -> FileLoader:
+        _FILES[:] = [entry for entry in _FILES if entry[1] is not fn] + [(tuple(suffixes), fn)]
+        return fn
+
+    return deco
+
+
+def is_checkpoint_spec(spec: str) -> bool:
+    """Whether ``spec`` names a file rather than ``SOURCE:REST``."""
+    source = spec.partition(":")[0]
+    if ":" in spec and source in _SOURCES:
+        return False
+    suffixes = {s for entry in _FILES for s in entry[0]}
+    return Path(spec).suffix in suffixes or Path(spec).exists()
+
+
+def _file_loader(spec: str) -> FileLoader:
+    suffix = Path(spec).suffix
+    for suffixes, fn in reversed(_FILES):
+        if suffix in suffixes:
+            return fn
+    if not _FILES:
+        raise ModelSpecError(f"expected a model spec SOURCE:NAME, found the file {spec!r}")
+    return _FILES[-1][1]  # an existing file of another suffix: the reader says what it is
+
+
+def load_model(
+    spec: str, *, arch: str | None = None, pretrained: bool = True, infer_arch: bool = False
+) -> LoadedModel:
+    """Resolve a model spec string to a :class:`LoadedModel` (on CPU, eval mode).
+
+    Args:
+        spec: ``torchvision:NAME[:WEIGHTS]``, ``timm:NAME[:pretrained]``, ``bundled:NAME``,
+            ``hf:PATH_OR_ID``, or a checkpoint path (``.safetensors``/``.pt``/``.pth``/``.bin``).
+        arch: for a checkpoint without a spectral-probe sidecar, the spec of its architecture.
+        pretrained: ``False`` builds the architecture only (random initialisation).
+        infer_arch: for a checkpoint that names no architecture (no sidecar, no ``arch``),
+            infer one from its tensor shapes instead of raising; only for analyses that read
+            weights and never run the model (see :mod:`spectral_probe.models.inferred`).
+
+    Example:
+        >>> load_model("torchvision:resnet18", pretrained=False).head
+        'fc'
     """
-    _SPEC_LOADER[:] = [fn]
-
-
-def load_spec(spec: str, **kwargs: object) -> LoadedModel:
-    """Load a nested model spec with the package's ``load_model`` (see :func:`set_spec_loader`)."""
-    if not _SPEC_LOADER:
-        raise RuntimeError("spectral_probe.models was not imported: no spec loader installed")
-    return _SPEC_LOADER[0](spec, **kwargs)
+    if not isinstance(spec, str) or not spec.strip():
+        raise ModelSpecError(f"expected a model spec such as torchvision:resnet50, found {spec!r}")
+    spec = spec.strip()
+    if is_checkpoint_spec(spec):
+        return _file_loader(spec)(spec, arch=arch, infer_arch=infer_arch)
+    source, sep, rest = spec.partition(":")
+    if not sep or not rest:
+        known = ", ".join(s.name for s in list_sources())
+        raise ModelSpecError(
+            f"unknown model spec {spec!r}: expected SOURCE:NAME with SOURCE one of {known}, "
+            "or a checkpoint path (.safetensors, .pt, .pth)"
+        )
+    return get_source(source).load(rest, pretrained)

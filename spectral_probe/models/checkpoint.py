@@ -29,7 +29,7 @@ from .._io import atomic_write_bytes, write_json
 from ..errors import CheckpointError
 from ..sources.files import torch_load, unwrap_state
 from ._empty import assign_state, build_empty, can_assign, has_meta_tensors
-from ._registry import load_spec
+from ._registry import load_model, register_checkpoint_format
 from .heads import find_head, head_out_features, replace_head
 from .inferred import INFERRED_ARCH, INFERRED_NOTE, infer_module
 from .loaded import LoadedModel, Preprocessing
@@ -194,6 +194,7 @@ def _load_inferred(path: Path, state: dict[str, torch.Tensor]) -> LoadedModel:
     )
 
 
+@register_checkpoint_format(CHECKPOINT_SUFFIXES)
 def load_checkpoint(
     path: str | Path, arch: str | None = None, *, infer_arch: bool = False
 ) -> LoadedModel:
@@ -221,9 +222,9 @@ def load_checkpoint(
         if kept in state:
             state[alias] = state[kept]
     # every tensor comes from the file: build without initialising where that gives the same model
-    loaded = build_empty(lambda: load_spec(base, pretrained=False))
+    loaded = build_empty(lambda: load_model(base, pretrained=False))
     if loaded is None or not can_assign(loaded.model):
-        loaded = load_spec(base, pretrained=False)
+        loaded = load_model(base, pretrained=False)
     model = loaded.model
     head = meta.get("head") or loaded.head
     if head and f"{head}.weight" in state:

@@ -48,7 +48,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError, ModelSpecError
 
 # submodules, not the package: this module moves into spectral_probe.models as it is
-from ._registry import list_sources, load_spec, register_source
+from ._registry import list_sources, load_model, register_source
 from .loaded import LoadedModel
 
 __all__ = [
@@ -214,7 +214,7 @@ def load_textcls(rest: str, pretrained: bool = True) -> LoadedModel:
             f"expected textcls:POOL:ENCODER with POOL in {list(POOLS[1:])} (e.g. textcls:cls:bundled:minilm-l6), "
             f"found textcls:{rest}"
         )
-    loaded = load_spec(spec, pretrained=pretrained)
+    loaded = load_model(spec, pretrained=pretrained)
     if loaded.modality != "text" or loaded.head is not None:
         raise ModelSpecError(
             f"expected a text encoder without a classifier for textcls:, found {spec}"
