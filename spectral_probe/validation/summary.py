@@ -26,7 +26,7 @@ __all__ = [
 
 def plot_policy_regret(policies: pd.DataFrame, ax: Any = None) -> Any:
     """Mean regret of each policy (bars) with its maximum (ticks), in accuracy points."""
-    from ..plotting._base import new_axes
+    from ..plotting import new_axes
 
     fig, ax = new_axes(ax, (6, 0.35 * len(policies) + 1.2))
     y = range(len(policies))
@@ -43,7 +43,7 @@ def plot_policy_regret(policies: pd.DataFrame, ax: Any = None) -> Any:
 
 def plot_pilot_vs_full(tasks: pd.DataFrame, methods: list[str], ax: Any = None) -> Any:
     """Mean pilot validation accuracy against mean full-run test accuracy, per task and method."""
-    from ..plotting._base import new_axes
+    from ..plotting import new_axes
 
     fig, ax = new_axes(ax, (5, 4.5))
     for method in methods:
