@@ -337,3 +337,22 @@ def test_finetune_lora_writes_adapter_and_merged_model_compare_weights_reads(run
     assert res.exit_code == 0, res.output
     layers = {r["layer"]: r for r in json.loads(res.stdout)["layers"]}
     assert {"conv1", "conv2"} <= set(layers) and layers["conv1"]["w_rel_change"] > 0
+
+
+def test_choices_come_from_the_registries(runner, tmp_path):
+    """The executors are the job registry's; an unknown scenario or method fails in one line
+    listing the registered ones (their registries are not imported to print --help)."""
+    from spectral_probe._jobs import EXECUTORS
+    from spectral_probe.regularizers import list_regularizers
+    from spectral_probe.training import SCENARIOS
+
+    spec = tmp_path / "s.toml"
+    spec.write_text('[sweep]\nname = "s"\n[base]\ndata = "digits"\n', encoding="utf-8")
+    res = runner.invoke(app, ["sweep", str(spec), "--executor", "nope"])
+    assert res.exit_code == 2 and all(name in res.output for name in EXECUTORS)
+    res = _run(runner, ["finetune", *TINY, "--scenario", "nope", "--out", str(tmp_path / "r")])
+    assert res.exit_code == 2 and all(name in one_line_error(res) for name in SCENARIOS)
+    res = _run(runner, ["finetune", *TINY, "--method", "l2+nope", "--out", str(tmp_path / "r")])
+    names = [r.name for r in list_regularizers()]
+    assert res.exit_code == 2 and all(name in one_line_error(res) for name in names)
+    assert not (tmp_path / "r").exists()
