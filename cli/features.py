@@ -171,15 +171,9 @@ def feature_spectrum_cmd(
 
 
 def _write_figures(result: Any, directory: Path) -> None:
-    from spectral_probe.plotting import plot_batch_spectra, plot_dataset_spectrum, save_figure
+    from spectral_probe.plotting import feature_spectrum_figures, save_figures
 
-    save_figure(plot_batch_spectra(result), directory / "batch_spectra.png")
-    save_figure(plot_batch_spectra(result, half=True), directory / "batch_spectra_small_half.png")
-    save_figure(
-        plot_batch_spectra(result, normalise=True), directory / "batch_spectra_normalised.png"
-    )
-    if not result.dataset.empty:
-        save_figure(plot_dataset_spectrum(result), directory / "dataset_spectrum.png")
+    save_figures(feature_spectrum_figures(result, directory), processes=1)
 
 
 def _short(label: str, width: int = 28) -> str:

@@ -188,15 +188,9 @@ def compare_features_cmd(
 
 
 def _write_figures(result: Any, directory: Path) -> None:
-    from spectral_probe.plotting import (
-        plot_similarity_by_depth,
-        plot_similarity_heatmap,
-        save_figure,
-    )
+    from spectral_probe.plotting import save_figures, similarity_figures
 
-    for name in result.metrics:
-        save_figure(plot_similarity_heatmap(result, name), directory / f"heatmap_{name}.png")
-    save_figure(plot_similarity_by_depth(result), directory / "by_depth.png")
+    save_figures(similarity_figures(result, directory), processes=1)
 
 
 def _print_summary(result: Any) -> None:

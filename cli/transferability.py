@@ -146,10 +146,9 @@ def rank_models_cmd(
 
 
 def _write_figures(result: Any, directory: Path) -> None:
-    from spectral_probe.plotting import save_figure
-    from spectral_probe.plotting.transferability import plot_model_ranking
+    from spectral_probe.plotting import ranking_figures, save_figures
 
-    save_figure(plot_model_ranking(result), directory / "ranking.png")
+    save_figures(ranking_figures(result, directory), processes=1)
 
 
 _SHORT = {

@@ -6,6 +6,7 @@ The figures of fine-tuning runs live beside the runs, in :mod:`spectral_probe.tr
 from ._base import FigureJob, new_axes, new_figure, palette, save_figure, save_figures
 from ._worker import FigureWorker, result_fields
 from .esd import default_esd_layers, plot_alpha_profile, plot_esd_fits
+from .feature_figures import feature_spectrum_figures, ranking_figures, similarity_figures
 from .features import (
     plot_batch_spectra,
     plot_dataset_spectrum,
@@ -58,4 +59,7 @@ __all__ = [
     "plot_dataset_spectrum",
     "plot_feature_overview",
     "small_half_start",
+    "feature_spectrum_figures",
+    "similarity_figures",
+    "ranking_figures",
 ]

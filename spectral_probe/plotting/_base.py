@@ -15,7 +15,15 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["new_axes", "new_figure", "palette", "save_figure", "save_figures", "FigureJob"]
+__all__ = [
+    "new_axes",
+    "panel_axes",
+    "new_figure",
+    "palette",
+    "save_figure",
+    "save_figures",
+    "FigureJob",
+]
 
 #: ``(make, path, cost)``: ``make()`` builds the figure saved to ``path``; ``cost`` is a
 #: relative estimate of its drawing time, used to share the jobs out between processes.
@@ -28,6 +36,40 @@ def new_axes(ax: Axes | None, figsize: tuple[float, float] = (6.4, 4.2)) -> tupl
         return ax.figure, ax  # type: ignore[return-value]
     fig = new_figure(figsize)
     return fig, fig.add_subplot()
+
+
+def panel_axes(
+    ax: Axes | Sequence[Axes] | None,
+    n: int,
+    *,
+    ncols: int,
+    panel: tuple[float, float],
+) -> tuple[Figure, list[Axes], bool]:
+    """``(figure, axes, own)`` for a figure of ``n`` panels.
+
+    With ``ax`` (one Axes per panel, e.g. ``fig.subplots(2, 2).flat``) the panels are drawn
+    there and ``own`` is False (leave the figure's titles alone); else a fresh grid of
+    ``ncols`` columns of ``panel``-sized cells, the cells past ``n`` hidden.
+
+    Raises:
+        ConfigError: ``ax`` holds a number of axes other than ``n``.
+    """
+    if ax is not None:
+        import numpy as np
+
+        axes = list(np.ravel(np.asarray(ax, dtype=object)))
+        if len(axes) != n:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"expected {n} axes (one per panel), found {len(axes)}")
+        return axes[0].figure, axes, False
+    ncols = max(1, min(ncols, n))
+    nrows = max(1, -(-n // ncols))
+    fig = new_figure((panel[0] * ncols, panel[1] * nrows))
+    grid = list(fig.subplots(nrows, ncols, squeeze=False).flat)
+    for extra in grid[n:]:
+        extra.set_visible(False)
+    return fig, grid[:n], True
 
 
 def new_figure(figsize: tuple[float, float]) -> Figure:

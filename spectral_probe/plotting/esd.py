@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._base import new_axes, new_figure
+from ._base import new_axes, panel_axes
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -88,7 +87,13 @@ def plot_alpha_profile(result: Any, *, ax: Axes | None = None) -> Figure:
     return fig
 
 
-def plot_esd_fits(result: Any, layers: Sequence[str] | None = None, *, bins: int = 40) -> Figure:
+def plot_esd_fits(
+    result: Any,
+    layers: Sequence[str] | None = None,
+    *,
+    bins: int = 40,
+    ax: Axes | Sequence[Axes] | None = None,
+) -> Figure:
     """Log-log ESD of each chosen layer with its fitted power law from ``xmin`` on.
 
     The density is a histogram on logarithmic bins of the eigenvalues above the fit's threshold
@@ -96,7 +101,8 @@ def plot_esd_fits(result: Any, layers: Sequence[str] | None = None, *, bins: int
     about four eigenvalues per bin for small layers); the line is the fitted
     :math:`p(\\lambda) = \\frac{\\alpha - 1}{x_{\\min}} (\\lambda / x_{\\min})^{-\\alpha}`, scaled by
     the tail's share of the eigenvalues, from :math:`x_{\\min}` to :math:`\\lambda_{\\max}`.
-    For a comparison both models are drawn.
+    For a comparison both models are drawn. ``ax``: one Axes per layer to draw on (default: a
+    new figure, two panels a row).
     """
     from ..spectral.esd import EVALS_THRESHOLD  # here: the spectral maths imports torch
 
@@ -106,10 +112,7 @@ def plot_esd_fits(result: Any, layers: Sequence[str] | None = None, *, bins: int
     missing = [name for name in layers if name not in known]
     if missing:
         raise ValueError(f"expected layers among the analysed ones, found {', '.join(missing)}")
-    cols = min(2, len(layers)) or 1
-    rows = math.ceil(len(layers) / cols) or 1
-    fig = new_figure((5.0 * cols, 3.6 * rows))
-    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    fig, axes, _ = panel_axes(ax, len(layers), ncols=2, panel=(5.0, 3.6))
     for ax, name in zip(axes, layers):
         for (label, frame, evals), color in zip(frames, ("C0", "C1")):
             lam = evals.loc[evals["layer"] == name, "eigenvalue"].to_numpy(float)
@@ -149,6 +152,4 @@ def plot_esd_fits(result: Any, layers: Sequence[str] | None = None, *, bins: int
         ax.set_xlabel("λ = σ²")
         ax.set_ylabel("density")
         ax.legend(fontsize=7)
-    for ax in axes[len(layers) :]:
-        ax.set_visible(False)
     return fig

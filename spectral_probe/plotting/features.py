@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from ._base import new_axes, new_figure, palette
+from ._base import new_axes, new_figure, palette, panel_axes
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -199,13 +199,17 @@ def plot_dataset_spectrum(
     return fig
 
 
-def plot_feature_overview(result: FeatureSpectra, *, layer: str | None = None) -> Figure:
+def plot_feature_overview(
+    result: FeatureSpectra, *, layer: str | None = None, ax: Axes | Sequence[Axes] | None = None
+) -> Figure:
     """Four panels for one layer: all singular values, the smaller half, :math:`\\sigma_i/\\sigma_1`,
-    and the dataset-level spectrum (when the result has it)."""
+    and the dataset-level spectrum (when the result has it).
+
+    ``ax``: four Axes to draw on (default: a new 2 x 2 figure).
+    """
     name = layer if layer is not None else result.layers[0]
     _layers(result, name)
-    fig = new_figure((11.0, 7.6))
-    axes = fig.subplots(2, 2).flat
+    fig, axes, own = panel_axes(ax, 4, ncols=2, panel=(5.5, 3.8))
     plot_batch_spectra(result, layer=name, ax=axes[0])
     plot_batch_spectra(result, layer=name, half=True, ax=axes[1])
     plot_batch_spectra(result, layer=name, normalise=True, ax=axes[2])
@@ -215,5 +219,6 @@ def plot_feature_overview(result: FeatureSpectra, *, layer: str | None = None) -
         plot_dataset_spectrum(result, layer=name, ax=axes[3])
     for axis in axes:
         axis.title.set_fontsize(8)
-    fig.suptitle(f"feature spectra at {name}", fontsize=10)
+    if own:
+        fig.suptitle(f"feature spectra at {name}", fontsize=10)
     return fig

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._base import new_axes, new_figure
+from ._base import new_axes, panel_axes
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -189,21 +189,21 @@ def plot_weight_spectra(
     *,
     ncols: int = 4,
     normalise: bool = False,
+    ax: Axes | Sequence[Axes] | None = None,
 ) -> Figure:
-    """Singular values of both models, one small panel per layer (log scale)."""
+    """Singular values of both models, one small panel per layer (log scale).
+
+    ``ax``: one Axes per layer to draw on (default: a new figure of ``ncols`` columns).
+    """
     layers = (
         list(layers)
         if layers is not None
         else default_plot_layers(result.layers["layer"], result.layers["kind"])
     )
-    n = max(len(layers), 1)
-    ncols = min(ncols, n)
-    nrows = math.ceil(n / ncols)
-    fig = new_figure((3.0 * ncols, 2.4 * nrows))
-    axes = fig.subplots(nrows, ncols, squeeze=False)
+    fig, axes, own = panel_axes(ax, max(len(layers), 1), ncols=ncols, panel=(3.0, 2.4))
     a_label = str(result.meta.get("model_a", "A"))
     b_label = str(result.meta.get("model_b", "B"))
-    for ax, name in zip(axes.flat, layers):
+    for ax, name in zip(axes, layers):
         rows = _layer_rows(result, name)
         sa, sb = rows["sigma_a"].to_numpy(), rows["sigma_b"].to_numpy()
         if normalise:
@@ -214,9 +214,8 @@ def plot_weight_spectra(
         ax.set_title(name, fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(layers) :]:
-        ax.set_visible(False)
-    axes.flat[0].legend(fontsize=6)
-    fig.supxlabel("index i", fontsize=8)
-    fig.supylabel("singular value" + (r" / $\sigma_1$" if normalise else ""), fontsize=8)
+    axes[0].legend(fontsize=6)
+    if own:
+        fig.supxlabel("index i", fontsize=8)
+        fig.supylabel("singular value" + (r" / $\sigma_1$" if normalise else ""), fontsize=8)
     return fig

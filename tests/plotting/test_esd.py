@@ -29,3 +29,17 @@ def test_alpha_profile_and_fits_of_one_model_and_a_pair():
 def test_plots_reject_results_without_esd():
     with pytest.raises(ValueError, match="ESD result"):
         plot_alpha_profile(compare_weights(_model(0), _model(1), workers=1))
+
+
+def test_fits_draw_on_given_axes_one_per_layer():
+    from matplotlib.figure import Figure
+
+    from spectral_probe.errors import ConfigError
+
+    res = esd_layers(_model(0), workers=1)
+    fig = Figure()
+    axes = fig.subplots(1, 3)
+    assert plot_esd_fits(res, ["0", "2"], ax=axes[1:]) is fig
+    assert not axes[0].lines and axes[1].get_title() == "0" and axes[2].get_title() == "2"
+    with pytest.raises(ConfigError, match="expected 2 axes .*found 3"):
+        plot_esd_fits(res, ["0", "2"], ax=axes)

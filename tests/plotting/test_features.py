@@ -91,3 +91,17 @@ def test_dataset_spectrum_and_overview(tmp_path):
     with pytest.raises(ValueError, match="dataset-level"):
         plot_dataset_spectrum(bare)
     assert not plot_feature_overview(bare).axes[3].get_visible()
+
+
+def test_overview_draws_on_four_given_axes():
+    from matplotlib.figure import Figure
+
+    from spectral_probe.errors import ConfigError
+
+    res = _result()
+    fig = Figure()
+    grid = fig.subplots(2, 2)
+    assert plot_feature_overview(res, ax=grid) is fig
+    assert all(a.lines for a in grid.flat) and fig.get_suptitle() == ""  # the caller's figure
+    with pytest.raises(ConfigError, match="expected 4 axes"):
+        plot_feature_overview(res, ax=grid[0])
