@@ -86,9 +86,6 @@ ALLOWED_PRIVATE: set[tuple[str, str]] = {
     ("spectral_probe_cli.compare_weights", "spectral_probe.analysis._resume"),
     ("spectral_probe_cli.compare_weights", "spectral_probe.analysis._sources"),
     ("spectral_probe_cli.layers", "spectral_probe.analysis._sources"),
-    # the reproduction page's figures: new_axes and save_figure are exported by plotting
-    ("spectral_probe.report.reproduction_figures", "spectral_probe.plotting._base"),
-    ("spectral_probe.report.reproduction_page", "spectral_probe.plotting._base"),
 }
 
 #: ``linalg`` functions that decompose a matrix (or solve through one).

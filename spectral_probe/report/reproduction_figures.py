@@ -19,7 +19,7 @@ __all__ = ["plot_layer_angles", "plot_rate_spectra", "plot_bss_spectra", "plot_e
 
 def plot_layer_angles(layers: pd.DataFrame, ax: Axes | None = None) -> Figure:
     """Figure 1(b): per layer (in depth order) the mean |cos| of the leading 10% and of the rest."""
-    from ..plotting._base import new_axes
+    from ..plotting import new_axes
 
     fig, ax = new_axes(ax, (7.5, 3.8))
     t = layers.groupby(["depth", "layer", "group"], sort=True)[["top_index", "rest_index"]].mean()
@@ -47,8 +47,7 @@ def plot_rate_spectra(
     runs: pd.DataFrame, spectrum: pd.DataFrame, *, half: bool = False, ax: Axes | None = None
 ) -> Figure:
     """Figures 1(c, d): the L2 runs' mean sigma_i / sigma_1 by rate (``half``: the smaller half)."""
-    from ..plotting._base import new_axes
-    from ..plotting.features import small_half_start
+    from ..plotting import new_axes, small_half_start
 
     fig, ax = new_axes(ax)
     curves = _mean_curves(runs, spectrum, ["rate_percent", "rate"])
@@ -64,7 +63,7 @@ def plot_rate_spectra(
 
 def plot_bss_spectra(runs: pd.DataFrame, spectrum: pd.DataFrame, ax: Axes | None = None) -> Figure:
     """Figures 3(b, c): mean sigma_i / sigma_1 with and without BSS, per rate."""
-    from ..plotting._base import new_axes
+    from ..plotting import new_axes
 
     fig, ax = new_axes(ax)
     curves = _mean_curves(runs, spectrum, ["rate_percent", "rate", "method"])
@@ -80,7 +79,7 @@ def plot_bss_spectra(runs: pd.DataFrame, spectrum: pd.DataFrame, ax: Axes | None
 
 def plot_error_sweep(table: pd.DataFrame, x: str, ax: Axes | None = None) -> Figure:
     """Figures 3(a, d): test error (mean and sd over seeds) against ``x`` (``r`` or ``k``), per rate."""
-    from ..plotting._base import new_axes
+    from ..plotting import new_axes
 
     fig, ax = new_axes(ax, (5.5, 3.8))
     for (_, rate), g in table.groupby(["rate_percent", "rate"], sort=True):

@@ -222,7 +222,7 @@ def figure_files(rep: Reproduction) -> dict[str, list[str]]:
 
 def _draw_figures(rep: Reproduction, assets: Path, files: Mapping[str, Sequence[str]]) -> None:
     """Draw the files of :func:`figure_files` from the data tables."""
-    from ..plotting._base import save_figure
+    from ..plotting import save_figure
     from .reproduction_figures import (
         plot_bss_spectra,
         plot_error_sweep,
