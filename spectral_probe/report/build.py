@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from .._results import records
 from ..data import check_min_per_class, load_dataset, make_splits
 from ..errors import DataError, SpectralProbeError
 from ..models import load_model
@@ -124,6 +125,17 @@ class Report:
                 if ev.transferability is not None
                 else None,
                 "similarity": ev.similarity.to_dict() if ev.similarity is not None else None,
+                "what_changed": {
+                    "decides": False,  # shown, never used by the rule
+                    "seed": self.settings.seeds[0],
+                    "rate": self.settings.rate,
+                    "intruder_k": ev.what_changed.runs[0].meta.get("intruder_k"),
+                    "intruder_epsilon": ev.what_changed.runs[0].meta.get("intruder_epsilon"),
+                    "candidates": records(ev.what_changed.fine_tunes),
+                    "layers": records(ev.what_changed.layers),
+                }
+                if ev.what_changed is not None
+                else None,
             },
             "commands": self.commands,
             "seconds": self.seconds,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from ..analysis import (
     compare_weights,
     feature_spectrum,
 )
+from ..analysis.fine_tunes import FineTuneComparison, gather_fine_tunes
 from ..data import get_dataset_info, parse_data_spec
 from ..extract import FeatureReader
 from ..models import load_model
@@ -51,6 +53,10 @@ class Evidence:
         similarity: linear CKA (plain and debiased) of the pre-trained model and the pilot
             whose weights are compared, layer by layer on the same training inputs: the
             representation-space view of the weight angles (shown, not used by the rule).
+        what_changed: what fine-tuning changed in each candidate's seed-0 pilot at the rate of
+            interest, against the pre-trained weights: intruder dimensions and the update's
+            structure, one row per candidate (``fine_tunes`` has a ``method`` column; shown,
+            not used by the rule).
     """
 
     split: str
@@ -63,6 +69,7 @@ class Evidence:
     top_cos: float | None
     transferability: ModelRanking | None = None
     similarity: FeatureSimilarity | None = None
+    what_changed: FineTuneComparison | None = None
 
 
 def analysis_split(data: str) -> str:
@@ -154,6 +161,9 @@ def gather_evidence(
         labels=("pre-trained", f"{base_method} @ {rate}"),
     )
 
+    say("what changed: intruders and the update's structure of each candidate's pilot")
+    what_changed = _what_changed(settings, pilots, pretrained_model, base_method, weights)
+
     finetuned = {}
     for path in settings.finetuned:
         say(f"weights: pre-trained vs {path}")
@@ -170,5 +180,37 @@ def gather_evidence(
         max_samples=batch * settings.spectrum_batches,  # every sample the spectra read
     )
     return Evidence(
-        split, spectra, weights, finetuned, tail, top, top_alignment, top_cos, ranking, similarity
+        split,
+        spectra,
+        weights,
+        finetuned,
+        tail,
+        top,
+        top_alignment,
+        top_cos,
+        ranking,
+        similarity,
+        what_changed,
     )
+
+
+def _what_changed(
+    settings: ReportSettings,
+    pilots: PilotRuns,
+    pretrained: Any,
+    base_method: str,
+    base_weights: WeightComparison,
+) -> FineTuneComparison:
+    """Pre-trained vs the seed-0 pilot of every candidate at the rate of interest (the
+    comparison already made for ``base_method`` is reused), one row per candidate."""
+    runs = []
+    for method in settings.methods:
+        if method == base_method:
+            runs.append(base_weights)
+            continue
+        path = pilots.run(method, settings.rate, settings.seeds[0]).model_path.as_posix()
+        runs.append(compare_weights(pretrained, path, device=settings.device))
+    result = gather_fine_tunes(runs)
+    table = result.fine_tunes.assign(method=list(settings.methods))
+    first = ["method", *[c for c in table.columns if c != "method"]]
+    return dataclasses.replace(result, fine_tunes=table[first])

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import base64
+import math
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from .._io import atomic_write_bytes, atomic_write_text, write_json
 from .build import Report, pilot_frame
 from .figures import ReportFigure, report_figures
 
-__all__ = ["render_report", "caveats"]
+__all__ = ["render_report", "caveats", "what_changed_rows"]
 
 _TEMPLATES = Path(__file__).with_name("templates")
 
@@ -120,6 +123,42 @@ def _model_ranking_rows(report: Report) -> list[dict[str, Any]]:
     return rows
 
 
+def _fmt(value: Any, spec: str) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "–"
+    return format(number, spec) if math.isfinite(number) else "–"
+
+
+def what_changed_rows(report: Report) -> list[dict[str, Any]]:
+    """One row per candidate of the "what changed" section, numbers as shown (empty: none)."""
+    wc = report.evidence.what_changed
+    if wc is None:
+        return []
+    layers = wc.layers
+    chance = (
+        layers.groupby("fine_tune")["chance_energy"].mean()
+        if "chance_energy" in layers
+        else pd.Series(dtype=float)
+    )
+    return [
+        {
+            "method": row["method"],
+            "intruders": _fmt(row["intruders"], ".0f"),
+            "intruders_right": _fmt(row["intruders_right"], ".0f"),
+            "layers": f"{_fmt(row['layers_with_intruders'], '.0f')} of {row['layers']}",
+            "w_rel_change": _fmt(row["w_rel_change"], ".2e"),
+            "effective_rank": _fmt(row["update_effective_rank"], ".1f"),
+            "stable_rank": _fmt(row["update_stable_rank"], ".2f"),
+            "top_energy": _fmt(row["top_energy"], ".3f"),
+            "bottom_energy": _fmt(row["bottom_energy"], ".3f"),
+            "chance_energy": _fmt(chance.get(row["fine_tune"]), ".3f"),
+        }
+        for row in wc.fine_tunes.to_dict(orient="records")
+    ]
+
+
 def _context(report: Report, figures: list[ReportFigure], embed: bool) -> dict[str, Any]:
     from .. import __version__
 
@@ -166,6 +205,10 @@ def _context(report: Report, figures: list[ReportFigure], embed: bool) -> dict[s
         "signals": report.signals,
         "top_rows": top_rows,
         "transferability": _transferability_rows(report),
+        "what_changed": what_changed_rows(report),
+        "what_changed_meta": report.evidence.what_changed.runs[0].meta
+        if report.evidence.what_changed is not None
+        else {},
         "model_ranking": _model_ranking_rows(report),
         "ranking_scores": report.evidence.transferability.score_names
         if report.evidence.transferability

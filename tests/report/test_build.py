@@ -164,3 +164,43 @@ def test_compare_models_ranks_them_beside_the_report_model(tmp_path):
     payload = json.loads(paths["json"].read_text())
     assert "--compare-models tiny:cnn" in payload["commands"][0]
     assert payload["settings"]["compare_models"] == ["tiny:cnn"]
+
+
+def test_what_changed_section_for_every_candidate(tiny_report, tmp_path):
+    """Intruders and the update's structure of each candidate's seed-0 pilot, in the three
+    formats; each row is compare_weights of the pre-trained model and that pilot."""
+    import dataclasses
+
+    from spectral_probe.analysis import compare_weights
+    from spectral_probe.models import load_model
+    from spectral_probe.report import render_report
+
+    report, paths, _ = tiny_report
+    s = report.settings
+    wc = report.evidence.what_changed
+    assert wc is not None and list(wc.fine_tunes["method"]) == list(s.methods)
+    pretrained = load_model(s.model)
+    for i, method in enumerate(s.methods):
+        pilot = report.pilots.run(method, s.rate, s.seeds[0]).model_path.as_posix()
+        alone = compare_weights(pretrained, pilot).layers
+        row = wc.fine_tunes.iloc[i]
+        assert row["intruders"] == int(alone["intruders"].sum())
+        assert row["layers"] == int((alone["status"] == "ok").sum())
+        assert row["update_effective_rank"] == pytest.approx(
+            alone["update_effective_rank"].mean(), rel=1e-9
+        )
+    payload = json.loads(paths["json"].read_text())["evidence"]["what_changed"]
+    assert payload["decides"] is False and payload["rate"] == s.rate
+    assert [c["method"] for c in payload["candidates"]] == list(s.methods)
+    md = paths["markdown"].read_text()
+    assert "## What changed" in md and "Shown, not used by the rule" in md
+    assert all(f"\n| {m} | " in md for m in s.methods)
+    html = paths["html"].read_text()
+    assert 'id="what-changed"' in html and html.count('<td class="l">l2-sp</td>') >= 1
+    # without it (an older report object), no section and null in the JSON
+    bare = dataclasses.replace(
+        report, evidence=dataclasses.replace(report.evidence, what_changed=None)
+    )
+    other = render_report(bare, tmp_path)
+    assert "What changed" not in other["markdown"].read_text()
+    assert json.loads(other["json"].read_text())["evidence"]["what_changed"] is None
