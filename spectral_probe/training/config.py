@@ -381,7 +381,7 @@ class FinetuneConfig:
         from ..data import resize_for
 
         base = base if base is not None else cls()
-        given = {
+        given: dict[str, Any] = {
             k: str(v) if isinstance(v, PurePath) else v  # a file named on the command line
             for k, v in options.items()
             if v is not None and k != "rslora"
@@ -392,7 +392,7 @@ class FinetuneConfig:
         lora["rslora"] = given.pop("rslora", None)
         if any(v is not None for v in lora.values()):  # checked (rank required) by resolve
             given["lora"] = {k: v for k, v in lora.items() if v is not None}
-        if "image_size" in given:
+        if isinstance(given.get("image_size"), int):  # other values: resolve's check says so
             given.setdefault("resize", resize_for(given["image_size"]))
         if isinstance(given.get("hp"), Sequence):
             given["hp"] = parse_hp(given["hp"])
