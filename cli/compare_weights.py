@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
-
-from spectral_probe._jobs import EXECUTORS
 
 from ._common import (
     JsonOpt,
@@ -17,10 +14,46 @@ from ._common import (
     handles_errors,
     long_lived,
     parse_kinds,
-    print_frame,
     progress_bar,
     save_and_show,
 )
+from ._compare_options import (
+    ArchAOpt,
+    ArchBOpt,
+    ArchOpt,
+    CsvOpt,
+    DeviceOpt,
+    EsdLayerOpt,
+    EsdOpt,
+    Executor,
+    ExecutorOpt,
+    FiguresOpt,
+    IntruderEpsilonOpt,
+    IntruderKOpt,
+    MaxParallelOpt,
+    Method,
+    MethodOpt,
+    ModelA,
+    ModelsB,
+    PlotLayerOpt,
+    QuietOpt,
+    ScaleIntrudersOpt,
+    ShardsOpt,
+    SimilarityLayerOpt,
+    SkipNonfiniteOpt,
+    SlurmOpt,
+    SplitGroupsOpt,
+    SubspaceRankOpt,
+    ThresholdOpt,
+    TopKOpt,
+    TopOpt,
+    Vectors,
+    VectorsOpt,
+    WindowOpt,
+    WriteAdapterOpt,
+    WriteMergedOpt,
+)
+from ._compare_print import print_many, print_summary
 from ._weights import (
     ExcludeOpt,
     IncludeOpt,
@@ -30,7 +63,6 @@ from ._weights import (
     note_inferred,
     note_inferred_specs,
     null,
-    print_esd_summary,
     print_notes,
     quiet_libraries,
 )
@@ -38,186 +70,46 @@ from ._weights import (
 app = typer.Typer()
 
 
-class Vectors(str, Enum):
-    left = "left"
-    right = "right"
-
-
-class Method(str, Enum):
-    gram = "gram"
-    svd = "svd"
-
-
-Executor = Enum("Executor", {name: name for name in EXECUTORS}, type=str)  # type: ignore[misc]
-
-
 @app.command("compare-weights")
 @handles_errors
 def compare_weights_cmd(
-    model_a: Annotated[
-        str, typer.Argument(help="Reference (pre-trained) model spec or checkpoint path.")
-    ],
-    models_b: Annotated[
-        list[str],
-        typer.Argument(
-            metavar="MODEL_B...",
-            help="Compared (fine-tuned) model spec or checkpoint path; several fine-tunes of MODEL_A give one row each.",
-        ),
-    ],
-    arch: Annotated[
-        str | None,
-        typer.Option(
-            help="Architecture spec for state-dict files without a sidecar (both models)."
-        ),
-    ] = None,
-    arch_a: Annotated[str | None, typer.Option(help="Architecture spec for MODEL_A only.")] = None,
-    arch_b: Annotated[str | None, typer.Option(help="Architecture spec for MODEL_B only.")] = None,
+    model_a: ModelA,
+    models_b: ModelsB,
+    arch: ArchOpt = None,
+    arch_a: ArchAOpt = None,
+    arch_b: ArchBOpt = None,
     include: IncludeOpt = None,
     exclude: ExcludeOpt = None,
     kinds: KindsOpt = "conv,linear,attention",
-    split_groups: Annotated[
-        bool, typer.Option(help="Compare grouped convolutions group by group.")
-    ] = False,
+    split_groups: SplitGroupsOpt = False,
     split_fused: SplitFusedOpt = False,
-    top: Annotated[
-        int | None,
-        typer.Option(
-            "--top",
-            help="Only the leading K singular triplets per matrix, by randomized SVD with power iterations (residual bound per layer: top_residual).",
-        ),
-    ] = None,
-    skip_nonfinite: Annotated[
-        bool,
-        typer.Option(
-            "--skip-nonfinite",
-            help="List and skip layers whose weights hold NaN/Inf (weight files; default: exit 2 naming the tensor).",
-        ),
-    ] = False,
-    vectors: Annotated[
-        Vectors, typer.Option(help="Corresponding angles of left or right singular vectors.")
-    ] = Vectors.left,
-    top_k: Annotated[
-        int, typer.Option(help="Size of the leading subspaces compared by principal angles.")
-    ] = 10,
-    threshold: Annotated[
-        float, typer.Option(help="first_below: first index whose |cos| is below this.")
-    ] = 0.5,
-    window: Annotated[
-        float,
-        typer.Option(
-            help="Spectral window for cos_window: singular values within this fraction of sigma_i count as near-equal."
-        ),
-    ] = 0.05,
-    method: Annotated[
-        Method, typer.Option(help="gram (fast, float64) or svd (LAPACK).")
-    ] = Method.gram,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    top: TopOpt = None,
+    skip_nonfinite: SkipNonfiniteOpt = False,
+    vectors: VectorsOpt = Vectors.left,
+    top_k: TopKOpt = 10,
+    threshold: ThresholdOpt = 0.5,
+    window: WindowOpt = 0.05,
+    method: MethodOpt = Method.gram,
+    device: DeviceOpt = "auto",
     out: OutOpt = None,
     json_out: JsonOpt = False,
-    csv_out: Annotated[
-        bool, typer.Option("--csv", help="Print the per-layer summary as CSV on stdout.")
-    ] = False,
-    plot_layer: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--plot-layer",
-            help="Layer for the angle/spectrum figures (repeatable) [default: first conv, first block, last block].",
-        ),
-    ] = None,
-    figures: Annotated[bool, typer.Option(help="Write figures into --out.")] = True,
-    similarity_layer: Annotated[
-        str | None,
-        typer.Option(
-            help="Layer of the |cos| similarity figure [default: the one with most intruders]."
-        ),
-    ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-    esd: Annotated[
-        bool,
-        typer.Option(
-            "--esd",
-            help="Also WeightWatcher's heavy-tailed ESD metrics (alpha...) of both models, and delta alpha.",
-        ),
-    ] = False,
-    esd_layer: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--esd-layer",
-            help="Layer for the ESD-with-fit figure (repeatable) [default: first, lowest and highest alpha, last].",
-        ),
-    ] = None,
-    intruder_k: Annotated[
-        int,
-        typer.Option(
-            "--intruder-k",
-            help="Leading singular vectors of MODEL_B examined for intruder dimensions (peft's top_k); 0: no intruders or update structure.",
-        ),
-    ] = 10,
-    intruder_epsilon: Annotated[
-        float,
-        typer.Option(
-            "--intruder-epsilon",
-            help="Intruder: largest |cos| with every singular vector of MODEL_A below this (peft's threshold_epsilon).",
-        ),
-    ] = 0.5,
-    subspace_rank: Annotated[
-        int | None,
-        typer.Option(
-            "--subspace-rank",
-            help="r of MODEL_A's top-r/bottom-r subspaces for the update's energy shares [default: the adapter's rank, else 8].",
-        ),
-    ] = None,
-    scale_intruders: Annotated[
-        float | None,
-        typer.Option(
-            "--scale-intruders",
-            metavar="LAMBDA",
-            help="Scale MODEL_B's intruder components by LAMBDA (peft's mitigation uses 0.75) and write the result (--write-merged, --write-adapter).",
-        ),
-    ] = None,
-    write_merged: Annotated[
-        Path | None,
-        typer.Option(
-            "--write-merged",
-            help="With --scale-intruders: a new safetensors model directory (an adapter merged into MODEL_A).",
-        ),
-    ] = None,
-    write_adapter: Annotated[
-        Path | None,
-        typer.Option(
-            "--write-adapter",
-            help="With --scale-intruders and an adapter as MODEL_B: a new peft adapter directory with refitted factors.",
-        ),
-    ] = None,
-    shards: Annotated[
-        int | None,
-        typer.Option(
-            "--shards",
-            help="Split the layers of weight files into N jobs of about equal cost (--executor); the merged result equals a single-process run.",
-            show_default=False,
-        ),
-    ] = None,
-    executor: Annotated[
-        Executor,  # type: ignore[valid-type]
-        typer.Option(
-            help="Where the --shards jobs run: local (processes), slurm (a job array) or inline (this process)."
-        ),
-    ] = Executor["local"],  # type: ignore[valid-type]
-    max_parallel: Annotated[
-        int | None,
-        typer.Option(
-            help="--shards jobs at once (local) or the SLURM array's parallelism [default: CPU count; slurm: all].",
-            show_default=False,
-        ),
-    ] = None,
-    slurm: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--slurm",
-            help="SLURM parameter KEY=VALUE for --shards, repeatable (as sweep --slurm).",
-            show_default=False,
-        ),
-    ] = None,
+    csv_out: CsvOpt = False,
+    plot_layer: PlotLayerOpt = None,
+    figures: FiguresOpt = True,
+    similarity_layer: SimilarityLayerOpt = None,
+    quiet: QuietOpt = False,
+    esd: EsdOpt = False,
+    esd_layer: EsdLayerOpt = None,
+    intruder_k: IntruderKOpt = 10,
+    intruder_epsilon: IntruderEpsilonOpt = 0.5,
+    subspace_rank: SubspaceRankOpt = None,
+    scale_intruders: ScaleIntrudersOpt = None,
+    write_merged: WriteMergedOpt = None,
+    write_adapter: WriteAdapterOpt = None,
+    shards: ShardsOpt = None,
+    executor: ExecutorOpt = Executor["local"],  # type: ignore[valid-type]
+    max_parallel: MaxParallelOpt = None,
+    slurm: SlurmOpt = None,
 ) -> None:
     """Compare two models layer by layer: singular values and corresponding angles.
 
@@ -235,19 +127,39 @@ def compare_weights_cmd(
     from spectral_probe._io import check_writable_dir
     from spectral_probe.plotting import FigureWorker
 
-    model_b = models_b[0]
     if out is not None:
         check_writable_dir(out)
-    if len(models_b) > 1 and scale_intruders is not None:
-        from spectral_probe.errors import ConfigError
-
-        raise ConfigError(
-            f"expected one fine-tune with --scale-intruders, found {len(models_b)}; run one at a time"
-        )
     if scale_intruders is not None or write_merged is not None or write_adapter is not None:
         from spectral_probe.analysis.mitigate import check_mitigation
 
-        check_mitigation(scale_intruders, write_merged, write_adapter)
+        check_mitigation(scale_intruders, write_merged, write_adapter, fine_tunes=len(models_b))
+    options = {
+        "arch_a": arch_a or arch,
+        "arch_b": arch_b or arch,
+        "include": include,
+        "exclude": exclude,
+        "kinds": parse_kinds(kinds),
+        "split_groups": split_groups,
+        "vectors": vectors.value,
+        "top_k": top_k,
+        "threshold": threshold,
+        "window": window,
+        "method": method.value,
+        "device": device,
+        "esd": esd,
+        "skip_nonfinite": skip_nonfinite,
+        "top": top,
+        "intruder_k": intruder_k,
+        "intruder_epsilon": intruder_epsilon,
+        "subspace_rank": subspace_rank,
+        **({"split_fused": True} if split_fused else {}),
+    }
+    shows: dict[str, Any] = {
+        "out": out,
+        "figures": figures,
+        "json_out": json_out,
+        "csv_out": csv_out,
+    }
     quiet_libraries()
     # forked before the heavy imports: matplotlib's import and warm-up overlap torch's
     worker = FigureWorker(
@@ -255,153 +167,115 @@ def compare_weights_cmd(
     )
     with worker:
         if len(models_b) > 1:
-            _compare_many(
-                model_a,
-                models_b,
-                worker=worker,
-                out=out,
-                figures=figures,
-                json_out=json_out,
-                csv_out=csv_out,
-                quiet=quiet,
-                options={
-                    "arch_a": arch_a or arch,
-                    "arch_b": arch_b or arch,
-                    "include": include,
-                    "exclude": exclude,
-                    "kinds": parse_kinds(kinds),
-                    "split_groups": split_groups,
-                    "vectors": vectors.value,
-                    "top_k": top_k,
-                    "threshold": threshold,
-                    "window": window,
-                    "method": method.value,
-                    "device": device,
-                    "esd": esd,
-                    "skip_nonfinite": skip_nonfinite,
-                    "top": top,
-                    "intruder_k": intruder_k,
-                    "intruder_epsilon": intruder_epsilon,
-                    "subspace_rank": subspace_rank,
-                    **({"split_fused": True} if split_fused else {}),
-                },
-            )
+            _compare_many(model_a, models_b, worker=worker, quiet=quiet, options=options, **shows)
             return
-        from spectral_probe.analysis._sources import uses_sources
-
-        streamed = uses_sources(model_a, model_b, arch_a or arch, arch_b or arch)
-        if streamed:  # read tensor by tensor inside compare_weights; no model is built
-            from spectral_probe.analysis import compare_weights
-
-            a: Any = model_a
-            b: Any = model_b
-        else:
-            with long_lived():
-                from spectral_probe.analysis import compare_weights
-                from spectral_probe.models import load_model
-
-                with console.status("loading models...", spinner="dots") if not quiet else null():
-                    a = load_model(model_a, arch=arch_a or arch, infer_arch=True)
-                    b = load_model(model_b, arch=arch_b or arch, infer_arch=True)
-            note_inferred(a, b)
-        run = compare_weights
-        if shards is not None or slurm:
-            run = _sharded(streamed, out, shards, executor.value, max_parallel, slurm)
-        with progress_bar("comparing layers", quiet=quiet) as update:
-            result = run(
-                a,
-                b,
-                arch_a=arch_a or arch,
-                arch_b=arch_b or arch,
-                include=include,
-                exclude=exclude,
-                kinds=parse_kinds(kinds),
-                split_groups=split_groups,
-                vectors=vectors.value,
-                top_k=top_k,
-                threshold=threshold,
-                window=window,
-                method=method.value,
-                device=device,
-                progress=update,
-                esd=esd,
-                skip_nonfinite=skip_nonfinite,
-                top=top,
-                resume=_resume_dir(out) if streamed and shards is None else None,
-                intruder_k=intruder_k,
-                intruder_epsilon=intruder_epsilon,
-                subspace_rank=subspace_rank,
-                **({"split_fused": True} if split_fused else {}),
-            )
-        options = {
-            "model_a": model_a,
-            "model_b": model_b,
-            "arch_a": arch_a or arch,
-            "arch_b": arch_b or arch,
-            "include": include,
-            "exclude": exclude,
-            "kinds": kinds,
-            "split_groups": split_groups,
-            "vectors": vectors.value,
-            "top_k": top_k,
-            "threshold": threshold,
-            "window": window,
-            "method": method.value,
-            "device": device,
-            "plot_layer": plot_layer,
-            "similarity_layer": similarity_layer,
-            "esd": esd,
-            "esd_layer": esd_layer,
-            "skip_nonfinite": skip_nonfinite,
-            "top": top,
-            "intruder_k": intruder_k,
-            "intruder_epsilon": intruder_epsilon,
-            "subspace_rank": subspace_rank,
-            **({"split_fused": True} if split_fused else {}),
-        }
-        if streamed:
-            tags = result.meta.get("inferred_arch", {}).get("models", [])
-            note_inferred_specs([{"model_a": model_a, "model_b": model_b}[t] for t in tags])
-        print_notes(result.meta.get("notes", []))
-        save_and_show(
-            result,
-            command="compare-weights",
-            options=options,
-            out=out,
-            figures=(
-                lambda d: _submit_figures(
-                    worker, result, d, plot_layer, esd_layer, (a, b, similarity_layer)
-                )
-            )
-            if figures
-            else None,
-            figures_done=worker.wait,
-            json_out=json_out,
-            csv_out=csv_out,
-            csv_frame=result.layers,
-            summary=lambda: _print_summary(result),
+        jobs = (
+            None if shards is None and not slurm else (shards, executor.value, max_parallel, slurm)
         )
+        result, streamed, a, b = _compare_one(model_a, models_b[0], options, out, jobs, quiet)
+        saved = {"model_a": model_a, "model_b": models_b[0], **options, "kinds": kinds}
+        saved |= {"plot_layer": plot_layer, "similarity_layer": similarity_layer}
+        saved |= {"esd_layer": esd_layer}
+        if jobs is not None:
+            saved |= {"shards": shards, "executor": executor.value}
+        layers = (plot_layer, esd_layer, (a, b, similarity_layer))
+        _save(result, worker, _in_saved_order(saved), *layers, **shows)
         if streamed and out is not None:  # the results are in place: the per-layer store goes
             from spectral_probe.analysis._resume import clear_store
 
             clear_store(out.parent / f".{out.name}.layers")
         if scale_intruders is not None:
+            layers = {k: options[k] for k in ("include", "exclude", "kinds")}
             _write_mitigated(
-                model_a,
-                model_b,
-                scale_intruders,
-                intruder_k,
-                intruder_epsilon,
-                write_merged,
-                write_adapter,
-                include=include,
-                exclude=exclude,
-                kinds=parse_kinds(kinds),
-            )
+                model_a, models_b[0], scale_intruders, intruder_k, intruder_epsilon,
+                write_merged, write_adapter, **layers,
+            )  # fmt: skip
+
+
+def _save(
+    result: Any,
+    worker: Any,
+    options: dict[str, Any],
+    plot_layer: list[str] | None,
+    esd_layer: list[str] | None,
+    similarity: tuple[Any, Any, str | None],
+    *,
+    out: Path | None,
+    figures: bool,
+    json_out: bool,
+    csv_out: bool,
+) -> None:
+    """The tables, figures and config into ``--out``; JSON, CSV or the summary on stdout."""
+    save_and_show(
+        result,
+        command="compare-weights",
+        options=options,
+        out=out,
+        figures=(lambda d: _submit_figures(worker, result, d, plot_layer, esd_layer, similarity))
+        if figures
+        else None,
+        figures_done=worker.wait,
+        json_out=json_out,
+        csv_out=csv_out,
+        csv_frame=result.layers,
+        summary=lambda: print_summary(result),
+    )
+
+
+#: the order of the options in config.json (as before the options were built once)
+_SAVED_ORDER = (
+    "model_a", "model_b", "arch_a", "arch_b", "include", "exclude", "kinds", "split_groups",
+    "vectors", "top_k", "threshold", "window", "method", "device", "plot_layer",
+    "similarity_layer", "esd",
+    "esd_layer", "skip_nonfinite", "top", "intruder_k", "intruder_epsilon", "subspace_rank",
+)  # fmt: skip
+
+
+def _in_saved_order(saved: dict[str, Any]) -> dict[str, Any]:
+    return {k: saved[k] for k in _SAVED_ORDER} | {
+        k: v for k, v in saved.items() if k not in _SAVED_ORDER
+    }
+
+
+def _compare_one(
+    model_a: str,
+    model_b: str,
+    options: dict[str, Any],
+    out: Path | None,
+    jobs: tuple[int | None, str, int | None, list[str] | None] | None,
+    quiet: bool,
+) -> tuple[Any, bool, Any, Any]:
+    """One pair: read as tensors, or built as models; in this process or over ``jobs``
+    (``--shards``); notes on stderr. Returns the result, whether tensors were read, and the
+    two models as compared (specs or loaded models)."""
+    from spectral_probe.analysis._sources import uses_sources
+
+    streamed = uses_sources(model_a, model_b, options["arch_a"], options["arch_b"])
+    a: Any = model_a
+    b: Any = model_b
+    if streamed or jobs is not None:  # read tensor by tensor (in the jobs); no model is built
+        from spectral_probe.analysis import compare_weights
+    else:
+        with long_lived():
+            from spectral_probe.analysis import compare_weights
+            from spectral_probe.models import load_model
+
+            with console.status("loading models...", spinner="dots") if not quiet else null():
+                a = load_model(model_a, arch=options["arch_a"], infer_arch=True)
+                b = load_model(model_b, arch=options["arch_b"], infer_arch=True)
+        note_inferred(a, b)
+    run: Any = compare_weights if jobs is None else _sharded(out, *jobs)
+    resume = {"resume": _resume_dir(out) if streamed else None} if jobs is None else {}
+    with progress_bar("comparing layers", quiet=quiet) as update:
+        result = run(a, b, progress=update, **resume, **options)
+    if streamed:
+        tags = result.meta.get("inferred_arch", {}).get("models", [])
+        note_inferred_specs([{"model_a": model_a, "model_b": model_b}[t] for t in tags])
+    print_notes(result.meta.get("notes", []))
+    return result, streamed, a, b
 
 
 def _sharded(
-    streamed: bool,
     out: Path | None,
     shards: int | None,
     executor: str,
@@ -417,11 +291,6 @@ def _sharded(
 
     if shards is None:
         raise ConfigError("expected --shards N with --slurm, found no --shards")
-    if not streamed:
-        raise ConfigError(
-            "expected weight files or directories for --shards (read as tensors in each job), "
-            "found model specs that are built as modules"
-        )
     return functools.partial(
         compare_weights_sharded,
         shards=shards,
@@ -503,35 +372,12 @@ def _compare_many(
         json_out=json_out,
         csv_out=csv_out,
         csv_frame=result.fine_tunes,
-        summary=lambda: _print_many(result),
+        summary=lambda: print_many(result),
     )
     if out is not None:
         from spectral_probe.analysis._resume import clear_store
 
         clear_store(out.parent / f".{out.name}.layers")
-
-
-def _print_many(result: Any) -> None:
-    df = result.fine_tunes.copy()
-    cols = ["fine_tune", "model_b", "layers", "cos_top", "w_rel_change"]
-    heads = ["#", "fine-tune", "layers", "|cos| top", "ΔW/W"]
-    if df["intruders"].notna().any():
-        cols += [
-            "intruders",
-            "intruders_right",
-            "layers_with_intruders",
-            "top_energy",
-            "bottom_energy",
-        ]
-        heads += ["intr. L", "intr. R", "layers w/", "top-r E", "bottom-r E"]
-    print_frame(
-        df, cols, headers=heads, title=f"{result.meta['model_a']}  vs  {len(df)} fine-tunes"
-    )
-    console.print(
-        "one row per fine-tune (means over layers; intruder counts summed); per layer: "
-        "layers.csv / --json",
-        style="dim",
-    )
 
 
 def _write_mitigated(
@@ -563,76 +409,4 @@ def _write_mitigated(
         f"intruders scaled by λ = {lam:g} in {len(scaled)} layer(s) "
         f"({int(scaled['intruders'].sum())} components); wrote "
         + ", ".join(str(p) for p in done.written)
-    )
-
-
-def _print_summary(result) -> None:  # type: ignore[no-untyped-def]
-    df = result.layers.copy()
-    df["shape"] = df["rows"].astype(str) + "x" + df["cols"].astype(str)
-    df["resolvable"] = df["resolvable_frac"]
-    cols = [
-        "layer",
-        "shape",
-        "cos_top",
-        "cos_mean",
-        "first_below",
-        "cos_window_mean",
-        "resolvable",
-        "w_rel_change",
-    ]
-    heads = ["layer", "matrix", "|cos| top", "|cos| all", "first<thr", "window", "resolv.", "ΔW/W"]
-    df["first_below"] = df["first_below"].map(lambda v: "" if v != v or v is None else str(int(v)))
-    if "alpha_a" in df:
-        cols += ["alpha_a", "alpha_b", "delta_alpha"]
-        heads += ["α A", "α B", "Δα"]
-    print_frame(
-        df, cols, headers=heads, title=f"{result.meta['model_a']}  vs  {result.meta['model_b']}"
-    )
-    console.print(
-        "|cos| top: mean over the leading 10% of indices; window: alignment with the vectors of "
-        "near-equal singular value, beyond chance; resolv.: share of indices with Wedin bound < 1 "
-        "(--json for all columns)",
-        style="dim",
-    )
-    if not result.skipped.empty:
-        names = ", ".join(result.skipped["layer"].head(5))
-        more = f" (+{len(result.skipped) - 5} more)" if len(result.skipped) > 5 else ""
-        console.print(
-            f"skipped {len(result.skipped)} layer(s) not shared by both models: {names}{more}"
-        )
-    bad = result.layers[result.layers["status"] != "ok"]
-    if not bad.empty:
-        console.print(
-            f"[yellow]{len(bad)} layer(s) hold NaN/Inf weights and were not analysed: {', '.join(bad['layer'])}[/]"
-        )
-    if "lora_rank" in df and df["lora_rank"].notna().any():
-        updated = df[df["lora_rank"].notna()]
-        ranks = ", ".join(str(int(r)) for r in sorted(set(updated["lora_rank"])))
-        console.print(
-            f"adapter: {len(updated)} layer(s) updated (rank {ranks}); largest update σ1 "
-            f"{updated['update_sigma1'].max():.3g}, mean ||sBA||/||W|| "
-            f"{updated['update_rel_norm'].mean():.3g} (spectra from the factors: update.csv)"
-        )
-    if "intruders" in df:
-        _print_intruders(result)
-    for tag, summary in result.meta.get("esd_summary", {}).items():
-        print_esd_summary(summary, f"{tag.upper()}: ")
-    console.print(
-        f"compared {len(result.layers)} layers in {result.meta['seconds']:.2f} s on {result.meta['device']}"
-    )
-
-
-def _print_intruders(result) -> None:  # type: ignore[no-untyped-def]
-    """One line: intruders in total (left, right) and the layers that have them."""
-    df = result.layers
-    left = df["intruders"].fillna(0)
-    hit = df[left > 0]
-    meta = result.meta
-    names = ", ".join(hit["layer"].head(3)) + (f" (+{len(hit) - 3} more)" if len(hit) > 3 else "")
-    console.print(
-        f"intruders (k={meta['intruder_k']}, ε={meta['intruder_epsilon']:g}): {int(left.sum())} "
-        f"left, {int(df['intruders_right'].fillna(0).sum())} right, in {len(hit)} of {len(df)} "
-        f"layer(s){': ' + names if names else ''}; ΔW in A's top-r subspace "
-        f"{df['top_energy'].mean():.3g} of its energy on average, bottom-r "
-        f"{df['bottom_energy'].mean():.3g} (intruders.csv, sweep.csv)"
     )

@@ -43,101 +43,89 @@ class EsdConv(str, Enum):
     slices = "slices"
 
 
+ModelArg = Annotated[str, typer.Argument(help="Model spec or checkpoint path.")]
+ArchOpt = Annotated[
+    str | None, typer.Option(help="Architecture spec for a state-dict file without a sidecar.")
+]
+SplitGroupsOpt = Annotated[bool, typer.Option(help="One row per group of grouped convolutions.")]
+ModulesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--modules", help="List every named module (the names --layer accepts for features)."
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print as JSON.")]
+CsvOpt = Annotated[bool, typer.Option("--csv", help="Print as CSV.")]
+EsdOpt = Annotated[
+    bool,
+    typer.Option(
+        "--esd",
+        help="Heavy-tailed ESD metrics per layer, as WeightWatcher: alpha, D, xmin, alpha-hat, norms, MP soft rank.",
+    ),
+]
+EsdConvOpt = Annotated[
+    EsdConv,
+    typer.Option(
+        "--esd-conv",
+        help="Conv ESD: the unfolded matrix, or WeightWatcher's pooled per-kernel-position slices.",
+    ),
+]
+NoMpOpt = Annotated[
+    bool,
+    typer.Option("--no-mp", help="With --esd: skip the Marchenko-Pastur fit (mp_softrank...)."),
+]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        "-o",
+        help="With --esd: write esd.csv, eigenvalues.csv, results.json, config.json and figures here.",
+    ),
+]
+EsdLayerOpt = Annotated[
+    list[str] | None,
+    typer.Option("--esd-layer", help="Layer for the ESD-with-fit figure (repeatable)."),
+]
+FiguresOpt = Annotated[bool, typer.Option(help="With --esd --out: write figures.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+
+
 @app.command("layers")
 @handles_errors
 def layers_cmd(
-    model: Annotated[str, typer.Argument(help="Model spec or checkpoint path.")],
-    arch: Annotated[
-        str | None, typer.Option(help="Architecture spec for a state-dict file without a sidecar.")
-    ] = None,
+    model: ModelArg,
+    arch: ArchOpt = None,
     include: IncludeOpt = None,
     exclude: ExcludeOpt = None,
     kinds: KindsOpt = "conv,linear,attention",
-    split_groups: Annotated[
-        bool, typer.Option(help="One row per group of grouped convolutions.")
-    ] = False,
+    split_groups: SplitGroupsOpt = False,
     split_fused: SplitFusedOpt = False,
-    modules: Annotated[
-        bool,
-        typer.Option(
-            "--modules", help="List every named module (the names --layer accepts for features)."
-        ),
-    ] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
-    csv_out: Annotated[bool, typer.Option("--csv", help="Print as CSV.")] = False,
-    esd: Annotated[
-        bool,
-        typer.Option(
-            "--esd",
-            help="Heavy-tailed ESD metrics per layer, as WeightWatcher: alpha, D, xmin, alpha-hat, norms, MP soft rank.",
-        ),
-    ] = False,
-    esd_conv: Annotated[
-        EsdConv,
-        typer.Option(
-            "--esd-conv",
-            help="Conv ESD: the unfolded matrix, or WeightWatcher's pooled per-kernel-position slices.",
-        ),
-    ] = EsdConv.unfolded,
-    no_mp: Annotated[
-        bool,
-        typer.Option("--no-mp", help="With --esd: skip the Marchenko-Pastur fit (mp_softrank...)."),
-    ] = False,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            help="With --esd: write esd.csv, eigenvalues.csv, results.json, config.json and figures here.",
-        ),
-    ] = None,
-    esd_layer: Annotated[
-        list[str] | None,
-        typer.Option("--esd-layer", help="Layer for the ESD-with-fit figure (repeatable)."),
-    ] = None,
-    figures: Annotated[bool, typer.Option(help="With --esd --out: write figures.")] = True,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    modules: ModulesOpt = False,
+    json_out: JsonOpt = False,
+    csv_out: CsvOpt = False,
+    esd: EsdOpt = False,
+    esd_conv: EsdConvOpt = EsdConv.unfolded,
+    no_mp: NoMpOpt = False,
+    out: OutOpt = None,
+    esd_layer: EsdLayerOpt = None,
+    figures: FiguresOpt = True,
+    quiet: QuietOpt = False,
 ) -> None:
     """List a model's weight matrices (or, with --modules, every named module; with --esd, their ESD metrics)."""
-    if out is not None and not esd:
-        from spectral_probe.errors import ConfigError
-
-        raise ConfigError("expected --out together with --esd, found --out alone")
-    if esd and modules:
-        from spectral_probe.errors import ConfigError
-
-        raise ConfigError("expected either --esd or --modules, found both")
-    if esd and split_fused:
-        from spectral_probe.errors import ConfigError
-
-        raise ConfigError(
-            "expected --split-fused without --esd (it splits the listing), found both"
-        )
+    _check_flags(esd=esd, out=out, modules=modules, split_fused=split_fused)
+    filters = {"include": include, "exclude": exclude}
     if esd:
         _layers_esd(
-            model,
-            arch=arch,
-            include=include,
-            exclude=exclude,
-            kinds=kinds,
-            split_groups=split_groups,
-            conv=esd_conv.value,
-            mp=not no_mp,
-            out=out,
-            esd_layer=esd_layer,
-            figures=figures,
-            json_out=json_out,
-            csv_out=csv_out,
-            quiet=quiet,
-        )
+            model, arch=arch, **filters, kinds=kinds, split_groups=split_groups,
+            conv=esd_conv.value, mp=not no_mp, out=out, esd_layer=esd_layer, figures=figures,
+            json_out=json_out, csv_out=csv_out, quiet=quiet,
+        )  # fmt: skip
         return
     if not modules and not split_groups and arch is None:
         from ._layer_tables import shipped_layer_table
 
         # a bundled model's table ships as data: listed without torch or building the model
-        shipped = shipped_layer_table(
-            model, include=include, exclude=exclude, kinds=parse_kinds(kinds)
-        )
+        shipped = shipped_layer_table(model, **filters, kinds=parse_kinds(kinds))
         if shipped is not None:
             if json_out:
                 print_json(shipped.layers)
@@ -147,51 +135,70 @@ def layers_cmd(
                 title = _layers_title(shipped.spec, len(shipped.layers), shipped.head)
                 print_records(shipped.layers, shipped.columns, title=title)
             return
-    from spectral_probe.analysis._sources import is_plain_file, uses_sources
+    from spectral_probe.analysis._sources import uses_sources
 
     if not modules and uses_sources(model, model, arch, arch):  # read tensors, build nothing
-        from spectral_probe.extract import adapter_table, source_layer_table
-        from spectral_probe.sources import AdapterSource, open_source
+        df, title = _source_table(model, arch, filters | {"kinds": parse_kinds(kinds)}, split_fused)
+    else:
+        df, title = _built_table(model, arch, filters, kinds, split_groups, modules)
+    _print_table(df, json_out, csv_out, title)
 
-        with open_source(model) as source:
-            if isinstance(source, AdapterSource):  # what the adapter updates, not its factors
-                df = adapter_table(source)
-                title = f"{model}: LoRA adapter updating {int((df['rank'] > 0).sum())} layers"
-            else:
-                df = source_layer_table(
-                    source,
-                    include=include,
-                    exclude=exclude,
-                    kinds=parse_kinds(kinds),
-                    split_fused=split_fused,
-                )
-                title = _layers_title(model, len(df), None)
-            notes = list(source.notes)
-        if is_plain_file(model, arch) and not isinstance(source, AdapterSource):
-            note_inferred_specs([model])
-        print_notes(notes)
-        _print_table(df, json_out, csv_out, title)
-        return
+
+def _check_flags(*, esd: bool, out: Path | None, modules: bool, split_fused: bool) -> None:
+    """One line for flags that do not go together."""
+    from spectral_probe.errors import ConfigError
+
+    if out is not None and not esd:
+        raise ConfigError("expected --out together with --esd, found --out alone")
+    if esd and modules:
+        raise ConfigError("expected either --esd or --modules, found both")
+    if esd and split_fused:
+        raise ConfigError(
+            "expected --split-fused without --esd (it splits the listing), found both"
+        )
+
+
+def _source_table(
+    model: str, arch: str | None, filters: dict[str, Any], split_fused: bool
+) -> tuple[Any, str]:
+    """The matrices of a weight file or directory (or what an adapter updates), read as tensors."""
+    from spectral_probe.analysis._sources import is_plain_file
+    from spectral_probe.extract import adapter_table, source_layer_table
+    from spectral_probe.sources import AdapterSource, open_source
+
+    with open_source(model) as source:
+        if isinstance(source, AdapterSource):  # what the adapter updates, not its factors
+            df = adapter_table(source)
+            title = f"{model}: LoRA adapter updating {int((df['rank'] > 0).sum())} layers"
+        else:
+            df = source_layer_table(source, **filters, split_fused=split_fused)
+            title = _layers_title(model, len(df), None)
+        notes = list(source.notes)
+    if is_plain_file(model, arch) and not isinstance(source, AdapterSource):
+        note_inferred_specs([model])
+    print_notes(notes)
+    return df, title
+
+
+def _built_table(
+    model: str,
+    arch: str | None,
+    filters: dict[str, Any],
+    kinds: str,
+    split_groups: bool,
+    modules: bool,
+) -> tuple[Any, str]:
+    """The weight matrices (or every named module) of a model built from its spec."""
     from spectral_probe.extract import layer_table, module_table
     from spectral_probe.models import load_model
 
     loaded = load_model(model, arch=arch, infer_arch=True)
     note_inferred(loaded)
     if modules:
-        df = module_table(loaded.model, include=include, exclude=exclude)
-    else:
-        df = layer_table(
-            loaded.model,
-            include=include,
-            exclude=exclude,
-            kinds=parse_kinds(kinds),
-            split_groups=split_groups,
-        )
-    if modules:
-        title = f"{loaded.spec}: {len(df)} modules"
-    else:
-        title = _layers_title(loaded.spec, len(df), loaded.head)
-    _print_table(df, json_out, csv_out, title)
+        df = module_table(loaded.model, **filters)
+        return df, f"{loaded.spec}: {len(df)} modules"
+    df = layer_table(loaded.model, **filters, kinds=parse_kinds(kinds), split_groups=split_groups)
+    return df, _layers_title(loaded.spec, len(df), loaded.head)
 
 
 def _print_table(df: Any, json_out: bool, csv_out: bool, title: str) -> None:
@@ -272,30 +279,6 @@ def _layers_esd(
             "esd_layer": esd_layer,
         }
 
-        def summary() -> None:
-            df = result.layers.copy()
-            df["shape"] = df["rows"].astype(str) + "x" + df["cols"].astype(str)
-            df["alpha"] = [f"{a:.2f}" if a == a else "–" for a in df["alpha"]]
-            cols = ["layer", "shape", "alpha", "D", "n_tail", "alpha_hat", "mp_softrank", "warning"]
-            heads = ["layer", "matrix", "α", "D", "tail", "α̂", "MP soft r.", "warning"]
-            if not mp:
-                cols.remove("mp_softrank")
-                heads.remove("MP soft r.")
-            print_frame(
-                df,
-                cols,
-                headers=heads,
-                title=f"{result.meta['model']}: ESD of {len(df)} weight matrices (conv: {conv})",
-            )
-            missing = result.layers[result.layers["alpha"].isna()]
-            for name, reason in zip(missing["layer"].head(5), missing["alpha_reason"].head(5)):
-                console.print(f"α missing for {name}: {reason}", style="dim")
-            print_esd_summary(result.summary())
-            console.print(
-                "--json or --csv for every column (xmin, norms, stable rank, MP bulk edge...)",
-                style="dim",
-            )
-
         save_and_show(
             result,
             command="layers --esd",
@@ -308,5 +291,31 @@ def _layers_esd(
             json_out=json_out,
             csv_out=csv_out,
             csv_frame=result.layers,
-            summary=summary,
+            summary=lambda: _print_esd(result, conv, mp),
         )
+
+
+def _print_esd(result: Any, conv: str, mp: bool) -> None:
+    """The ESD table of ``layers --esd``, the layers without α and the summary line."""
+    df = result.layers.copy()
+    df["shape"] = df["rows"].astype(str) + "x" + df["cols"].astype(str)
+    df["alpha"] = [f"{a:.2f}" if a == a else "–" for a in df["alpha"]]
+    cols = ["layer", "shape", "alpha", "D", "n_tail", "alpha_hat", "mp_softrank", "warning"]
+    heads = ["layer", "matrix", "α", "D", "tail", "α̂", "MP soft r.", "warning"]
+    if not mp:
+        cols.remove("mp_softrank")
+        heads.remove("MP soft r.")
+    print_frame(
+        df,
+        cols,
+        headers=heads,
+        title=f"{result.meta['model']}: ESD of {len(df)} weight matrices (conv: {conv})",
+    )
+    missing = result.layers[result.layers["alpha"].isna()]
+    for name, reason in zip(missing["layer"].head(5), missing["alpha_reason"].head(5)):
+        console.print(f"α missing for {name}: {reason}", style="dim")
+    print_esd_summary(result.summary())
+    console.print(
+        "--json or --csv for every column (xmin, norms, stable rank, MP bulk edge...)",
+        style="dim",
+    )

@@ -170,8 +170,14 @@ def check_mitigation(
     lam: float | None,
     write_merged: str | os.PathLike[str] | None,
     write_adapter: str | os.PathLike[str] | None,
+    fine_tunes: int = 1,
 ) -> None:
-    """One clear line, before any work, for options that cannot be honoured."""
+    """One clear line, before any work, for options that cannot be honoured (``fine_tunes``:
+    how many fine-tunes of one base are compared; the mitigation takes one)."""
+    if lam is not None and fine_tunes > 1:
+        raise ConfigError(
+            f"expected one fine-tune with --scale-intruders, found {fine_tunes}; run one at a time"
+        )
     if lam is None:
         if write_merged is not None or write_adapter is not None:
             raise ConfigError(
