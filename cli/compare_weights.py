@@ -178,8 +178,8 @@ def compare_weights_cmd(
         saved |= {"esd_layer": esd_layer}
         if jobs is not None:
             saved |= {"shards": shards, "executor": executor.value}
-        layers = (plot_layer, esd_layer, (a, b, similarity_layer))
-        _save(result, worker, _in_saved_order(saved), *layers, **shows)
+        chosen = (plot_layer, esd_layer, (a, b, similarity_layer))
+        _save(result, worker, _in_saved_order(saved), *chosen, **shows)
         if streamed and out is not None:  # the results are in place: the per-layer store goes
             from spectral_probe.analysis._resume import clear_store
 
