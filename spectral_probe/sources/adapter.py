@@ -118,8 +118,9 @@ class AdapterSource(BaseSource):
             )
         if self.config.get("use_dora"):
             raise CheckpointError(
-                f"{path} is a DoRA adapter (use_dora): its magnitude rescaling is not supported; "
-                "merge it with peft's merge_and_unload() and compare the merged model"
+                f"expected a LoRA adapter without DoRA in {path}, found use_dora = true (its "
+                "magnitude rescaling is not supported); merge it with peft's merge_and_unload() "
+                "and compare the merged model"
             )
         files = [path / "adapter_model.safetensors", path / "adapter_model.bin"]
         file = next((f for f in files if f.is_file()), None)
