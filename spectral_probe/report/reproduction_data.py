@@ -407,6 +407,7 @@ def export_reproduction_data(
     spectrum = pd.DataFrame(columns=list(SPECTRUM_COLUMNS))
     if not measured.empty:
         from ..analysis import feature_spectrum
+        from ..extract import FeatureReader
 
         say(f"feature spectra of {len(measured)} checkpoints on the test split")
         batches, parts = [], []
@@ -414,16 +415,15 @@ def export_reproduction_data(
             models = {
                 row.run_id: str(Path(row.path) / "model.safetensors") for row in group.itertuples()
             }
-            fs = feature_spectrum(
-                models,
+            reader = FeatureReader(
                 str(data),
                 split="test",
                 batch_size=int(group["batch_size"].iloc[0]),
                 max_batches=max_batches,
                 image_size=int(group["image_size"].iloc[0]),
-                dataset_spectrum=False,
                 device=device,
             )
+            fs = feature_spectrum(models, reader, dataset_spectrum=False)
             batches.append(fs.batches)
         allb = pd.concat(batches, ignore_index=True)
         stats = run_spectrum_stats(allb)
