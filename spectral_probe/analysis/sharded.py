@@ -220,9 +220,10 @@ def compare_weights_sharded(
             folder=logs,
             slurm=slurm,
         )
-        if not isinstance(merged[0], WeightComparison):
-            raise ConfigError(f"expected the merge job to finish, found {merged[0]}") from None
         result = merged[0]
+        if not isinstance(result, WeightComparison):
+            error = result.get("error", result) if isinstance(result, Mapping) else result
+            raise ConfigError(f"expected the merge job to finish, found: {error}") from None
     else:
         result = merge_shards(model_a, model_b, str(store), merge_options)
     shutil.rmtree(logs, ignore_errors=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -127,3 +128,79 @@ def test_models_that_are_not_weight_files_are_refused(tmp_path: Path) -> None:
         )
     with pytest.raises(ConfigError, match="expected no resume with --shards"):
         compare_weights_sharded("a", "b", shards=2, store=tmp_path, resume=tmp_path)
+
+
+class _Job:
+    def __init__(self, value: Any) -> None:
+        self.job_id, self.value = "7_0", value
+
+    def result(self) -> Any:
+        if isinstance(self.value, Exception):
+            raise self.value
+        return self.value
+
+
+def _fake_slurm(monkeypatch: pytest.MonkeyPatch, device: str | None = None) -> list[Any]:
+    """submitit's SLURM executor replaced by one that records its parameters and runs each
+    array task's pickled call here (``device``: what the shard jobs report as theirs)."""
+    import pickle
+
+    import submitit
+
+    made: list[Any] = []
+
+    class FakeSlurm:
+        def __init__(self, folder: Path, cluster: str) -> None:
+            self.folder, self.cluster, self.params, self.tasks = folder, cluster, {}, []
+            made.append(self)
+
+        def update_parameters(self, **params: Any) -> None:
+            self.params.update(params)
+
+        def map_array(self, fn: Any, *columns: list[Any]) -> list[_Job]:
+            calls = [pickle.loads(pickle.dumps((fn, args))) for args in zip(*columns)]
+            self.tasks += [f.fn.__name__ for f, _ in calls]
+            jobs = []
+            for f, args in calls:
+                try:
+                    value = f(*args)
+                except Exception as exc:
+                    value = exc
+                if device is not None and isinstance(value, dict):
+                    value["device"] = device
+                jobs.append(_Job(value))
+            return jobs
+
+    monkeypatch.setattr(submitit, "AutoExecutor", FakeSlurm)
+    return made
+
+
+def test_slurm_shards_are_one_configured_array(
+    pair: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Configured without a cluster (see :func:`_fake_slurm`)."""
+    made = _fake_slurm(monkeypatch)
+    store = tmp_path / "shared" / "cw.layers"
+    merged = compare_weights_sharded(
+        *pair,
+        shards=2,
+        store=store,
+        executor="slurm",
+        slurm={"partition": "cpu", "timeout_min": 30},
+        device="cpu",
+    )
+    (ex,) = made  # one array; the merge ran here, where the jobs' device is
+    assert ex.cluster == "slurm" and ex.folder == store / "jobs" / "%j"
+    assert ex.tasks == ["run_shard", "run_shard"]
+    assert ex.params == {"slurm_partition": "cpu", "timeout_min": 30, "slurm_array_parallelism": 2}
+    _assert_same(merged, compare_weights(*pair, device="cpu", workers=1))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_jobs_on_a_device_this_process_lacks_merge_as_one_more_job(
+    pair: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = _fake_slurm(monkeypatch, device="cuda")
+    with pytest.raises(ConfigError, match="expected the merge job to finish.*CUDA"):
+        compare_weights_sharded(*pair, shards=2, store=tmp_path / "s", executor="slurm")
+    assert [ex.tasks for ex in made] == [["run_shard", "run_shard"], ["merge_shards"]]
