@@ -122,17 +122,6 @@ def compare_weights_sharded(
             "expected weight files or directories for --shards (read as tensors in each job), "
             f"found {model_a!r} and {model_b!r}"
         )
-    plan = plan_shards(
-        model_a,
-        model_b,
-        shards,
-        arch_a=arch_a,
-        arch_b=arch_b,
-        include=options.get("include"),
-        exclude=options.get("exclude"),
-        kinds=options.get("kinds", KINDS),
-        split_fused=options.get("split_fused", False),
-    )
     if store is None:
         if executor == "slurm":
             raise ConfigError(
@@ -146,9 +135,21 @@ def compare_weights_sharded(
                 store=temporary,
                 executor=executor,
                 max_parallel=max_parallel,
+                slurm=slurm,
                 progress=progress,
                 **options,
             )
+    plan = plan_shards(
+        model_a,
+        model_b,
+        shards,
+        arch_a=arch_a,
+        arch_b=arch_b,
+        include=options.get("include"),
+        exclude=options.get("exclude"),
+        kinds=options.get("kinds", KINDS),
+        split_fused=options.get("split_fused", False),
+    )
     store = Path(store)
     parallel = max_parallel or (len(plan) if executor == "slurm" else os.cpu_count() or 1)
     options = dict(options)
