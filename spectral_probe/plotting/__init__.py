@@ -3,7 +3,15 @@
 The figures of fine-tuning runs live beside the runs, in :mod:`spectral_probe.training.figures`.
 """
 
-from ._base import FigureJob, new_axes, new_figure, palette, save_figure, save_figures
+from ._base import (
+    FigureJob,
+    new_axes,
+    new_figure,
+    palette,
+    panel_axes,
+    save_figure,
+    save_figures,
+)
 from ._worker import FigureWorker, result_fields
 from .esd import default_esd_layers, plot_alpha_profile, plot_esd_fits
 from .feature_figures import feature_spectrum_figures, ranking_figures, similarity_figures
@@ -37,6 +45,7 @@ __all__ = [
     "new_axes",
     "new_figure",
     "palette",
+    "panel_axes",
     "save_figure",
     "save_figures",
     "FigureJob",

@@ -19,12 +19,12 @@ from the code that writes them; the drawing plumbing comes from
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..plotting import new_axes, new_figure, palette, small_half_start
+from ..plotting import new_axes, palette, panel_axes, small_half_start
 from .rundir import RunResult, load_run
 from .spectra import LABEL_SEP, runs_feature_spectra
 
@@ -144,12 +144,22 @@ def plot_bss_k_sweep(
     return _sweep(table, "bss", "k", dataset, ax, "BSS, penalising the k smallest singular values")
 
 
-def plot_spectra_with_without_bss(result: FeatureSpectra, *, half_only: bool = False) -> Figure:
+def plot_spectra_with_without_bss(
+    result: FeatureSpectra,
+    *,
+    half_only: bool = False,
+    ax: Axes | Sequence[Axes] | None = None,
+) -> Figure:
     """Feature singular values of fine-tuned models, without BSS (solid) and with (dotted).
 
     Models are labelled ``"METHOD @ RATE"`` (as
     :func:`~spectral_probe.training.runs_feature_spectra` does); one colour per rate. The
     left panel holds all ``b`` values (Figure 3b), the right one the smaller half (3c).
+
+    Args:
+        result: from :func:`~spectral_probe.training.runs_feature_spectra`.
+        half_only: only the panel of the smaller half.
+        ax: the axes to draw on, one per panel (two, or one with ``half_only``).
     """
     entries = []
     for model in result.models:
@@ -160,14 +170,13 @@ def plot_spectra_with_without_bss(result: FeatureSpectra, *, half_only: bool = F
     )
     colors = dict(zip(rates, palette(len(rates))))
     panels = [True] if half_only else [False, True]
-    fig = new_figure((5.2 * len(panels), 4.0))
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for ax, half in zip(axes, panels):
+    fig, axes, _ = panel_axes(ax, len(panels), ncols=len(panels), panel=(5.2, 4.0))
+    for axis, half in zip(axes, panels):
         for model, method, rate, bss in entries:
             rows = result.curve(model, quantity="sigma")
             if half:
                 rows = rows[rows["index"] >= small_half_start(len(rows))]
-            ax.plot(
+            axis.plot(
                 rows["index"],
                 rows["mean"],
                 color=colors[rate],
@@ -175,13 +184,13 @@ def plot_spectra_with_without_bss(result: FeatureSpectra, *, half_only: bool = F
                 lw=1.6,
                 label=f"{method.upper()} {rate}",
             )
-        ax.set_xlabel("index i")
-        ax.set_ylabel(r"singular value $\sigma_i$")
-        ax.set_title(
+        axis.set_xlabel("index i")
+        axis.set_ylabel(r"singular value $\sigma_i$")
+        axis.set_title(
             "smaller half of the singular values" if half else "singular values", fontsize=9
         )
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, ncol=2)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7, ncol=2)
     return fig
 
 

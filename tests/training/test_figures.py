@@ -103,6 +103,16 @@ def test_spectra_with_and_without_bss_from_checkpoints(tmp_path):
     styles = {line.get_label(): line.get_linestyle() for line in fig.axes[0].get_lines()}
     assert styles["L2+BSS 15%"] == ":" and styles["L2 15%"] == "-"
     assert len(fig.axes[1].get_lines()[0].get_xdata()) == 16  # the smaller half of b = 32
+    from matplotlib.figure import Figure
+
+    from spectral_probe.errors import ConfigError
+
+    outer = Figure()
+    given = outer.subplots(1, 2)
+    assert plot_spectra_with_without_bss(result, ax=given) is outer  # drawn where it is told
+    assert len(given[1].get_lines()[0].get_xdata()) == 16
+    with pytest.raises(ConfigError, match="expected 2 axes"):
+        plot_spectra_with_without_bss(result, ax=given[0])
     assert runs_feature_spectra(runs[runs["method"] == "l2"]) is None
 
 
