@@ -59,7 +59,9 @@ def scenario_of(data: str, task: str = "image-classification") -> str:
     return "image"
 
 
-def apply_scenario(base: Any, given: Mapping[str, Any], scenario: str | None = None) -> dict[str, Any]:
+def apply_scenario(
+    base: Any, given: Mapping[str, Any], scenario: str | None = None
+) -> dict[str, Any]:
     """``given`` completed with the scenario's defaults for task, preset, method and model.
 
     A default fills a field only when ``given`` lacks it and ``base`` (a

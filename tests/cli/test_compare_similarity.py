@@ -6,7 +6,6 @@ from pathlib import Path
 
 from analysis.test_layer_similarity import _pair
 from safetensors.torch import save_file
-
 from spectral_probe_cli.main import app
 
 

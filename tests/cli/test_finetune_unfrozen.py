@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from _fixtures.cli import one_line_error
 from safetensors.torch import load_file, save_file
+from spectral_probe_cli.main import app
 from training import _tiny  # noqa: F401  (the tiny model source: tests/training/_tiny.py)
 
 from spectral_probe.models import load_model
-from spectral_probe_cli.main import app
 
 TINY = ["--model", "tiny:cnn", "--data", "digits", "--batch-size", "32", "--image-size", "8"]
 TINY += ["--lr", "0.1", "--single-crop", "--iterations", "3", "-q"]
