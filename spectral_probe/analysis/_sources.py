@@ -4,8 +4,9 @@ A model is read as tensors (:mod:`spectral_probe.sources`, no model built) when 
 :class:`~spectral_probe.sources.TensorSource`, a directory, ``hf:``, a Lightning ``.ckpt``, or a
 state-dict file that names no architecture (no spectral-probe sidecar, no ``arch``). The
 toolkit's own checkpoints and registered specs (``torchvision:``, ``timm:``, ``bundled:``) keep
-the module path, unless the other side of a comparison is tensor-only: then they are read
-through their ``state_dict``.
+the module path, unless the other side of a comparison is read as tensors: then they are read
+through their ``state_dict``. No architecture is ever inferred: a file that names none is
+paired by its tensor names, its layer kinds read from the tensor shapes (:data:`INFERRED_NOTE`).
 """
 
 from __future__ import annotations
@@ -72,10 +73,9 @@ def is_plain_file(model: Any, arch: str | None) -> bool:
 
 
 def uses_sources(a: Any, b: Any, arch_a: str | None = None, arch_b: str | None = None) -> bool:
-    """Whether a comparison of ``a`` and ``b`` reads tensors (see the module doc)."""
-    if _tensor_only(a) or _tensor_only(b):
-        return True
-    return is_plain_file(a, arch_a) and is_plain_file(b, arch_b)
+    """Whether a comparison of ``a`` and ``b`` reads tensors: when either side is (see the
+    module doc)."""
+    return any(_tensor_only(m) or is_plain_file(m, arch) for m, arch in ((a, arch_a), (b, arch_b)))
 
 
 def open_one(model: Any, arch: str | None = None) -> tuple[BaseSource | TensorSource, bool, bool]:
