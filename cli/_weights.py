@@ -18,7 +18,6 @@ __all__ = [
     "KindsOpt",
     "SplitFusedOpt",
     "check_layers",
-    "note_inferred",
     "note_inferred_specs",
     "null",
     "print_esd_summary",
@@ -50,25 +49,10 @@ ExcludeOpt = Annotated[
 ]
 
 
-def note_inferred(*loaded: Any) -> None:
-    """One stderr note when a state dict named no architecture and one was inferred."""
-    inferred = [m for m in loaded if "inferred_arch" in m.metadata]
-    if inferred:
-        specs = " and ".join(dict.fromkeys(m.spec for m in inferred))
-        console.print(
-            f"note: {specs}: {inferred[0].metadata['inferred_arch']}; "
-            "pass --arch SPEC for the real architecture",
-            style="dim",
-            highlight=False,
-            soft_wrap=True,
-            markup=False,
-        )
-
-
 def note_inferred_specs(specs: list[str]) -> None:
-    """The note of :func:`note_inferred` for bare state-dict files read as tensors."""
+    """One stderr note for state-dict files that name no architecture, read as tensors."""
     if specs:
-        from spectral_probe.models.inferred import INFERRED_NOTE
+        from spectral_probe.extract import INFERRED_NOTE
 
         console.print(
             f"note: {' and '.join(dict.fromkeys(specs))}: {INFERRED_NOTE}; "

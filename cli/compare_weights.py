@@ -60,7 +60,6 @@ from ._weights import (
     KindsOpt,
     SplitFusedOpt,
     check_layers,
-    note_inferred,
     note_inferred_specs,
     null,
     print_notes,
@@ -261,9 +260,8 @@ def _compare_one(
             from spectral_probe.models import load_model
 
             with console.status("loading models...", spinner="dots") if not quiet else null():
-                a = load_model(model_a, arch=options["arch_a"], infer_arch=True)
-                b = load_model(model_b, arch=options["arch_b"], infer_arch=True)
-        note_inferred(a, b)
+                a = load_model(model_a, arch=options["arch_a"])
+                b = load_model(model_b, arch=options["arch_b"])
     run: Any = compare_weights if jobs is None else _sharded(out, *jobs)
     resume = {"resume": _resume_dir(out) if streamed else None} if jobs is None else {}
     with progress_bar("comparing layers", quiet=quiet) as update:

@@ -26,7 +26,6 @@ from ._weights import (
     IncludeOpt,
     KindsOpt,
     SplitFusedOpt,
-    note_inferred,
     note_inferred_specs,
     null,
     print_esd_summary,
@@ -137,8 +136,9 @@ def layers_cmd(
             return
     from spectral_probe.analysis._sources import uses_sources
 
-    if not modules and uses_sources(model, model, arch, arch):  # read tensors, build nothing
-        df, title = _source_table(model, arch, filters | {"kinds": parse_kinds(kinds)}, split_fused)
+    if uses_sources(model, model, arch, arch):  # read tensors, build nothing
+        kinds_of = {} if modules else {"kinds": parse_kinds(kinds)}
+        df, title = _source_table(model, arch, filters | kinds_of, split_fused, modules)
     else:
         df, title = _built_table(model, arch, filters, kinds, split_groups, modules)
     _print_table(df, json_out, csv_out, title)
@@ -159,15 +159,19 @@ def _check_flags(*, esd: bool, out: Path | None, modules: bool, split_fused: boo
 
 
 def _source_table(
-    model: str, arch: str | None, filters: dict[str, Any], split_fused: bool
+    model: str, arch: str | None, filters: dict[str, Any], split_fused: bool, modules: bool
 ) -> tuple[Any, str]:
-    """The matrices of a weight file or directory (or what an adapter updates), read as tensors."""
+    """The matrices of a weight file or directory (or what an adapter updates), or with
+    ``modules`` the modules its tensor names hold, read as tensors."""
     from spectral_probe.analysis._sources import is_plain_file
-    from spectral_probe.extract import adapter_table, source_layer_table
+    from spectral_probe.extract import adapter_table, source_layer_table, source_module_table
     from spectral_probe.sources import AdapterSource, open_source
 
     with open_source(model) as source:
-        if isinstance(source, AdapterSource):  # what the adapter updates, not its factors
+        if modules:
+            df = source_module_table(source, **filters)
+            title = f"{model}: {len(df)} modules"
+        elif isinstance(source, AdapterSource):  # what the adapter updates, not its factors
             df = adapter_table(source)
             title = f"{model}: LoRA adapter updating {int((df['rank'] > 0).sum())} layers"
         else:
@@ -192,8 +196,7 @@ def _built_table(
     from spectral_probe.extract import layer_table, module_table
     from spectral_probe.models import load_model
 
-    loaded = load_model(model, arch=arch, infer_arch=True)
-    note_inferred(loaded)
+    loaded = load_model(model, arch=arch)
     if modules:
         df = module_table(loaded.model, **filters)
         return df, f"{loaded.spec}: {len(df)} modules"
@@ -250,8 +253,7 @@ def _layers_esd(
                 from spectral_probe.models import load_model
 
                 with console.status("loading model...", spinner="dots") if not quiet else null():
-                    loaded = load_model(model, arch=arch, infer_arch=True)
-            note_inferred(loaded)
+                    loaded = load_model(model, arch=arch)
         from spectral_probe.analysis.esd import esd_layers
 
         with progress_bar("fitting layer ESDs", quiet=quiet) as update:

@@ -23,20 +23,18 @@ Progress = Callable[[int, int, str], None]
 _T = TypeVar("_T")
 
 
-def resolve_model(model: ModelLike, arch: str | None) -> tuple[nn.Module, str, bool]:
-    """The module of ``model``, its spec (a name for a bare module), and whether its
-    architecture was inferred from tensor shapes.
+def resolve_model(model: ModelLike, arch: str | None) -> tuple[nn.Module, str]:
+    """The module of ``model`` and its spec (a name for a bare module).
 
-    The weight analyses never run the model, so a state-dict file that names no architecture
-    (no sidecar, no ``arch``) loads into one inferred from its shapes
-    (:mod:`spectral_probe.models.inferred`).
+    A state-dict file that names no architecture (no sidecar, no ``arch``) never comes here:
+    the weight analyses read it as tensors (:mod:`spectral_probe.analysis._sources`).
     """
     if isinstance(model, str):
-        model = load_model(model, arch=arch, infer_arch=True)
+        model = load_model(model, arch=arch)
     if isinstance(model, LoadedModel):
-        return model.model, model.spec, "inferred_arch" in model.metadata
+        return model.model, model.spec
     if isinstance(model, nn.Module):
-        return model, type(model).__name__, False
+        return model, type(model).__name__
     raise TypeError(
         f"expected a model spec, LoadedModel or nn.Module, found {type(model).__name__}"
     )

@@ -6,7 +6,8 @@ state-dict file that names no architecture (no spectral-probe sidecar, no ``arch
 toolkit's own checkpoints and registered specs (``torchvision:``, ``timm:``, ``bundled:``) keep
 the module path, unless the other side of a comparison is read as tensors: then they are read
 through their ``state_dict``. No architecture is ever inferred: a file that names none is
-paired by its tensor names, its layer kinds read from the tensor shapes (:data:`INFERRED_NOTE`).
+paired by its tensor names, its layer kinds read from the tensor shapes
+(:data:`~spectral_probe.extract.INFERRED_NOTE`).
 """
 
 from __future__ import annotations
@@ -88,10 +89,9 @@ def open_one(model: Any, arch: str | None = None) -> tuple[BaseSource | TensorSo
     import torch.nn as nn
 
     if isinstance(model, str):
-        model = load_model(model, arch=arch, infer_arch=True)
+        model = load_model(model, arch=arch)
     if isinstance(model, LoadedModel):
-        inferred = "inferred_arch" in model.metadata
-        return StateDictSource(model.model.state_dict(), model.spec), inferred, True
+        return StateDictSource(model.model.state_dict(), model.spec), False, True
     if isinstance(model, nn.Module):
         return StateDictSource(model.state_dict(), type(model).__name__), False, True
     raise TypeError(

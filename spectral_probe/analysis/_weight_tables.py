@@ -16,10 +16,10 @@ import torch
 from .._results import TidyResult, records, write_result_json, write_tables_csv
 from ..errors import ConfigError
 from ..extract.weights import (
+    INFERRED_NOTE,
     SourceMatrix,
     WeightMatrix,
 )
-from ..models.inferred import INFERRED_NOTE
 from ..spectral import (
     MatrixComparison,
     PairChange,

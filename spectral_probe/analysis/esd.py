@@ -24,8 +24,7 @@ from torch import nn
 
 from .._results import TidyResult, records, write_result_json, write_tables_csv
 from ..errors import ConfigError
-from ..extract.weights import KINDS, WeightMatrix, iter_weight_matrices
-from ..models.inferred import INFERRED_NOTE
+from ..extract.weights import INFERRED_NOTE, KINDS, WeightMatrix, iter_weight_matrices
 from ..spectral import blocked_singular_values
 from ..spectral.esd import MIN_EIGENVALUES, conv_slice_eigenvalues, eigenvalues, esd_metrics
 from ._layers import resolve_model, run_per_layer
@@ -162,8 +161,8 @@ def esd_layers(
 
     Args:
         model: a spec string, LoadedModel, module or tensor source.
-        arch: architecture spec for a bare state-dict file (without one, an architecture
-            inferred from its tensor shapes).
+        arch: architecture spec for a bare state-dict file (without one, the file is read as
+            tensors, layer kinds from their shapes).
         include: regular expression; keep only matching layer names.
         exclude: regular expression; drop matching layer names.
         kinds: layer kinds (``conv``, ``linear``, ``attention``).
@@ -194,7 +193,8 @@ def esd_layers(
         )
         modules: dict[str, nn.Module] = {}
     else:
-        module, spec, inferred = resolve_model(model, arch)
+        module, spec = resolve_model(model, arch)
+        inferred = False
         mats = list(
             iter_weight_matrices(
                 module, include=include, exclude=exclude, kinds=kinds, split_groups=split_groups

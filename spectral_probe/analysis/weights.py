@@ -107,7 +107,7 @@ def compare_weights(
         model_a: the reference (pre-trained) model: a spec string, LoadedModel or module.
         model_b: the compared (fine-tuned) model.
         arch_a: architecture spec for ``model_a`` if it is a bare state-dict file (without
-            one, an architecture inferred from its tensor shapes).
+            one, the file is read as tensors, layer kinds from their shapes).
         arch_b: likewise for ``model_b``.
         include: regular expression; keep only matching layer names.
         exclude: regular expression; drop matching layer names.
@@ -202,8 +202,8 @@ def compare_weights(
             )
         finally:
             close_all(opened)
-    ma, spec_a, inferred_a = resolve_model(model_a, arch_a)
-    mb, spec_b, inferred_b = resolve_model(model_b, arch_b)
+    ma, spec_a = resolve_model(model_a, arch_a)
+    mb, spec_b = resolve_model(model_b, arch_b)
     paired = pair_weight_matrices(
         ma, mb, include=include, exclude=exclude, kinds=kinds, split_groups=split_groups
     )
@@ -258,13 +258,12 @@ def compare_weights(
     options.update(
         intruder_k=intruder_k, intruder_epsilon=intruder_epsilon, subspace_rank=subspace_rank
     )
-    inferred = [tag for tag, yes in (("model_a", inferred_a), ("model_b", inferred_b)) if yes]
     return _assemble(
         [wa for wa, _ in paired.pairs],
         outcomes,
         paired.skipped,
         specs=(spec_a, spec_b),
-        inferred=inferred,
+        inferred=[],
         options=options,
         dev=dev,
         started=started,

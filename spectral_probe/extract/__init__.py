@@ -11,9 +11,10 @@ from .features import (
     resolve_device,
 )
 from .fused import fused_layout, fused_part
-from .modules import module_table, resolve_module
+from .modules import module_table, resolve_module, source_module_table
 from .reader import FeatureReader, FeatureStream, ModelLike, label_models
 from .weights import (
+    INFERRED_NOTE,
     KINDS,
     SOURCE_KINDS,
     SkippedLayer,
@@ -32,6 +33,7 @@ from .weights import (
 
 __all__ = [
     "KINDS",
+    "INFERRED_NOTE",
     "SOURCE_KINDS",
     "WeightMatrix",
     "SkippedLayer",
@@ -48,6 +50,7 @@ __all__ = [
     "fused_layout",
     "fused_part",
     "module_table",
+    "source_module_table",
     "resolve_module",
     "PENULTIMATE",
     "POOLS",

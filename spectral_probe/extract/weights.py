@@ -84,7 +84,13 @@ _ATTN_TENSOR = re.compile(
     r"(^|\.)(query|key|value|q_proj|k_proj|v_proj|o_proj|out_proj|qkv|qkv_proj|c_attn|"
     r"query_key_value|Wqkv|in_proj)$|(^|\.)(attn|self_attn|attention|self_attention)\."
 )
-#: embedding tables, by the last part of the name (as models.inferred reads them)
+#: what a weight file that names no architecture is read as (``meta["inferred_arch"]`` of the
+#: weight analyses, a note of the weight commands)
+INFERRED_NOTE = (
+    "architecture inferred from tensor shapes (a Conv/Linear per weight; grouped convolutions "
+    "are unfolded as stored, groups unknown)"
+)
+#: embedding tables, by the last part of the name
 _EMBED_TENSOR = re.compile(r"embed|^wte$|^wpe$|^shared$", re.IGNORECASE)
 _CONV1D = re.compile(r"(^|\.)(c_attn|c_proj|c_fc|q_attn)$")
 

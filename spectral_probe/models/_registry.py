@@ -83,7 +83,7 @@ _FILES: list[tuple[tuple[str, ...], FileLoader]] = []
 
 
 def register_checkpoint_format(suffixes: tuple[str, ...]) -> Callable[[FileLoader], FileLoader]:
-    """Decorator registering ``fn(path, arch=None, *, infer_arch=False) -> LoadedModel`` as the
+    """Decorator registering ``fn(path, arch=None) -> LoadedModel`` as the
     reader of checkpoint files: a spec that is a path with one of ``suffixes`` (or an existing
     file) dispatches to it. A checkpoint names its architecture by another spec, which its
     reader resolves with :func:`load_model`."""
@@ -114,9 +114,7 @@ def _file_loader(spec: str) -> FileLoader:
     return _FILES[-1][1]  # an existing file of another suffix: the reader says what it is
 
 
-def load_model(
-    spec: str, *, arch: str | None = None, pretrained: bool = True, infer_arch: bool = False
-) -> LoadedModel:
+def load_model(spec: str, *, arch: str | None = None, pretrained: bool = True) -> LoadedModel:
     """Resolve a model spec string to a :class:`LoadedModel` (on CPU, eval mode).
 
     Args:
@@ -124,9 +122,6 @@ def load_model(
             ``hf:PATH_OR_ID``, or a checkpoint path (``.safetensors``/``.pt``/``.pth``/``.bin``).
         arch: for a checkpoint without a spectral-probe sidecar, the spec of its architecture.
         pretrained: ``False`` builds the architecture only (random initialisation).
-        infer_arch: for a checkpoint that names no architecture (no sidecar, no ``arch``),
-            infer one from its tensor shapes instead of raising; only for analyses that read
-            weights and never run the model (see :mod:`spectral_probe.models.inferred`).
 
     Example:
         >>> load_model("torchvision:resnet18", pretrained=False).head
@@ -136,7 +131,7 @@ def load_model(
         raise ModelSpecError(f"expected a model spec such as torchvision:resnet50, found {spec!r}")
     spec = spec.strip()
     if is_checkpoint_spec(spec):
-        return _file_loader(spec)(spec, arch=arch, infer_arch=infer_arch)
+        return _file_loader(spec)(spec, arch=arch)
     source, sep, rest = spec.partition(":")
     if not sep or not rest:
         known = ", ".join(s.name for s in list_sources())

@@ -9,9 +9,8 @@ The toolkit's format is a pair of files written atomically side by side:
   rebuilds the architecture and the classifier that replaced the original head.
 
 Any other ``.safetensors``/``.pt``/``.pth``/``.bin`` state dict loads with an explicit
-architecture (``arch=SPEC``, the CLI's ``--arch``) or, for the analyses that only read weights
-(``infer_arch=True``), into an architecture inferred from its tensor shapes
-(:mod:`spectral_probe.models.inferred`). Pickled files are read with
+architecture (``arch=SPEC``, the CLI's ``--arch``); the analyses that only read weights read
+one that names none as tensors (:mod:`spectral_probe.sources`). Pickled files are read with
 ``torch.load(weights_only=True)``: a file that needs arbitrary unpickling is refused.
 """
 
@@ -30,8 +29,7 @@ from ..errors import CheckpointError
 from ..sources.files import torch_load, unwrap_state
 from ._empty import assign_state, build_empty, can_assign, has_meta_tensors
 from ._registry import load_model, register_checkpoint_format
-from .heads import find_head, head_out_features, replace_head
-from .inferred import INFERRED_ARCH, INFERRED_NOTE, infer_module
+from .heads import head_out_features, replace_head
 from .loaded import LoadedModel, Preprocessing
 
 __all__ = [
@@ -178,41 +176,17 @@ def _mismatch(path: Path, missing: list[str], unexpected: list[str], arch: str) 
     )
 
 
-def _load_inferred(path: Path, state: dict[str, torch.Tensor]) -> LoadedModel:
-    """A state dict without a named architecture, in one inferred from its tensor shapes."""
-    # safetensors stores names sorted, not in module order: sort them with numbers by value
-    sort_names = path.suffix == ".safetensors"
-    model = infer_module(state, source=str(path), sort_names=sort_names).eval()
-    head = find_head(model)
-    return LoadedModel(
-        model=model,
-        spec=str(path),
-        arch=INFERRED_ARCH,
-        head=head,
-        num_classes=head_out_features(model, head) if head else None,
-        metadata={"inferred_arch": INFERRED_NOTE},
-    )
-
-
 @register_checkpoint_format(CHECKPOINT_SUFFIXES)
-def load_checkpoint(
-    path: str | Path, arch: str | None = None, *, infer_arch: bool = False
-) -> LoadedModel:
+def load_checkpoint(path: str | Path, arch: str | None = None) -> LoadedModel:
     """Load a checkpoint file into the architecture named by its sidecar or ``arch``.
 
     A head whose width differs from the architecture's (a fine-tuned classifier) is replaced
-    to fit. With ``infer_arch`` (for the weight analyses, which never run the model), a file
-    that names no architecture loads into one inferred from its tensor shapes
-    (:func:`~spectral_probe.models.inferred.infer_module`; ``arch`` is then ``"inferred"`` and
-    ``metadata["inferred_arch"]`` says so). Raises :class:`CheckpointError` (or
-    :class:`UnsafeCheckpointError`) with one line.
+    to fit. Raises :class:`CheckpointError` (or :class:`UnsafeCheckpointError`) with one line.
     """
     path = Path(path)
     state = read_state_dict(path)
     meta = _read_sidecar(path) or {}
     base = arch or meta.get("base")
-    if not base and infer_arch:
-        return _load_inferred(path, state)
     if not base:
         raise CheckpointError(
             f"{path} does not name its architecture (no spectral-probe sidecar {sidecar_path(path).name}); "

@@ -249,32 +249,3 @@ def test_esd_of_large_file_matrices_through_blocked_grams(
         blocked.eigenvalues["eigenvalue"], dense.eigenvalues["eigenvalue"], rtol=1e-9, atol=1e-12
     )
     assert blocked.layers["layer"].tolist() == dense.layers["layer"].tolist()
-
-
-def test_a_module_against_a_plain_file_reads_tensors_with_the_same_numbers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """One side a built model, the other a state-dict file that names no architecture: the file
-    is read as tensors, the model through its state_dict, nothing inferred or rebuilt."""
-    torch.manual_seed(0)
-    a = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.Linear(8, 4)
-    )
-    torch.manual_seed(1)
-    b = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.Linear(8, 4)
-    )
-    torch.save(b.state_dict(), tmp_path / "b.pt")
-    want = compare_weights(a, b, device="cpu", workers=1)
-
-    def no_modules(*args: object, **kwargs: object) -> None:
-        raise AssertionError("a plain file was paired as a module")
-
-    monkeypatch.setattr("spectral_probe.analysis.weights.pair_weight_matrices", no_modules)
-    for got in (
-        compare_weights(a, str(tmp_path / "b.pt"), device="cpu", workers=1),
-        compare_weights(StateDictSource(a.state_dict(), "a"), str(tmp_path / "b.pt"), workers=1),
-    ):
-        pd.testing.assert_frame_equal(got.layers[want.layers.columns], want.layers)
-        pd.testing.assert_frame_equal(got.angles, want.angles)
-        assert got.meta["inferred_arch"]["models"] == ["model_b"]

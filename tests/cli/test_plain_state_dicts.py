@@ -76,3 +76,18 @@ def test_arch_still_wins(runner: CliRunner, tmp_path: Path) -> None:
     torch.save(_net(0).state_dict(), tmp_path / "a.pt")
     res = runner.invoke(app, ["layers", str(tmp_path / "a.pt"), "--arch", "torchvision:resnet18"])
     assert "does not fit architecture torchvision:resnet18" in one_line_error(res)
+
+
+def test_modules_of_a_plain_file_are_its_tensor_prefixes(
+    runner: CliRunner, files: tuple[str, str]
+) -> None:
+    res = runner.invoke(app, ["layers", files[0], "--modules", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    assert [(r["name"], r["type"], r["params"]) for r in rows] == [
+        ("0", "Conv2d", 8 * 3 * 9 + 8),
+        ("1", "", 4 * 8 + 1),  # BatchNorm: weight, bias, running mean and var, batch count
+        ("3", "Conv2d", 16 * 8 * 9 + 16),
+        ("5", "Linear", 4 * 16 + 4),
+    ]
+    assert all(r["leaf"] for r in rows)

@@ -28,7 +28,6 @@ def test_the_checkpoint_reader_is_registered_for_its_suffixes(tmp_path: Path):
     torch.save(nn.Linear(2, 2).state_dict(), path)
     with pytest.raises(CheckpointError, match="pass --arch"):  # through load_checkpoint
         load_model(str(path))
-    assert load_model(str(path), infer_arch=True).arch == "inferred"
 
 
 def test_a_registered_format_gets_its_paths_and_the_arch(monkeypatch):
@@ -36,13 +35,13 @@ def test_a_registered_format_gets_its_paths_and_the_arch(monkeypatch):
     seen = []
 
     @register_checkpoint_format((".toy",))
-    def read_toy(path, arch=None, *, infer_arch=False):
-        seen.append((path, arch, infer_arch))
+    def read_toy(path, arch=None):
+        seen.append((path, arch))
         return LoadedModel(model=nn.Linear(2, 2), spec=path, arch=arch or "toy", head=None)
 
     register_checkpoint_format((".toy",))(read_toy)  # registering again replaces, never doubles
     assert sum(fn is read_toy for _, fn in _registry._FILES) == 1
     loaded = load_model("runs/x/model.toy", arch="torchvision:resnet18")
-    assert seen == [("runs/x/model.toy", "torchvision:resnet18", False)]
+    assert seen == [("runs/x/model.toy", "torchvision:resnet18")]
     assert loaded.arch == "torchvision:resnet18"
     assert load_model("torchvision:resnet18", pretrained=False).head == "fc"  # sources unchanged
