@@ -134,9 +134,10 @@ def layers_cmd(
                 title = _layers_title(shipped.spec, len(shipped.layers), shipped.head)
                 print_records(shipped.layers, shipped.columns, title=title)
             return
-    from spectral_probe.analysis._sources import uses_sources
+    from spectral_probe.analysis._sources import check_split_groups, uses_sources
 
     if uses_sources(model, model, arch, arch):  # read tensors, build nothing
+        check_split_groups(split_groups, (model, arch))
         kinds_of = {} if modules else {"kinds": parse_kinds(kinds)}
         df, title = _source_table(model, arch, filters | kinds_of, split_fused, modules)
     else:

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 from ..models import CHECKPOINT_SUFFIXES, LoadedModel, load_model, sidecar_path
 from ..sources import (
     AdapterSource,
@@ -34,6 +34,7 @@ __all__ = [
     "open_one",
     "close_all",
     "is_plain_file",
+    "check_split_groups",
 ]
 
 #: weight-file matrices with at least this many elements are analysed through Grams accumulated
@@ -77,6 +78,22 @@ def uses_sources(a: Any, b: Any, arch_a: str | None = None, arch_b: str | None =
     """Whether a comparison of ``a`` and ``b`` reads tensors: when either side is (see the
     module doc)."""
     return any(_tensor_only(m) or is_plain_file(m, arch) for m, arch in ((a, arch_a), (b, arch_b)))
+
+
+def check_split_groups(split_groups: bool, *sides: tuple[Any, str | None]) -> None:
+    """One line for ``split_groups`` on weights read as tensors: a weight file does not record
+    a convolution's groups, so there is nothing to split by. ``sides``: ``(model, arch)``."""
+    if split_groups:
+        files = [getattr(m, "label", m) for m, arch in sides if _read_as_tensors(m, arch)]
+        names = " and ".join(dict.fromkeys(files))
+        raise ConfigError(
+            "expected --split-groups only for models built from a spec or with --arch (a weight "
+            f"file does not record a convolution's groups), found it with {names} read as tensors"
+        )
+
+
+def _read_as_tensors(model: Any, arch: str | None) -> bool:
+    return _tensor_only(model) or is_plain_file(model, arch)
 
 
 def open_one(model: Any, arch: str | None = None) -> tuple[BaseSource | TensorSource, bool, bool]:

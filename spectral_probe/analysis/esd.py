@@ -178,10 +178,11 @@ def esd_layers(
 
     if conv not in ("unfolded", "slices"):
         raise ConfigError(f"expected --esd-conv unfolded or slices, found {conv!r}")
-    from ._sources import BLOCKED_ELEMENTS, is_plain_file, uses_sources
+    from ._sources import BLOCKED_ELEMENTS, check_split_groups, is_plain_file, uses_sources
 
     opened = None
     if uses_sources(model, model, arch, arch):  # weight files: read tensor by tensor
+        check_split_groups(split_groups, (model, arch))
         from ..extract.weights import iter_source_matrices
         from ..sources import TensorSource, open_source
 

@@ -25,7 +25,7 @@ from ..spectral import (
 )
 from ..spectral.gram_pair import compare_blocked
 from ._layers import ModelLike, Progress, resolve_model, run_per_layer
-from ._sources import BLOCKED_ELEMENTS, close_all, open_pair, uses_sources
+from ._sources import BLOCKED_ELEMENTS, check_split_groups, close_all, open_pair, uses_sources
 from ._weight_tables import (
     ADAPTER_COLUMNS,
     CHANGE_COLUMNS,
@@ -174,6 +174,7 @@ def compare_weights(
         )
     dev = _device(device)
     if uses_sources(model_a, model_b, arch_a, arch_b):
+        check_split_groups(split_groups, (model_a, arch_a), (model_b, arch_b))
         src_a, src_b, inferred, opened = open_pair(model_a, model_b, arch_a, arch_b)
         try:
             return _compare_sources(

@@ -15,6 +15,7 @@ from torch import nn
 
 from spectral_probe.analysis import compare_weights
 from spectral_probe.analysis.esd import esd_layers
+from spectral_probe.errors import ConfigError
 from spectral_probe.extract import (
     layer_table,
     module_table,
@@ -149,3 +150,12 @@ def test_plain_files_import_no_architecture_package(pair: tuple[Path, Path]) -> 
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+
+
+def test_split_groups_on_a_weight_file_is_one_error(pair: tuple[Path, Path]) -> None:
+    """A file does not record a convolution's groups: refused, never silently ignored."""
+    with pytest.raises(ConfigError, match=r"--split-groups only .*a\.pt.* read as tensors"):
+        compare_weights(_tiny(0), str(pair[0]), split_groups=True, workers=1, device="cpu")
+    with pytest.raises(ConfigError, match=r"--split-groups only .*b\.pt read as tensors"):
+        esd_layers(str(pair[1]), split_groups=True, workers=1)
+    assert compare_weights(_tiny(0), _tiny(1), split_groups=True, workers=1).layers.shape[0] > 0

@@ -91,3 +91,12 @@ def test_modules_of_a_plain_file_are_its_tensor_prefixes(
         ("5", "Linear", 4 * 16 + 4),
     ]
     assert all(r["leaf"] for r in rows)
+
+
+def test_split_groups_on_a_plain_file_is_one_line(
+    runner: CliRunner, files: tuple[str, str]
+) -> None:
+    for args in (["layers", files[0]], ["compare-weights", *files, "-q"]):
+        res = runner.invoke(app, [*args, "--split-groups"])
+        assert res.exit_code == 2
+        assert "expected --split-groups only for models built from a spec" in one_line_error(res)
