@@ -150,7 +150,6 @@ NOT_YET_MIRRORED: frozenset[str] = frozenset(
         "spectral_probe/analysis/fine_tunes.py",
         "spectral_probe/analysis/mitigate.py",
         "spectral_probe/analysis/truncate.py",
-        "spectral_probe/extract/modules.py",
         "spectral_probe/models/loaded.py",
         "spectral_probe/models/mlp.py",
         "spectral_probe/models/text_classifier.py",
