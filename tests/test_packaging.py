@@ -134,7 +134,6 @@ UNMIRRORED_BY_DESIGN: frozenset[str] = frozenset(
         "spectral_probe/transferability/_source.py",
         "spectral_probe/validation/__init__.py",
         "cli/__init__.py",
-        "cli/_common.py",
         "cli/_compare_options.py",
         "cli/_compare_print.py",
         "cli/_training.py",
@@ -192,7 +191,6 @@ NOT_YET_MIRRORED: frozenset[str] = frozenset(
         "cli/plot_runs.py",
         "cli/sweep.py",
         "cli/sweep_table.py",
-        "cli/transferability.py",
     }
 )
 
