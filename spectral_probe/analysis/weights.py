@@ -21,9 +21,10 @@ from ..extract.weights import (
 )
 from ..spectral import (
     MatrixComparison,
-    compare_with_change,
+    compare_grams,
+    compare_grams_with_change,
+    pair_grams,
 )
-from ..spectral.gram_pair import compare_blocked
 from ._layers import ModelLike, Progress, resolve_model, run_per_layer
 from ._sources import BLOCKED_ELEMENTS, check_split_groups, close_all, open_pair, uses_sources
 from ._weight_tables import (
@@ -352,7 +353,7 @@ def _compare_sources(
             "precision_only": _precision_only(a, b),
         }
         for tag, t, sm, src in (("a", a, sa, src_a), ("b", b, sb, src_b)):
-            bad = int((~torch.isfinite(t)).sum())
+            bad = _nonfinite(t)
             if bad and not skip_nonfinite:
                 raise ConfigError(
                     f"expected finite weights, found {bad} NaN/Inf value(s) in {sm.tensor} of "
@@ -372,32 +373,33 @@ def _compare_sources(
         want = (intruder_k, rank_r) if intruder_k and top is None else None
         change = None
         blocked = method == "gram" and top is None and a.numel() >= BLOCKED_ELEMENTS
-        if blocked and want is not None:
-            # large matrices: Grams from float64 row blocks, no float64 copy of either matrix
-            cmp, change = compare_with_change(
-                a,
-                b,
-                vectors=vectors,
-                top_k=top_k,
-                window=window,
-                intruder_k=want[0],
-                subspace_rank=want[1],
-                factors=factors,
-                blocked=True,
-                device=dev,
-            )
-            residual = None
-        elif blocked:
-            cmp = compare_blocked(a, b, vectors=vectors, top_k=top_k, window=window, device=dev)
-            residual = None
+        m, n = a.shape
+        residual = None
+        if blocked:
+            # large matrices: Grams from float64 row blocks, no float64 copy of either matrix;
+            # the tensors (and their memory maps) go before the eigendecompositions
+            grams = pair_grams(a, b, device=dev)
+            del a, b, t
+            if want is not None:
+                cmp, change = compare_grams_with_change(
+                    grams,
+                    vectors=vectors,
+                    top_k=top_k,
+                    window=window,
+                    intruder_k=want[0],
+                    subspace_rank=want[1],
+                    factors=factors,
+                )
+            else:
+                cmp = compare_grams(grams, vectors=vectors, top_k=top_k, window=window)
+            del grams
         else:
             a64, b64 = a.to(dev, torch.float64), b.to(dev, torch.float64)
+            del a, b, t
             cmp, residual, change = _compare_pair(
                 a64, b64, vectors, top_k, window, method, top, want, factors
             )
             del a64, b64
-        m, n = a.shape
-        del a, b
         update = None
         if lora is not None and factors is not None:
             update = (
@@ -458,4 +460,17 @@ def _compare_sources(
         extra=[o[3] for o in outcomes],
         notes=notes,
         update=pd.concat(updates, ignore_index=True) if updates else None,
+    )
+
+
+def _nonfinite(t: torch.Tensor, block: int = 1 << 20) -> int:
+    """Number of NaN/Inf entries of ``t``, counted over blocks of about ``block`` elements (no
+    mask of the whole tensor: for a 32000 x 2048 matrix that would be two 65 MB temporaries)."""
+    if not t.is_floating_point():
+        return 0
+    rows = t.reshape(t.shape[0], -1) if t.ndim > 1 else t.reshape(-1, 1)
+    step = max(1, block // max(1, rows.shape[1]))
+    return sum(
+        int(rows[i : i + step].isfinite().logical_not_().sum())
+        for i in range(0, rows.shape[0], step)
     )

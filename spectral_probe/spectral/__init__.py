@@ -28,7 +28,7 @@ from .esd import (
     ks_distance,
     mp_fit,
 )
-from .gram_pair import compare_blocked
+from .gram_pair import PairGrams, compare_blocked, compare_grams, pair_grams
 from .intruders import (
     Intruders,
     detect_intruders,
@@ -40,7 +40,12 @@ from .intruders import (
     similarity_matrix,
 )
 from .lowrank import LowRankSum, check_factors, factored_svd, top_singular
-from .pair_change import ENERGY_NAMES, PairChange, compare_with_change
+from .pair_change import (
+    ENERGY_NAMES,
+    PairChange,
+    compare_grams_with_change,
+    compare_with_change,
+)
 from .psd import psd_pinv, spd_solve
 from .randomized import (
     DenseOperator,
@@ -112,6 +117,10 @@ __all__ = [
     "PairChange",
     "ENERGY_NAMES",
     "compare_blocked",
+    "compare_grams",
+    "pair_grams",
+    "PairGrams",
+    "compare_grams_with_change",
     "stable_rank",
     "effective_rank",
     "relative_change",

@@ -20,8 +20,8 @@ so corresponding cosines, window alignments and principal angles come from an
 :func:`~spectral_probe.spectral.compare_matrices` with ``method="gram"`` (the same Gram
 eigendecompositions, the same :math:`\sigma^{-1}` completion, NaN vectors below ``rank_rtol``),
 in a different order; peak memory is four :math:`n^2` float64 matrices, their eigenvectors and
-one block of rows of each matrix, instead of float64 copies of both matrices and of the
-:math:`m \times r` vectors.
+one block of rows of each matrix (1024 rows by default, accumulated in place), instead of
+float64 copies of both matrices and of the :math:`m \times r` vectors.
 """
 
 from __future__ import annotations
@@ -34,7 +34,27 @@ from torch import Tensor
 from .angles import wedin_bounds
 from .compare import MatrixComparison
 
-__all__ = ["compare_blocked"]
+__all__ = ["PairGrams", "compare_blocked", "compare_grams", "pair_grams"]
+
+
+class PairGrams(NamedTuple):
+    """The four float64 Grams of a pair (:func:`pair_grams`), on the smaller side ``n``.
+
+    Attributes:
+        ga: :math:`W_a^\\top W_a`, ``(n, n)`` (of the transposes when ``transposed``).
+        gb: :math:`W_b^\\top W_b`.
+        c: :math:`W_a^\\top W_b`.
+        ge: :math:`(W_b - W_a)^\\top (W_b - W_a)`.
+        rows: the larger side ``m``.
+        transposed: the matrices were ``(n, m)`` with ``n < m`` and were read transposed.
+    """
+
+    ga: Tensor
+    gb: Tensor
+    c: Tensor
+    ge: Tensor
+    rows: int
+    transposed: bool
 
 
 class GramParts(NamedTuple):
@@ -84,6 +104,55 @@ def _eigh_desc(gram: Tensor) -> tuple[Tensor, Tensor]:
     return lam.flip(0).clamp_min(0).sqrt(), q.flip(1)
 
 
+def pair_grams(
+    a: Tensor,
+    b: Tensor,
+    *,
+    block_rows: int = 1024,
+    device: torch.device | str | None = None,
+) -> PairGrams:
+    """The Grams of :func:`compare_blocked`, accumulated from float64 blocks of rows.
+
+    Once they are formed the matrices are no longer needed: a caller that drops them (and so
+    unmaps a memory-mapped tensor) before :func:`compare_grams` holds less at once.
+
+    Args:
+        a: reference matrix ``(m, n)`` in any floating dtype (a memory-mapped tensor is read one
+            block at a time).
+        b: compared matrix, same shape.
+        block_rows: rows of ``a`` and ``b`` upcast to float64 at a time.
+        device: where the blocks and Grams live (default: ``a``'s device).
+
+    Example:
+        >>> g = pair_grams(torch.eye(3), 2 * torch.eye(3), block_rows=2)
+        >>> g.c.diagonal().tolist(), g.ge.diagonal().tolist()
+        ([2.0, 2.0, 2.0], [1.0, 1.0, 1.0])
+    """
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(
+            f"expected two matrices of the same 2-D shape, found {tuple(a.shape)} and {tuple(b.shape)}"
+        )
+    if block_rows < 1:
+        raise ValueError(f"expected block_rows >= 1, found {block_rows}")
+    dev = torch.device(device) if device is not None else a.device
+    transposed = a.shape[0] < a.shape[1]
+    if transposed:  # Gram on the smaller side
+        a, b = a.mT, b.mT
+    m, n = a.shape
+    f64 = torch.float64
+    ga, gb, c, ge = (torch.zeros(n, n, dtype=f64, device=dev) for _ in range(4))
+    for first in range(0, m, block_rows):
+        xa = a[first : first + block_rows].to(dev, f64)
+        xb = b[first : first + block_rows].to(dev, f64)
+        ga.addmm_(xa.mT, xa)  # in place: no n x n temporary per product
+        gb.addmm_(xb.mT, xb)
+        c.addmm_(xa.mT, xb)
+        e = xb - xa  # not in place: a float64 block may be a view of b itself
+        ge.addmm_(e.mT, e)
+        del xa, xb, e
+    return PairGrams(ga, gb, c, ge, int(m), transposed)
+
+
 def compare_blocked(
     a: Tensor,
     b: Tensor,
@@ -91,11 +160,13 @@ def compare_blocked(
     vectors: Literal["left", "right"] = "left",
     top_k: int = 10,
     window: float = 0.05,
-    block_rows: int = 4096,
+    block_rows: int = 1024,
     device: torch.device | str | None = None,
     rank_rtol: float = 1e-7,
 ) -> MatrixComparison:
     """:func:`~spectral_probe.spectral.compare_matrices` (``method="gram"``) from row blocks.
+
+    The same as :func:`compare_grams` of :func:`pair_grams`.
 
     Args:
         a: reference matrix ``(m, n)`` in any floating dtype (a memory-mapped tensor is read one
@@ -115,56 +186,54 @@ def compare_blocked(
         >>> compare_blocked(w, w, block_rows=2).cos.tolist()
         [1.0, 1.0, 1.0]
     """
-    return _blocked_parts(
-        a,
-        b,
-        vectors=vectors,
-        top_k=top_k,
-        window=window,
-        block_rows=block_rows,
-        device=device,
-        rank_rtol=rank_rtol,
-    )[0]
+    _check_vectors(vectors)
+    grams = pair_grams(a, b, block_rows=block_rows, device=device)
+    return _gram_parts(grams, vectors, top_k, window, rank_rtol)[0]
 
 
-def _blocked_parts(
-    a: Tensor,
-    b: Tensor,
+def compare_grams(
+    grams: PairGrams,
     *,
+    vectors: Literal["left", "right"] = "left",
+    top_k: int = 10,
+    window: float = 0.05,
+    rank_rtol: float = 1e-7,
+) -> MatrixComparison:
+    """:func:`compare_blocked` from Grams already accumulated by :func:`pair_grams`.
+
+    Args:
+        grams: the pair's :class:`PairGrams`.
+        vectors: compare left (default) or right singular vectors of the original matrices.
+        top_k: size of the leading subspaces compared by principal angles.
+        window: relative spectral window.
+        rank_rtol: as :func:`compare_blocked`.
+
+    Example:
+        >>> w = torch.diag(torch.tensor([3.0, 2.0, 1.0]))
+        >>> compare_grams(pair_grams(w, w)).cos.tolist()
+        [1.0, 1.0, 1.0]
+    """
+    _check_vectors(vectors)
+    return _gram_parts(grams, vectors, top_k, window, rank_rtol)[0]
+
+
+def _check_vectors(vectors: str) -> None:
+    if vectors not in ("left", "right"):
+        raise ValueError(f"expected vectors 'left' or 'right', found {vectors!r}")
+
+
+def _gram_parts(
+    grams: PairGrams,
     vectors: Literal["left", "right"],
     top_k: int,
     window: float,
-    block_rows: int,
-    device: torch.device | str | None,
     rank_rtol: float,
 ) -> tuple[MatrixComparison, GramParts]:
-    """:func:`compare_blocked` and its :class:`GramParts`."""
-    if a.shape != b.shape or a.ndim != 2:
-        raise ValueError(
-            f"expected two matrices of the same 2-D shape, found {tuple(a.shape)} and {tuple(b.shape)}"
-        )
-    if vectors not in ("left", "right"):
-        raise ValueError(f"expected vectors 'left' or 'right', found {vectors!r}")
-    if block_rows < 1:
-        raise ValueError(f"expected block_rows >= 1, found {block_rows}")
-    m0, n0 = a.shape
-    dev = torch.device(device) if device is not None else a.device
-    transposed = m0 < n0
-    if transposed:  # Gram on the smaller side: transpose, and left becomes right
-        a, b = a.mT, b.mT
+    """:func:`compare_grams` and its :class:`GramParts`."""
+    ga, gb, c, ge, m, transposed = grams
+    n = int(ga.shape[0])
+    if transposed:  # the Gram side is the original's left side
         vectors = "right" if vectors == "left" else "left"
-    m, n = a.shape
-    f64 = torch.float64
-    ga, gb, c, ge = (torch.zeros(n, n, dtype=f64, device=dev) for _ in range(4))
-    for first in range(0, m, block_rows):
-        xa = a[first : first + block_rows].to(dev, f64)
-        xb = b[first : first + block_rows].to(dev, f64)
-        ga += xa.mT @ xa
-        gb += xb.mT @ xb
-        c += xa.mT @ xb
-        e = xb - xa
-        ge += e.mT @ e
-        del xa, xb, e
     s_a, v_a = _eigh_desc(ga)
     s_b, v_b = _eigh_desc(gb)
     if vectors == "right":  # the Gram side's own vectors

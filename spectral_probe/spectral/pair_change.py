@@ -41,12 +41,12 @@ import torch
 from torch import Tensor
 
 from .compare import MatrixComparison, _compare_parts
-from .gram_pair import GramParts, _blocked_parts
+from .gram_pair import GramParts, PairGrams, _check_vectors, _gram_parts, pair_grams
 from .lowrank import LowRankSum, factored_svd
 from .svd import svd
 from .update import subspace_energy, update_frobenius
 
-__all__ = ["ENERGY_NAMES", "PairChange", "compare_with_change"]
+__all__ = ["ENERGY_NAMES", "PairChange", "compare_grams_with_change", "compare_with_change"]
 
 #: keys of :attr:`PairChange.energy`
 ENERGY_NAMES = ("top", "bottom", "top_left", "top_right", "bottom_left", "bottom_right")
@@ -224,7 +224,7 @@ def compare_with_change(
     subspace_rank: int = 8,
     factors: tuple[Tensor, Tensor, float] | None = None,
     blocked: bool = False,
-    block_rows: int = 4096,
+    block_rows: int = 1024,
     device: torch.device | str | None = None,
     rank_rtol: float = 1e-7,
 ) -> tuple[MatrixComparison, PairChange]:
@@ -263,17 +263,17 @@ def compare_with_change(
     small = min(a.shape) if a.ndim == 2 else 0
     k, r = min(intruder_k, small), min(subspace_rank, small)
     if blocked:
-        cmp, parts = _blocked_parts(
-            a,
-            b,
+        grams = pair_grams(a, b, block_rows=block_rows, device=device)
+        return compare_grams_with_change(
+            grams,
             vectors=vectors,
             top_k=top_k,
             window=window,
-            block_rows=block_rows,
-            device=device,
+            intruder_k=intruder_k,
+            subspace_rank=subspace_rank,
+            factors=factors,
             rank_rtol=rank_rtol,
         )
-        return cmp, _gram_change(parts, k, r, factors, rank_rtol)
     cmp, sa, sb, diff = _compare_parts(
         a, b, vectors=vectors, top_k=top_k, window=window, method=method, dtype=torch.float64
     )
@@ -296,3 +296,45 @@ def compare_with_change(
         rank_rtol,
     )
     return cmp, change
+
+
+def compare_grams_with_change(
+    grams: PairGrams,
+    *,
+    vectors: Literal["left", "right"] = "left",
+    top_k: int = 10,
+    window: float = 0.05,
+    intruder_k: int = 10,
+    subspace_rank: int = 8,
+    factors: tuple[Tensor, Tensor, float] | None = None,
+    rank_rtol: float = 1e-7,
+) -> tuple[MatrixComparison, PairChange]:
+    r""":func:`compare_with_change` with ``blocked=True``, from Grams already accumulated by
+    :func:`~spectral_probe.spectral.pair_grams` (the matrices themselves are not needed).
+
+    Args:
+        grams: the pair's :class:`~spectral_probe.spectral.PairGrams`.
+        vectors: as :func:`compare_with_change`.
+        top_k: as :func:`compare_with_change`.
+        window: as :func:`compare_with_change`.
+        intruder_k: as :func:`compare_with_change`.
+        subspace_rank: as :func:`compare_with_change`.
+        factors: as :func:`compare_with_change`.
+        rank_rtol: as :func:`compare_with_change`.
+
+    Example:
+        >>> from spectral_probe.spectral import pair_grams
+        >>> w0 = torch.diag(torch.tensor([4.0, 3.0, 2.0, 1.0]))
+        >>> _, change = compare_grams_with_change(pair_grams(w0, 2 * w0), intruder_k=2)
+        >>> change.max_cos_left.tolist()
+        [1.0, 1.0]
+    """
+    if intruder_k < 1 or subspace_rank < 1:
+        raise ValueError(
+            f"expected intruder_k >= 1 and subspace_rank >= 1, found {intruder_k} and {subspace_rank}"
+        )
+    _check_vectors(vectors)
+    small = int(grams.ga.shape[0])
+    k, r = min(intruder_k, small), min(subspace_rank, small)
+    cmp, parts = _gram_parts(grams, vectors, top_k, window, rank_rtol)
+    return cmp, _gram_change(parts, k, r, factors, rank_rtol)

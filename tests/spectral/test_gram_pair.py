@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spectral_probe.spectral import compare_matrices
-from spectral_probe.spectral.gram_pair import compare_blocked
+from spectral_probe.spectral.gram_pair import compare_blocked, compare_grams, pair_grams
 
 
 def _pair(m: int, n: int, seed: int, noise: float = 0.05) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,3 +72,46 @@ def test_rank_deficient_vectors_are_nan_as_in_compare_matrices() -> None:
     assert torch.equal(got.cos.isnan(), want.cos.isnan()) and bool(got.cos[3:].isnan().all())
     torch.testing.assert_close(got.cos[:3], torch.ones(3, dtype=torch.float64))
     assert got.e_norm == 0 and got.e_fro == 0
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    m=st.integers(1, 40),
+    n=st.integers(1, 40),
+    block=st.integers(1, 50),
+    seed=st.integers(0, 10_000),
+    dtype=st.sampled_from([torch.bfloat16, torch.float16, torch.float32, torch.float64]),
+)
+def test_pair_grams_match_numpy(m: int, n: int, block: int, seed: int, dtype: torch.dtype) -> None:
+    """The four Grams on the smaller side, accumulated in place from float64 blocks of any dtype."""
+    a, b = (x.to(dtype) for x in _pair(m, n, seed))
+    an, bn = a.double().numpy().copy(), b.double().numpy().copy()
+    grams = pair_grams(a, b, block_rows=block)
+    np.testing.assert_array_equal(a.double().numpy(), an)  # the inputs are left alone
+    np.testing.assert_array_equal(b.double().numpy(), bn)
+    if m < n:
+        an, bn = an.T, bn.T
+    assert grams.transposed == (m < n) and grams.rows == max(m, n)
+    for got, want in (
+        (grams.ga, an.T @ an),
+        (grams.gb, bn.T @ bn),
+        (grams.c, an.T @ bn),
+        (grams.ge, (bn - an).T @ (bn - an)),
+    ):
+        assert got.dtype == torch.float64 and tuple(got.shape) == (min(m, n), min(m, n))
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="same 2-D shape"):
+        pair_grams(a, b[:, :-1] if n > 1 else b[:-1])
+
+
+def test_compare_grams_equals_compare_blocked_and_the_inputs_can_go() -> None:
+    a, b = _pair(60, 25, seed=3)
+    want = compare_blocked(a, b, vectors="left", top_k=4, block_rows=9)
+    grams = pair_grams(a, b, block_rows=9)
+    del a, b  # nothing of the matrices is needed any more
+    got = compare_grams(grams, vectors="left", top_k=4)
+    for field in ("s_a", "s_b", "cos", "sin_bound", "cos_window", "principal"):
+        assert torch.equal(getattr(got, field), getattr(want, field)), field
+    assert (got.e_norm, got.e_fro, got.a_fro) == (want.e_norm, want.e_fro, want.a_fro)
+    with pytest.raises(ValueError, match="vectors"):
+        compare_grams(grams, vectors="both")  # type: ignore[arg-type]
