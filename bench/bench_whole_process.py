@@ -14,7 +14,7 @@ the ratios against the goals.
   ``weightwatcher.WeightWatcher(model).analyze()`` (skipped if weightwatcher is not installed);
 * ``compare-weights`` with ``--json``, and with ``--out`` (figures included), on the ``.pt`` pair
   (``--arch torchvision:resnet50``), on the ``.safetensors`` pair, and on the ``.pt`` pair
-  without ``--arch`` (layers inferred from the state dict: no torchvision at all); and
+  without ``--arch`` (layers read from the state dict's tensors: no torchvision at all); and
   ``--out --no-figures`` on the ``.pt`` pair (the files without the figures: what the figures
   cost);
 * ``spectral-probe --help`` and ``spectral-probe layers bundled:efficientnet_lite0``.

@@ -87,7 +87,7 @@ _ATTN_TENSOR = re.compile(
 #: what a weight file that names no architecture is read as (``meta["inferred_arch"]`` of the
 #: weight analyses, a note of the weight commands)
 INFERRED_NOTE = (
-    "architecture inferred from tensor shapes (a Conv/Linear per weight; grouped convolutions "
+    "layers read from tensor names and shapes (a Conv/Linear per weight; grouped convolutions "
     "are unfolded as stored, groups unknown)"
 )
 #: embedding tables, by the last part of the name
