@@ -100,3 +100,20 @@ def test_split_groups_on_a_plain_file_is_one_line(
         res = runner.invoke(app, [*args, "--split-groups"])
         assert res.exit_code == 2
         assert "expected --split-groups only for models built from a spec" in one_line_error(res)
+
+
+def test_a_spec_against_a_plain_file(runner: CliRunner, tmp_path: Path) -> None:
+    """The spec's side is built and read through its state dict, the file as tensors; the
+    note names the file only."""
+    from spectral_probe.models import load_model
+
+    torch.save(load_model("mlp:12-6-3").model.state_dict(), tmp_path / "tuned.pt")
+    res = runner.invoke(
+        app, ["compare-weights", "mlp:12-6-3", str(tmp_path / "tuned.pt"), "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert [r["layer"] for r in out["layers"]] == ["body.0", "fc"]
+    assert out["meta"]["inferred_arch"]["models"] == ["model_b"]
+    notes = _notes(res.stderr)
+    assert len(notes) == 1 and notes[0].startswith(f"note: {tmp_path / 'tuned.pt'}:")
