@@ -151,7 +151,6 @@ NOT_YET_MIRRORED: frozenset[str] = frozenset(
         "spectral_probe/analysis/truncate.py",
         "spectral_probe/models/loaded.py",
         "spectral_probe/models/mlp.py",
-        "spectral_probe/models/text_classifier.py",
         "spectral_probe/models/timm_source.py",
         "spectral_probe/models/torchvision_source.py",
         "spectral_probe/plotting/weight_figures.py",

@@ -1,5 +1,5 @@
-"""GLUE fine-tuning: TSV parsing per task, the tokenising collate, the classifier, the glue preset,
-and a short MiniLM fine-tune on a generated GLUE-format fixture."""
+"""GLUE fine-tuning: TSV parsing per task, the tokenising collate, the glue preset, and a short
+MiniLM fine-tune on a generated GLUE-format fixture (the classifier: models/test_text_classifier)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from _fixtures.datasets import glue_label_values, make_glue_task
 
 from spectral_probe.data import load_dataset
 from spectral_probe.errors import ConfigError, DataError
-from spectral_probe.models.text_classifier import pooler_is_trained
-from spectral_probe.regularizers import FeatureCapture
 from spectral_probe.training import (
     FinetuneConfig,
     TextClassificationTask,
@@ -110,45 +108,6 @@ def test_binary_f1_matches_scikit_learn():
         for a, b in zip(y, p):
             conf[a, b] += 1
         assert binary_f1(conf) == pytest.approx(f1_score(y, p))
-
-
-def test_classifier_keeps_the_encoder_names_and_pools_as_asked():
-    enc = _tiny_bert()
-    names = set(enc.state_dict()) - {k for k in enc.state_dict() if k.startswith("pooler.")}
-    model = TextClassifier(enc, 3, pool="auto")
-    assert model.pool == "cls" and not pooler_is_trained(enc)  # zero pooler bias: never trained
-    assert set(model.state_dict()) == names | {"classifier.weight", "classifier.bias"}
-    ids = torch.randint(1, 60, (4, 7))
-    mask = torch.ones(4, 7, dtype=torch.int64)
-    mask[0, 5:] = 0
-    out = model.eval().encoder_module(input_ids=ids, attention_mask=mask)
-    torch.testing.assert_close(model.features(ids, mask), out.last_hidden_state[:, 0])
-    mean = TextClassifier(_tiny_bert(), 3, pool="mean").eval()
-    hidden = mean.encoder_module(input_ids=ids, attention_mask=mask).last_hidden_state
-    torch.testing.assert_close(mean.features(ids, mask)[0], hidden[0, :5].mean(0))
-    trained = _tiny_bert(pooler_bias=0.1)
-    pooled = TextClassifier(trained, 3, pool="auto").eval()
-    assert pooled.pool == "pooler"
-    torch.testing.assert_close(
-        pooled.features(ids, mask), trained(input_ids=ids, attention_mask=mask).pooler_output
-    )
-    with pytest.raises(ConfigError, match="expected pool in"):
-        TextClassifier(_tiny_bert(), 3, pool="max")
-
-
-def test_head_input_is_the_feature_itself_while_dropout_acts():
-    model = TextClassifier(_tiny_bert(), 2, pool="cls", dropout=0.5).eval()
-    model.classifier.train()  # dropout on, the encoder deterministic
-    ids = torch.randint(1, 60, (8, 6))
-    with FeatureCapture(model, "classifier") as cap:
-        logits = model(ids)
-    torch.testing.assert_close(cap.features, model.features(ids))
-    model.classifier.eval()
-    assert not torch.allclose(logits, model(ids))
-
-
-def test_minilm_auto_pool_is_cls(minilm):
-    assert not pooler_is_trained(minilm.model)  # sentence-transformers never trains the pooler
 
 
 def test_glue_preset_and_no_decay_groups(tmp_path):
