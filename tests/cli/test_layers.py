@@ -1,4 +1,5 @@
-"""``layers --esd`` and ``compare-weights --esd`` end to end on the bundled models."""
+"""``spectral-probe layers``: ``--esd`` end to end on the bundled models (the listings:
+test_weights.py, test_plain_state_dicts.py, test_layer_tables.py)."""
 
 from __future__ import annotations
 
@@ -71,30 +72,6 @@ def test_layers_esd_on_minilm_csv(runner):
     assert res.exit_code == 0, res.output
     frame = pd.read_csv(io.StringIO(res.stdout))
     assert len(frame) == 6 and frame["alpha"].notna().all() and "mp_softrank" in frame
-
-
-def test_compare_weights_esd(runner, perturbed_lite0, tmp_path):
-    out = tmp_path / "cw"
-    args = [
-        "compare-weights",
-        "bundled:efficientnet_lite0",
-        str(perturbed_lite0),
-        "--esd",
-        "-q",
-        "--include",
-        "blocks.6",
-        "--out",
-        str(out),
-    ]
-    res = _invoke(runner, args)
-    assert res.exit_code == 0, res.output
-    assert "A: mean α" in res.stderr and "B: mean α" in res.stderr
-    summary = pd.read_csv(out / "summary.csv")
-    assert (summary["delta_alpha"] == summary["alpha_b"] - summary["alpha_a"]).all()
-    esd = pd.read_csv(out / "esd.csv")
-    assert sorted(esd["model"].unique()) == ["a", "b"] and len(esd) == 2 * len(summary)
-    figures = {p.name for p in (out / "figures").iterdir()}
-    assert {"alpha_profile.png", "esd_fits.png"} <= figures
 
 
 def test_esd_user_errors_are_one_line(runner, tmp_path):
