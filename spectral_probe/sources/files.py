@@ -5,8 +5,8 @@
   is freed). A truncated file is refused
   at open: its header promises more bytes than the file holds.
 * :class:`TorchFile`: a ``.pt``/``.pth``/``.bin``/``.ckpt`` file through
-  ``torch.load(weights_only=True, mmap=True)``: no code runs, and tensors stay in the page cache
-  until used. A Lightning checkpoint's ``state_dict`` (or ``model_state_dict``, ``model``...) is
+  ``torch.load(weights_only=True, mmap=True)``: no code runs; each tensor is then read from
+  its own bytes when asked for. A Lightning checkpoint's ``state_dict`` (or ``model_state_dict``, ``model``...) is
   unwrapped; non-tensor entries that would need unpickling of code are refused with a hint.
   Tensors that share storage (tied embeddings saved by ``torch.save``) are kept once, noted.
 * :class:`ShardedSource`: shards named by a ``*.index.json`` ``weight_map``
@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import pickle
 import re
+import struct
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -222,10 +223,13 @@ class StateDictSource(BaseSource):
 class TorchFile(StateDictSource):
     """A ``torch.save``'d state dict or trainer checkpoint, read with ``weights_only=True``.
 
-    Names, shapes, dtypes and tied tensors are taken from one load; then, for a memory-mappable
-    (zip) file, the mapping is dropped and every :meth:`load` maps the file again just for that
-    tensor (a few milliseconds): the pages read are unmapped when the tensor is freed, so
-    resident memory does not grow with what has been read.
+    Names, shapes, dtypes and tied tensors are taken from one memory-mapped load, which also
+    gives where each tensor's storage lies in the file (a zip whose storages are stored
+    uncompressed, one entry each). Then the mapping is dropped and every :meth:`load` reads just
+    that storage's bytes into a fresh tensor: nothing of the file stays resident once the tensor
+    is freed, and nothing is unpickled again. Where the layout is not the one expected (a
+    compressed entry, a big-endian file), each :meth:`load` maps the file again and unpickles it
+    (slower: the whole pickle per tensor). A legacy (pre-zip) file is kept in memory.
     """
 
     def __init__(self, path: str | Path, label: str | None = None) -> None:
@@ -234,7 +238,9 @@ class TorchFile(StateDictSource):
         super().__init__(unwrap_state(torch_load(path), path), label or str(path))
         self._meta = {n: (tuple(t.shape), t.dtype) for n, t in self._state.items()}
         self._reopen = zipfile.is_zipfile(path)
+        self._where: dict[str, tuple[int, int, tuple[int, ...], tuple[int, ...], int]] = {}
         if self._reopen:
+            self._where = _storage_table(path, self._state)
             self._state = {}
 
     def _kept(self, stored: str) -> str:
@@ -243,13 +249,67 @@ class TorchFile(StateDictSource):
     def _load_stored(self, stored: str) -> torch.Tensor:
         if not self._reopen:
             return super()._load_stored(stored)
-        return unwrap_state(torch_load(self.path), self.path)[self._kept(stored)].detach()
+        name = self._kept(stored)
+        if name in self._where:
+            start, nbytes, shape, stride, offset = self._where[name]
+            dtype = self._meta[name][1]
+            if not nbytes:
+                return torch.empty(shape, dtype=dtype)
+            buffer = bytearray(nbytes)
+            with open(self.path, "rb") as fh:
+                fh.seek(start)
+                if fh.readinto(buffer) != nbytes:
+                    raise CheckpointError(f"cannot read {name} from {self.path}: file truncated")
+            return (
+                torch.frombuffer(buffer, dtype=torch.uint8)
+                .view(dtype)
+                .as_strided(shape, stride, offset)
+            )
+        return unwrap_state(torch_load(self.path), self.path)[name].detach()
 
     def _shape_stored(self, stored: str) -> tuple[int, ...]:
         return self._meta[self._kept(stored)][0]
 
     def _dtype_stored(self, stored: str) -> torch.dtype:
         return self._meta[self._kept(stored)][1]
+
+
+def _storage_table(
+    path: Path, state: Mapping[str, torch.Tensor]
+) -> dict[str, tuple[int, int, tuple[int, ...], tuple[int, ...], int]]:
+    """Per tensor of a memory-mapped load: ``(file position of its storage, storage bytes,
+    shape, stride, storage offset)``; empty when the file is not laid out as expected.
+
+    A memory-mapped ``torch.load`` maps the whole file once and points every storage into that
+    map, so a storage's address minus the map's start is its position in the file. The start is
+    found by matching the lowest storage address to the first data entry of the zip, and every
+    storage must then land on the start of a data entry (else the table is not trusted).
+    """
+    starts: set[int] = set()
+    with zipfile.ZipFile(path) as zf, open(path, "rb") as fh:
+        for info in zf.infolist():
+            folder, _, tail = info.filename.rpartition("/")
+            if tail == "byteorder" and zf.read(info).strip() != b"little":
+                return {}
+            if not folder.endswith("/data") or not tail.isdigit():
+                continue
+            if info.compress_type != zipfile.ZIP_STORED:
+                return {}
+            fh.seek(info.header_offset + 26)
+            name_len, extra_len = struct.unpack("<HH", fh.read(4))
+            starts.add(info.header_offset + 30 + name_len + extra_len)
+    stored = [t for t in state.values() if t.untyped_storage().nbytes()]
+    if not starts or not stored:
+        return {}
+    base = min(t.untyped_storage().data_ptr() for t in stored) - min(starts)
+    table = {}
+    for name, t in state.items():
+        storage = t.untyped_storage()
+        start = storage.data_ptr() - base if storage.nbytes() else 0
+        if storage.nbytes() and start not in starts:
+            return {}
+        table[name] = (start, storage.nbytes(), tuple(t.shape), t.stride(), t.storage_offset())
+    return table
 
 
 class ShardedSource(BaseSource):

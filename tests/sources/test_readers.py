@@ -215,6 +215,60 @@ def test_safetensors_shards_are_unmapped_once_their_tensor_is_freed(
         assert float(src.load(name).double().sum()) == total  # read again, same values
 
 
+def _odd_state() -> dict[str, torch.Tensor]:
+    """Dtypes, views into one storage at offsets, a transposed view, a scalar and an empty tensor."""
+    g = torch.Generator().manual_seed(0)
+    big = torch.randn(6, 5, generator=g)
+    return {
+        "a.weight": torch.randn(4, 3, generator=g).to(torch.bfloat16),
+        "b.weight": torch.randn(3, 2, generator=g).half(),
+        "c.weight": big[2:5],  # shares big's storage at an offset
+        "d.weight": big.T,  # non-contiguous
+        "e.weight": torch.randn(2, 2, generator=g, dtype=torch.float64),
+        "f.steps": torch.tensor(7),
+        "g.weight": torch.empty(0, 3),
+        "h.index": torch.arange(5),
+    }
+
+
+@pytest.mark.parametrize("fallback", [False, True])
+def test_pickled_files_read_each_tensor_from_its_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fallback: bool
+) -> None:
+    """Each tensor read from its storage's bytes equals torch.load's; the file is never left
+    mapped. With an unexpected layout, the per-tensor reload gives the same tensors."""
+    from spectral_probe.sources import TorchFile, files
+
+    state = _odd_state()
+    torch.save(state, tmp_path / "m.pt")
+    if fallback:
+        monkeypatch.setattr(files, "_storage_table", lambda path, state: {})
+    src = TorchFile(tmp_path / "m.pt")
+    assert bool(src._where) != fallback
+    for name, want in state.items():
+        got = src.load(name)
+        assert got.dtype == want.dtype and got.shape == want.shape, name
+        assert torch.equal(got, want), name
+        if Path("/proc/self/maps").is_file() and not fallback:
+            assert not _mapped(tmp_path / "m.pt")
+
+
+def test_storage_table_refuses_a_layout_it_does_not_know(tmp_path: Path) -> None:
+    """A compressed data entry (not how torch.save writes) makes the table empty, not wrong."""
+    import zipfile
+
+    from spectral_probe.sources import files
+
+    torch.save(_odd_state(), tmp_path / "m.pt")
+    with zipfile.ZipFile(tmp_path / "m.pt") as zin, zipfile.ZipFile(tmp_path / "z.pt", "w") as zout:
+        for info in zin.infolist():
+            kind = zipfile.ZIP_DEFLATED if "/data/" in info.filename else zipfile.ZIP_STORED
+            zout.writestr(info.filename, zin.read(info), compress_type=kind)
+    state = files.unwrap_state(torch.load(tmp_path / "z.pt", weights_only=True), tmp_path)
+    assert files._storage_table(tmp_path / "z.pt", state) == {}
+    assert set(files._storage_table(tmp_path / "m.pt", files.torch_load(tmp_path / "m.pt")))
+
+
 def test_tied_weights_in_a_torch_save_are_read_once(tmp_path: Path) -> None:
     from .conftest import tiny_gpt2
 
