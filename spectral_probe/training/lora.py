@@ -147,7 +147,7 @@ class LoraWrap:
     with LoRA layers injected, module names unchanged: what the loop trains), ``targets``
     and ``skipped`` (from :func:`lora_targets`)."""
 
-    peft: nn.Module
+    peft: Any  # peft.PeftModel
     model: nn.Module
     targets: list[str]
     skipped: list[str]
@@ -203,4 +203,5 @@ def save_lora(wrap: LoraWrap, directory: str | Path) -> Path:
 
 def merged_model(wrap: LoraWrap) -> nn.Module:
     """A merged copy (peft's ``merge_and_unload`` on a deep copy); ``wrap`` is unchanged."""
-    return copy.deepcopy(wrap.peft).merge_and_unload()  # type: ignore[operator]
+    merged: nn.Module = copy.deepcopy(wrap.peft).merge_and_unload()
+    return merged
