@@ -328,3 +328,16 @@ def test_packaged_table3_and_table4_grids(monkeypatch):
         32,
         3,
     )
+
+
+def test_what_changed_sweeps_reuse_the_tuning_runs_at_seed_0():
+    """docs/what-changed.md's sweeps: 11 tuning cells, 12 final ones whose seed-0 cells are
+    tuning cells (same run ids), one learning rate per variant."""
+    root = Path(__file__).resolve().parents[2] / "sweeps"
+    tune = load_sweep(root / "what-changed-tune.toml").configs()
+    final = load_sweep(root / "what-changed.toml").configs()
+    assert len(tune) == 11 and len(final) == 12
+    seed0 = {c.run_id for c in final if c.seed == 0}
+    assert len(seed0) == 4 and seed0 <= {c.run_id for c in tune}
+    variants = {(c.lora.get("rank"), c.lora.get("rslora")) for c in final}
+    assert variants == {(None, None), (8, False), (64, False), (64, True)}
