@@ -77,8 +77,13 @@ def test_targets_leave_grouped_convs_subclasses_and_head() -> None:
     assert lora_targets(_Net(), "fc", "^p") == (["pw", "proj"], [])
 
 
-def test_tiny_run_adapter_loads_and_merged_equals_peft(tmp_path) -> None:
-    cfg = tiny_config(method="none", iterations=12, lr=0.5, lora={"rank": 4, "alpha": 8})
+@pytest.mark.parametrize("select", ["last", "best"])
+def test_tiny_run_adapter_loads_and_merged_equals_peft(tmp_path, select: str) -> None:
+    """With ``select = "best"`` the best weights so far are saved as best.safetensors (LoRA
+    layers as they train, reloaded if the last iteration is worse) before the adapter and the
+    merged model are written."""
+    extra = {"val": "20%", "select": "best", "eval_every": 4} if select == "best" else {}
+    cfg = tiny_config(method="none", iterations=12, lr=0.5, lora={"rank": 4, "alpha": 8}, **extra)
     run = finetune(cfg, tmp_path / "run")
     assert run.status == "finished"
     adapter = tmp_path / "run" / "adapter"
