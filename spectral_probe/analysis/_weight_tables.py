@@ -21,6 +21,7 @@ from ..extract.weights import (
     WeightMatrix,
 )
 from ..spectral import (
+    BlockedOperator,
     MatrixComparison,
     PairChange,
     chance_subspace_energy,
@@ -529,11 +530,22 @@ def _compare_pair(
             None,
         )
     k = min(top + 1, rank)
-    ra, rb = randomized_svd(a, k), randomized_svd(b, k)
+    # the range in float32 from row blocks, the core and the residuals in float64 from row
+    # blocks: never a whole float64 (or float32) copy of either matrix
+    dev = a.device
+    ra, rb = (
+        randomized_svd(
+            BlockedOperator(w, torch.float32, device=dev),
+            k,
+            refine=BlockedOperator(w, torch.float64, device=dev),
+        )
+        for w in (a, b)
+    )
     basis_a = ra.U if vectors == "left" else ra.V
     basis_b = rb.U if vectors == "left" else rb.V
-    diff = b - a
-    e_norm = spectral_norm(diff.float())
+    diff = _float_difference(a, b)  # ||E||_2 only scales Wedin's bounds: float32 is ample
+    e_norm = spectral_norm(diff)
+    del diff
     bound = wedin_bounds(ra.S, rb.S, float(e_norm), square=a.shape[0] == a.shape[1])
     cos_window, sizes = window_cosines(basis_a, basis_b, ra.S, rb.S, window)
     lead = min(top_k, top)
@@ -549,10 +561,19 @@ def _compare_pair(
         window=sizes[:top],
         principal=principal,
         e_norm=float(e_norm),
-        e_fro=float(torch.linalg.vector_norm(diff)),
-        a_fro=float(torch.linalg.vector_norm(a)),
+        e_fro=BlockedOperator(b, minus=a, device=dev).frobenius(),
+        a_fro=BlockedOperator(a, device=dev).frobenius(),
     )
     return cmp, residual, None
+
+
+def _float_difference(a: torch.Tensor, b: torch.Tensor, block_rows: int = 2048) -> torch.Tensor:
+    """``b - a`` in float32, filled block by block (no float64 or whole-matrix temporaries)."""
+    out = torch.empty(a.shape, dtype=torch.float32, device=a.device)
+    for first in range(0, a.shape[0], block_rows):
+        rows = slice(first, first + block_rows)
+        torch.sub(b[rows].float(), a[rows].float(), out=out[rows])
+    return out
 
 
 def _gram_rtol(method: str) -> float | None:

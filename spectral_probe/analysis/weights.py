@@ -393,6 +393,12 @@ def _compare_sources(
             else:
                 cmp = compare_grams(grams, vectors=vectors, top_k=top_k, window=window)
             del grams
+        elif top is not None and top < min(m, n):
+            # products from row blocks of the stored tensors: no float64 copy
+            cmp, residual, change = _compare_pair(
+                a.to(dev), b.to(dev), vectors, top_k, window, method, top, want, factors
+            )
+            del a, b, t
         else:
             a64, b64 = a.to(dev, torch.float64), b.to(dev, torch.float64)
             del a, b, t

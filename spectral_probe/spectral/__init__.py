@@ -48,6 +48,7 @@ from .pair_change import (
 )
 from .psd import psd_pinv, spd_solve
 from .randomized import (
+    BlockedOperator,
     DenseOperator,
     LinearOperator,
     RandomizedSVD,
@@ -154,6 +155,7 @@ __all__ = [
     "check_factors",
     "factored_svd",
     "top_singular",
+    "BlockedOperator",
     "DenseOperator",
     "LinearOperator",
     "RandomizedSVD",

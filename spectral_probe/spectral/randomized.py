@@ -42,6 +42,7 @@ from torch import Tensor
 from ..errors import ConfigError
 
 __all__ = [
+    "BlockedOperator",
     "DenseOperator",
     "LinearOperator",
     "RandomizedSVD",
@@ -105,6 +106,84 @@ class DenseOperator:
         return self.a.mT @ x
 
 
+class BlockedOperator:
+    """A stored matrix (any floating dtype, memory-mapped or not) whose products are formed from
+    blocks of rows upcast to ``dtype`` one at a time: never a whole copy in ``dtype``.
+
+    With ``minus``, the operator is ``a - minus`` (each block's difference formed on its own).
+
+    Args:
+        a: the 2-D matrix, as stored.
+        dtype: working precision of the products (float32 for the range finder, float64 for
+            the final projection and the residuals).
+        minus: an optional matrix of the same shape to subtract.
+        block_rows: rows upcast at a time.
+        device: where the products are computed (default: ``a``'s device).
+    """
+
+    def __init__(
+        self,
+        a: Tensor,
+        dtype: torch.dtype = torch.float32,
+        *,
+        minus: Tensor | None = None,
+        block_rows: int = 2048,
+        device: torch.device | str | None = None,
+    ) -> None:
+        if a.ndim != 2 or (minus is not None and minus.shape != a.shape):
+            found = tuple(a.shape) if minus is None else (tuple(a.shape), tuple(minus.shape))
+            raise ConfigError(f"expected a 2-D matrix (and one of the same shape), found {found}")
+        if block_rows < 1:
+            raise ConfigError(f"expected block_rows >= 1, found {block_rows}")
+        self.a, self.minus, self.block_rows = a, minus, block_rows
+        self._dtype = dtype
+        self._device = torch.device(device) if device is not None else a.device
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return int(self.a.shape[0]), int(self.a.shape[1])
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self._dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    def _block(self, first: int) -> Tensor:
+        part = self.a[first : first + self.block_rows].to(self._device, self._dtype)
+        if self.minus is not None:
+            part = part - self.minus[first : first + self.block_rows].to(self._device, self._dtype)
+        return part
+
+    def matmul(self, x: Tensor) -> Tensor:
+        x = x.to(self._device, self._dtype)
+        out = x.new_empty(self.shape[0], x.shape[1])
+        for first in range(0, self.shape[0], self.block_rows):
+            torch.matmul(self._block(first), x, out=out[first : first + self.block_rows])
+        return out
+
+    def rmatmul(self, x: Tensor) -> Tensor:
+        x = x.to(self._device, self._dtype)
+        out = x.new_zeros(self.shape[1], x.shape[1])
+        for first in range(0, self.shape[0], self.block_rows):
+            out.addmm_(self._block(first).mT, x[first : first + self.block_rows])
+        return out
+
+    def frobenius(self) -> float:
+        """:math:`\\|A\\|_F`, accumulated in float64 block by block."""
+        total = 0.0
+        for first in range(0, self.shape[0], self.block_rows):
+            part = self.a[first : first + self.block_rows].to(self._device, torch.float64)
+            if self.minus is not None:
+                part = part - self.minus[first : first + self.block_rows].to(
+                    self._device, torch.float64
+                )
+            total += float(part.square().sum())
+        return total**0.5
+
+
 class RandomizedSVD(NamedTuple):
     """The leading ``k`` triplets and their residual bounds.
 
@@ -156,6 +235,7 @@ def randomized_svd(
     niter: int = 4,
     seed: int = 0,
     dtype: torch.dtype = torch.float64,
+    refine: LinearOperator | None = None,
 ) -> RandomizedSVD:
     """Leading ``k`` singular triplets of ``a`` by randomized range finding with power iterations.
 
@@ -168,6 +248,11 @@ def randomized_svd(
         seed: seed of the Gaussian start (drawn on the CPU, so results agree across devices
             up to rounding).
         dtype: working precision for a dense ``a``; float64 by default.
+        refine: the same matrix as an operator in a higher precision (for instance
+            :class:`BlockedOperator` in float64 beside a float32 ``a``): the range is found
+            with ``a``, then re-orthonormalised, projected and checked with ``refine`` (one
+            product for the core, two for the residuals), so the values and the residual bound
+            carry ``refine``'s rounding, not ``a``'s.
 
     Returns:
         :class:`RandomizedSVD`, with the per-triplet residuals and bound.
@@ -193,6 +278,11 @@ def randomized_svd(
     for _ in range(niter):
         q = torch.linalg.qr(op.rmatmul(q)).Q
         q = torch.linalg.qr(op.matmul(q)).Q
+    if refine is not None:
+        if tuple(refine.shape) != (m, n):
+            raise ConfigError(f"expected refine of shape {(m, n)}, found {tuple(refine.shape)}")
+        op = refine
+        q = torch.linalg.qr(q.to(op.device, op.dtype)).Q
     bt = op.rmatmul(q)  # (n, l) = (Q^T A)^T
     p, s, wh = torch.linalg.svd(bt, full_matrices=False)  # B^T = P S W^T, so B = W S P^T
     u = q @ wh.mT[:, :k]
