@@ -308,7 +308,14 @@ def _storage_table(
         start = storage.data_ptr() - base if storage.nbytes() else 0
         if storage.nbytes() and start not in starts:
             return {}
-        table[name] = (start, storage.nbytes(), tuple(t.shape), t.stride(), t.storage_offset())
+        where = (
+            start,
+            storage.nbytes(),
+            tuple(t.shape),
+            tuple(t.stride()),
+            int(t.storage_offset()),
+        )
+        table[name] = where
     return table
 
 
