@@ -43,9 +43,6 @@ from ..spectral import (
 )
 from .update import DEFAULT_EPSILONS
 
-DEFAULT_SUBSPACE_RANK = 8
-
-
 SUMMARY_COLUMNS = {
     "layer": "layer name (module, plus :q/:k/:v or :gN for splits)",
     "kind": "conv, linear or attention",

@@ -60,7 +60,7 @@ __all__ = [
 #: the epsilon grid of the intruder sweep: 0.05, 0.10, ..., 0.95
 DEFAULT_EPSILONS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1, 20))
 #: r of the top/bottom subspaces for a dense update (an adapter uses its own rank)
-DEFAULT_SUBSPACE_RANK = 16
+DEFAULT_SUBSPACE_RANK = 8
 
 UPDATE_COLUMNS = {
     "layer": "layer name",

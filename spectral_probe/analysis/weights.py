@@ -30,7 +30,6 @@ from ._sources import BLOCKED_ELEMENTS, check_split_groups, close_all, open_pair
 from ._weight_tables import (
     ADAPTER_COLUMNS,
     CHANGE_COLUMNS,
-    DEFAULT_SUBSPACE_RANK,
     ESD_SUMMARY_COLUMNS,
     INTRUDER_COLUMNS,
     SUMMARY_COLUMNS,
@@ -45,6 +44,7 @@ from ._weight_tables import (
     _precision_only,
 )
 from .esd import esd_row
+from .update import DEFAULT_SUBSPACE_RANK
 
 __all__ = [
     "WeightComparison",
