@@ -10,6 +10,9 @@ written by transformers' ``save_pretrained``):
   is the largest relative difference from the full path's values, over A and B and all layers
   (on these randomly initialised decoders the spectra are flat, the hard case for a sketch).
 
+The peer: WeightWatcher's ``analyze`` with ``base_model=`` (both models built by transformers in
+fp32), timed and measured the same way, with the count of the matrices it analyses.
+
 Every contender runs in a fresh process (peak RSS is a per-process high-water mark), timed from
 the process start (imports included), in interleaved rounds; medians (wall and CPU seconds,
 user + system) are printed as a Markdown table with the ratios of this one run. The models are written once into ``--work``
@@ -100,11 +103,33 @@ def plain_script(a: str, b: str) -> None:
         (ua * ub).sum(0).abs()
 
 
+def weightwatcher_delta(a: str, b: str) -> dict[str, int]:
+    """WeightWatcher's own route: both models built with transformers, ``analyze`` on B - A.
+
+    Returns how many 2-D weight matrices the model has and how many rows WeightWatcher's
+    table holds, so the layers it skips are counted, not guessed.
+    """
+    import logging
+
+    import transformers as tr
+    import weightwatcher as ww
+
+    logging.getLogger("weightwatcher").setLevel(logging.ERROR)
+    base = tr.AutoModelForCausalLM.from_pretrained(a, dtype="float32")
+    tuned = tr.AutoModelForCausalLM.from_pretrained(b, dtype="float32")
+    details = ww.WeightWatcher(model=tuned, base_model=base).analyze()
+    matrices = sum(1 for n, p in tuned.named_parameters() if p.ndim == 2 and n.endswith("weight"))
+    return {"matrices": matrices, "analysed": len(details)}
+
+
 def child(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     sigma: dict[str, list[float]] = {}
+    counts: dict[str, int] = {}
     if args.contender == "plain":
         plain_script(args.a, args.b)
+    elif args.contender == "weightwatcher":
+        counts = weightwatcher_delta(args.a, args.b)
     else:
         from spectral_probe.analysis import compare_weights
 
@@ -121,6 +146,7 @@ def child(args: argparse.Namespace) -> None:
                 "cpu_s": usage.ru_utime + usage.ru_stime,
                 "peak_mib": usage.ru_maxrss / 1024,
                 "sigma": sigma,
+                "counts": counts,
             }
         )
     )
@@ -148,6 +174,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench_streaming_compare"))
     parser.add_argument("--tiny", action="store_true", help="tiny models: checks the script runs")
+    parser.add_argument(
+        "--no-weightwatcher", action="store_true", help="leave out the WeightWatcher contender"
+    )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--a", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--b", default=None, help=argparse.SUPPRESS)
@@ -156,7 +185,7 @@ def main() -> None:
         args.contender = args.child
         child(args)
         return
-    contenders = ["plain", "full", "top64"]
+    contenders = ["plain", "full", "top64"] + ([] if args.no_weightwatcher else ["weightwatcher"])
     print(f"# {platform.processor() or platform.machine()}, python {platform.python_version()}")
     print(
         "| layers | contender | median s | CPU s | peak RSS MiB | vs plain | max rel. err. of sigma_1..64 |"
@@ -168,6 +197,7 @@ def main() -> None:
         cpus: dict[str, list[float]] = {c: [] for c in contenders}
         peaks: dict[str, list[float]] = {c: [] for c in contenders}
         sigma: dict[str, dict[str, list[float]]] = {}
+        counts: dict[str, int] = {}
         for _ in range(args.rounds):  # interleaved rounds
             for c in contenders:
                 got = run(c, a, b)
@@ -175,6 +205,7 @@ def main() -> None:
                 cpus[c].append(got["cpu_s"])
                 peaks[c].append(got["peak_mib"])
                 sigma[c] = got["sigma"]
+                counts = got["counts"] or counts
         plain = statistics.median(times["plain"])
         for c in contenders:
             t = statistics.median(times[c])
@@ -182,6 +213,11 @@ def main() -> None:
             print(
                 f"| {layers} | {c} | {t:.2f} | {statistics.median(cpus[c]):.1f} | "
                 f"{max(peaks[c]):.0f} | {t / plain:.2f}x | {err} |"
+            )
+        if counts:
+            print(
+                f"\nWeightWatcher analyze(base_model=...) at {layers} layer(s): "
+                f"{counts['analysed']} rows for {counts['matrices']} 2-D weight matrices.\n"
             )
 
 
