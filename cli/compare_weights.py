@@ -180,7 +180,7 @@ def compare_weights_cmd(
         chosen = (plot_layer, esd_layer, (a, b, similarity_layer))
         _save(result, worker, _in_saved_order(saved), *chosen, **shows)
         if streamed and out is not None:  # the results are in place: the per-layer store goes
-            from spectral_probe.analysis._resume import clear_store
+            from spectral_probe.analysis import clear_store
 
             clear_store(out.parent / f".{out.name}.layers")
         if scale_intruders is not None:
@@ -247,7 +247,7 @@ def _compare_one(
     """One pair: read as tensors, or built as models; in this process or over ``jobs``
     (``--shards``); notes on stderr. Returns the result, whether tensors were read, and the
     two models as compared (specs or loaded models)."""
-    from spectral_probe.analysis._sources import uses_sources
+    from spectral_probe.analysis import uses_sources
 
     streamed = uses_sources(model_a, model_b, options["arch_a"], options["arch_b"])
     a: Any = model_a
@@ -338,8 +338,7 @@ def _compare_many(
     options: dict[str, Any],
 ) -> None:
     """Several fine-tunes of one base: one comparison each, one row per fine-tune."""
-    from spectral_probe.analysis import compare_weights
-    from spectral_probe.analysis._sources import uses_sources
+    from spectral_probe.analysis import compare_weights, uses_sources
     from spectral_probe.analysis.fine_tunes import gather_fine_tunes
     from spectral_probe.plotting.weight_figures import fine_tunes_figures
 
@@ -373,7 +372,7 @@ def _compare_many(
         summary=lambda: print_many(result),
     )
     if out is not None:
-        from spectral_probe.analysis._resume import clear_store
+        from spectral_probe.analysis import clear_store
 
         clear_store(out.parent / f".{out.name}.layers")
 

@@ -134,7 +134,7 @@ def layers_cmd(
                 title = _layers_title(shipped.spec, len(shipped.layers), shipped.head)
                 print_records(shipped.layers, shipped.columns, title=title)
             return
-    from spectral_probe.analysis._sources import check_split_groups, uses_sources
+    from spectral_probe.analysis import check_split_groups, uses_sources
 
     if uses_sources(model, model, arch, arch):  # read tensors, build nothing
         check_split_groups(split_groups, (model, arch))
@@ -164,7 +164,7 @@ def _source_table(
 ) -> tuple[Any, str]:
     """The matrices of a weight file or directory (or what an adapter updates), or with
     ``modules`` the modules its tensor names hold, read as tensors."""
-    from spectral_probe.analysis._sources import is_plain_file
+    from spectral_probe.analysis import is_plain_file
     from spectral_probe.extract import adapter_table, source_layer_table, source_module_table
     from spectral_probe.sources import AdapterSource, open_source
 
@@ -246,7 +246,7 @@ def _layers_esd(
         enabled=out is not None and figures, preload=("spectral_probe.spectral.esd",)
     )
     with worker:
-        from spectral_probe.analysis._sources import uses_sources
+        from spectral_probe.analysis import uses_sources
 
         loaded: Any = model  # weight files are read tensor by tensor inside esd_layers
         if not uses_sources(model, model, arch, arch):

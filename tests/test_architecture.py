@@ -80,13 +80,7 @@ ACCEPTED_CYCLES: list[set[str]] = []
 
 #: Imports of another package's private module still in the code, each with its owner's plan.
 #: Remove an entry when its import goes (a test fails while a listed import no longer exists).
-ALLOWED_PRIVATE: set[tuple[str, str]] = {
-    # the weight commands read the per-layer store and the weight sources' private runner;
-    # to be exported from analysis when the weight CLI is thinned
-    ("spectral_probe_cli.compare_weights", "spectral_probe.analysis._resume"),
-    ("spectral_probe_cli.compare_weights", "spectral_probe.analysis._sources"),
-    ("spectral_probe_cli.layers", "spectral_probe.analysis._sources"),
-}
+ALLOWED_PRIVATE: set[tuple[str, str]] = set()
 
 #: ``linalg`` functions that decompose a matrix (or solve through one).
 DECOMPOSITIONS = {

@@ -1,5 +1,7 @@
 """Analyses that turn models (and data) into result objects of tidy tables."""
 
+from ._resume import clear_store
+from ._sources import check_split_groups, is_plain_file, uses_sources
 from ._spectra import (
     BatchSpectra,
     NonFiniteFeaturesError,
@@ -28,6 +30,10 @@ from .weights import (
 )
 
 __all__ = [
+    "uses_sources",
+    "is_plain_file",
+    "check_split_groups",
+    "clear_store",
     "LayerSelection",
     "score_layers",
     "SCORES",
