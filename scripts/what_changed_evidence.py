@@ -15,7 +15,9 @@ peft's detector), in every compared layer and in the layers LoRA adapts (the run
 adapter_config.json target_modules; the same layers for the full fine-tunes). The verdict is
 on the paired-by-seed difference LoRA - full of the count in the adapted layers, its 95% t
 interval (spectral_probe.validation.stats.paired_difference): reproduced if the interval lies
-above 0, contradicted if it lies at or below 0, inconclusive otherwise.
+above 0, contradicted if it lies below 0, inconclusive otherwise. Where every pair ties (the
+interval is [0, 0] only because three equal pairs have no spread), the verdict is
+"inconclusive (not detected in any seed)": three ties cannot tell a zero effect from a small one.
 """
 
 from __future__ import annotations
@@ -224,9 +226,16 @@ def summarise(data: Path) -> None:
     for v in order[1:]:
         g = per_run[per_run["variant"] == v].sort_values("seed")
         d = paired_difference(list(g["intruders_adapted"]), list(full["intruders_adapted"]))
-        verdict = (
-            "reproduced" if d.ci_low > 0 else "contradicted" if d.ci_high <= 0 else "inconclusive"
-        )
+        if d.ties == len(g):
+            none = not g["intruders_adapted"].any()
+            tie = "not detected in any seed" if none else "equal in every seed"
+            verdict = f"inconclusive ({tie})"
+        elif d.ci_low > 0:
+            verdict = "reproduced"
+        elif d.ci_high < 0:
+            verdict = "contradicted"
+        else:
+            verdict = "inconclusive"
         print(
             f"| {v} | {d.mean:+.2f} [{d.ci_low:+.2f}, {d.ci_high:+.2f}] | "
             f"{d.wins}/{d.losses}/{d.ties} | {verdict} |"
