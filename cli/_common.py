@@ -26,9 +26,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from spectral_probe._jobs import EXECUTORS
 from spectral_probe.errors import SpectralProbeError
 
 __all__ = [
+    "Executor",
+    "QuietOpt",
     "console",
     "stdout",
     "fail",
@@ -59,6 +62,11 @@ __all__ = [
     "MaxLengthOpt",
     "feature_reader",
 ]
+
+#: The job executors (local processes, a SLURM array, inline), from :mod:`spectral_probe._jobs`.
+Executor = Enum("Executor", {name: name for name in EXECUTORS}, type=str)  # type: ignore[misc]
+
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
 #: ``--split`` of the analysis commands; default ``auto`` (spectral_probe.data.AUTO_SPLIT,
 #: spelt out here so that --help does not import the data layer).

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from spectral_probe._jobs import EXECUTORS
+from ._common import Executor
 
 
 class Vectors(str, Enum):
@@ -19,9 +19,6 @@ class Vectors(str, Enum):
 class Method(str, Enum):
     gram = "gram"
     svd = "svd"
-
-
-Executor = Enum("Executor", {name: name for name in EXECUTORS}, type=str)  # type: ignore[misc]
 
 
 def _opt(text: str, *names: str, **kw: Any) -> Any:
@@ -81,7 +78,6 @@ FiguresOpt = Annotated[bool, _opt("Write figures into --out.")]
 SimilarityLayerOpt = Annotated[
     str | None, _opt("Layer of the |cos| similarity figure [default: the one with most intruders].")
 ]
-QuietOpt = Annotated[bool, _opt("No progress bar.", "--quiet", "-q")]
 EsdOpt = Annotated[
     bool,
     _opt(

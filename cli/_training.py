@@ -8,12 +8,11 @@ checks them (an unknown name fails in one line that lists the registered ones).
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Annotated, Any
 
 import typer
 
-from spectral_probe._jobs import EXECUTORS
+from ._common import Executor, QuietOpt
 
 __all__ = [
     "SIGTERM_EXIT",
@@ -27,9 +26,6 @@ __all__ = [
 
 #: Exit status of a run stopped by SIGTERM after saving its training state (128 + 15).
 SIGTERM_EXIT = 143
-
-#: The job executors, from the registry in :mod:`spectral_probe._jobs`.
-Executor = Enum("Executor", {name: name for name in EXECUTORS}, type=str)  # type: ignore[misc]
 
 ExecutorOpt = Annotated[
     Executor | None,
@@ -57,7 +53,6 @@ SlurmOpt = Annotated[
         show_default=False,
     ),
 ]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
 
 def progress_hook(update: Any) -> Any:

@@ -8,8 +8,10 @@ from typing import Any
 import typer
 
 from ._common import (
+    Executor,
     JsonOpt,
     OutOpt,
+    QuietOpt,
     console,
     handles_errors,
     long_lived,
@@ -25,7 +27,6 @@ from ._compare_options import (
     DeviceOpt,
     EsdLayerOpt,
     EsdOpt,
-    Executor,
     ExecutorOpt,
     FiguresOpt,
     IntruderEpsilonOpt,
@@ -36,7 +37,6 @@ from ._compare_options import (
     ModelA,
     ModelsB,
     PlotLayerOpt,
-    QuietOpt,
     ScaleIntrudersOpt,
     ShardsOpt,
     SimilarityLayerOpt,

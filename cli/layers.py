@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from ._common import (
+    QuietOpt,
     console,
     handles_errors,
     long_lived,
@@ -86,7 +87,6 @@ EsdLayerOpt = Annotated[
     typer.Option("--esd-layer", help="Layer for the ESD-with-fit figure (repeatable)."),
 ]
 FiguresOpt = Annotated[bool, typer.Option(help="With --esd --out: write figures.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
 
 @app.command("layers")
