@@ -132,6 +132,7 @@ def _t_interval(values: pd.Series) -> tuple[float, float, float]:
 
 
 def summarise(data: Path) -> None:
+    from spectral_probe.report.reproduction_numbers import three_way
     from spectral_probe.validation.stats import paired_difference
 
     tune = pd.read_csv(data / "tune.csv")
@@ -230,12 +231,8 @@ def summarise(data: Path) -> None:
             none = not g["intruders_adapted"].any()
             tie = "not detected in any seed" if none else "equal in every seed"
             verdict = f"inconclusive ({tie})"
-        elif d.ci_low > 0:
-            verdict = "reproduced"
-        elif d.ci_high < 0:
-            verdict = "contradicted"
         else:
-            verdict = "inconclusive"
+            verdict = three_way(d.ci_low, d.ci_high, direction=1)
         print(
             f"| {v} | {d.mean:+.2f} [{d.ci_low:+.2f}, {d.ci_high:+.2f}] | "
             f"{d.wins}/{d.losses}/{d.ties} | {verdict} |"
